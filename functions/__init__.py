@@ -1,0 +1,1 @@
+"""When things happen: one thin Lambda handler per job."""

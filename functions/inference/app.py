@@ -1,0 +1,255 @@
+"""The prediction API: plain ASGI (FastAPI). Mangum adapts it to Lambda, uvicorn serves it
+anywhere else. It imports no pandas or scikit-learn: ONNX Runtime and numpy do the work."""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, ValidationError
+
+from infra.ports import MetricsSink, PredictionLog
+from infra.records import PredictionRecord
+from infra.serving import LoadedModel, ModelProvider
+
+
+class PredictRequest(BaseModel):
+    records: list[dict[str, Any]] = Field(
+        min_length=1, description="Feature records, each validated against the model's schema."
+    )
+
+
+class Prediction(BaseModel):
+    prediction_id: str
+    label: str
+    probability: float = Field(description="Probability of the predicted label.")
+
+
+class PredictResponse(BaseModel):
+    model: str
+    version: int
+    stage: str
+    predictions: list[Prediction]
+
+
+class FeedbackRequest(BaseModel):
+    prediction_id: str = Field(min_length=1, max_length=64)
+    label: str = Field(min_length=1, max_length=256)
+
+
+class FeedbackResponse(BaseModel):
+    status: str
+    prediction_id: str
+
+
+class HealthResponse(BaseModel):
+    status: str
+    model: str
+    version: int | None = None
+    stage: str
+    reason: str | None = None
+
+
+class ModelInfo(BaseModel):
+    model: str
+    version: int
+    stage: str
+    created_at: str
+    model_sha256: str
+    code_version: str
+    data_sha256: str
+    metrics: dict[str, float]
+    gate: dict[str, Any]
+    schema_: dict[str, Any] = Field(alias="schema")
+
+
+class Unavailable(BaseModel):
+    detail: str
+
+
+def create_app(
+    provider: ModelProvider,
+    *,
+    predictions: PredictionLog | None = None,
+    metrics: MetricsSink | None = None,
+    capture_sample_rate: float = 1.0,
+    max_batch_records: int = 10_000,
+    max_body_bytes: int = 6 * 1024 * 1024,
+) -> FastAPI:
+    app = FastAPI(
+        title="Model API",
+        version="1",
+        description="Predictions from the model version in the served stage.",
+    )
+    dims = {"model": provider.model, "stage": provider.stage}
+
+    def emit(name: str, value: float, unit: str = "Count", **extra: str) -> None:
+        if metrics is not None:
+            metrics.put(name, value, unit=unit, dimensions={**dims, **extra})
+
+    def unavailable() -> JSONResponse:
+        return JSONResponse(
+            status_code=503,
+            content={"detail": provider.last_error or "no model loaded"},
+        )
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Any) -> Any:
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > max_body_bytes:
+            return JSONResponse(
+                status_code=413,
+                content={
+                    "detail": f"request body is {length} bytes; the limit is {max_body_bytes}"
+                },
+            )
+        return await call_next(request)
+
+    @app.post(
+        "/predict",
+        response_model=PredictResponse,
+        responses={503: {"model": Unavailable}, 413: {"model": Unavailable}},
+    )
+    def predict(body: PredictRequest) -> Any:
+        started = time.perf_counter()
+        loaded = provider.get()
+        if loaded is None:
+            emit("PredictionErrors", 1)
+            return unavailable()
+        if len(body.records) > max_batch_records:
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "too_long",
+                        "loc": ("body", "records"),
+                        "msg": f"at most {max_batch_records} records per request",
+                        "input": len(body.records),
+                    }
+                ]
+            )
+        records = _validated(loaded, body.records)
+        labels, probabilities = loaded.classifier.predict_records(records)
+        top = probabilities.max(axis=1)
+        ids = [uuid.uuid4().hex for _ in labels]
+        response = PredictResponse(
+            model=loaded.record.model,
+            version=loaded.version,
+            stage=loaded.stage,
+            predictions=[
+                Prediction(prediction_id=i, label=label, probability=round(float(p), 6))
+                for i, label, p in zip(ids, labels, top, strict=True)
+            ],
+        )
+        if predictions is not None and random.random() < capture_sample_rate:
+            predictions.record(
+                [
+                    PredictionRecord(
+                        prediction_id=i,
+                        model=loaded.record.model,
+                        version=loaded.version,
+                        stage=loaded.stage,
+                        features=r,
+                        label=label,
+                        probability=float(p),
+                    )
+                    for i, r, label, p in zip(ids, records, labels, top, strict=True)
+                ]
+            )
+        version = str(loaded.version)
+        emit("Predictions", len(labels), version=version)
+        for label in set(labels):
+            emit("PredictedLabel", labels.count(label), version=version, label=label)
+        emit(
+            "PredictionLatency",
+            (time.perf_counter() - started) * 1000,
+            "Milliseconds",
+            version=version,
+        )
+        return response
+
+    @app.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
+    def health() -> Any:
+        loaded = provider.get()
+        if loaded is None:
+            return JSONResponse(
+                status_code=503,
+                content=HealthResponse(
+                    status="unavailable",
+                    model=provider.model,
+                    stage=provider.stage,
+                    reason=provider.last_error,
+                ).model_dump(),
+            )
+        return HealthResponse(
+            status="ok",
+            model=provider.model,
+            version=loaded.version,
+            stage=loaded.stage,
+            reason=provider.last_error,
+        )
+
+    @app.get("/model", response_model=ModelInfo, responses={503: {"model": Unavailable}})
+    def model_info() -> Any:
+        loaded = provider.get()
+        if loaded is None:
+            return unavailable()
+        record = loaded.record
+        return ModelInfo(
+            model=record.model,
+            version=record.version,
+            stage=loaded.stage,
+            created_at=record.created_at,
+            model_sha256=record.model_sha256,
+            code_version=record.code_version,
+            data_sha256=record.data_sha256,
+            metrics=record.metrics,
+            gate=record.gate,
+            schema=loaded.schema.model_dump(),
+        )
+
+    @app.post(
+        "/feedback",
+        status_code=202,
+        response_model=FeedbackResponse,
+        responses={404: {"model": Unavailable}, 503: {"model": Unavailable}},
+    )
+    def feedback(body: FeedbackRequest) -> Any:
+        loaded = provider.get()
+        if loaded is None:
+            return unavailable()
+        if body.label not in loaded.schema.target.classes:
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "enum",
+                        "loc": ("body", "label"),
+                        "msg": f"label must be one of {loaded.schema.target.classes}",
+                        "input": body.label,
+                    }
+                ]
+            )
+        if predictions is None or not predictions.add_feedback(body.prediction_id, body.label):
+            return JSONResponse(
+                status_code=404,
+                content={"detail": f"prediction {body.prediction_id} was not captured"},
+            )
+        emit("Feedback", 1)
+        return FeedbackResponse(status="recorded", prediction_id=body.prediction_id)
+
+    return app
+
+
+def _validated(loaded: LoadedModel, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Validate every record against the schema; a 422 lists each bad field by record index."""
+    try:
+        models = loaded.records.validate_python(records)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", "records", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from None
+    return [m.model_dump() for m in models]

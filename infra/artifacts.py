@@ -1,0 +1,65 @@
+"""Where things are kept in the buckets, and reading artifacts with their hash checked."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime
+
+from infra.ports import BlobStore
+from infra.records import ArtifactRef
+
+INCOMING_PREFIX = "incoming/"
+
+
+class ArtifactIntegrityError(Exception):
+    """An artifact's bytes do not match the SHA-256 the registry recorded: do not use it."""
+
+
+def schema_key(model: str) -> str:
+    return f"schemas/{model}.json"
+
+
+def config_key(model: str) -> str:
+    return f"configs/{model}.json"
+
+
+def validated_key(model: str, sha256: str) -> str:
+    # Content-addressed: the same file validated twice is one data version.
+    return f"validated/{model}/{sha256}.csv"
+
+
+def quarantine_key(model: str, source_key: str) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    name = source_key.rsplit("/", 1)[-1]
+    return f"quarantine/{model}/{stamp}-{name}"
+
+
+def report_key(data_key: str) -> str:
+    return f"{data_key}.report.json"
+
+
+def run_key(model: str, run_id: str, name: str) -> str:
+    return f"runs/{model}/{run_id}/{name}"
+
+
+def version_key(model: str, version: int, name: str) -> str:
+    return f"models/{model}/v{version}/{name}"
+
+
+_RUN_ID = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def safe_run_id(text: str) -> str:
+    """Run ids end up in keys and Step Functions execution names (max 80, [A-Za-z0-9-_])."""
+    return _RUN_ID.sub("-", text).strip("-")[:80] or "run"
+
+
+def read_verified(store: BlobStore, ref: ArtifactRef) -> bytes:
+    data = store.get(ref.key)
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != ref.sha256:
+        raise ArtifactIntegrityError(
+            f"{ref.uri} has SHA-256 {actual[:12]}..., the registry recorded {ref.sha256[:12]}..."
+        )
+    return data

@@ -1,0 +1,384 @@
+"""`mlops`: the one entry point for people (train, serve, demo, pipeline, registry, promote...)."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from infra.backend import Backend, build_backend
+from infra.settings import Settings
+
+app = typer.Typer(
+    help="Serverless MLOps template: validate, train, register, promote, serve and monitor models.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+registry_app = typer.Typer(help="Inspect the model registry.", no_args_is_help=True)
+schema_app = typer.Typer(help="The data contract (schema) of a data set.", no_args_is_help=True)
+pipeline_app = typer.Typer(help="Run the training pipeline.", no_args_is_help=True)
+app.add_typer(registry_app, name="registry")
+app.add_typer(schema_app, name="schema")
+app.add_typer(pipeline_app, name="pipeline")
+
+console = Console()
+err = Console(stderr=True)
+
+ModelOption = Annotated[
+    str | None, typer.Option("--model", "-m", help="Model name (default: MLOPS_MODEL_NAME).")
+]
+
+
+def actor() -> str:
+    return os.environ.get("GITHUB_ACTOR") or getpass.getuser()
+
+
+def _settings(**overrides: Any) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _backend(settings: Settings | None = None) -> Backend:
+    return build_backend(settings or _settings())
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def _model(model: str | None) -> str:
+    return model or _settings().model_name
+
+
+@app.command()
+def demo(
+    report: Annotated[Path | None, typer.Option(help="Also write the report as JSON here.")] = None,
+    home: Annotated[
+        Path | None, typer.Option(help="State directory (default: a fresh temporary one).")
+    ] = None,
+) -> None:
+    """Run the whole lifecycle locally: train, serve, drift, retrain, quarantine, rollback."""
+    from infra.console import render_demo
+    from infra.demo import Demo
+
+    workdir = home or Path(tempfile.mkdtemp(prefix="mlops-demo-"))
+    if home is not None and home.exists():
+        shutil.rmtree(home)
+    backend = _backend(_settings(home=workdir, backend="local"))
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("starting", total=None)
+        result = Demo(backend, on_step=lambda name: progress.update(task, description=name)).run()
+    render_demo(console, result)
+    console.print(f"[dim]state kept in {workdir}[/]")
+    if report is not None:
+        report.write_text(result.model_dump_json(indent=2))
+        console.print(f"[dim]report written to {report}[/]")
+    if not result.passed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="Training CSV.")],
+    target: Annotated[
+        str | None, typer.Option(help="Target column (needed for a new model).")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="TOML or JSON training config.")
+    ] = None,
+    model: ModelOption = None,
+    promote: Annotated[
+        str | None, typer.Option(help="Promote to this stage when registered.")
+    ] = None,
+) -> None:
+    """Validate, train, evaluate and (if the gate passes) register a model version."""
+    from infra.pipeline import LocalPipeline, PipelineSteps
+    from training.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(config)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
+    name = model or (cfg.model_name if config else _model(None))
+    cfg = cfg.with_overrides(model_name=name, target=target)
+    backend = _backend()
+    PipelineSteps(backend).save_config(cfg)
+    key = f"incoming/{data.name}"
+    backend.data.put(key, data.read_bytes())
+    with console.status(f"training {name} on {data.name}"):
+        result = LocalPipeline(backend, actor=actor()).run(name, key, auto_promote=promote)
+    _print_pipeline(result)
+    if result.status == "failed":
+        raise typer.Exit(1)
+
+
+def _print_pipeline(result: Any) -> None:
+    for s in result.steps:
+        colour = {"succeeded": "green", "failed": "red", "skipped": "yellow"}[s.status]
+        console.print(f"  [{colour}]{s.status:>9}[/] {s.name:<9} {s.seconds:6.2f}s {s.detail}")
+    if result.status == "registered":
+        promoted = f", promoted to {result.promoted_to}" if result.promoted_to else ""
+        console.print(f"[green]registered v{result.version}[/]{promoted}")
+    elif result.status == "rejected":
+        console.print(
+            "[yellow]gate failed, nothing registered:[/] " + "; ".join(result.gate.reasons)
+        )
+    else:
+        console.print(f"[red]{result.error_type}:[/] {result.error}")
+    for warning in result.validation_warnings:
+        console.print(f"  [yellow]warning:[/] {warning}")
+
+
+@app.command()
+def validate(
+    data: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV to check.")],
+    schema: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True, dir_okay=False, help="Schema JSON (default: the model's contract)."
+        ),
+    ] = None,
+    model: ModelOption = None,
+    config: Annotated[Path | None, typer.Option(exists=True, dir_okay=False)] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Check a CSV against the schema; exit 1 when it would be rejected."""
+    from infra.console import validation_table
+    from infra.pipeline import PipelineSteps
+    from training.config import load_config
+    from training.schema import DatasetSchema
+    from training.validation import validate_csv
+
+    if schema is not None:
+        contract = DatasetSchema.from_json(schema.read_text())
+    else:
+        found = PipelineSteps(_backend()).load_schema(_model(model))
+        if found is None:
+            raise _fail(
+                f"no schema for model {_model(model)!r}: pass --schema or run `mlops schema infer`"
+            )
+        contract = found
+    report, _ = validate_csv(
+        data.read_bytes(), contract, load_config(config).validation, source=str(data)
+    )
+    if json_out:
+        console.print_json(report.model_dump_json())
+    else:
+        console.print(validation_table(report))
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+@schema_app.command("infer")
+def schema_infer(
+    data: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    target: Annotated[str, typer.Option(help="Target column.")],
+    out: Annotated[Path | None, typer.Option(help="Write the schema JSON here.")] = None,
+    save: Annotated[bool, typer.Option(help="Store it as the model's data contract.")] = False,
+    model: ModelOption = None,
+) -> None:
+    """Infer column types, ranges, categories and nullability from a CSV."""
+    import pandas as pd
+
+    from infra.pipeline import PipelineSteps
+    from training.schema import SchemaError, infer_schema
+
+    try:
+        inferred = infer_schema(pd.read_csv(data), target)
+    except (SchemaError, ValueError, UnicodeDecodeError) as exc:
+        raise _fail(f"cannot infer a schema from {data}: {exc}") from exc
+    text = inferred.to_json()
+    if out:
+        out.write_text(text)
+    if save:
+        PipelineSteps(_backend()).save_schema(_model(model), inferred)
+    if not out and not save:
+        console.print_json(text)
+    else:
+        console.print(
+            f"{len(inferred.columns)} features, target {target!r} classes {inferred.target.classes}"
+        )
+
+
+@registry_app.command("list")
+def registry_list(model: ModelOption = None) -> None:
+    """Versions of a model with their stages, gate and metrics."""
+    from infra.console import versions_table
+
+    registry = _backend().registry
+    name = _model(model)
+    versions = registry.versions(name)
+    if not versions:
+        console.print(f"no versions of {name!r} (models: {', '.join(registry.models()) or 'none'})")
+        return
+    console.print(versions_table(versions, registry.aliases(name)))
+
+
+@registry_app.command("show")
+def registry_show(
+    version: Annotated[int, typer.Argument(help="Version number.")],
+    model: ModelOption = None,
+) -> None:
+    """One version's full record (metrics, data hash, code version, artifacts and hashes)."""
+    from infra.registry import RegistryError
+
+    try:
+        record = _backend().registry.get(_model(model), version)
+    except RegistryError as exc:
+        raise _fail(str(exc)) from exc
+    console.print_json(record.model_dump_json())
+
+
+@registry_app.command("history")
+def registry_history(
+    model: ModelOption = None, stage: Annotated[str | None, typer.Option()] = None
+) -> None:
+    """Every stage move, oldest first."""
+    from infra.console import history_table
+
+    console.print(history_table(_backend().registry.history(_model(model), stage)))
+
+
+@app.command()
+def promote(
+    version: Annotated[int, typer.Argument(help="Version to promote.")],
+    to: Annotated[
+        str, typer.Option("--to", help="Target stage: staging, production, canary, shadow.")
+    ],
+    model: ModelOption = None,
+    expect_version: Annotated[
+        int | None, typer.Option(help="Fail unless the stage still serves this version.")
+    ] = None,
+    weight: Annotated[float | None, typer.Option(help="Traffic share for a canary.")] = None,
+    reason: Annotated[str, typer.Option()] = "",
+) -> None:
+    """Point a stage at a version (a conditional write: a stale view fails)."""
+    from infra.registry import RegistryError
+
+    name = _model(model)
+    try:
+        event = _backend().registry.promote(
+            name,
+            version,
+            to,
+            actor=actor(),
+            reason=reason,
+            expected_version=expect_version,
+            weight=weight,
+        )
+    except RegistryError as exc:
+        raise _fail(str(exc)) from exc
+    if event is None:
+        console.print(f"{to} of {name} already serves v{version}")
+    else:
+        was = f"v{event.from_version}" if event.from_version else "nothing"
+        console.print(f"{to} of {name}: {was} -> v{event.to_version}")
+
+
+@app.command()
+def rollback(
+    stage: Annotated[str, typer.Option(help="Stage to roll back.")] = "production",
+    model: ModelOption = None,
+    reason: Annotated[str, typer.Option()] = "manual rollback",
+) -> None:
+    """Point a stage back at the version it served before."""
+    from infra.registry import RegistryError
+
+    name = _model(model)
+    try:
+        event = _backend().registry.rollback(name, stage, actor=actor(), reason=reason)
+    except RegistryError as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"{stage} of {name}: v{event.from_version} -> v{event.to_version}")
+
+
+@app.command()
+def monitor(
+    model: ModelOption = None, stage: Annotated[str, typer.Option()] = "production"
+) -> None:
+    """Compare live inputs with the training profile; publish drift and accuracy metrics."""
+    from infra.console import drift_table
+    from infra.monitoring import run_monitor
+    from infra.registry import RegistryError
+
+    try:
+        result = run_monitor(_backend(), _model(model), stage=stage)
+    except RegistryError as exc:
+        raise _fail(str(exc)) from exc
+    console.print(drift_table(result.drift))
+    accuracy = f"{result.feedback_accuracy:.3f}" if result.feedback_accuracy is not None else "n/a"
+    console.print(
+        f"v{result.version}: {result.captured} captured, {result.feedback_count} labelled, "
+        f"feedback accuracy {accuracy}"
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    model: ModelOption = None,
+    stage: Annotated[
+        str | None, typer.Option(help="Stage to serve (default: MLOPS_SERVING_STAGE).")
+    ] = None,
+) -> None:
+    """Serve the prediction API with uvicorn."""
+    import uvicorn
+
+    from functions.inference.app import create_app
+    from infra.serving import ModelProvider
+
+    settings = _settings()
+    backend = _backend(settings)
+    provider = ModelProvider(
+        backend.registry,
+        backend.artifacts,
+        _model(model),
+        stage or settings.serving_stage,
+        refresh_seconds=settings.model_refresh_seconds,
+        metrics=backend.metrics,
+    )
+    api = create_app(
+        provider,
+        predictions=backend.predictions,
+        metrics=backend.metrics,
+        capture_sample_rate=settings.capture_sample_rate,
+        max_batch_records=settings.max_batch_records,
+        max_body_bytes=settings.max_body_bytes,
+    )
+    uvicorn.run(api, host=host, port=port, log_level="info")
+
+
+@pipeline_app.command("start")
+def pipeline_start(
+    data: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="CSV to ingest.")],
+    model: ModelOption = None,
+    promote_to: Annotated[
+        str | None, typer.Option("--promote", help="Promote when registered.")
+    ] = None,
+) -> None:
+    """Drop a file into incoming/ and run the pipeline on it."""
+    from infra.pipeline import LocalPipeline
+
+    name = _model(model)
+    backend = _backend()
+    key = f"incoming/{data.name}"
+    backend.data.put(key, data.read_bytes())
+    with console.status(f"pipeline for {name} on {key}"):
+        result = LocalPipeline(backend, actor=actor()).run(name, key, auto_promote=promote_to)
+    _print_pipeline(result)
+    if result.status == "failed":
+        raise typer.Exit(1)

@@ -1,0 +1,328 @@
+"""`mlops demo`: the whole lifecycle on one backend, with a report.
+
+1. ingest -> validate -> train -> evaluate -> register v1 -> staging -> production
+2. serve predictions through the real FastAPI app (in-process HTTP)
+3. drifted traffic -> drift detected -> retrain -> v2 promoted only if the gate passes
+4. a corrupted file quarantined with its report, and a rollback
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from infra.backend import Backend
+from infra.monitoring import MonitorResult, run_monitor
+from infra.pipeline import LocalPipeline, PipelineResult, PipelineSteps
+from infra.registry import NoPreviousVersionError
+from infra.serving import ModelProvider
+from training.config import TrainingConfig
+from training.datasets import TARGET, breast_cancer_frame, to_csv_bytes
+
+MODEL = "breast-cancer"
+# Features a sensor recalibration would shift: all size measurements read 30% larger.
+SHIFTED_FEATURES = ("mean_radius", "mean_perimeter", "mean_area", "worst_radius", "worst_area")
+SHIFT_FACTOR = 1.3
+
+
+class StepOutcome(BaseModel):
+    name: str
+    status: Literal["passed", "failed"]
+    seconds: float
+    detail: str = ""
+
+
+class DemoReport(BaseModel):
+    backend: str
+    model: str
+    passed: bool = False
+    seconds: float = 0.0
+    steps: list[StepOutcome] = Field(default_factory=list)
+    pipeline_runs: list[PipelineResult] = Field(default_factory=list)
+    versions: list[dict[str, Any]] = Field(default_factory=list)
+    predictions: list[dict[str, Any]] = Field(default_factory=list)
+    invalid_request: dict[str, Any] | None = None
+    monitoring: MonitorResult | None = None
+    quarantine: dict[str, Any] | None = None
+    rollback: dict[str, Any] | None = None
+    history: list[dict[str, Any]] = Field(default_factory=list)
+    production_version: int | None = None
+    summary: dict[str, Any] = Field(default_factory=dict)
+
+
+class DemoFailed(Exception):
+    pass
+
+
+class Demo:
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        on_step: Callable[[str], None] | None = None,
+        pipeline: Callable[..., PipelineResult] | None = None,
+    ) -> None:
+        self.backend = backend
+        self.report = DemoReport(backend=backend.name, model=MODEL)
+        self.on_step = on_step or (lambda _name: None)
+        self.steps = PipelineSteps(backend)
+        self._pipeline = pipeline or LocalPipeline(backend, actor="demo").run
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[StepOutcome]:
+        self.on_step(name)
+        outcome = StepOutcome(name=name, status="passed", seconds=0.0)
+        start = time.perf_counter()
+        try:
+            yield outcome
+        except Exception as exc:
+            outcome.status = "failed"
+            outcome.detail = f"{type(exc).__name__}: {exc}"
+            raise DemoFailed(name) from exc
+        finally:
+            outcome.seconds = round(time.perf_counter() - start, 3)
+            self.report.steps.append(outcome)
+
+    def run(self) -> DemoReport:
+        started = time.perf_counter()
+        try:
+            self._run()
+            self.report.passed = all(s.status == "passed" for s in self.report.steps)
+        except DemoFailed:
+            self.report.passed = False
+        self.report.seconds = round(time.perf_counter() - started, 3)
+        self._summarise()
+        return self.report
+
+    # -- the story ---------------------------------------------------------------------------
+    def _run(self) -> None:
+        from fastapi.testclient import TestClient
+
+        from functions.inference.app import create_app
+
+        registry = self.backend.registry
+        frame = breast_cancer_frame()
+        initial = frame.sample(frac=0.8, random_state=7)
+        future = frame.drop(initial.index)
+
+        with self.step("ingest initial data") as s:
+            self.steps.save_config(TrainingConfig(model_name=MODEL, target=TARGET))
+            self.backend.data.put("incoming/initial.csv", to_csv_bytes(initial))
+            s.detail = f"{len(initial)} rows, {frame.shape[1] - 1} features -> incoming/initial.csv"
+
+        with self.step("pipeline: validate, train, evaluate, register v1") as s:
+            first = self._run_pipeline("incoming/initial.csv")
+            if first.status != "registered" or first.version is None:
+                raise RuntimeError(f"first run ended {first.status}: {first.error or first.gate}")
+            s.detail = f"v{first.version} registered; gate: {_gate_line(first)}"
+
+        with self.step("promote v1 to staging, then production") as s:
+            registry.promote(MODEL, first.version, "staging", actor="demo", reason="first model")
+            registry.promote(
+                MODEL,
+                first.version,
+                "production",
+                actor="demo",
+                reason="staging checks passed",
+                expected_revision=0,
+            )
+            s.detail = "production serves v1"
+
+        provider = ModelProvider(
+            registry,
+            self.backend.artifacts,
+            MODEL,
+            "production",
+            refresh_seconds=0,
+            metrics=self.backend.metrics,
+        )
+        app = create_app(
+            provider, predictions=self.backend.predictions, metrics=self.backend.metrics
+        )
+        client = TestClient(app)
+        features = [c for c in frame.columns if c != TARGET]
+
+        with self.step("serve predictions (FastAPI, in-process HTTP)") as s:
+            health = client.get("/health")
+            if health.status_code != 200:
+                raise RuntimeError(f"/health answered {health.status_code}: {health.text}")
+            sample = future.head(5)
+            answer = client.post("/predict", json={"records": _records(sample, features)})
+            answer.raise_for_status()
+            body = answer.json()
+            self.report.predictions = [
+                {**p, "true_label": truth}
+                for p, truth in zip(body["predictions"], sample[TARGET], strict=True)
+            ]
+            bad = _records(sample.head(1), features)
+            bad[0]["mean_radius"] = "large"
+            rejected = client.post("/predict", json={"records": bad})
+            if rejected.status_code != 422:
+                raise RuntimeError(f"an invalid record got {rejected.status_code}, not 422")
+            self.report.invalid_request = {"status": 422, "detail": rejected.json()["detail"]}
+            s.detail = (
+                f"5 records scored by v{body['version']}; a bad field got 422 at "
+                f"{'.'.join(map(str, rejected.json()['detail'][0]['loc']))}"
+            )
+
+        drifted = future.copy()
+        for name in SHIFTED_FEATURES:
+            drifted[name] = drifted[name] * SHIFT_FACTOR
+        with self.step("drifted traffic and feedback") as s:
+            ids: list[str] = []
+            for start in range(0, len(drifted), 25):
+                chunk = drifted.iloc[start : start + 25]
+                answer = client.post("/predict", json={"records": _records(chunk, features)})
+                answer.raise_for_status()
+                ids.extend(p["prediction_id"] for p in answer.json()["predictions"])
+            for pid, truth in zip(ids, drifted[TARGET], strict=True):
+                client.post(
+                    "/feedback", json={"prediction_id": pid, "label": truth}
+                ).raise_for_status()
+            s.detail = (
+                f"{len(ids)} records with {len(SHIFTED_FEATURES)} features x{SHIFT_FACTOR}, "
+                "all labelled"
+            )
+
+        with self.step("monitor: drift against the training profile") as s:
+            monitored = run_monitor(self.backend, MODEL)
+            self.report.monitoring = monitored
+            if not monitored.drift.drift_detected:
+                raise RuntimeError("drift was not detected on shifted traffic")
+            s.detail = (
+                f"drift in {len(monitored.drift.drifted_features)} of "
+                f"{len(monitored.drift.features)} features; feedback accuracy "
+                f"{monitored.feedback_accuracy:.3f}"
+            )
+
+        with self.step("retrain on the new data; gate against production") as s:
+            retrain_frame = _concat(initial, drifted)
+            self.backend.data.put("incoming/retrain.csv", to_csv_bytes(retrain_frame))
+            second = self._run_pipeline("incoming/retrain.csv")
+            if second.status == "failed":
+                raise RuntimeError(f"retraining failed: {second.error}")
+            if second.status == "registered" and second.version is not None:
+                registry.promote(
+                    MODEL,
+                    second.version,
+                    "staging",
+                    actor="demo",
+                    reason="retrained on drifted data",
+                )
+                registry.promote(
+                    MODEL,
+                    second.version,
+                    "production",
+                    actor="demo",
+                    reason="gate passed",
+                    expected_version=first.version,
+                )
+                s.detail = f"v{second.version} promoted; gate: {_gate_line(second)}"
+            else:
+                s.detail = (
+                    f"candidate rejected, production stays v{first.version}: {_gate_line(second)}"
+                )
+            production = registry.current(MODEL, "production")
+            served = client.get("/model").json()["version"]
+            if production is None or served != production.version:
+                raise RuntimeError(f"API serves v{served}, production is {production}")
+
+        with self.step("corrupted file goes to quarantine") as s:
+            corrupted = future.head(40).copy().drop(columns=["worst_texture"])
+            corrupted["mean_radius"] = corrupted["mean_radius"].astype(object)
+            corrupted.iloc[3, corrupted.columns.get_loc("mean_radius")] = "n/a"
+            self.backend.data.put("incoming/corrupted.csv", to_csv_bytes(corrupted))
+            before = [v.version for v in registry.versions(MODEL)]
+            bad_run = self._run_pipeline("incoming/corrupted.csv")
+            if bad_run.status != "failed" or bad_run.error_type != "DataValidationError":
+                raise RuntimeError(f"corrupted file was not rejected: {bad_run.status}")
+            if [v.version for v in registry.versions(MODEL)] != before:
+                raise RuntimeError("a rejected file changed the registry")
+            reports = [
+                k for k in self.backend.data.keys("quarantine/") if k.endswith(".report.json")
+            ]
+            import json
+
+            self.report.quarantine = {
+                "key": reports[-1],
+                "report": json.loads(self.backend.data.get(reports[-1])),
+            }
+            s.detail = f"quarantined with report {reports[-1]}"
+
+        with self.step("rollback production") as s:
+            try:
+                event = registry.rollback(
+                    MODEL, "production", actor="demo", reason="demo: roll back the latest promotion"
+                )
+                self.report.rollback = event.model_dump()
+                s.detail = f"production v{event.from_version} -> v{event.to_version}"
+            except NoPreviousVersionError as exc:
+                # Production only ever served v1: the refusal is the behaviour to show.
+                self.report.rollback = {"refused": str(exc)}
+                s.detail = f"refused clearly: {exc}"
+            served = client.get("/model").json()["version"]
+            production = registry.current(MODEL, "production")
+            if production is None or served != production.version:
+                raise RuntimeError(
+                    f"API serves v{served} after rollback, production is {production}"
+                )
+
+    def _run_pipeline(self, key: str) -> PipelineResult:
+        result = self._pipeline(MODEL, key)
+        self.report.pipeline_runs.append(result)
+        return result
+
+    def _summarise(self) -> None:
+        registry = self.backend.registry
+        self.report.versions = [
+            {
+                "version": v.version,
+                "metrics": v.metrics,
+                "baseline": v.baseline_metrics,
+                "gate": v.gate,
+                "data_sha256": v.data_sha256,
+                "model_sha256": v.model_sha256,
+                "code_version": v.code_version,
+            }
+            for v in registry.versions(MODEL)
+        ]
+        self.report.history = [e.model_dump() for e in registry.history(MODEL)]
+        production = registry.current(MODEL, "production")
+        self.report.production_version = production.version if production else None
+        drift = self.report.monitoring.drift if self.report.monitoring else None
+        self.report.summary = {
+            "passed": self.report.passed,
+            "seconds": self.report.seconds,
+            "versions_registered": len(self.report.versions),
+            "production_version": self.report.production_version,
+            "drift_detected": drift.drift_detected if drift else None,
+            "drifted_features": drift.drifted_features if drift else [],
+            "quarantined": self.report.quarantine is not None,
+            "stage_moves": len(self.report.history),
+        }
+
+
+def _records(frame: Any, features: list[str]) -> list[dict[str, Any]]:
+    return frame[features].to_dict(orient="records")
+
+
+def _concat(*frames: Any) -> Any:
+    import pandas as pd
+
+    return pd.concat(frames, ignore_index=True)
+
+
+def _gate_line(result: PipelineResult) -> str:
+    gate = result.gate
+    if gate is None:
+        return "not evaluated"
+    production = f", production {gate.production:.4f}" if gate.production is not None else ""
+    verdict = "passed" if gate.passed else "failed: " + "; ".join(gate.reasons)
+    return (
+        f"{gate.metric} {gate.candidate:.4f} vs baseline {gate.baseline:.4f}{production} "
+        f"({verdict})"
+    )

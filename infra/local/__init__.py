@@ -1,0 +1,1 @@
+"""Local adapters: files and SQLite under MLOPS_HOME. No account, no Docker."""

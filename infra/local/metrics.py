@@ -1,0 +1,43 @@
+"""Metrics as JSON lines: what CloudWatch would receive, readable with any tool."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+
+from infra.records import utc_now
+
+
+class JsonlMetricsSink:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    def put(
+        self,
+        name: str,
+        value: float,
+        *,
+        unit: str = "None",
+        dimensions: Mapping[str, str] | None = None,
+    ) -> None:
+        line = json.dumps(
+            {
+                "at": utc_now(),
+                "name": name,
+                "value": value,
+                "unit": unit,
+                "dimensions": dict(dimensions or {}),
+            }
+        )
+        with self._lock, self.path.open("a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+
+    def read(self, name: str | None = None) -> list[dict[str, object]]:
+        if not self.path.exists():
+            return []
+        points = [json.loads(line) for line in self.path.read_text().splitlines() if line]
+        return [p for p in points if name is None or p["name"] == name]

@@ -1,0 +1,62 @@
+"""Captured predictions and feedback in SQLite."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from contextlib import closing
+from pathlib import Path
+
+from infra.records import PredictionRecord
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS predictions (
+    prediction_id TEXT PRIMARY KEY, model TEXT NOT NULL, at TEXT NOT NULL, body TEXT NOT NULL,
+    true_label TEXT);
+CREATE INDEX IF NOT EXISTS predictions_by_model ON predictions(model, at);
+"""
+
+
+class SqlitePredictionLog:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(self._connect()) as db:
+            db.executescript(SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        return db
+
+    def record(self, predictions: Sequence[PredictionRecord]) -> None:
+        with closing(self._connect()) as db:
+            db.execute("BEGIN")
+            db.executemany(
+                "INSERT OR IGNORE INTO predictions(prediction_id, model, at, body) "
+                "VALUES (?, ?, ?, ?)",
+                [(p.prediction_id, p.model, p.at, p.model_dump_json()) for p in predictions],
+            )
+            db.execute("COMMIT")
+
+    def add_feedback(self, prediction_id: str, label: str) -> bool:
+        with closing(self._connect()) as db:
+            changed = db.execute(
+                "UPDATE predictions SET true_label = ? WHERE prediction_id = ?",
+                (label, prediction_id),
+            ).rowcount
+        return changed == 1
+
+    def recent(self, model: str, *, limit: int = 10_000) -> list[PredictionRecord]:
+        with closing(self._connect()) as db:
+            rows = db.execute(
+                "SELECT body, true_label FROM predictions WHERE model = ? "
+                "ORDER BY at DESC, rowid DESC LIMIT ?",
+                (model, limit),
+            ).fetchall()
+        records = []
+        for body, true_label in rows:
+            record = PredictionRecord.model_validate_json(body)
+            record.true_label = true_label
+            records.append(record)
+        return records

@@ -1,0 +1,74 @@
+"""Monitoring: live inputs against the training reference profile, and feedback accuracy.
+
+Publishes the figures the alarms watch. Dimensions are model and stage, not version, so an
+alarm keeps watching whatever version the stage serves.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from infra.artifacts import read_verified
+from infra.backend import Backend
+from infra.registry import RegistryError
+from training.config import DriftConfig
+from training.drift import DriftReport, ReferenceProfile, compare
+from training.train import PROFILE_FILE
+
+DRIFT_SHARE_METRIC = "DataDriftShare"
+DRIFT_DETECTED_METRIC = "DataDriftDetected"
+MAX_PSI_METRIC = "MaxFeaturePSI"
+FEEDBACK_ACCURACY_METRIC = "FeedbackAccuracy"
+FEEDBACK_COUNT_METRIC = "FeedbackCount"
+
+
+class MonitorResult(BaseModel):
+    model: str
+    stage: str
+    version: int
+    captured: int
+    drift: DriftReport
+    feedback_count: int
+    feedback_accuracy: float | None
+
+
+def run_monitor(
+    backend: Backend,
+    model: str,
+    *,
+    stage: str = "production",
+    limit: int = 5000,
+    config: DriftConfig | None = None,
+) -> MonitorResult:
+    current = backend.registry.current(model, stage)
+    if current is None:
+        raise RegistryError(f"no version of {model} is in {stage}: nothing to monitor")
+    config = config or DriftConfig.model_validate(current.config.get("drift", {}))
+    captured = [
+        p for p in backend.predictions.recent(model, limit=limit) if p.version == current.version
+    ]
+    profile = ReferenceProfile.model_validate_json(
+        read_verified(backend.artifacts, current.artifacts[PROFILE_FILE])
+    )
+    columns = {f.name: [p.features.get(f.name) for p in captured] for f in profile.features}
+    drift = compare(profile, columns, config)
+    labeled = [p for p in captured if p.true_label is not None]
+    accuracy = (sum(p.label == p.true_label for p in labeled) / len(labeled)) if labeled else None
+
+    dims = {"model": model, "stage": stage}
+    if drift.enough_data:
+        backend.metrics.put(DRIFT_SHARE_METRIC, drift.drifted_share, dimensions=dims)
+        backend.metrics.put(DRIFT_DETECTED_METRIC, float(drift.drift_detected), dimensions=dims)
+        backend.metrics.put(MAX_PSI_METRIC, drift.max_psi, dimensions=dims)
+    backend.metrics.put(FEEDBACK_COUNT_METRIC, len(labeled), unit="Count", dimensions=dims)
+    if accuracy is not None:
+        backend.metrics.put(FEEDBACK_ACCURACY_METRIC, accuracy, dimensions=dims)
+    return MonitorResult(
+        model=model,
+        stage=stage,
+        version=current.version,
+        captured=len(captured),
+        drift=drift,
+        feedback_count=len(labeled),
+        feedback_accuracy=accuracy,
+    )

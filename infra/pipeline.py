@@ -1,0 +1,445 @@
+"""The training pipeline's steps: validate -> train -> evaluate -> (gate) -> register -> promote.
+
+Each step takes and returns JSON-shaped data, exactly what the Step Functions definition passes
+between its states, so the Lambda handlers are one-line calls into this module and the local
+runner (`LocalPipeline`) plays the same states in order.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from infra.artifacts import (
+    INCOMING_PREFIX,
+    config_key,
+    quarantine_key,
+    read_verified,
+    report_key,
+    run_key,
+    safe_run_id,
+    schema_key,
+    validated_key,
+    version_key,
+)
+from infra.backend import Backend
+from infra.ports import BlobNotFound
+from infra.records import ArtifactRef, ModelVersion
+from training.config import TrainingConfig, parse_config
+from training.gate import GateResult, evaluate_gate
+from training.schema import DatasetSchema, SchemaError, infer_schema
+from training.train import (
+    ARTIFACT_FILES,
+    HOLDOUT_FILE,
+    MANIFEST_FILE,
+    MODEL_FILE,
+    SCHEMA_FILE,
+    RunManifest,
+    TrainingRun,
+    train,
+)
+from training.validation import ValidationReport, coerce_frame, read_csv_bytes, validate_csv
+
+
+class DataValidationError(Exception):
+    """The data file broke the contract; it was moved to quarantine with a report."""
+
+
+class Dataset(BaseModel):
+    key: str
+    uri: str
+    sha256: str
+    rows: int
+
+
+class ValidateOutput(BaseModel):
+    dataset: Dataset
+    warnings: list[str] = Field(default_factory=list)
+    report_key: str
+
+
+class RunOutput(BaseModel):
+    run_id: str
+    manifest_key: str
+    artifacts: dict[str, ArtifactRef]
+    metrics: dict[str, float]
+    baseline_metrics: dict[str, float]
+    parity_error: float
+    model_sha256: str
+
+
+class EvaluateOutput(BaseModel):
+    gate: GateResult
+    candidate_metrics: dict[str, float]
+    production_metrics: dict[str, float] | None = None
+
+
+class PipelineSteps:
+    """The steps, bound to a backend. Each returns a pydantic model: its dump is the state."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    # -- contract and config -------------------------------------------------------------
+    def load_config(self, model: str, override: dict[str, Any] | None = None) -> TrainingConfig:
+        if override:
+            return parse_config({**override, "model_name": model}, source="pipeline input config")
+        try:
+            stored = json.loads(self.backend.data.get(config_key(model)))
+        except BlobNotFound:
+            stored = {}
+        return parse_config({**stored, "model_name": model}, source=config_key(model))
+
+    def save_config(self, config: TrainingConfig) -> None:
+        self.backend.data.put(
+            config_key(config.model_name),
+            config.model_dump_json(indent=2).encode(),
+            content_type="application/json",
+        )
+
+    def load_schema(self, model: str) -> DatasetSchema | None:
+        try:
+            return DatasetSchema.from_json(self.backend.data.get(schema_key(model)))
+        except BlobNotFound:
+            return None
+
+    def save_schema(self, model: str, schema: DatasetSchema) -> None:
+        self.backend.data.put(
+            schema_key(model), schema.to_json().encode(), content_type="application/json"
+        )
+
+    def _contract_for(self, model: str, data: bytes, config: TrainingConfig) -> DatasetSchema:
+        schema = self.load_schema(model)
+        if schema is not None:
+            return schema
+        # First data for this model: the contract is inferred from it, then enforced on all data.
+        if not config.target:
+            raise SchemaError(
+                f"no schema for model {model!r} yet: set `target` in its config or run "
+                "`mlops schema infer`"
+            )
+        import pandas as pd
+
+        frame = pd.read_csv(io.BytesIO(data))
+        schema = infer_schema(frame, config.target)
+        self.save_schema(model, schema)
+        return schema
+
+    # -- steps ---------------------------------------------------------------------------
+    def validate(
+        self, model: str, key: str, config: TrainingConfig | None = None
+    ) -> ValidateOutput:
+        """Check a data file. Valid: copied to validated/ (content-addressed). Invalid: moved to
+        quarantine/ with its report, then DataValidationError. Nothing is dropped silently."""
+        config = config or self.load_config(model)
+        store = self.backend.data
+        data = store.get(key)
+        try:
+            schema = self._contract_for(model, data, config)
+            report, _ = validate_csv(data, schema, config.validation, source=store.uri(key))
+        except SchemaError as exc:
+            report = _unusable_report(store.uri(key), data, str(exc))
+        except Exception as exc:  # an unreadable first file cannot even yield a schema
+            report = _unusable_report(store.uri(key), data, f"cannot read the file: {exc}")
+        if not report.passed:
+            target = quarantine_key(model, key)
+            store.put(
+                report_key(target),
+                report.model_dump_json(indent=2).encode(),
+                content_type="application/json",
+            )
+            store.copy(key, target)
+            if key.startswith(INCOMING_PREFIX):
+                store.delete(key)
+            raise DataValidationError(f"{report.summary()} (quarantined as {target})")
+        target = validated_key(model, report.sha256)
+        store.put(
+            report_key(target),
+            report.model_dump_json(indent=2).encode(),
+            content_type="application/json",
+        )
+        if target != key:
+            store.copy(key, target)
+            if key.startswith(INCOMING_PREFIX):
+                store.delete(key)
+        return ValidateOutput(
+            dataset=Dataset(
+                key=target, uri=store.uri(target), sha256=report.sha256, rows=report.rows
+            ),
+            warnings=[i.message for i in report.warnings],
+            report_key=report_key(target),
+        )
+
+    def train(
+        self, model: str, dataset: Dataset, run_id: str, config: TrainingConfig | None = None
+    ) -> RunOutput:
+        config = config or self.load_config(model)
+        schema = self.load_schema(model)
+        if schema is None:
+            raise SchemaError(f"no schema for model {model!r}: validate a data file first")
+        frame = coerce_frame(
+            read_csv_bytes(self.backend.data.get(dataset.key)), schema, with_target=True
+        )
+        run = train(frame, schema, config, data_sha256=dataset.sha256)
+        return self.upload_run(model, safe_run_id(run_id), run)
+
+    def upload_run(self, model: str, run_id: str, run: TrainingRun) -> RunOutput:
+        store = self.backend.artifacts
+        artifacts: dict[str, ArtifactRef] = {}
+        for name, data in run.artifact_bytes().items():
+            key = run_key(model, run_id, name)
+            digest = store.put(key, data)
+            artifacts[name] = ArtifactRef(
+                key=key, uri=store.uri(key), sha256=digest, size_bytes=len(data)
+            )
+        manifest_key = run_key(model, run_id, MANIFEST_FILE)
+        store.put(
+            manifest_key,
+            run.manifest.model_dump_json(indent=2).encode(),
+            content_type="application/json",
+        )
+        return run_output(run_id, manifest_key, run.manifest, artifacts)
+
+    def evaluate(
+        self, model: str, run: RunOutput, config: TrainingConfig | None = None
+    ) -> EvaluateOutput:
+        """Score the candidate and the production model on the candidate's held-out data, with
+        the ONNX artifacts that would be served, and apply the promotion gate."""
+        import pandas as pd
+
+        from training.evaluate import classification_metrics
+        from training.onnx_model import OnnxClassifier
+
+        config = config or self.load_config(model)
+        store = self.backend.artifacts
+        schema = DatasetSchema.from_json(read_verified(store, run.artifacts[SCHEMA_FILE]))
+        holdout = pd.read_csv(
+            io.BytesIO(read_verified(store, run.artifacts[HOLDOUT_FILE])),
+            dtype={schema.target.name: str},
+        )
+        frame = coerce_frame(holdout, schema, with_target=True)
+        y_true = frame[schema.target.name].tolist()
+        candidate_model = OnnxClassifier(read_verified(store, run.artifacts[MODEL_FILE]), schema)
+        candidate = classification_metrics(
+            y_true, candidate_model.predict_frame(frame)[1], schema.target
+        )
+        production_metrics = None
+        production = self.backend.registry.current(model, "production")
+        if production is not None and production.schema_fingerprint == schema.fingerprint():
+            prod_schema = DatasetSchema.from_json(
+                read_verified(store, production.artifacts[SCHEMA_FILE])
+            )
+            prod_model = OnnxClassifier(
+                read_verified(store, production.artifacts[MODEL_FILE]), prod_schema
+            )
+            production_metrics = classification_metrics(
+                y_true, prod_model.predict_frame(frame)[1], schema.target
+            )
+        gate = evaluate_gate(
+            config.gate,
+            candidate,
+            run.baseline_metrics,
+            production_metrics,
+            production_version=production.version if production else None,
+            parity_error=run.parity_error,
+        )
+        return EvaluateOutput(
+            gate=gate, candidate_metrics=candidate, production_metrics=production_metrics
+        )
+
+    def register(
+        self, model: str, run: RunOutput, gate: GateResult, dataset: Dataset, *, actor: str
+    ) -> ModelVersion:
+        """Copy the run's artifacts under models/<model>/v<N>/, check them, then record v<N>.
+
+        The record is written last: a crash before it leaves only unreferenced files, never a
+        version that points at a missing artifact."""
+        store = self.backend.artifacts
+        registry = self.backend.registry
+        manifest = RunManifest.model_validate_json(store.get(run.manifest_key))
+        version = registry.allocate_version(model)
+        artifacts: dict[str, ArtifactRef] = {}
+        for name, ref in run.artifacts.items():
+            key = version_key(model, version, name)
+            store.copy(ref.key, key)
+            copied = ArtifactRef(
+                key=key, uri=store.uri(key), sha256=ref.sha256, size_bytes=ref.size_bytes
+            )
+            read_verified(store, copied)
+            artifacts[name] = copied
+        record = ModelVersion(
+            model=model,
+            version=version,
+            created_by=actor,
+            run_id=run.run_id,
+            source=dataset.uri,
+            data_sha256=manifest.data_sha256,
+            model_sha256=manifest.model_sha256,
+            code_version=manifest.code_version,
+            schema_fingerprint=DatasetSchema.from_json(
+                read_verified(store, artifacts[SCHEMA_FILE])
+            ).fingerprint(),
+            metrics=manifest.metrics,
+            baseline_metrics=manifest.baseline_metrics,
+            gate=gate.model_dump(),
+            config=manifest.config,
+            library_versions=manifest.library_versions,
+            timings=manifest.timings,
+            artifacts=artifacts,
+        )
+        return registry.register(record)
+
+
+def run_output(
+    run_id: str, manifest_key: str, manifest: RunManifest, artifacts: dict[str, ArtifactRef]
+) -> RunOutput:
+    missing = [name for name in ARTIFACT_FILES if name not in artifacts]
+    if missing:
+        raise ValueError(f"training run {run_id} is missing artifacts: {missing}")
+    return RunOutput(
+        run_id=run_id,
+        manifest_key=manifest_key,
+        artifacts=artifacts,
+        metrics=manifest.metrics,
+        baseline_metrics=manifest.baseline_metrics,
+        parity_error=manifest.parity_error,
+        model_sha256=manifest.model_sha256,
+    )
+
+
+def _unusable_report(source: str, data: bytes, message: str) -> ValidationReport:
+    import hashlib
+
+    from training.validation import Issue
+
+    return ValidationReport(
+        source=source,
+        sha256=hashlib.sha256(data).hexdigest(),
+        size_bytes=len(data),
+        passed=False,
+        issues=[Issue(check="unusable", severity="error", message=message)],
+    )
+
+
+# -- the local runner: the Step Functions definition, played in-process -------------------
+
+
+class StepRecord(BaseModel):
+    name: str
+    status: Literal["succeeded", "failed", "skipped"]
+    seconds: float
+    detail: str = ""
+
+
+class PipelineResult(BaseModel):
+    run_id: str
+    status: Literal["registered", "rejected", "failed"]
+    steps: list[StepRecord]
+    version: int | None = None
+    promoted_to: str | None = None
+    gate: GateResult | None = None
+    validation_warnings: list[str] = Field(default_factory=list)
+    error: str | None = None
+    error_type: str | None = None
+
+
+class LocalPipeline:
+    """Runs the pipeline states in order with the same Catch semantics as the ASL: any failure
+    ends the run with its reason and leaves the registry untouched."""
+
+    def __init__(self, backend: Backend, *, actor: str = "pipeline") -> None:
+        self.steps = PipelineSteps(backend)
+        self.backend = backend
+        self.actor = actor
+
+    def run(
+        self,
+        model: str,
+        key: str,
+        *,
+        run_id: str | None = None,
+        auto_promote: str | None = None,
+        on_step: Callable[[str], None] | None = None,
+    ) -> PipelineResult:
+        run_id = safe_run_id(
+            run_id or f"{model}-{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns() % 10**6}"
+        )
+        result = PipelineResult(run_id=run_id, status="failed", steps=[])
+        records = result.steps
+
+        def step(name: str, fn: Callable[[], Any]) -> Any:
+            if on_step:
+                on_step(name)
+            start = time.perf_counter()
+            try:
+                value = fn()
+            except Exception as exc:
+                records.append(
+                    StepRecord(
+                        name=name,
+                        status="failed",
+                        seconds=round(time.perf_counter() - start, 3),
+                        detail=str(exc),
+                    )
+                )
+                raise
+            records.append(
+                StepRecord(
+                    name=name, status="succeeded", seconds=round(time.perf_counter() - start, 3)
+                )
+            )
+            return value
+
+        try:
+            config = self.steps.load_config(model)
+            validated: ValidateOutput = step(
+                "validate", lambda: self.steps.validate(model, key, config)
+            )
+            result.validation_warnings = validated.warnings
+            run: RunOutput = step(
+                "train", lambda: self.steps.train(model, validated.dataset, run_id, config)
+            )
+            evaluated: EvaluateOutput = step(
+                "evaluate", lambda: self.steps.evaluate(model, run, config)
+            )
+            result.gate = evaluated.gate
+            if not evaluated.gate.passed:
+                records.append(
+                    StepRecord(
+                        name="register",
+                        status="skipped",
+                        seconds=0,
+                        detail="; ".join(evaluated.gate.reasons),
+                    )
+                )
+                result.status = "rejected"
+                return result
+            version: ModelVersion = step(
+                "register",
+                lambda: self.steps.register(
+                    model, run, evaluated.gate, validated.dataset, actor=self.actor
+                ),
+            )
+            result.version = version.version
+            result.status = "registered"
+            if auto_promote:
+                step(
+                    "promote",
+                    lambda: self.backend.registry.promote(
+                        model,
+                        version.version,
+                        auto_promote,
+                        actor=self.actor,
+                        reason=f"pipeline run {run_id}",
+                    ),
+                )
+                result.promoted_to = auto_promote
+        except Exception as exc:
+            result.error = str(exc)
+            result.error_type = type(exc).__name__
+        return result

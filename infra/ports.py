@@ -1,0 +1,94 @@
+"""The small ports that hide where things live. Each has a local and an AWS adapter."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from infra.records import ModelVersion, PredictionRecord, StageAlias, StageEvent
+
+
+class BlobNotFound(KeyError):
+    """No object under that key."""
+
+
+class BlobStore(Protocol):
+    """A bucket: data files, reports and model artifacts, by key."""
+
+    def put(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> str:
+        """Store bytes; returns their SHA-256 (hex)."""
+        ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def keys(self, prefix: str = "") -> list[str]: ...
+
+    def copy(self, source: str, destination: str) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def uri(self, key: str) -> str: ...
+
+
+class ModelRegistry(Protocol):
+    """Model versions, one alias per stage, and the history of every stage move."""
+
+    def allocate_version(self, model: str) -> int:
+        """Atomically reserve the next version number."""
+        ...
+
+    def register(self, version: ModelVersion) -> ModelVersion:
+        """Store a version record; fails if that version is already registered."""
+        ...
+
+    def get(self, model: str, version: int) -> ModelVersion: ...
+
+    def versions(self, model: str) -> list[ModelVersion]: ...
+
+    def models(self) -> list[str]: ...
+
+    def alias(self, model: str, stage: str) -> StageAlias | None: ...
+
+    def aliases(self, model: str) -> dict[str, StageAlias]: ...
+
+    def move_alias(
+        self,
+        model: str,
+        stage: str,
+        new: StageAlias,
+        *,
+        expected_revision: int,
+        event: StageEvent,
+    ) -> None:
+        """Set the alias and append the event in one atomic write, only if the alias is still at
+        `expected_revision` (0 = must not exist). Raises StaleStageError otherwise."""
+        ...
+
+    def history(self, model: str, stage: str | None = None) -> list[StageEvent]: ...
+
+
+class MetricsSink(Protocol):
+    def put(
+        self,
+        name: str,
+        value: float,
+        *,
+        unit: str = "None",
+        dimensions: Mapping[str, str] | None = None,
+    ) -> None: ...
+
+
+class PredictionLog(Protocol):
+    """Captured predictions (for drift) and ground-truth feedback (for accuracy)."""
+
+    def record(self, predictions: Sequence[PredictionRecord]) -> None: ...
+
+    def add_feedback(self, prediction_id: str, label: str) -> bool:
+        """Attach the true label; False when the prediction id is unknown."""
+        ...
+
+    def recent(self, model: str, *, limit: int = 10_000) -> list[PredictionRecord]:
+        """The newest captured predictions of a model, newest first."""
+        ...

@@ -1,0 +1,82 @@
+"""What the registry and the prediction log store: plain pydantic records shared by all adapters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+STAGES = ("staging", "production", "canary", "shadow")
+Stage = Literal["staging", "production", "canary", "shadow"]
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class ArtifactRef(BaseModel):
+    key: str
+    uri: str
+    sha256: str
+    size_bytes: int = 0
+
+
+class ModelVersion(BaseModel):
+    model: str
+    version: int
+    created_at: str = Field(default_factory=utc_now)
+    created_by: str = "unknown"
+    run_id: str
+    source: str = Field(description="The data set the version was trained on (URI).")
+    data_sha256: str
+    model_sha256: str
+    code_version: str
+    schema_fingerprint: str
+    metrics: dict[str, float]
+    baseline_metrics: dict[str, float]
+    gate: dict[str, Any]
+    config: dict[str, Any]
+    library_versions: dict[str, str] = Field(default_factory=dict)
+    timings: dict[str, float] = Field(default_factory=dict)
+    artifacts: dict[str, ArtifactRef]
+
+    @property
+    def gate_passed(self) -> bool:
+        return bool(self.gate.get("passed"))
+
+
+class StageAlias(BaseModel):
+    stage: str
+    version: int
+    revision: int = Field(description="Bumped on every move: the optimistic-lock token.")
+    previous: list[int] = Field(
+        default_factory=list, description="Earlier versions of this stage, newest last."
+    )
+    weight: float | None = Field(default=None, description="Traffic share (canary only).")
+    updated_at: str = Field(default_factory=utc_now)
+    updated_by: str = "unknown"
+
+
+class StageEvent(BaseModel):
+    model: str
+    stage: str
+    action: Literal["promote", "rollback"]
+    from_version: int | None
+    to_version: int
+    revision: int
+    actor: str
+    reason: str = ""
+    at: str = Field(default_factory=utc_now)
+
+
+class PredictionRecord(BaseModel):
+    prediction_id: str
+    model: str
+    version: int
+    stage: str
+    at: str = Field(default_factory=utc_now)
+    features: dict[str, Any]
+    label: str
+    probability: float
+    true_label: str | None = None

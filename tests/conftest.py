@@ -1,0 +1,56 @@
+"""Shared fixtures: the sample data set, its schema, one trained run, and a local backend."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from infra.backend import Backend, local_backend
+from infra.settings import Settings
+from training.config import TrainingConfig
+from training.datasets import TARGET, breast_cancer_frame, to_csv_bytes
+from training.schema import DatasetSchema, infer_schema
+from training.train import TrainingRun, train
+from training.validation import validate_csv
+
+
+@pytest.fixture(scope="session")
+def frame() -> pd.DataFrame:
+    return breast_cancer_frame()
+
+
+@pytest.fixture(scope="session")
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    return to_csv_bytes(frame)
+
+
+@pytest.fixture(scope="session")
+def schema(csv_bytes: bytes) -> DatasetSchema:
+    return infer_schema(pd.read_csv(io.BytesIO(csv_bytes)), TARGET)
+
+
+@pytest.fixture(scope="session")
+def typed_frame(csv_bytes: bytes, schema: DatasetSchema) -> pd.DataFrame:
+    report, typed = validate_csv(csv_bytes, schema)
+    assert report.passed and typed is not None
+    return typed
+
+
+@pytest.fixture(scope="session")
+def config() -> TrainingConfig:
+    return TrainingConfig(model_name="breast-cancer", target=TARGET)
+
+
+@pytest.fixture(scope="session")
+def trained(
+    typed_frame: pd.DataFrame, schema: DatasetSchema, config: TrainingConfig
+) -> TrainingRun:
+    return train(typed_frame, schema, config, data_sha256="test")
+
+
+@pytest.fixture
+def backend(tmp_path: Path) -> Backend:
+    return local_backend(Settings(home=tmp_path / "home"))

@@ -1,0 +1,206 @@
+"""Registry semantics every adapter must keep: run against each ModelRegistry adapter."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from infra.records import ArtifactRef, ModelVersion
+from infra.registry import (
+    GateNotPassedError,
+    NoPreviousVersionError,
+    Registry,
+    StaleStageError,
+    UnknownStageError,
+    VersionExists,
+    VersionNotFound,
+)
+
+MODEL = "churn"
+
+
+def make_version(registry: Registry, *, passed: bool = True, model: str = MODEL) -> ModelVersion:
+    number = registry.allocate_version(model)
+    return registry.register(
+        ModelVersion(
+            model=model,
+            version=number,
+            run_id=f"run-{number}",
+            source="s3://data/x.csv",
+            data_sha256="d" * 64,
+            model_sha256="m" * 64,
+            code_version="abc",
+            schema_fingerprint="f",
+            metrics={"roc_auc": 0.9},
+            baseline_metrics={"roc_auc": 0.5},
+            gate={"passed": passed, "reasons": [] if passed else ["too weak"]},
+            config={},
+            artifacts={"model.onnx": ArtifactRef(key="k", uri="u", sha256="0" * 64)},
+        )
+    )
+
+
+def test_versions_are_numbered_in_order_and_read_back(registry):
+    first, second = make_version(registry), make_version(registry)
+    assert (first.version, second.version) == (1, 2)
+    assert registry.get(MODEL, 2) == second
+    assert [v.version for v in registry.versions(MODEL)] == [1, 2]
+    assert MODEL in registry.models()
+
+
+def test_version_numbers_are_allocated_atomically_under_contention(registry):
+    numbers: list[int] = []
+    lock = threading.Lock()
+
+    def allocate() -> None:
+        n = registry.allocate_version("contended")
+        with lock:
+            numbers.append(n)
+
+    threads = [threading.Thread(target=allocate) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(numbers) == list(range(1, 17))
+
+
+def test_a_version_cannot_be_registered_twice(registry):
+    version = make_version(registry)
+    with pytest.raises(VersionExists):
+        registry.register(version)
+
+
+def test_unknown_versions_fail_clearly(registry):
+    with pytest.raises(VersionNotFound, match="v42 is not registered"):
+        registry.get(MODEL, 42)
+    with pytest.raises(VersionNotFound):
+        registry.promote(MODEL, 42, "staging", actor="t")
+
+
+def test_promotion_moves_the_alias_and_records_history(registry):
+    v1, v2 = make_version(registry), make_version(registry)
+    registry.promote(MODEL, v1.version, "production", actor="alice", reason="first")
+    event = registry.promote(MODEL, v2.version, "production", actor="bob", reason="better")
+    assert (event.from_version, event.to_version) == (1, 2)
+    assert registry.current(MODEL, "production").version == 2
+    history = registry.history(MODEL, "production")
+    assert [(e.action, e.from_version, e.to_version, e.actor) for e in history] == [
+        ("promote", None, 1, "alice"),
+        ("promote", 1, 2, "bob"),
+    ]
+
+
+def test_promoting_the_version_already_in_the_stage_changes_nothing(registry):
+    v1 = make_version(registry)
+    registry.promote(MODEL, v1.version, "staging", actor="t")
+    assert registry.promote(MODEL, v1.version, "staging", actor="t") is None
+    assert len(registry.history(MODEL)) == 1
+
+
+def test_promoting_on_a_stale_view_fails(registry):
+    v1, v2, v3 = make_version(registry), make_version(registry), make_version(registry)
+    registry.promote(MODEL, v1.version, "production", actor="t")
+    registry.promote(MODEL, v2.version, "production", actor="t", expected_version=1)
+    with pytest.raises(StaleStageError, match="serves v2, not v1"):
+        registry.promote(MODEL, v3.version, "production", actor="t", expected_version=1)
+    with pytest.raises(StaleStageError, match="revision"):
+        registry.promote(MODEL, v3.version, "production", actor="t", expected_revision=1)
+    assert registry.current(MODEL, "production").version == 2
+
+
+def test_the_store_refuses_a_move_from_an_outdated_revision(registry):
+    """The conditional write itself, not only the service's pre-check, must hold."""
+    from infra.records import StageAlias, StageEvent
+
+    v1 = make_version(registry)
+    registry.promote(MODEL, v1.version, "staging", actor="t")
+    alias = StageAlias(stage="staging", version=v1.version, revision=5)
+    event = StageEvent(
+        model=MODEL,
+        stage="staging",
+        action="promote",
+        from_version=1,
+        to_version=1,
+        revision=5,
+        actor="t",
+    )
+    with pytest.raises(StaleStageError):
+        registry.store.move_alias(MODEL, "staging", alias, expected_revision=4, event=event)
+    with pytest.raises(StaleStageError):
+        registry.store.move_alias(MODEL, "staging", alias, expected_revision=0, event=event)
+    assert len(registry.history(MODEL)) == 1
+
+
+def test_concurrent_promotions_from_the_same_view_one_wins(registry):
+    versions = [make_version(registry) for _ in range(6)]
+    registry.promote(MODEL, versions[0].version, "production", actor="t")
+    revision = registry.aliases(MODEL)["production"].revision
+    barrier = threading.Barrier(5)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def race(version: int) -> None:
+        barrier.wait()
+        try:
+            registry.promote(
+                MODEL, version, "production", actor=f"t{version}", expected_revision=revision
+            )
+            result = f"won:{version}"
+        except StaleStageError:
+            result = "stale"
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=race, args=(v.version,)) for v in versions[1:]]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [o for o in outcomes if o.startswith("won")]
+    assert len(winners) == 1 and outcomes.count("stale") == 4
+    winner = int(winners[0].split(":")[1])
+    assert registry.current(MODEL, "production").version == winner
+    assert [e.to_version for e in registry.history(MODEL, "production")] == [1, winner]
+
+
+def test_rollback_returns_to_the_previous_version_and_is_recorded(registry):
+    v1, v2 = make_version(registry), make_version(registry)
+    registry.promote(MODEL, v1.version, "production", actor="t")
+    registry.promote(MODEL, v2.version, "production", actor="t")
+    event = registry.rollback(MODEL, "production", actor="oncall", reason="errors")
+    assert (event.action, event.from_version, event.to_version) == ("rollback", 2, 1)
+    assert registry.current(MODEL, "production").version == 1
+    with pytest.raises(NoPreviousVersionError, match="no previous version"):
+        registry.rollback(MODEL, "production", actor="oncall")
+
+
+def test_rollback_of_an_empty_stage_fails_clearly(registry):
+    with pytest.raises(NoPreviousVersionError, match="no version to roll back"):
+        registry.rollback(MODEL, "production", actor="t")
+
+
+def test_production_requires_a_passed_gate(registry):
+    weak = make_version(registry, passed=False)
+    with pytest.raises(GateNotPassedError, match="too weak"):
+        registry.promote(MODEL, weak.version, "production", actor="t")
+    registry.promote(MODEL, weak.version, "staging", actor="t")  # staging may hold it
+
+
+def test_unknown_stages_and_bad_canary_weights_are_refused(registry):
+    v1 = make_version(registry)
+    with pytest.raises(UnknownStageError):
+        registry.promote(MODEL, v1.version, "prod", actor="t")
+    with pytest.raises(Exception, match="weight"):
+        registry.promote(MODEL, v1.version, "canary", actor="t")
+    registry.promote(MODEL, v1.version, "canary", actor="t", weight=0.1)
+    assert registry.aliases(MODEL)["canary"].weight == 0.1
+
+
+def test_models_are_isolated(registry):
+    make_version(registry, model="a")
+    make_version(registry, model="b")
+    registry.promote("a", 1, "production", actor="t")
+    assert registry.current("b", "production") is None
+    assert registry.history("b") == []

@@ -1,0 +1,193 @@
+"""The prediction API through real HTTP semantics (Starlette's test client), local backend."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from functions.inference.app import create_app
+from infra.pipeline import Dataset, PipelineSteps
+from infra.serving import ModelProvider
+from training.gate import GateResult
+from training.train import MODEL_FILE
+
+MODEL = "bc"
+PASSED = GateResult(passed=True, metric="roc_auc", candidate=0.99, baseline=0.5, reasons=[])
+
+
+def register(backend, trained, run_id="r1"):
+    steps = PipelineSteps(backend)
+    run = steps.upload_run(MODEL, run_id, trained)
+    dataset = Dataset(key="validated/x.csv", uri="file:///x.csv", sha256="d" * 64, rows=569)
+    return steps.register(MODEL, run, PASSED, dataset, actor="test")
+
+
+@pytest.fixture
+def provider(backend):
+    return ModelProvider(
+        backend.registry,
+        backend.artifacts,
+        MODEL,
+        "production",
+        refresh_seconds=0,
+        metrics=backend.metrics,
+    )
+
+
+@pytest.fixture
+def client(backend, provider):
+    app = create_app(
+        provider,
+        predictions=backend.predictions,
+        metrics=backend.metrics,
+        max_batch_records=20,
+        max_body_bytes=200_000,
+    )
+    return TestClient(app)
+
+
+@pytest.fixture
+def live(backend, trained):
+    version = register(backend, trained)
+    backend.registry.promote(MODEL, version.version, "production", actor="test")
+    return version
+
+
+@pytest.fixture
+def records(typed_frame, schema):
+    return typed_frame[schema.feature_names].head(50).to_dict(orient="records")
+
+
+def test_health_is_503_until_a_model_is_in_the_stage(client, backend, trained):
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert "no version of bc is in production" in response.json()["reason"]
+    assert client.post("/predict", json={"records": [{}]}).status_code == 503
+    version = register(backend, trained)
+    backend.registry.promote(MODEL, version.version, "production", actor="test")
+    assert client.get("/health").json() == {
+        "status": "ok",
+        "model": MODEL,
+        "version": 1,
+        "stage": "production",
+        "reason": None,
+    }
+
+
+def test_predict_scores_one_or_many_records(client, live, records, typed_frame):
+    one = client.post("/predict", json={"records": records[:1]})
+    assert one.status_code == 200
+    body = one.json()
+    assert (body["model"], body["version"], body["stage"]) == (MODEL, 1, "production")
+    assert len(body["predictions"]) == 1
+    many = client.post("/predict", json={"records": records[:20]}).json()["predictions"]
+    assert len(many) == 20 and len({p["prediction_id"] for p in many}) == 20
+    truth = typed_frame["diagnosis"].head(20).tolist()
+    accuracy = sum(p["label"] == t for p, t in zip(many, truth, strict=True)) / 20
+    assert accuracy > 0.9
+    assert all(0.5 <= p["probability"] <= 1 for p in many)
+
+
+def test_invalid_records_get_422_naming_the_record_and_field(client, live, records):
+    bad = [dict(r) for r in records[:3]]
+    bad[1]["mean_radius"] = "large"
+    del bad[2]["worst_area"]
+    bad[0]["colour"] = "red"
+    response = client.post("/predict", json={"records": bad})
+    assert response.status_code == 422
+    locations = {tuple(e["loc"]) for e in response.json()["detail"]}
+    assert locations == {
+        ("body", "records", 1, "mean_radius"),
+        ("body", "records", 2, "worst_area"),
+        ("body", "records", 0, "colour"),
+    }
+
+
+@pytest.mark.parametrize("body", [{}, {"records": []}, {"records": "x"}, {"rows": [{}]}])
+def test_malformed_bodies_get_422(client, live, body):
+    assert client.post("/predict", json=body).status_code == 422
+
+
+def test_batches_over_the_limit_get_422_and_bodies_over_the_limit_413(client, live, records):
+    too_many = client.post("/predict", json={"records": records[:1] * 21})
+    assert too_many.status_code == 422
+    assert too_many.json()["detail"][0]["loc"] == ["body", "records"]
+    big = client.post(
+        "/predict", content=b"x" * 300_000, headers={"content-type": "application/json"}
+    )
+    assert big.status_code == 413 and "limit" in big.json()["detail"]
+
+
+def test_model_endpoint_describes_the_served_version(client, live):
+    info = client.get("/model").json()
+    assert info["version"] == 1 and info["stage"] == "production"
+    assert info["model_sha256"] == live.model_sha256
+    assert len(info["schema"]["columns"]) == 30
+    assert info["metrics"]["roc_auc"] > 0.9
+
+
+def test_feedback_attaches_the_true_label_to_a_captured_prediction(client, live, records, backend):
+    prediction = client.post("/predict", json={"records": records[:1]}).json()["predictions"][0]
+    ok = client.post(
+        "/feedback", json={"prediction_id": prediction["prediction_id"], "label": "benign"}
+    )
+    assert ok.status_code == 202
+    captured = backend.predictions.recent(MODEL)
+    assert captured[0].true_label == "benign" and captured[0].version == 1
+    unknown = client.post("/feedback", json={"prediction_id": "nope", "label": "benign"})
+    assert unknown.status_code == 404
+    bad_label = client.post(
+        "/feedback", json={"prediction_id": prediction["prediction_id"], "label": "x"}
+    )
+    assert bad_label.status_code == 422 and bad_label.json()["detail"][0]["loc"] == [
+        "body",
+        "label",
+    ]
+
+
+def test_a_stage_move_is_served_without_a_restart(client, live, backend, trained):
+    second = register(backend, trained, run_id="r2")
+    backend.registry.promote(MODEL, second.version, "production", actor="test")
+    assert client.get("/model").json()["version"] == 2
+    backend.registry.rollback(MODEL, "production", actor="test")
+    assert client.post("/predict", json={"records": [{}]}).status_code == 422
+    assert client.get("/model").json()["version"] == 1
+
+
+def test_a_tampered_artifact_is_never_served(client, backend, trained):
+    version = register(backend, trained)
+    backend.artifacts.put(version.artifacts[MODEL_FILE].key, b"not the model")
+    backend.registry.promote(MODEL, version.version, "production", actor="test")
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert "ArtifactIntegrityError" in response.json()["reason"]
+    assert client.post("/predict", json={"records": [{}]}).status_code == 503
+
+
+def test_the_last_good_model_keeps_serving_when_the_new_one_is_broken(
+    client, live, backend, trained, records
+):
+    assert client.post("/predict", json={"records": records[:1]}).json()["version"] == 1
+    broken = register(backend, trained, run_id="r2")
+    backend.artifacts.delete(broken.artifacts[MODEL_FILE].key)
+    backend.registry.promote(MODEL, broken.version, "production", actor="test")
+    response = client.post("/predict", json={"records": records[:1]})
+    assert response.status_code == 200 and response.json()["version"] == 1
+    health = client.get("/health").json()
+    assert health["version"] == 1 and "cannot load bc v2" in health["reason"]
+    assert any(p["name"] == "ModelLoadFailed" for p in backend.metrics.read())
+
+
+def test_the_serving_path_imports_no_pandas_or_scikit_learn():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import functions.inference.app, infra.serving, infra.backend;"
+        "bad = [m for m in ('pandas', 'sklearn', 'skl2onnx', 'scipy') if m in sys.modules];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,120 @@
+"""Training configuration: one file says what to train, how to validate, gate and watch it.
+
+Files are TOML or JSON. Every field has a default, so an empty file is a valid config.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+Algorithm = Literal["logistic_regression", "random_forest", "hist_gradient_boosting"]
+Metric = Literal["accuracy", "precision", "recall", "f1", "roc_auc"]
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing, unreadable or invalid."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelConfig(_Strict):
+    algorithm: Algorithm = "hist_gradient_boosting"
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Hyperparameters passed to the scikit-learn estimator."
+    )
+
+
+class ValidationThresholds(_Strict):
+    max_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
+    min_rows: int = Field(default=20, ge=1)
+    max_missing_ratio: float = Field(default=0.05, ge=0, le=1)
+    max_duplicate_ratio: float = Field(default=0.05, ge=0, le=1)
+    max_unknown_category_ratio: float = Field(default=0.05, ge=0, le=1)
+    max_out_of_range_ratio: float = Field(default=0.05, ge=0, le=1)
+    range_tolerance: float = Field(
+        default=0.1, ge=0, description="Slack around the training range, as a share of its width."
+    )
+    max_mean_shift_z: float = Field(
+        default=4.0, gt=0, description="A column mean further than this many stds is a shift."
+    )
+    max_label_shift: float = Field(default=0.25, ge=0, le=1)
+    allow_extra_columns: bool = False
+
+
+class GateConfig(_Strict):
+    metric: Metric = "roc_auc"
+    min_lift_over_baseline: float = Field(
+        default=0.05, description="The candidate must beat the dummy baseline by this much."
+    )
+    max_regression: float = Field(
+        default=0.01, ge=0, description="The candidate may trail production by at most this much."
+    )
+    max_parity_error: float = Field(
+        default=1e-4, gt=0, description="Max |ONNX - scikit-learn| probability difference."
+    )
+
+
+class DriftConfig(_Strict):
+    bins: int = Field(default=10, ge=2, le=100)
+    psi_threshold: float = Field(default=0.2, gt=0)
+    ks_pvalue: float = Field(default=0.01, gt=0, lt=1)
+    drifted_share: float = Field(
+        default=0.1, gt=0, le=1, description="Data drift when this share of features drifted."
+    )
+    min_rows: int = Field(default=30, ge=1)
+    reference_sample: int = Field(default=2000, ge=100)
+
+
+class TrainingConfig(_Strict):
+    model_name: str = Field(default="model", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    target: str | None = None
+    seed: int = 42
+    test_size: float = Field(default=0.2, gt=0, lt=1)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    validation: ValidationThresholds = Field(default_factory=ValidationThresholds)
+    gate: GateConfig = Field(default_factory=GateConfig)
+    drift: DriftConfig = Field(default_factory=DriftConfig)
+
+    def with_overrides(self, **changes: Any) -> TrainingConfig:
+        data = self.model_dump()
+        for key, value in changes.items():
+            if value is None:
+                continue
+            node = data
+            *parents, leaf = key.split(".")
+            for part in parents:
+                node = node[part]
+            node[leaf] = value
+        return TrainingConfig.model_validate(data)
+
+
+def load_config(path: str | Path | None) -> TrainingConfig:
+    if path is None:
+        return TrainingConfig()
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
+    try:
+        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"config {path} is not valid {path.suffix[1:] or 'JSON'}: {exc}") from exc
+    return parse_config(data, source=str(path))
+
+
+def parse_config(data: dict[str, Any], source: str = "config") -> TrainingConfig:
+    try:
+        return TrainingConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"{source} is invalid: {problems}") from exc

@@ -1,0 +1,117 @@
+"""SageMaker script mode: the same training, run inside a SageMaker training job.
+
+SageMaker mounts the `train` channel at SM_CHANNEL_TRAIN, passes hyperparameters as
+`--name value` arguments (and as JSON in SM_HPS), and uploads SM_MODEL_DIR as model.tar.gz.
+The directory then holds exactly what a local run produces (model.onnx, schema.json,
+profile.json, holdout.csv, manifest.json), so registration does not care where training ran.
+
+    python -m training.sagemaker_entry --target diagnosis --algorithm random_forest
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from training.config import ConfigError, TrainingConfig, parse_config
+from training.schema import DatasetSchema, SchemaError
+from training.train import TrainingError, train
+from training.validation import validate_csv
+
+SCHEMA_CHANNEL_FILE = "schema.json"
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model-name", "--model_name", dest="model_name")
+    parser.add_argument("--target")
+    parser.add_argument("--algorithm")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--test-size", "--test_size", dest="test_size", type=float)
+    parser.add_argument("--params", help="Estimator hyperparameters as JSON.")
+    parser.add_argument("--config", help="A whole training config as JSON.")
+    # SageMaker adds its own arguments in some containers; ignore what is not ours.
+    args, _unknown = parser.parse_known_args(argv)
+    return args
+
+
+def build_config(args: argparse.Namespace, hps: dict[str, Any]) -> TrainingConfig:
+    data: dict[str, Any] = json.loads(args.config or hps.get("config") or "{}")
+    simple = {
+        "model_name": args.model_name or hps.get("model_name"),
+        "target": args.target or hps.get("target"),
+        "seed": args.seed if args.seed is not None else hps.get("seed"),
+        "test_size": args.test_size if args.test_size is not None else hps.get("test_size"),
+    }
+    data.update({k: v for k, v in simple.items() if v is not None})
+    model = dict(data.get("model", {}))
+    if args.algorithm or hps.get("algorithm"):
+        model["algorithm"] = args.algorithm or hps["algorithm"]
+    params = args.params or hps.get("params")
+    if params:
+        model["params"] = json.loads(params) if isinstance(params, str) else params
+    if model:
+        data["model"] = model
+    return parse_config(data, source="hyperparameters")
+
+
+def _read_training_data(channel: Path) -> tuple[bytes, str]:
+    files = sorted(p for p in channel.glob("*.csv") if p.is_file())
+    if len(files) != 1:
+        raise TrainingError(f"expected one CSV in {channel}, found {[p.name for p in files]}")
+    data = files[0].read_bytes()
+    return data, hashlib.sha256(data).hexdigest()
+
+
+def run(argv: Sequence[str] | None = None) -> Path:
+    args = _parse(argv)
+    hps = json.loads(os.environ.get("SM_HPS", "{}"))
+    config = build_config(args, hps)
+    channel = Path(os.environ.get("SM_CHANNEL_TRAIN", "/opt/ml/input/data/train"))
+    model_dir = Path(os.environ.get("SM_MODEL_DIR", "/opt/ml/model"))
+    data, digest = _read_training_data(channel)
+    schema_file = channel / SCHEMA_CHANNEL_FILE
+    if schema_file.exists():
+        schema = DatasetSchema.from_json(schema_file.read_text())
+    else:
+        import io
+
+        import pandas as pd
+
+        from training.schema import infer_schema
+
+        if not config.target:
+            raise SchemaError("no schema.json in the train channel and no --target given")
+        schema = infer_schema(pd.read_csv(io.BytesIO(data)), config.target)
+    report, frame = validate_csv(data, schema, config.validation, source=str(channel))
+    if frame is None:
+        raise TrainingError(f"training data failed validation: {report.summary()}")
+    result = train(frame, schema, config, data_sha256=digest)
+    return result.write(model_dir)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        out = run(argv)
+    except (ConfigError, SchemaError, TrainingError) as exc:
+        # SageMaker shows the content of this file as the job's FailureReason.
+        failure = Path(os.environ.get("SM_OUTPUT_DIR", "/opt/ml/output")) / "failure"
+        try:
+            failure.parent.mkdir(parents=True, exist_ok=True)
+            failure.write_text(str(exc))
+        except OSError:
+            pass
+        print(f"training failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"model written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""Training: split, fit, evaluate against the baseline, export to ONNX, profile the data.
+
+The same data, config and seed give the same metrics and the same model bytes (and hash).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from training.config import TrainingConfig
+from training.drift import ReferenceProfile, build_profile
+from training.evaluate import baseline_metrics, classification_metrics
+from training.export import export_onnx, parity_error
+from training.features import build_pipeline, model_inputs
+from training.provenance import code_version, library_versions
+from training.schema import DatasetSchema
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
+
+MODEL_FILE = "model.onnx"
+SCHEMA_FILE = "schema.json"
+PROFILE_FILE = "profile.json"
+HOLDOUT_FILE = "holdout.csv"
+MANIFEST_FILE = "manifest.json"
+ARTIFACT_FILES = (MODEL_FILE, SCHEMA_FILE, PROFILE_FILE, HOLDOUT_FILE)
+
+
+class TrainingError(ValueError):
+    """Training could not produce a model from this data and config."""
+
+
+class RunManifest(BaseModel):
+    """Everything needed to reproduce and audit one training run."""
+
+    model_name: str
+    metrics: dict[str, float]
+    baseline_metrics: dict[str, float]
+    parity_error: float
+    data_sha256: str
+    model_sha256: str
+    rows_train: int
+    rows_test: int
+    config: dict[str, Any]
+    code_version: str
+    library_versions: dict[str, str]
+    timings: dict[str, float]
+    artifacts: dict[str, str] = {}  # file name -> SHA-256
+
+
+@dataclass
+class TrainingRun:
+    pipeline: Pipeline
+    onnx_bytes: bytes
+    schema: DatasetSchema
+    profile: ReferenceProfile
+    holdout: pd.DataFrame
+    manifest: RunManifest
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    def artifact_bytes(self) -> dict[str, bytes]:
+        """The files a run produces, by name: what gets uploaded and registered."""
+        if not self.files:
+            buffer = io.StringIO()
+            self.holdout.to_csv(buffer, index=False)
+            self.files = {
+                MODEL_FILE: self.onnx_bytes,
+                SCHEMA_FILE: self.schema.to_json().encode(),
+                PROFILE_FILE: self.profile.model_dump_json().encode(),
+                HOLDOUT_FILE: buffer.getvalue().encode(),
+            }
+            self.manifest.artifacts = {n: sha256(b) for n, b in self.files.items()}
+        return self.files
+
+    def write(self, directory: str | Path) -> Path:
+        """Write the artifacts and manifest.json into a directory (the SageMaker model dir)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, data in self.artifact_bytes().items():
+            (directory / name).write_bytes(data)
+        (directory / MANIFEST_FILE).write_text(self.manifest.model_dump_json(indent=2))
+        return directory
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def split_by_hash(frame: pd.DataFrame, test_size: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split rows by a hash of their content, not at random.
+
+    A row lands in the same split in every run, so when data grows the test set of a new model
+    holds no row the production model trained on: comparing them on it is fair, and identical
+    rows can never sit on both sides.
+    """
+    import pandas as pd
+
+    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    # uint64 -> [0, 1): the low bits are as uniform as the high ones for this hash.
+    position = (hashes % 1_000_003) / 1_000_003
+    in_test = position < test_size
+    return frame[~in_test], frame[in_test]
+
+
+@contextmanager
+def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    timings[name] = round(time.perf_counter() - start, 4)
+
+
+def train(
+    frame: pd.DataFrame,
+    schema: DatasetSchema,
+    config: TrainingConfig,
+    *,
+    data_sha256: str,
+) -> TrainingRun:
+    """Train on a validated, typed frame (see `training.validation.coerce_frame`)."""
+    target = schema.target.name
+    timings: dict[str, float] = {}
+    with _timed(timings, "split"):
+        train_frame, test_frame = split_by_hash(frame, config.test_size)
+    for part, rows in (("training", train_frame), ("test", test_frame)):
+        classes = rows[target].astype(str).nunique()
+        if classes < 2:
+            raise TrainingError(
+                f"the {part} split has {len(rows)} rows and {classes} class(es); "
+                "training needs more data with at least two classes"
+            )
+    pipeline = build_pipeline(schema, config.model, config.seed)
+    with _timed(timings, "fit"):
+        pipeline.fit(model_inputs(train_frame, schema), train_frame[target].astype(str))
+    if list(pipeline.classes_) != schema.target.classes:
+        raise TrainingError(
+            f"training data has classes {list(pipeline.classes_)}, schema expects "
+            f"{schema.target.classes}"
+        )
+    with _timed(timings, "evaluate"):
+        probabilities = pipeline.predict_proba(model_inputs(test_frame, schema))
+        metrics = classification_metrics(test_frame[target].tolist(), probabilities, schema.target)
+        baseline = baseline_metrics(
+            train_frame[target].tolist(), test_frame[target].tolist(), schema.target
+        )
+    with _timed(timings, "export_onnx"):
+        onnx_bytes = export_onnx(pipeline, schema)
+        parity = parity_error(pipeline, onnx_bytes, test_frame, schema)
+    with _timed(timings, "profile"):
+        profile = build_profile(train_frame, schema, config.drift, seed=config.seed)
+    manifest = RunManifest(
+        model_name=config.model_name,
+        metrics={k: round(v, 6) for k, v in metrics.items()},
+        baseline_metrics={k: round(v, 6) for k, v in baseline.items()},
+        parity_error=parity,
+        data_sha256=data_sha256,
+        model_sha256=sha256(onnx_bytes),
+        rows_train=len(train_frame),
+        rows_test=len(test_frame),
+        config=json.loads(config.model_dump_json()),
+        code_version=code_version(),
+        library_versions=library_versions(),
+        timings=timings,
+    )
+    run = TrainingRun(
+        pipeline=pipeline,
+        onnx_bytes=onnx_bytes,
+        schema=schema,
+        profile=profile,
+        holdout=test_frame.reset_index(drop=True),
+        manifest=manifest,
+    )
+    run.artifact_bytes()
+    return run

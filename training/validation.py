@@ -1,0 +1,402 @@
+"""Data validation: every problem in a file, with the column, how many rows, and where.
+
+`validate_csv` never raises on bad data: it returns a report. Errors block training (the file
+is quarantined by the caller); warnings are reported and let the file through, because drifted
+but well-formed data is exactly what retraining needs.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import math
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from training.config import ValidationThresholds
+from training.schema import FLOAT32_MAX, ColumnSchema, DatasetSchema
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+Severity = Literal["error", "warning"]
+MAX_LINES_LISTED = 10
+
+
+class Issue(BaseModel):
+    check: str
+    severity: Severity
+    message: str
+    column: str | None = None
+    count: int = 0
+    ratio: float = 0.0
+    lines: list[int] = Field(
+        default_factory=list, description="CSV line numbers (the header is line 1), first few."
+    )
+
+
+class ValidationReport(BaseModel):
+    source: str
+    sha256: str
+    size_bytes: int
+    rows: int = 0
+    columns: list[str] = Field(default_factory=list)
+    passed: bool
+    issues: list[Issue] = Field(default_factory=list)
+    schema_fingerprint: str | None = None
+    checked_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == "warning"]
+
+    def summary(self) -> str:
+        if self.passed and not self.issues:
+            return f"{self.source}: valid ({self.rows} rows)"
+        verdict = "valid with warnings" if self.passed else "REJECTED"
+        problems = "; ".join(i.message for i in self.issues)
+        return f"{self.source}: {verdict} ({self.rows} rows): {problems}"
+
+
+def _lines(mask: pd.Series) -> list[int]:
+    # DataFrame row i is CSV line i + 2 (line 1 is the header).
+    return [int(i) + 2 for i in mask[mask].index[:MAX_LINES_LISTED]]
+
+
+def _issue(
+    check: str,
+    severity: Severity,
+    message: str,
+    *,
+    column: str | None = None,
+    mask: pd.Series | None = None,
+    rows: int = 0,
+) -> Issue:
+    count = int(mask.sum()) if mask is not None else 0
+    return Issue(
+        check=check,
+        severity=severity,
+        message=message,
+        column=column,
+        count=count,
+        ratio=round(count / rows, 6) if rows else 0.0,
+        lines=_lines(mask) if mask is not None else [],
+    )
+
+
+def read_csv_bytes(data: bytes) -> pd.DataFrame:
+    """Parse CSV bytes as UTF-8 text, keeping the raw strings: typing is validation's job."""
+    import pandas as pd
+
+    text = data.decode("utf-8-sig")  # raises UnicodeDecodeError for other encodings
+    return pd.read_csv(
+        io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""], skipinitialspace=True
+    )
+
+
+def _header(data: bytes) -> list[str]:
+    first = data.decode("utf-8-sig", errors="replace").splitlines()[:1]
+    return next(csv.reader(first), []) if first else []
+
+
+def validate_csv(
+    data: bytes,
+    schema: DatasetSchema,
+    thresholds: ValidationThresholds | None = None,
+    *,
+    source: str = "data.csv",
+    require_target: bool = True,
+) -> tuple[ValidationReport, pd.DataFrame | None]:
+    """Check a CSV file against the schema: the report, and the typed frame when it passed."""
+    thresholds = thresholds or ValidationThresholds()
+    base: dict[str, Any] = {
+        "source": source,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "size_bytes": len(data),
+        "schema_fingerprint": schema.fingerprint(),
+    }
+
+    def rejected(check: str, message: str) -> tuple[ValidationReport, None]:
+        issue = Issue(check=check, severity="error", message=message)
+        return ValidationReport(passed=False, issues=[issue], **base), None
+
+    if len(data) > thresholds.max_bytes:
+        return rejected(
+            "file_too_large",
+            f"file is {len(data)} bytes, over the limit of {thresholds.max_bytes} bytes",
+        )
+    if not data.strip():
+        return rejected("empty_file", "file is empty")
+    try:
+        frame = read_csv_bytes(data)
+    except UnicodeDecodeError as exc:
+        return rejected(
+            "encoding", f"file is not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8"
+        )
+    except Exception as exc:  # pandas raises several parser error types
+        return rejected("unparseable", f"file is not valid CSV: {exc}")
+
+    header = _header(data)
+    issues = list(_check_columns(header, schema, thresholds, require_target))
+    if len(frame) == 0:
+        issues.append(
+            Issue(check="no_rows", severity="error", message="file has a header but no rows")
+        )
+    if len(frame) > 0 and not any(i.check == "duplicate_column" for i in issues):
+        # Row checks run on the columns that are there, so one report names every problem.
+        issues.extend(_check_rows(frame, schema, thresholds, require_target))
+    passed = not any(i.severity == "error" for i in issues)
+    report = ValidationReport(
+        rows=len(frame),
+        columns=[str(c) for c in frame.columns],
+        passed=passed,
+        issues=issues,
+        **base,
+    )
+    if not passed:
+        return report, None
+    return report, coerce_frame(frame, schema, with_target=require_target)
+
+
+def _check_columns(
+    header: list[str], schema: DatasetSchema, t: ValidationThresholds, require_target: bool
+) -> Iterable[Issue]:
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            yield Issue(
+                check="duplicate_column",
+                severity="error",
+                column=name,
+                message=f"column {name!r} appears more than once",
+            )
+        seen.add(name)
+    expected = schema.feature_names + ([schema.target.name] if require_target else [])
+    for name in expected:
+        if name not in seen:
+            yield Issue(
+                check="missing_column",
+                severity="error",
+                column=name,
+                message=f"required column {name!r} is missing",
+            )
+    allowed = set(schema.feature_names) | {schema.target.name}
+    for name in header:
+        if name not in allowed:
+            yield Issue(
+                check="unexpected_column",
+                severity="warning" if t.allow_extra_columns else "error",
+                column=name,
+                message=f"column {name!r} is not in the schema",
+            )
+
+
+def _check_rows(
+    frame: pd.DataFrame, schema: DatasetSchema, t: ValidationThresholds, require_target: bool
+) -> Iterable[Issue]:
+
+    rows = len(frame)
+    if rows < t.min_rows:
+        yield Issue(
+            check="too_few_rows",
+            severity="error",
+            count=rows,
+            message=f"{rows} rows, fewer than the minimum of {t.min_rows}",
+        )
+
+    duplicated = frame.duplicated(keep="first")
+    if duplicated.mean() > t.max_duplicate_ratio:
+        yield _issue(
+            "duplicate_rows",
+            "error",
+            f"{int(duplicated.sum())} duplicated rows ({duplicated.mean():.1%}), "
+            f"over the limit of {t.max_duplicate_ratio:.1%}",
+            mask=duplicated,
+            rows=rows,
+        )
+
+    for col in schema.columns:
+        if col.name not in frame.columns:
+            continue
+        raw = frame[col.name]
+        missing = raw.isna()
+        if missing.mean() > t.max_missing_ratio:
+            yield _issue(
+                "missing_values",
+                "error",
+                f"column {col.name!r} is {missing.mean():.1%} empty, over the limit of "
+                f"{t.max_missing_ratio:.1%}",
+                column=col.name,
+                mask=missing,
+                rows=rows,
+            )
+        elif missing.any() and not col.nullable:
+            yield _issue(
+                "unexpected_missing",
+                "warning",
+                f"column {col.name!r} has {int(missing.sum())} empty values but had none "
+                "in training",
+                column=col.name,
+                mask=missing,
+                rows=rows,
+            )
+        if col.kind == "numeric":
+            yield from _check_numeric(raw, missing, col, t, rows)
+        else:
+            unknown = ~missing & ~canonical_categories(raw, col).isin(col.categories)
+            if unknown.mean() > t.max_unknown_category_ratio:
+                yield _issue(
+                    "unknown_category",
+                    "warning",
+                    f"column {col.name!r} has {int(unknown.sum())} values outside its known "
+                    "categories",
+                    column=col.name,
+                    mask=unknown,
+                    rows=rows,
+                )
+
+    if require_target and schema.target.name in frame.columns:
+        yield from _check_target(frame, schema, t, rows)
+
+
+def _check_numeric(
+    raw: pd.Series, missing: pd.Series, col: ColumnSchema, t: ValidationThresholds, rows: int
+) -> Iterable[Issue]:
+    import numpy as np
+    import pandas as pd
+
+    numbers = pd.to_numeric(raw, errors="coerce")
+    bad_type = ~missing & numbers.isna()
+    if bad_type.any():
+        sample = ", ".join(repr(v) for v in raw[bad_type].head(3))
+        yield _issue(
+            "type_mismatch",
+            "error",
+            f"column {col.name!r} must be numeric; {int(bad_type.sum())} values are not "
+            f"(e.g. {sample})",
+            column=col.name,
+            mask=bad_type,
+            rows=rows,
+        )
+    not_finite = ~missing & ~bad_type & ~np.isfinite(numbers.fillna(0))
+    if not_finite.any():
+        yield _issue(
+            "non_finite",
+            "error",
+            f"column {col.name!r} has {int(not_finite.sum())} NaN or infinite values",
+            column=col.name,
+            mask=not_finite,
+            rows=rows,
+        )
+    finite = numbers.where(np.isfinite(numbers))
+    overflow = finite.abs() > FLOAT32_MAX
+    if overflow.any():
+        yield _issue(
+            "value_overflow",
+            "error",
+            f"column {col.name!r} has {int(overflow.sum())} values too large for the "
+            "model's float32 arithmetic",
+            column=col.name,
+            mask=overflow,
+            rows=rows,
+        )
+    if col.min is not None and col.max is not None:
+        slack = (col.max - col.min) * t.range_tolerance
+        outside = (finite < col.min - slack) | (finite > col.max + slack)
+        if outside.mean() > t.max_out_of_range_ratio:
+            yield _issue(
+                "out_of_range",
+                "warning",
+                f"column {col.name!r} has {int(outside.sum())} values outside the training "
+                f"range [{col.min:g}, {col.max:g}]",
+                column=col.name,
+                mask=outside,
+                rows=rows,
+            )
+    if col.mean is not None and col.std and finite.notna().sum() > 1:
+        z = abs(float(finite.mean()) - col.mean) / col.std
+        if math.isfinite(z) and z > t.max_mean_shift_z:
+            yield Issue(
+                check="mean_shift",
+                severity="warning",
+                column=col.name,
+                message=f"column {col.name!r} mean moved {z:.1f} standard deviations from training",
+            )
+
+
+def _check_target(
+    frame: pd.DataFrame, schema: DatasetSchema, t: ValidationThresholds, rows: int
+) -> Iterable[Issue]:
+    target = schema.target
+    labels = frame[target.name]
+    missing = labels.isna()
+    if missing.any():
+        yield _issue(
+            "missing_label",
+            "error",
+            f"target {target.name!r} is empty in {int(missing.sum())} rows",
+            column=target.name,
+            mask=missing,
+            rows=rows,
+        )
+    unknown = ~missing & ~labels.isin(target.classes)
+    if unknown.any():
+        sample = ", ".join(sorted({repr(v) for v in labels[unknown].head(3)}))
+        yield _issue(
+            "unknown_label",
+            "error",
+            f"target {target.name!r} has {int(unknown.sum())} labels outside "
+            f"{target.classes} (e.g. {sample})",
+            column=target.name,
+            mask=unknown,
+            rows=rows,
+        )
+    present = labels[~missing & ~unknown]
+    if len(present) and present.nunique() < 2:
+        yield Issue(
+            check="single_class",
+            severity="error",
+            column=target.name,
+            message=f"target {target.name!r} has only one class; training needs two or more",
+        )
+    if len(present) and target.class_ratios:
+        ratios = present.value_counts(normalize=True)
+        shift = max(abs(float(ratios.get(c, 0.0)) - r) for c, r in target.class_ratios.items())
+        if shift > t.max_label_shift:
+            yield Issue(
+                check="label_shift",
+                severity="warning",
+                column=target.name,
+                message=f"class balance of {target.name!r} moved by {shift:.0%} from training",
+            )
+
+
+def canonical_categories(raw: pd.Series, col: ColumnSchema) -> pd.Series:
+    """Categoricals as the model sees them; booleans spelled like Python's (True/False)."""
+    values = raw.astype(str)
+    return values.str.capitalize() if col.dtype == "boolean" else values
+
+
+def coerce_frame(frame: pd.DataFrame, schema: DatasetSchema, *, with_target: bool) -> pd.DataFrame:
+    """The typed frame the model trains on: float32 numerics, string categoricals, string labels."""
+    import numpy as np
+    import pandas as pd
+
+    out = pd.DataFrame(index=frame.index)
+    for col in schema.columns:
+        if col.kind == "numeric":
+            out[col.name] = pd.to_numeric(frame[col.name], errors="coerce").astype(np.float32)
+        else:
+            values = canonical_categories(frame[col.name], col)
+            out[col.name] = values.astype(object).where(frame[col.name].notna(), None)
+    if with_target:
+        out[schema.target.name] = frame[schema.target.name].astype(str)
+    return out
