@@ -24,6 +24,10 @@ def config_key(model: str) -> str:
     return f"configs/{model}.json"
 
 
+def latest_dataset_key(model: str) -> str:
+    return f"datasets/{model}/latest.json"
+
+
 def validated_key(model: str, sha256: str) -> str:
     # Content-addressed: the same file validated twice is one data version.
     return f"validated/{model}/{sha256}.csv"

@@ -63,15 +63,17 @@ def demo(
     home: Annotated[
         Path | None, typer.Option(help="State directory (default: a fresh temporary one).")
     ] = None,
+    aws_emulated: Annotated[
+        bool,
+        typer.Option(
+            "--aws-emulated",
+            help="Run on the AWS adapters and Lambda handlers against moto, in this process.",
+        ),
+    ] = False,
 ) -> None:
-    """Run the whole lifecycle locally: train, serve, drift, retrain, quarantine, rollback."""
+    """Run the whole lifecycle: train, serve, drift, retrain, quarantine, rollback."""
     from infra.console import render_demo
-    from infra.demo import Demo
 
-    workdir = home or Path(tempfile.mkdtemp(prefix="mlops-demo-"))
-    if home is not None and home.exists():
-        shutil.rmtree(home)
-    backend = _backend(_settings(home=workdir, backend="local"))
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -80,14 +82,48 @@ def demo(
         transient=True,
     ) as progress:
         task = progress.add_task("starting", total=None)
-        result = Demo(backend, on_step=lambda name: progress.update(task, description=name)).run()
+
+        def on_step(name: str) -> None:
+            progress.update(task, description=name)
+
+        if aws_emulated:
+            result = _emulated_demo(on_step)
+            where = "moto (in-process AWS)"
+        else:
+            workdir = home or Path(tempfile.mkdtemp(prefix="mlops-demo-"))
+            if home is not None and home.exists():
+                shutil.rmtree(home)
+            from infra.demo import Demo
+
+            backend = _backend(_settings(home=workdir, backend="local"))
+            result = Demo(backend, on_step=on_step).run()
+            where = str(workdir)
     render_demo(console, result)
-    console.print(f"[dim]state kept in {workdir}[/]")
+    console.print(f"[dim]state kept in {where}[/]")
     if report is not None:
         report.write_text(result.model_dump_json(indent=2))
         console.print(f"[dim]report written to {report}[/]")
     if not result.passed:
         raise typer.Exit(1)
+
+
+def _emulated_demo(on_step: Any) -> Any:
+    from functions.inference.handler import handler as inference_handler
+    from infra.aws import aws_backend
+    from infra.demo import Demo
+    from infra.emulation import LambdaApiClient, emulated_aws, handler_tasks
+    from infra.pipeline import LocalPipeline
+
+    with emulated_aws() as settings:
+        backend = aws_backend(settings)
+        pipeline = LocalPipeline(backend, actor="demo", tasks=handler_tasks())
+        return Demo(
+            backend,
+            on_step=on_step,
+            pipeline=pipeline.run,
+            api=lambda: LambdaApiClient(inference_handler),
+            label="aws-emulated",
+        ).run()
 
 
 @app.command()
@@ -339,11 +375,11 @@ def serve(
     import uvicorn
 
     from functions.inference.app import create_app
-    from infra.serving import ModelProvider
+    from infra.serving import ModelRouter
 
     settings = _settings()
     backend = _backend(settings)
-    provider = ModelProvider(
+    provider = ModelRouter(
         backend.registry,
         backend.artifacts,
         _model(model),

@@ -19,7 +19,7 @@ from infra.backend import Backend
 from infra.monitoring import MonitorResult, run_monitor
 from infra.pipeline import LocalPipeline, PipelineResult, PipelineSteps
 from infra.registry import NoPreviousVersionError
-from infra.serving import ModelProvider
+from infra.serving import ModelRouter
 from training.config import TrainingConfig
 from training.datasets import TARGET, breast_cancer_frame, to_csv_bytes
 
@@ -65,12 +65,33 @@ class Demo:
         *,
         on_step: Callable[[str], None] | None = None,
         pipeline: Callable[..., PipelineResult] | None = None,
+        api: Callable[[], Any] | None = None,
+        label: str | None = None,
     ) -> None:
         self.backend = backend
-        self.report = DemoReport(backend=backend.name, model=MODEL)
+        self.report = DemoReport(backend=label or backend.name, model=MODEL)
         self.on_step = on_step or (lambda _name: None)
         self.steps = PipelineSteps(backend)
         self._pipeline = pipeline or LocalPipeline(backend, actor="demo").run
+        self._api = api or self._local_api
+
+    def _local_api(self) -> Any:
+        """The FastAPI app over in-process HTTP (Starlette's test client)."""
+        from fastapi.testclient import TestClient
+
+        from functions.inference.app import create_app
+
+        router = ModelRouter(
+            self.backend.registry,
+            self.backend.artifacts,
+            MODEL,
+            "production",
+            refresh_seconds=0,
+            metrics=self.backend.metrics,
+        )
+        return TestClient(
+            create_app(router, predictions=self.backend.predictions, metrics=self.backend.metrics)
+        )
 
     @contextmanager
     def step(self, name: str) -> Iterator[StepOutcome]:
@@ -100,10 +121,6 @@ class Demo:
 
     # -- the story ---------------------------------------------------------------------------
     def _run(self) -> None:
-        from fastapi.testclient import TestClient
-
-        from functions.inference.app import create_app
-
         registry = self.backend.registry
         frame = breast_cancer_frame()
         initial = frame.sample(frac=0.8, random_state=7)
@@ -132,21 +149,10 @@ class Demo:
             )
             s.detail = "production serves v1"
 
-        provider = ModelProvider(
-            registry,
-            self.backend.artifacts,
-            MODEL,
-            "production",
-            refresh_seconds=0,
-            metrics=self.backend.metrics,
-        )
-        app = create_app(
-            provider, predictions=self.backend.predictions, metrics=self.backend.metrics
-        )
-        client = TestClient(app)
+        client = self._api()
         features = [c for c in frame.columns if c != TARGET]
 
-        with self.step("serve predictions (FastAPI, in-process HTTP)") as s:
+        with self.step("serve predictions through the API") as s:
             health = client.get("/health")
             if health.status_code != 200:
                 raise RuntimeError(f"/health answered {health.status_code}: {health.text}")

@@ -11,13 +11,16 @@ import io
 import json
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from infra.artifacts import (
     INCOMING_PREFIX,
+    ArtifactIntegrityError,
     config_key,
+    latest_dataset_key,
     quarantine_key,
     read_verified,
     report_key,
@@ -28,8 +31,8 @@ from infra.artifacts import (
     version_key,
 )
 from infra.backend import Backend
-from infra.ports import BlobNotFound
-from infra.records import ArtifactRef, ModelVersion
+from infra.ports import BlobNotFound, TrainingLauncher
+from infra.records import ArtifactRef, ModelVersion, TrainingJob
 from training.config import TrainingConfig, parse_config
 from training.gate import GateResult, evaluate_gate
 from training.schema import DatasetSchema, SchemaError, infer_schema
@@ -48,6 +51,29 @@ from training.validation import ValidationReport, coerce_frame, read_csv_bytes, 
 
 class DataValidationError(Exception):
     """The data file broke the contract; it was moved to quarantine with a report."""
+
+
+class TrainingJobFailed(Exception):
+    """The SageMaker job failed, stopped, or left no usable output."""
+
+
+def _read_model_archive(archive: bytes) -> dict[str, bytes]:
+    """The run files from model.tar.gz, read in memory: nothing is extracted to disk."""
+    import tarfile
+
+    wanted = {*ARTIFACT_FILES, MANIFEST_FILE}
+    files: dict[str, bytes] = {}
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        for member in tar.getmembers():
+            name = member.name.rsplit("/", 1)[-1]
+            if member.isfile() and name in wanted:
+                handle = tar.extractfile(member)
+                if handle is not None:
+                    files[name] = handle.read()
+    missing = wanted - set(files)
+    if missing:
+        raise TrainingJobFailed(f"model archive lacks {sorted(missing)}")
+    return files
 
 
 class Dataset(BaseModel):
@@ -77,6 +103,43 @@ class EvaluateOutput(BaseModel):
     gate: GateResult
     candidate_metrics: dict[str, float]
     production_metrics: dict[str, float] | None = None
+
+
+class TrainOutput(BaseModel):
+    """Where training ran: in this process (`run` is ready) or in a SageMaker job (`job`)."""
+
+    mode: Literal["lambda", "sagemaker"]
+    run: RunOutput | None = None
+    job: TrainingJob | None = None
+
+
+class RegisterOutput(BaseModel):
+    version: int
+    promoted_to: str | None = None
+
+
+class PipelineState(BaseModel):
+    """The Step Functions execution state: each task adds its output under its own key."""
+
+    model: str
+    key: str
+    run_id: str
+    reason: str = ""
+    validation: ValidateOutput | None = None
+    training: TrainOutput | None = None
+    evaluation: EvaluateOutput | None = None
+    registered: RegisterOutput | None = None
+
+    def need(self, *fields: str) -> None:
+        missing = [f for f in fields if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"pipeline state has no {', '.join(missing)} yet")
+
+    @property
+    def run(self) -> RunOutput:
+        if self.training is None or self.training.run is None:
+            raise ValueError("pipeline state has no finished training run yet")
+        return self.training.run
 
 
 class PipelineSteps:
@@ -167,13 +230,24 @@ class PipelineSteps:
             store.copy(key, target)
             if key.startswith(INCOMING_PREFIX):
                 store.delete(key)
+        dataset = Dataset(key=target, uri=store.uri(target), sha256=report.sha256, rows=report.rows)
+        store.put(
+            latest_dataset_key(model),
+            dataset.model_dump_json().encode(),
+            content_type="application/json",
+        )
         return ValidateOutput(
-            dataset=Dataset(
-                key=target, uri=store.uri(target), sha256=report.sha256, rows=report.rows
-            ),
+            dataset=dataset,
             warnings=[i.message for i in report.warnings],
             report_key=report_key(target),
         )
+
+    def latest_dataset(self, model: str) -> Dataset | None:
+        """The newest accepted data file of a model: what alarm-driven retraining uses."""
+        try:
+            return Dataset.model_validate_json(self.backend.data.get(latest_dataset_key(model)))
+        except BlobNotFound:
+            return None
 
     def train(
         self, model: str, dataset: Dataset, run_id: str, config: TrainingConfig | None = None
@@ -189,21 +263,67 @@ class PipelineSteps:
         return self.upload_run(model, safe_run_id(run_id), run)
 
     def upload_run(self, model: str, run_id: str, run: TrainingRun) -> RunOutput:
+        return self._upload(model, run_id, run.artifact_bytes(), run.manifest)
+
+    def _upload(
+        self, model: str, run_id: str, files: dict[str, bytes], manifest: RunManifest
+    ) -> RunOutput:
         store = self.backend.artifacts
         artifacts: dict[str, ArtifactRef] = {}
-        for name, data in run.artifact_bytes().items():
+        for name in ARTIFACT_FILES:
             key = run_key(model, run_id, name)
-            digest = store.put(key, data)
+            digest = store.put(key, files[name])
+            if manifest.artifacts and manifest.artifacts.get(name) != digest:
+                raise ArtifactIntegrityError(
+                    f"{name} of run {run_id} does not match the SHA-256 in its manifest"
+                )
             artifacts[name] = ArtifactRef(
-                key=key, uri=store.uri(key), sha256=digest, size_bytes=len(data)
+                key=key, uri=store.uri(key), sha256=digest, size_bytes=len(files[name])
             )
         manifest_key = run_key(model, run_id, MANIFEST_FILE)
         store.put(
             manifest_key,
-            run.manifest.model_dump_json(indent=2).encode(),
+            manifest.model_dump_json(indent=2).encode(),
             content_type="application/json",
         )
-        return run_output(run_id, manifest_key, run.manifest, artifacts)
+        return run_output(run_id, manifest_key, manifest, artifacts)
+
+    def start_training(
+        self,
+        launcher: TrainingLauncher,
+        model: str,
+        dataset: Dataset,
+        run_id: str,
+        config: TrainingConfig | None = None,
+    ) -> TrainingJob:
+        """Hand training to a SageMaker job running `training.sagemaker_entry` on the same data."""
+        config = config or self.load_config(model)
+        return launcher.start(
+            model=model,
+            run_id=safe_run_id(run_id),
+            dataset_uri=dataset.uri,
+            schema_uri=self.backend.data.uri(schema_key(model)),
+            config_json=config.model_dump_json(),
+        )
+
+    def collect_training(self, model: str, run_id: str, job: TrainingJob) -> RunOutput:
+        """Turn a finished job's model.tar.gz into a run, exactly like an in-process run."""
+        if job.status != "Completed" or not job.model_artifacts:
+            raise TrainingJobFailed(
+                f"training job {job.name} ended {job.status}: {job.failure_reason or 'no output'}"
+            )
+        prefix = self.backend.artifacts.uri("")
+        if not job.model_artifacts.startswith(prefix):
+            raise TrainingJobFailed(f"{job.model_artifacts} is outside the artifact store {prefix}")
+        try:
+            archive = self.backend.artifacts.get(job.model_artifacts.removeprefix(prefix))
+        except BlobNotFound:
+            raise TrainingJobFailed(
+                f"training job {job.name} reported {job.status} but wrote no {job.model_artifacts}"
+            ) from None
+        files = _read_model_archive(archive)
+        manifest = RunManifest.model_validate_json(files.pop(MANIFEST_FILE))
+        return self._upload(model, safe_run_id(run_id), files, manifest)
 
     def evaluate(
         self, model: str, run: RunOutput, config: TrainingConfig | None = None
@@ -348,14 +468,56 @@ class PipelineResult(BaseModel):
     error_type: str | None = None
 
 
-class LocalPipeline:
-    """Runs the pipeline states in order with the same Catch semantics as the ASL: any failure
-    ends the run with its reason and leaves the registry untouched."""
+Task = Callable[[dict[str, Any]], dict[str, Any]]
+# The task states in order, and where each puts its output in the execution state (ResultPath).
+TASKS = (
+    ("validate", "validation"),
+    ("train", "training"),
+    ("evaluate", "evaluation"),
+    ("register", "registered"),
+)
 
-    def __init__(self, backend: Backend, *, actor: str = "pipeline") -> None:
-        self.steps = PipelineSteps(backend)
+
+def step_tasks(steps: PipelineSteps, *, actor: str) -> dict[str, Task]:
+    """The tasks as plain calls into PipelineSteps (what the Lambda handlers do, minus Lambda)."""
+
+    def validate(state: dict[str, Any]) -> dict[str, Any]:
+        return steps.validate(state["model"], state["key"]).model_dump(mode="json")
+
+    def train(state: dict[str, Any]) -> dict[str, Any]:
+        s = PipelineState.model_validate(state)
+        assert s.validation is not None
+        run = steps.train(s.model, s.validation.dataset, s.run_id)
+        return TrainOutput(mode="lambda", run=run).model_dump(mode="json")
+
+    def evaluate(state: dict[str, Any]) -> dict[str, Any]:
+        s = PipelineState.model_validate(state)
+        return steps.evaluate(s.model, s.run).model_dump(mode="json")
+
+    def register(state: dict[str, Any]) -> dict[str, Any]:
+        s = PipelineState.model_validate(state)
+        assert s.validation is not None and s.evaluation is not None
+        version = steps.register(
+            s.model, s.run, s.evaluation.gate, s.validation.dataset, actor=actor
+        )
+        return RegisterOutput(version=version.version).model_dump(mode="json")
+
+    return {"validate": validate, "train": train, "evaluate": evaluate, "register": register}
+
+
+class LocalPipeline:
+    """Plays the pipeline's states in order with the ASL's Catch semantics: any failure ends the
+    run with its reason, and the registry is only written by the last task.
+
+    `tasks` decides how a state runs: direct calls (default) or the Lambda handlers themselves.
+    """
+
+    def __init__(
+        self, backend: Backend, *, actor: str = "pipeline", tasks: dict[str, Task] | None = None
+    ) -> None:
         self.backend = backend
         self.actor = actor
+        self.tasks = tasks or step_tasks(PipelineSteps(backend), actor=actor)
 
     def run(
         self,
@@ -370,76 +532,71 @@ class LocalPipeline:
             run_id or f"{model}-{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns() % 10**6}"
         )
         result = PipelineResult(run_id=run_id, status="failed", steps=[])
-        records = result.steps
-
-        def step(name: str, fn: Callable[[], Any]) -> Any:
-            if on_step:
-                on_step(name)
-            start = time.perf_counter()
-            try:
-                value = fn()
-            except Exception as exc:
-                records.append(
-                    StepRecord(
-                        name=name,
-                        status="failed",
-                        seconds=round(time.perf_counter() - start, 3),
-                        detail=str(exc),
-                    )
-                )
-                raise
-            records.append(
-                StepRecord(
-                    name=name, status="succeeded", seconds=round(time.perf_counter() - start, 3)
-                )
-            )
-            return value
-
+        state: dict[str, Any] = {"model": model, "key": key, "run_id": run_id}
         try:
-            config = self.steps.load_config(model)
-            validated: ValidateOutput = step(
-                "validate", lambda: self.steps.validate(model, key, config)
-            )
-            result.validation_warnings = validated.warnings
-            run: RunOutput = step(
-                "train", lambda: self.steps.train(model, validated.dataset, run_id, config)
-            )
-            evaluated: EvaluateOutput = step(
-                "evaluate", lambda: self.steps.evaluate(model, run, config)
-            )
-            result.gate = evaluated.gate
-            if not evaluated.gate.passed:
-                records.append(
-                    StepRecord(
-                        name="register",
-                        status="skipped",
-                        seconds=0,
-                        detail="; ".join(evaluated.gate.reasons),
-                    )
-                )
-                result.status = "rejected"
-                return result
-            version: ModelVersion = step(
-                "register",
-                lambda: self.steps.register(
-                    model, run, evaluated.gate, validated.dataset, actor=self.actor
-                ),
-            )
-            result.version = version.version
+            for name, result_path in TASKS:
+                if name == "register":
+                    gate = GateResult.model_validate(state["evaluation"]["gate"])
+                    result.gate = gate
+                    if not gate.passed:
+                        result.steps.append(
+                            StepRecord(
+                                name=name,
+                                status="skipped",
+                                seconds=0,
+                                detail="; ".join(gate.reasons),
+                            )
+                        )
+                        result.status = "rejected"
+                        return result
+                task = self.tasks[name]
+                state[result_path] = self._step(result, name, partial(task, state), on_step)
+                if name == "validate":
+                    result.validation_warnings = state[result_path]["warnings"]
+            result.version = int(state["registered"]["version"])
             result.status = "registered"
             if auto_promote:
-                step(
+                self._step(
+                    result,
                     "promote",
                     lambda: self.backend.registry.promote(
                         model,
-                        version.version,
+                        result.version or 0,
                         auto_promote,
                         actor=self.actor,
                         reason=f"pipeline run {run_id}",
                     ),
+                    on_step,
                 )
                 result.promoted_to = auto_promote
         except Exception as exc:
             result.error = str(exc)
             result.error_type = type(exc).__name__
         return result
+
+    @staticmethod
+    def _step(
+        result: PipelineResult,
+        name: str,
+        fn: Callable[[], Any],
+        on_step: Callable[[str], None] | None,
+    ) -> Any:
+        if on_step:
+            on_step(name)
+        start = time.perf_counter()
+        try:
+            value = fn()
+        except Exception as exc:
+            result.steps.append(
+                StepRecord(
+                    name=name,
+                    status="failed",
+                    seconds=round(time.perf_counter() - start, 3),
+                    detail=str(exc),
+                )
+            )
+            raise
+        result.steps.append(
+            StepRecord(name=name, status="succeeded", seconds=round(time.perf_counter() - start, 3))
+        )
+        return value

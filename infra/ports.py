@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from infra.records import ModelVersion, PredictionRecord, StageAlias, StageEvent
+from infra.records import (
+    ModelVersion,
+    PipelineStart,
+    PredictionRecord,
+    StageAlias,
+    StageEvent,
+    TrainingJob,
+)
 
 
 class BlobNotFound(KeyError):
@@ -91,4 +98,20 @@ class PredictionLog(Protocol):
 
     def recent(self, model: str, *, limit: int = 10_000) -> list[PredictionRecord]:
         """The newest captured predictions of a model, newest first."""
+        ...
+
+
+class TrainingLauncher(Protocol):
+    """Runs training somewhere else (SageMaker) and reports on it."""
+
+    def start(
+        self, *, model: str, run_id: str, dataset_uri: str, schema_uri: str, config_json: str
+    ) -> TrainingJob: ...
+
+    def status(self, name: str) -> TrainingJob: ...
+
+
+class PipelineStarter(Protocol):
+    def start(self, model: str, key: str, *, token: str, reason: str) -> PipelineStart:
+        """Start the pipeline for a data file. The same token never starts two runs."""
         ...

@@ -80,3 +80,15 @@ class PredictionRecord(BaseModel):
     label: str
     probability: float
     true_label: str | None = None
+
+
+class TrainingJob(BaseModel):
+    name: str
+    status: Literal["InProgress", "Completed", "Failed", "Stopping", "Stopped"]
+    failure_reason: str | None = None
+    model_artifacts: str | None = Field(default=None, description="S3 URI of model.tar.gz.")
+
+
+class PipelineStart(BaseModel):
+    execution: str
+    started: bool = Field(description="False when a run with this token already existed.")

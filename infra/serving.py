@@ -8,6 +8,7 @@ failure is reported on /health and as a metric.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +34,7 @@ class LoadedModel:
     classifier: OnnxClassifier
     records: TypeAdapter[list[Any]] = field(repr=False)
     loaded_at: float = field(default_factory=time.time)
+    weight: float | None = None
 
     @property
     def version(self) -> int:
@@ -104,15 +106,89 @@ class ModelProvider:
                 self.last_error = f"no version of {self.model} is in {self.stage}"
             return
         if self._current is not None and self._current.version == alias.version:
+            self._current.weight = alias.weight
             self.last_error = None
             return
         try:
-            self._current = load_model(
+            loaded = load_model(
                 self.registry, self.artifacts, self.model, alias.version, self.stage
             )
+            loaded.weight = alias.weight
+            self._current = loaded
             self.last_error = None
         except Exception as exc:
             self._fail(
                 "ModelLoadFailed",
                 f"cannot load {self.model} v{alias.version}: {type(exc).__name__}: {exc}",
             )
+
+
+@dataclass
+class Route:
+    serving: LoadedModel
+    shadow: LoadedModel | None = None
+
+
+class ModelRouter:
+    """Champion, canary and shadow for one served stage.
+
+    A `canary` alias with weight w answers that share of requests; a `shadow` alias scores every
+    request too, but only the champion's (or canary's) answer is returned.
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        artifacts: BlobStore,
+        model: str,
+        stage: str = "production",
+        *,
+        refresh_seconds: float = 30.0,
+        metrics: MetricsSink | None = None,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        def provider(name: str) -> ModelProvider:
+            return ModelProvider(
+                registry, artifacts, model, name, refresh_seconds=refresh_seconds, metrics=metrics
+            )
+
+        self.primary = provider(stage)
+        # Canary and shadow only make sense around production.
+        self.challengers = (
+            (provider("canary"), provider("shadow")) if stage == "production" else None
+        )
+        self.rng = rng
+
+    @property
+    def model(self) -> str:
+        return self.primary.model
+
+    @property
+    def stage(self) -> str:
+        return self.primary.stage
+
+    @property
+    def last_error(self) -> str | None:
+        return self.primary.last_error
+
+    def get(self) -> LoadedModel | None:
+        return self.primary.get()
+
+    def route(self) -> Route | None:
+        champion = self.primary.get()
+        if champion is None:
+            return None
+        if self.challengers is None:
+            return Route(serving=champion)
+        canary, shadow = (p.get() for p in self.challengers)
+        serving = champion
+        if (
+            canary is not None
+            and canary.version != champion.version
+            and canary.weight
+            and self.rng() < canary.weight
+        ):
+            serving = canary
+        if shadow is not None and shadow.version == serving.version:
+            shadow = None
+        return Route(serving=serving, shadow=shadow)

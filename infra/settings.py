@@ -34,6 +34,40 @@ class Settings(BaseSettings):
     data_bucket: str = ""
     artifact_bucket: str = ""
     registry_table: str = ""
+    predictions_table: str = ""
+    idempotency_table: str = ""
+    state_machine_arn: str = ""
+    kms_key_id: str = Field(default="", description="KMS key for S3 writes (default: aws/s3).")
+    metrics_namespace: str = "MLOps"
+    metrics_sink: Literal["cloudwatch", "emf"] = Field(
+        default="cloudwatch", description="emf on Lambda hot paths, cloudwatch elsewhere."
+    )
+
+    # Training: in the Lambda for small data, or a SageMaker job.
+    training_mode: Literal["lambda", "sagemaker"] = "lambda"
+    sagemaker_role_arn: str = ""
+    training_image_uri: str = ""
+    sagemaker_instance_type: str = "ml.m5.large"
+    training_max_runtime_seconds: int = Field(default=3600, ge=60)
+
+    # Reactions to alarms.
+    retrain_cooldown_seconds: int = Field(
+        default=6 * 3600, ge=60, description="One retraining per alarm within this window."
+    )
+    rollback_window_seconds: int = Field(
+        default=3600, ge=60, description="Only a promotion this recent is rolled back on alarm."
+    )
+    auto_promote_stage: str = Field(
+        default="", description="Stage a registered version goes to automatically (dev: staging)."
+    )
+    api_base_path: str = Field(default="", description="Path prefix of a custom domain mapping.")
+    environment: str = Field(default="dev", description="dev, staging or prod.")
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment variables that reproduce these settings (what Terraform sets)."""
+    prefix = Settings.model_config.get("env_prefix", "")
+    return {f"{prefix}{name}".upper(): str(value) for name, value in settings.model_dump().items()}
 
 
 @lru_cache(maxsize=1)

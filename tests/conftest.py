@@ -54,3 +54,49 @@ def trained(
 @pytest.fixture
 def backend(tmp_path: Path) -> Backend:
     return local_backend(Settings(home=tmp_path / "home"))
+
+
+# -- AWS, emulated by moto: one mock for the session, unique resource names per test -----------
+
+
+@pytest.fixture(scope="session")
+def moto_session():
+    from moto import mock_aws
+
+    from infra.emulation import FAKE_CREDENTIALS, environment, moto_patches
+
+    with (
+        environment(FAKE_CREDENTIALS),
+        moto_patches(),
+        mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
+    ):
+        yield
+
+
+@pytest.fixture
+def aws(moto_session, monkeypatch):
+    """Settings of a fresh emulated environment; the handlers read them from the environment."""
+    import uuid
+
+    from functions import runtime
+    from functions.inference import handler
+    from infra.emulation import create_resources, emulated_settings
+    from infra.settings import settings_env
+
+    settings = emulated_settings(f"t{uuid.uuid4().hex[:12]}")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    for key, value in settings_env(settings).items():
+        monkeypatch.setenv(key, value)
+    runtime.reset()
+    handler.reset()
+    create_resources(settings)
+    yield settings
+    runtime.reset()
+    handler.reset()
+
+
+@pytest.fixture
+def aws_backend(aws):
+    from infra.aws import aws_backend as build
+
+    return build(aws)

@@ -1,7 +1,9 @@
 """SageMaker script mode: the same training, run inside a SageMaker training job.
 
-SageMaker mounts the `train` channel at SM_CHANNEL_TRAIN, passes hyperparameters as
-`--name value` arguments (and as JSON in SM_HPS), and uploads SM_MODEL_DIR as model.tar.gz.
+SageMaker mounts the `train` channel (the CSV) and the `schema` channel (the data contract)
+under /opt/ml/input/data, writes hyperparameters to /opt/ml/input/config/hyperparameters.json
+(the training toolkit also passes them as `--name value` and SM_HPS), and uploads SM_MODEL_DIR
+as model.tar.gz.
 The directory then holds exactly what a local run produces (model.onnx, schema.json,
 profile.json, holdout.csv, manifest.json), so registration does not care where training ran.
 
@@ -61,6 +63,14 @@ def build_config(args: argparse.Namespace, hps: dict[str, Any]) -> TrainingConfi
     return parse_config(data, source="hyperparameters")
 
 
+def _hyperparameters() -> dict[str, Any]:
+    """SM_HPS when the SageMaker training toolkit runs us; else the file every job gets."""
+    if "SM_HPS" in os.environ:
+        return dict(json.loads(os.environ["SM_HPS"]))
+    path = Path("/opt/ml/input/config/hyperparameters.json")
+    return dict(json.loads(path.read_text())) if path.exists() else {}
+
+
 def _read_training_data(channel: Path) -> tuple[bytes, str]:
     files = sorted(p for p in channel.glob("*.csv") if p.is_file())
     if len(files) != 1:
@@ -71,14 +81,16 @@ def _read_training_data(channel: Path) -> tuple[bytes, str]:
 
 def run(argv: Sequence[str] | None = None) -> Path:
     args = _parse(argv)
-    hps = json.loads(os.environ.get("SM_HPS", "{}"))
-    config = build_config(args, hps)
+    config = build_config(args, _hyperparameters())
     channel = Path(os.environ.get("SM_CHANNEL_TRAIN", "/opt/ml/input/data/train"))
+    schema_channel = Path(os.environ.get("SM_CHANNEL_SCHEMA", "/opt/ml/input/data/schema"))
     model_dir = Path(os.environ.get("SM_MODEL_DIR", "/opt/ml/model"))
     data, digest = _read_training_data(channel)
-    schema_file = channel / SCHEMA_CHANNEL_FILE
-    if schema_file.exists():
-        schema = DatasetSchema.from_json(schema_file.read_text())
+    schema_files = sorted(schema_channel.glob("*.json")) or sorted(
+        channel.glob(SCHEMA_CHANNEL_FILE)
+    )
+    if schema_files:
+        schema = DatasetSchema.from_json(schema_files[0].read_text())
     else:
         import io
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from infra.ports import MetricsSink, PredictionLog
 from infra.records import PredictionRecord
-from infra.serving import LoadedModel, ModelProvider
+from infra.serving import LoadedModel, ModelRouter
 
 
 class PredictRequest(BaseModel):
@@ -73,20 +73,21 @@ class Unavailable(BaseModel):
 
 
 def create_app(
-    provider: ModelProvider,
+    router: ModelRouter,
     *,
     predictions: PredictionLog | None = None,
     metrics: MetricsSink | None = None,
     capture_sample_rate: float = 1.0,
     max_batch_records: int = 10_000,
     max_body_bytes: int = 6 * 1024 * 1024,
+    capture_max_records: int = 100,
 ) -> FastAPI:
     app = FastAPI(
         title="Model API",
         version="1",
         description="Predictions from the model version in the served stage.",
     )
-    dims = {"model": provider.model, "stage": provider.stage}
+    dims = {"model": router.model, "stage": router.stage}
 
     def emit(name: str, value: float, unit: str = "Count", **extra: str) -> None:
         if metrics is not None:
@@ -95,7 +96,7 @@ def create_app(
     def unavailable() -> JSONResponse:
         return JSONResponse(
             status_code=503,
-            content={"detail": provider.last_error or "no model loaded"},
+            content={"detail": router.last_error or "no model loaded"},
         )
 
     @app.middleware("http")
@@ -117,8 +118,8 @@ def create_app(
     )
     def predict(body: PredictRequest) -> Any:
         started = time.perf_counter()
-        loaded = provider.get()
-        if loaded is None:
+        route = router.route()
+        if route is None:
             emit("PredictionErrors", 1)
             return unavailable()
         if len(body.records) > max_batch_records:
@@ -132,34 +133,36 @@ def create_app(
                     }
                 ]
             )
+        loaded = route.serving
         records = _validated(loaded, body.records)
-        labels, probabilities = loaded.classifier.predict_records(records)
-        top = probabilities.max(axis=1)
+        labels, top = _score(loaded, records)
         ids = [uuid.uuid4().hex for _ in labels]
         response = PredictResponse(
             model=loaded.record.model,
             version=loaded.version,
             stage=loaded.stage,
             predictions=[
-                Prediction(prediction_id=i, label=label, probability=round(float(p), 6))
+                Prediction(prediction_id=i, label=label, probability=round(p, 6))
                 for i, label, p in zip(ids, labels, top, strict=True)
             ],
         )
-        if predictions is not None and random.random() < capture_sample_rate:
-            predictions.record(
-                [
-                    PredictionRecord(
-                        prediction_id=i,
-                        model=loaded.record.model,
-                        version=loaded.version,
-                        stage=loaded.stage,
-                        features=r,
-                        label=label,
-                        probability=float(p),
-                    )
-                    for i, r, label, p in zip(ids, records, labels, top, strict=True)
-                ]
+        capture = predictions is not None and random.random() < capture_sample_rate
+        if capture:
+            _capture(loaded, ids, records, labels, top)
+        if route.shadow is not None:
+            # The challenger scores the same records; its answer is measured, never returned.
+            shadow_labels, shadow_top = _score(route.shadow, records)
+            agreement = sum(a == b for a, b in zip(labels, shadow_labels, strict=True))
+            emit(
+                "ShadowAgreement",
+                agreement / len(labels),
+                "None",
+                version=str(route.shadow.version),
             )
+            if capture:
+                _capture(
+                    route.shadow, [f"{i}-shadow" for i in ids], records, shadow_labels, shadow_top
+                )
         version = str(loaded.version)
         emit("Predictions", len(labels), version=version)
         for label in set(labels):
@@ -172,30 +175,59 @@ def create_app(
         )
         return response
 
+    def _score(loaded: LoadedModel, records: list[dict[str, Any]]) -> tuple[list[str], list[float]]:
+        labels, probabilities = loaded.classifier.predict_records(records)
+        return labels, probabilities.max(axis=1).tolist()
+
+    def _capture(
+        loaded: LoadedModel,
+        ids: list[str],
+        records: list[dict[str, Any]],
+        labels: list[str],
+        top: list[float],
+    ) -> None:
+        assert predictions is not None
+        predictions.record(
+            [
+                PredictionRecord(
+                    prediction_id=i,
+                    model=loaded.record.model,
+                    version=loaded.version,
+                    stage=loaded.stage,
+                    features=r,
+                    label=label,
+                    probability=p,
+                )
+                for i, r, label, p in list(zip(ids, records, labels, top, strict=True))[
+                    :capture_max_records
+                ]
+            ]
+        )
+
     @app.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
     def health() -> Any:
-        loaded = provider.get()
+        loaded = router.get()
         if loaded is None:
             return JSONResponse(
                 status_code=503,
                 content=HealthResponse(
                     status="unavailable",
-                    model=provider.model,
-                    stage=provider.stage,
-                    reason=provider.last_error,
+                    model=router.model,
+                    stage=router.stage,
+                    reason=router.last_error,
                 ).model_dump(),
             )
         return HealthResponse(
             status="ok",
-            model=provider.model,
+            model=router.model,
             version=loaded.version,
             stage=loaded.stage,
-            reason=provider.last_error,
+            reason=router.last_error,
         )
 
     @app.get("/model", response_model=ModelInfo, responses={503: {"model": Unavailable}})
     def model_info() -> Any:
-        loaded = provider.get()
+        loaded = router.get()
         if loaded is None:
             return unavailable()
         record = loaded.record
@@ -219,7 +251,7 @@ def create_app(
         responses={404: {"model": Unavailable}, 503: {"model": Unavailable}},
     )
     def feedback(body: FeedbackRequest) -> Any:
-        loaded = provider.get()
+        loaded = router.get()
         if loaded is None:
             return unavailable()
         if body.label not in loaded.schema.target.classes:

@@ -1,4 +1,4 @@
-"""The contract suites run once per adapter."""
+"""The contract suites run once per adapter: local (files, SQLite) and AWS (moto)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,34 @@ from pathlib import Path
 import pytest
 
 from infra.local.blobstore import FileBlobStore
+from infra.local.predictions import SqlitePredictionLog
 from infra.local.registry import SqliteRegistry
 from infra.registry import Registry
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "dynamodb"])
 def registry(request, tmp_path: Path) -> Registry:
-    return Registry(SqliteRegistry(tmp_path / "registry.db"))
+    if request.param == "sqlite":
+        return Registry(SqliteRegistry(tmp_path / "registry.db"))
+    from infra.aws.dynamodb import DynamoRegistry
+
+    settings = request.getfixturevalue("aws")
+    return Registry(DynamoRegistry(settings.registry_table))
 
 
-@pytest.fixture(params=["files"])
+@pytest.fixture(params=["files", "s3"])
 def blobstore(request, tmp_path: Path):
-    return FileBlobStore(tmp_path / "bucket")
+    if request.param == "files":
+        return FileBlobStore(tmp_path / "bucket")
+    from infra.aws.s3 import S3BlobStore
+
+    return S3BlobStore(request.getfixturevalue("aws").data_bucket)
+
+
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def prediction_log(request, tmp_path: Path):
+    if request.param == "sqlite":
+        return SqlitePredictionLog(tmp_path / "predictions.db")
+    from infra.aws.predictions import DynamoPredictionLog
+
+    return DynamoPredictionLog(request.getfixturevalue("aws").predictions_table)

@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from functions.inference.app import create_app
 from infra.pipeline import Dataset, PipelineSteps
-from infra.serving import ModelProvider
+from infra.serving import ModelRouter
 from training.gate import GateResult
 from training.train import MODEL_FILE
 
@@ -24,7 +24,7 @@ def register(backend, trained, run_id="r1"):
 
 @pytest.fixture
 def provider(backend):
-    return ModelProvider(
+    return ModelRouter(
         backend.registry,
         backend.artifacts,
         MODEL,
@@ -191,3 +191,47 @@ def test_the_serving_path_imports_no_pandas_or_scikit_learn():
         [sys.executable, "-c", code], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_canary_answers_its_share_of_requests(backend, live, trained, records):
+    second = register(backend, trained, run_id="r2")
+    backend.registry.promote(MODEL, second.version, "canary", actor="test", weight=0.25)
+    draws = iter([0.1, 0.9])  # below the weight: canary; above: production
+    router = ModelRouter(
+        backend.registry,
+        backend.artifacts,
+        MODEL,
+        "production",
+        refresh_seconds=0,
+        rng=lambda: next(draws),
+    )
+    client = TestClient(create_app(router, predictions=backend.predictions))
+    first = client.post("/predict", json={"records": records[:1]}).json()
+    then = client.post("/predict", json={"records": records[:1]}).json()
+    assert (first["stage"], first["version"]) == ("canary", 2)
+    assert (then["stage"], then["version"]) == ("production", 1)
+
+
+def test_a_shadow_scores_every_request_but_never_answers(backend, live, trained, records):
+    second = register(backend, trained, run_id="r2")
+    backend.registry.promote(MODEL, second.version, "shadow", actor="test")
+    router = ModelRouter(
+        backend.registry, backend.artifacts, MODEL, "production", refresh_seconds=0
+    )
+    client = TestClient(
+        create_app(router, predictions=backend.predictions, metrics=backend.metrics)
+    )
+    answer = client.post("/predict", json={"records": records[:4]}).json()
+    assert answer["version"] == 1 and len(answer["predictions"]) == 4
+    captured = backend.predictions.recent(MODEL)
+    assert sorted({(p.stage, p.version) for p in captured}) == [("production", 1), ("shadow", 2)]
+    agreement = [p for p in backend.metrics.read("ShadowAgreement")]
+    assert agreement and agreement[0]["dimensions"]["version"] == "2"
+    assert agreement[0]["value"] == 1.0  # same training data, same model
+
+
+def test_metrics_are_split_by_the_version_that_served(client, live, records, backend):
+    client.post("/predict", json={"records": records[:3]})
+    points = backend.metrics.read("Predictions")
+    assert points[-1]["value"] == 3 and points[-1]["dimensions"]["version"] == "1"
+    assert backend.metrics.read("PredictionLatency")[-1]["unit"] == "Milliseconds"

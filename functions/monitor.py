@@ -1,0 +1,37 @@
+"""Scheduled: compare recent inputs with the training profile; publish drift and accuracy.
+
+Trigger: EventBridge schedule.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.runtime import backend, logger, settings, tracer
+from infra.monitoring import run_monitor
+from infra.registry import RegistryError
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@event_parser(model=EventBridgeModel)
+def handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
+    model, stage = settings().model_name, settings().serving_stage
+    try:
+        result = run_monitor(backend(), model, stage=stage)
+    except RegistryError as exc:
+        logger.info("nothing to monitor", extra={"reason": str(exc)})
+        return {"skipped": str(exc)}
+    logger.info(
+        "monitored",
+        extra={
+            "version": result.version,
+            "drift": result.drift.drift_detected,
+            "feedback_accuracy": result.feedback_accuracy,
+        },
+    )
+    return result.model_dump(mode="json", exclude={"drift": {"features"}})

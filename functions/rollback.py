@@ -1,0 +1,33 @@
+"""An error or latency alarm on the served model: roll a fresh promotion back.
+
+Trigger: SNS (alarm action) or EventBridge "CloudWatch Alarm State Change". Only a promotion
+younger than MLOPS_ROLLBACK_WINDOW_SECONDS is rolled back; the move is recorded in history.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.runtime import backend, logger, settings, tracer
+from infra.alarms import parse_alarms
+from infra.reactions import rollback_if_fresh
+
+
+@logger.inject_lambda_context(log_event=True, clear_state=True)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    s = settings()
+    results = [
+        rollback_if_fresh(
+            backend(),
+            s.model_name,
+            s.serving_stage,
+            alarm,
+            window_seconds=s.rollback_window_seconds,
+        ).model_dump()
+        for alarm in parse_alarms(event)
+    ]
+    logger.info("rollback", extra={"results": results})
+    return {"reactions": results}

@@ -1,0 +1,64 @@
+"""What every handler shares: settings, Powertools logger/tracer, and the backend, built once
+per Lambda container (outside the handler, so warm invocations reuse clients)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from aws_lambda_powertools import Logger, Tracer
+
+from infra.backend import Backend, build_backend
+from infra.pipeline import PipelineSteps
+from infra.ports import PipelineStarter, TrainingLauncher
+from infra.settings import Settings, get_settings
+
+# Service name, log level and sampling come from POWERTOOLS_* variables set by Terraform.
+logger = Logger()
+tracer = Tracer()
+
+
+def settings() -> Settings:
+    return get_settings()
+
+
+@lru_cache(maxsize=1)
+def backend() -> Backend:
+    return build_backend(settings())
+
+
+def steps() -> PipelineSteps:
+    return PipelineSteps(backend())
+
+
+def pipeline_starter() -> PipelineStarter:
+    if settings().backend == "aws":
+        from infra.aws.stepfunctions import StepFunctionsPipelineStarter
+
+        return StepFunctionsPipelineStarter(settings().state_machine_arn)
+    from infra.local.starter import LocalPipelineStarter
+
+    return LocalPipelineStarter(backend())
+
+
+def training_launcher() -> TrainingLauncher:
+    from infra.aws.sagemaker import SageMakerTrainingLauncher
+
+    s = settings()
+    return SageMakerTrainingLauncher(
+        role_arn=s.sagemaker_role_arn,
+        image_uri=s.training_image_uri,
+        output_uri=f"s3://{s.artifact_bucket}/sagemaker",
+        instance_type=s.sagemaker_instance_type,
+        max_runtime_seconds=s.training_max_runtime_seconds,
+        kms_key_id=s.kms_key_id,
+        tags={"environment": s.environment},
+    )
+
+
+def reset() -> None:
+    """Forget cached settings and clients (tests switch environments between cases)."""
+    get_settings.cache_clear()
+    backend.cache_clear()
+    from infra.aws.clients import client
+
+    client.cache_clear()

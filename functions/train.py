@@ -1,0 +1,40 @@
+"""Pipeline task: train in this function, or start a SageMaker job (MLOPS_TRAINING_MODE).
+
+Trigger: Step Functions (state in, `$.training` out).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.runtime import logger, settings, steps, tracer, training_launcher
+from infra.pipeline import PipelineState, TrainOutput
+
+
+@logger.inject_lambda_context(correlation_id_path="run_id", clear_state=True)
+@tracer.capture_lambda_handler
+@event_parser(model=PipelineState)
+def handler(event: PipelineState, context: LambdaContext) -> dict[str, Any]:
+    event.need("validation")
+    assert event.validation is not None
+    dataset = event.validation.dataset
+    if settings().training_mode == "sagemaker":
+        job = steps().start_training(training_launcher(), event.model, dataset, event.run_id)
+        return TrainOutput(mode="sagemaker", job=job).model_dump(mode="json")
+    run = steps().train(event.model, dataset, event.run_id)
+    return TrainOutput(mode="lambda", run=run).model_dump(mode="json")
+
+
+@logger.inject_lambda_context(correlation_id_path="run_id", clear_state=True)
+@tracer.capture_lambda_handler
+@event_parser(model=PipelineState)
+def collect_handler(event: PipelineState, context: LambdaContext) -> dict[str, Any]:
+    """After the job finished: its model.tar.gz becomes the run (`$.training` out)."""
+    if event.training is None or event.training.job is None:
+        raise ValueError("pipeline state has no training job to collect")
+    job = training_launcher().status(event.training.job.name)
+    run = steps().collect_training(event.model, event.run_id, job)
+    return TrainOutput(mode="sagemaker", job=job, run=run).model_dump(mode="json")

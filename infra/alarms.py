@@ -1,0 +1,69 @@
+"""CloudWatch alarm notifications, whichever way they arrive, as one small record.
+
+Three shapes reach a function: SNS (the alarm action; the alarm is JSON in Records[].Sns.Message),
+EventBridge ("CloudWatch Alarm State Change"), and the direct Lambda alarm action.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel, SnsModel
+from pydantic import BaseModel
+
+
+class AlarmNotification(BaseModel):
+    name: str
+    state: str
+    previous_state: str | None = None
+    reason: str = ""
+    at: str = ""
+    metric: str | None = None
+    dimensions: dict[str, str] = {}
+
+    @property
+    def firing(self) -> bool:
+        return self.state == "ALARM"
+
+
+def _from_sns_message(message: dict[str, Any]) -> AlarmNotification:
+    trigger = message.get("Trigger") or {}
+    return AlarmNotification(
+        name=message["AlarmName"],
+        state=message["NewStateValue"],
+        previous_state=message.get("OldStateValue"),
+        reason=message.get("NewStateReason", ""),
+        at=message.get("StateChangeTime", ""),
+        metric=trigger.get("MetricName"),
+        dimensions={d["name"]: d["value"] for d in trigger.get("Dimensions", [])},
+    )
+
+
+def _from_state_change(name: str, detail: dict[str, Any]) -> AlarmNotification:
+    metrics = (detail.get("configuration") or {}).get("metrics") or []
+    metric = (metrics[0].get("metricStat") or {}).get("metric", {}) if metrics else {}
+    return AlarmNotification(
+        name=name,
+        state=detail["state"]["value"],
+        previous_state=(detail.get("previousState") or {}).get("value"),
+        reason=detail["state"].get("reason", ""),
+        at=detail["state"].get("timestamp", ""),
+        metric=metric.get("name"),
+        dimensions=dict(metric.get("dimensions") or {}),
+    )
+
+
+def parse_alarms(event: dict[str, Any]) -> list[AlarmNotification]:
+    """Every alarm notification in a Lambda event, or ValueError if it holds none."""
+    if "Records" in event:
+        sns = SnsModel.model_validate(event)
+        return [_from_sns_message(json.loads(str(r.Sns.Message))) for r in sns.Records]
+    if event.get("detail-type") == "CloudWatch Alarm State Change":
+        EventBridgeModel.model_validate(event)  # the envelope must be a real EventBridge event
+        detail: dict[str, Any] = event["detail"]
+        return [_from_state_change(detail["alarmName"], detail)]
+    if event.get("source") == "aws.cloudwatch" and "alarmData" in event:
+        data = event["alarmData"]
+        return [_from_state_change(data["alarmName"], data)]
+    raise ValueError("the event is not a CloudWatch alarm notification (SNS or EventBridge)")

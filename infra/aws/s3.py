@@ -1,0 +1,86 @@
+"""The BlobStore port on S3: encrypted writes, SHA-256 recorded by S3 and in metadata."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from infra.aws.clients import client, error_code
+from infra.ports import BlobNotFound
+
+_MISSING = {"NoSuchKey", "404", "NotFound"}
+
+
+class S3BlobStore:
+    def __init__(self, bucket: str, *, kms_key_id: str = "", s3: Any = None) -> None:
+        if not bucket:
+            raise ValueError("no bucket name: set MLOPS_DATA_BUCKET / MLOPS_ARTIFACT_BUCKET")
+        self.bucket = bucket
+        self._s3 = s3 or client("s3")
+        # Ask for KMS encryption on every write (bucket policy denies unencrypted puts anyway).
+        self._sse: dict[str, str] = {"ServerSideEncryption": "aws:kms"}
+        if kms_key_id:
+            self._sse["SSEKMSKeyId"] = kms_key_id
+
+    def put(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> str:
+        digest = hashlib.sha256(data)
+        self._s3.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=data,
+            ContentType=content_type,
+            # S3 verifies this checksum on arrival and stores it with the object.
+            ChecksumSHA256=base64.b64encode(digest.digest()).decode(),
+            Metadata={"sha256": digest.hexdigest()},
+            **self._sse,
+        )
+        return digest.hexdigest()
+
+    def get(self, key: str) -> bytes:
+        try:
+            response = self._s3.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if error_code(exc) in _MISSING:
+                raise BlobNotFound(key) from None
+            raise
+        return bytes(response["Body"].read())
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if error_code(exc) in _MISSING:
+                return False
+            raise
+        return True
+
+    def keys(self, prefix: str = "") -> list[str]:
+        found: list[str] = []
+        for page in self._s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        ):
+            found.extend(item["Key"] for item in page.get("Contents", []))
+        return sorted(found)
+
+    def copy(self, source: str, destination: str) -> None:
+        try:
+            self._s3.copy_object(
+                Bucket=self.bucket,
+                Key=destination,
+                CopySource={"Bucket": self.bucket, "Key": source},
+                MetadataDirective="COPY",
+                **self._sse,
+            )
+        except ClientError as exc:
+            if error_code(exc) in _MISSING:
+                raise BlobNotFound(source) from None
+            raise
+
+    def delete(self, key: str) -> None:
+        self._s3.delete_object(Bucket=self.bucket, Key=key)
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"

@@ -1,0 +1,104 @@
+"""The TrainingLauncher port on SageMaker: CreateTrainingJob with the script-mode entry point,
+then DescribeTrainingJob polling (no `.sync`: the same polling runs on emulators)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from infra.aws.clients import client
+from infra.records import TrainingJob
+
+ENTRY_POINT = ["python", "-m", "training.sagemaker_entry"]
+
+
+def job_name(model: str, run_id: str) -> str:
+    """SageMaker job names: at most 63 characters of [a-zA-Z0-9-]."""
+    return re.sub(r"[^a-zA-Z0-9-]+", "-", f"{model}-{run_id}").strip("-")[:63].rstrip("-")
+
+
+class SageMakerTrainingLauncher:
+    def __init__(
+        self,
+        *,
+        role_arn: str,
+        image_uri: str,
+        output_uri: str,
+        instance_type: str = "ml.m5.large",
+        max_runtime_seconds: int = 3600,
+        kms_key_id: str = "",
+        tags: dict[str, str] | None = None,
+        sagemaker: Any = None,
+    ) -> None:
+        if not (role_arn and image_uri and output_uri):
+            raise ValueError(
+                "SageMaker training needs MLOPS_SAGEMAKER_ROLE_ARN, MLOPS_TRAINING_IMAGE_URI "
+                "and an artifact bucket"
+            )
+        self.role_arn = role_arn
+        self.image_uri = image_uri
+        self.output_uri = output_uri.rstrip("/")
+        self.instance_type = instance_type
+        self.max_runtime_seconds = max_runtime_seconds
+        self.kms_key_id = kms_key_id
+        self.tags = tags or {}
+        self._sm = sagemaker or client("sagemaker")
+
+    def start(
+        self, *, model: str, run_id: str, dataset_uri: str, schema_uri: str, config_json: str
+    ) -> TrainingJob:
+        name = job_name(model, run_id)
+        output: dict[str, str] = {"S3OutputPath": f"{self.output_uri}/{model}"}
+        if self.kms_key_id:
+            output["KmsKeyId"] = self.kms_key_id
+        self._sm.create_training_job(
+            TrainingJobName=name,
+            AlgorithmSpecification={
+                "TrainingImage": self.image_uri,
+                "TrainingInputMode": "File",
+                "ContainerEntrypoint": ENTRY_POINT,
+            },
+            RoleArn=self.role_arn,
+            HyperParameters={"config": config_json},
+            InputDataConfig=[
+                _channel("train", dataset_uri, "text/csv"),
+                _channel("schema", schema_uri, "application/json"),
+            ],
+            OutputDataConfig=output,
+            ResourceConfig={
+                "InstanceType": self.instance_type,
+                "InstanceCount": 1,
+                "VolumeSizeInGB": 10,
+            },
+            StoppingCondition={"MaxRuntimeInSeconds": self.max_runtime_seconds},
+            EnableNetworkIsolation=True,
+            EnableInterContainerTrafficEncryption=True,
+            Tags=[
+                {"Key": k, "Value": v}
+                for k, v in sorted({**self.tags, "model": model, "run_id": run_id}.items())
+            ],
+        )
+        return TrainingJob(name=name, status="InProgress")
+
+    def status(self, name: str) -> TrainingJob:
+        job = self._sm.describe_training_job(TrainingJobName=name)
+        return TrainingJob(
+            name=name,
+            status=job["TrainingJobStatus"],
+            failure_reason=job.get("FailureReason"),
+            model_artifacts=job.get("ModelArtifacts", {}).get("S3ModelArtifacts"),
+        )
+
+
+def _channel(name: str, uri: str, content_type: str) -> dict[str, Any]:
+    return {
+        "ChannelName": name,
+        "ContentType": content_type,
+        "DataSource": {
+            "S3DataSource": {
+                "S3DataType": "S3Prefix",
+                "S3Uri": uri,
+                "S3DataDistributionType": "FullyReplicated",
+            }
+        },
+    }

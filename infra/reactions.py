@@ -1,0 +1,100 @@
+"""What the system does on its own when an alarm fires: retrain, or roll a fresh model back."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
+
+from infra.alarms import AlarmNotification
+from infra.backend import Backend
+from infra.pipeline import PipelineSteps
+from infra.ports import PipelineStarter
+from infra.registry import RegistryError
+
+
+class Reaction(BaseModel):
+    alarm: str
+    action: str
+    detail: str
+    execution: str | None = None
+    started: bool | None = None
+    from_version: int | None = None
+    to_version: int | None = None
+
+
+def retrain(
+    backend: Backend,
+    starter: PipelineStarter,
+    model: str,
+    alarm: AlarmNotification,
+    *,
+    cooldown_seconds: int,
+    now: float | None = None,
+) -> Reaction:
+    """Start the pipeline on the newest accepted data. The run's token is the alarm name plus the
+    cool-down window it fired in, so a storm of notifications starts one run."""
+    if not alarm.firing:
+        return Reaction(alarm=alarm.name, action="ignored", detail=f"state is {alarm.state}")
+    dataset = PipelineSteps(backend).latest_dataset(model)
+    if dataset is None:
+        return Reaction(alarm=alarm.name, action="ignored", detail="no accepted data to retrain on")
+    window = int((now if now is not None else time.time()) // cooldown_seconds)
+    started = starter.start(
+        model,
+        dataset.key,
+        token=f"retrain-{alarm.name}-{window}",
+        reason=f"alarm {alarm.name}: {alarm.reason}"[:500],
+    )
+    return Reaction(
+        alarm=alarm.name,
+        action="retrain",
+        detail=f"pipeline on {dataset.key}" + ("" if started.started else " (already running)"),
+        execution=started.execution,
+        started=started.started,
+    )
+
+
+def rollback_if_fresh(
+    backend: Backend,
+    model: str,
+    stage: str,
+    alarm: AlarmNotification,
+    *,
+    window_seconds: int,
+    now: datetime | None = None,
+) -> Reaction:
+    """Roll `stage` back when its latest move was a promotion within the window.
+
+    An old model's errors are not the new version's fault; and once rolled back, the latest move
+    is the rollback itself, so repeated notifications do not walk further back."""
+    if not alarm.firing:
+        return Reaction(alarm=alarm.name, action="ignored", detail=f"state is {alarm.state}")
+    history = backend.registry.history(model, stage)
+    if not history:
+        return Reaction(alarm=alarm.name, action="ignored", detail=f"{stage} has no history")
+    last = history[-1]
+    age = ((now or datetime.now(UTC)) - datetime.fromisoformat(last.at)).total_seconds()
+    if last.action != "promote" or age > window_seconds:
+        return Reaction(
+            alarm=alarm.name,
+            action="ignored",
+            detail=f"latest {stage} move is a {last.action} {age:.0f}s ago, not a fresh promotion",
+        )
+    try:
+        event = backend.registry.rollback(
+            model,
+            stage,
+            actor=f"alarm:{alarm.name}",
+            reason=f"alarm {alarm.name}: {alarm.reason}"[:500],
+        )
+    except RegistryError as exc:
+        return Reaction(alarm=alarm.name, action="refused", detail=str(exc))
+    return Reaction(
+        alarm=alarm.name,
+        action="rollback",
+        detail=f"{stage} v{event.from_version} -> v{event.to_version}",
+        from_version=event.from_version,
+        to_version=event.to_version,
+    )

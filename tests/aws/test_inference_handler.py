@@ -1,0 +1,95 @@
+"""The inference Lambda (FastAPI behind Mangum) with the events API Gateway sends."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from functions import runtime
+from functions.inference import handler as inference
+from training.train import MODEL_FILE
+
+from .conftest import MODEL, load_event
+
+
+@pytest.fixture
+def body(typed_frame, schema):
+    records = typed_frame[schema.feature_names].head(3).to_dict(orient="records")
+    return json.dumps({"records": records})
+
+
+def call(event, context):
+    response = inference.handler(event, context)
+    return response["statusCode"], json.loads(response["body"])
+
+
+def v2(body: str, path: str = "/predict", method: str = "POST"):
+    event = load_event("apigw_v2_predict.json")
+    event["body"] = body
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    event["requestContext"]["http"]["method"] = method
+    event["headers"]["content-length"] = str(len(body))
+    return event
+
+
+def test_http_api_v2_event_gets_predictions(production_v1, body, context):
+    status, answer = call(v2(body), context)
+    assert status == 200
+    assert (answer["model"], answer["version"], answer["stage"]) == (MODEL, 1, "production")
+    assert len(answer["predictions"]) == 3
+
+
+def test_rest_api_v1_event_under_a_base_path_gets_predictions(
+    production_v1, body, context, monkeypatch
+):
+    monkeypatch.setenv("MLOPS_API_BASE_PATH", "/ml")
+    runtime.reset()
+    inference.reset()
+    event = load_event("apigw_v1_predict.json")
+    event["body"] = body
+    status, answer = call(event, context)
+    assert status == 200 and answer["version"] == 1
+
+
+def test_invalid_record_gets_422_naming_the_field(production_v1, typed_frame, schema, context):
+    record = typed_frame[schema.feature_names].head(1).to_dict(orient="records")[0]
+    record["worst_area"] = "big"
+    status, answer = call(v2(json.dumps({"records": [record]})), context)
+    assert status == 422
+    assert answer["detail"][0]["loc"] == ["body", "records", 0, "worst_area"]
+
+
+def test_no_model_in_production_answers_503_with_a_reason(aws, context):
+    status, answer = call(v2("", path="/health", method="GET"), context)
+    assert status == 503 and "no version of breast-cancer is in production" in answer["reason"]
+
+
+def test_a_tampered_artifact_is_refused_with_503(production_v1, aws_backend, body, context):
+    aws_backend.artifacts.put(production_v1.artifacts[MODEL_FILE].key, b"tampered")
+    status, answer = call(v2(body), context)
+    assert status == 503 and "ArtifactIntegrityError" in answer["detail"]
+
+
+def test_a_promotion_is_served_by_a_warm_container(
+    production_v1, aws_backend, body, context, csv_bytes
+):
+    from infra.pipeline import LocalPipeline
+
+    assert call(v2(body), context)[1]["version"] == 1
+    aws_backend.data.put("incoming/day2.csv", csv_bytes)
+    second = LocalPipeline(aws_backend).run(MODEL, "incoming/day2.csv")
+    aws_backend.registry.promote(MODEL, second.version, "production", actor="t")
+    assert call(v2(body), context)[1]["version"] == second.version
+
+
+def test_predictions_are_captured_and_feedback_lands_in_dynamodb(
+    production_v1, aws_backend, body, context
+):
+    _, answer = call(v2(body), context)
+    pid = answer["predictions"][0]["prediction_id"]
+    feedback = json.dumps({"prediction_id": pid, "label": "benign"})
+    status, _ = call(v2(feedback, path="/feedback"), context)
+    assert status == 202
+    captured = {p.prediction_id: p for p in aws_backend.predictions.recent(MODEL)}
+    assert captured[pid].true_label == "benign"

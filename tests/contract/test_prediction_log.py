@@ -1,0 +1,32 @@
+from infra.records import PredictionRecord
+
+
+def record(i: int, model: str = "bc", version: int = 1) -> PredictionRecord:
+    return PredictionRecord(
+        prediction_id=f"p{i:04d}",
+        model=model,
+        version=version,
+        stage="production",
+        at=f"2026-11-22T12:00:{i % 60:02d}.{i:03d}+00:00",
+        features={"x": float(i), "c": "a"},
+        label="yes",
+        probability=0.9,
+    )
+
+
+def test_recorded_predictions_come_back_newest_first(prediction_log):
+    prediction_log.record([record(i) for i in range(60)])
+    prediction_log.record([record(100, model="other")])
+    recent = prediction_log.recent("bc", limit=50)
+    assert len(recent) == 50
+    assert recent[0].prediction_id == "p0059"
+    assert recent[0].features == {"x": 59.0, "c": "a"}
+    assert {r.model for r in recent} == {"bc"}
+
+
+def test_feedback_attaches_to_a_known_prediction_only(prediction_log):
+    prediction_log.record([record(1)])
+    assert prediction_log.add_feedback("p0001", "no") is True
+    assert prediction_log.add_feedback("missing", "no") is False
+    (only,) = prediction_log.recent("bc")
+    assert only.true_label == "no"
