@@ -139,10 +139,18 @@ def train(
     promote: Annotated[
         str | None, typer.Option(help="Promote to this stage when registered.")
     ] = None,
+    on: Annotated[
+        str, typer.Option(help="Where training runs: local (this process) or sagemaker.")
+    ] = "local",
+    run_id: Annotated[str | None, typer.Option(help="Run id (default: time-based).")] = None,
+    poll_seconds: Annotated[float, typer.Option(help="SageMaker status polling interval.")] = 30,
 ) -> None:
     """Validate, train, evaluate and (if the gate passes) register a model version."""
-    from infra.pipeline import LocalPipeline, PipelineSteps
+    from infra.pipeline import LocalPipeline, PipelineSteps, remote_training_task, step_tasks
     from training.config import ConfigError, load_config
+
+    if on not in ("local", "sagemaker"):
+        raise _fail(f"--on must be local or sagemaker, not {on!r}")
 
     try:
         cfg = load_config(config)
@@ -154,11 +162,38 @@ def train(
     PipelineSteps(backend).save_config(cfg)
     key = f"incoming/{data.name}"
     backend.data.put(key, data.read_bytes())
-    with console.status(f"training {name} on {data.name}"):
-        result = LocalPipeline(backend, actor=actor()).run(name, key, auto_promote=promote)
+    steps = PipelineSteps(backend)
+    tasks = step_tasks(steps, actor=actor())
+    if on == "sagemaker":
+        tasks["train"] = remote_training_task(
+            steps, _sagemaker_launcher(), poll_seconds=poll_seconds
+        )
+    with console.status(f"training {name} on {data.name} ({on})"):
+        result = LocalPipeline(backend, actor=actor(), tasks=tasks).run(
+            name, key, run_id=run_id, auto_promote=promote
+        )
     _print_pipeline(result)
     if result.status == "failed":
         raise typer.Exit(1)
+
+
+def _sagemaker_launcher() -> Any:
+    settings = _settings()
+    if settings.backend != "aws":
+        raise _fail("--on sagemaker needs the AWS backend: set MLOPS_BACKEND=aws and the buckets")
+    from infra.aws.sagemaker_sdk import SdkTrainingLauncher
+
+    try:
+        return SdkTrainingLauncher(
+            role_arn=settings.sagemaker_role_arn,
+            image_uri=settings.training_image_uri,
+            output_uri=f"s3://{settings.artifact_bucket}/sagemaker",
+            instance_type=settings.sagemaker_instance_type,
+            max_runtime_seconds=settings.training_max_runtime_seconds,
+            tags={"environment": settings.environment},
+        )
+    except (ValueError, RuntimeError) as exc:
+        raise _fail(str(exc)) from exc
 
 
 def _print_pipeline(result: Any) -> None:
@@ -410,9 +445,23 @@ def pipeline_start(
     from infra.pipeline import LocalPipeline
 
     name = _model(model)
-    backend = _backend()
+    settings = _settings()
+    backend = _backend(settings)
     key = f"incoming/{data.name}"
-    backend.data.put(key, data.read_bytes())
+    content = data.read_bytes()
+    backend.data.put(key, content)
+    if settings.backend == "aws":
+        import hashlib
+
+        from infra.aws.stepfunctions import StepFunctionsPipelineStarter
+
+        token = hashlib.sha256(content).hexdigest()[:20]
+        started = StepFunctionsPipelineStarter(settings.state_machine_arn).start(
+            name, key, token=token, reason=f"mlops pipeline start by {actor()}"
+        )
+        verb = "started" if started.started else "already ran for this file:"
+        console.print(f"pipeline {verb} {started.execution}")
+        return
     with console.status(f"pipeline for {name} on {key}"):
         result = LocalPipeline(backend, actor=actor()).run(name, key, auto_promote=promote_to)
     _print_pipeline(result)

@@ -505,6 +505,32 @@ def step_tasks(steps: PipelineSteps, *, actor: str) -> dict[str, Task]:
     return {"validate": validate, "train": train, "evaluate": evaluate, "register": register}
 
 
+def remote_training_task(
+    steps: PipelineSteps,
+    launcher: TrainingLauncher,
+    *,
+    poll_seconds: float = 30.0,
+    timeout_seconds: float = 4 * 3600,
+) -> Task:
+    """The train state done by a training job: start it, poll until it ends, collect its output
+    (the Step Functions definition does the same with Wait and DescribeTrainingJob)."""
+
+    def train(state: dict[str, Any]) -> dict[str, Any]:
+        s = PipelineState.model_validate(state)
+        assert s.validation is not None
+        job = steps.start_training(launcher, s.model, s.validation.dataset, s.run_id)
+        deadline = time.monotonic() + timeout_seconds
+        while job.status in ("InProgress", "Stopping"):
+            if time.monotonic() > deadline:
+                raise TrainingJobFailed(f"training job {job.name} still running after the timeout")
+            time.sleep(poll_seconds)
+            job = launcher.status(job.name)
+        run = steps.collect_training(s.model, s.run_id, job)
+        return TrainOutput(mode="sagemaker", job=job, run=run).model_dump(mode="json")
+
+    return train
+
+
 class LocalPipeline:
     """Plays the pipeline's states in order with the ASL's Catch semantics: any failure ends the
     run with its reason, and the registry is only written by the last task.

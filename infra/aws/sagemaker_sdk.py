@@ -1,0 +1,85 @@
+"""The TrainingLauncher port through the SageMaker Python SDK (`pip install '.[sagemaker]'`):
+how `mlops train --on sagemaker` starts the same script-mode training from a laptop or CI."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from infra.aws.sagemaker import ENTRY_POINT, job_name
+from infra.records import TrainingJob
+
+
+class SdkTrainingLauncher:
+    def __init__(
+        self,
+        *,
+        role_arn: str,
+        image_uri: str,
+        output_uri: str,
+        instance_type: str = "ml.m5.large",
+        max_runtime_seconds: int = 3600,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        if not (role_arn and image_uri and output_uri):
+            raise ValueError(
+                "SageMaker training needs MLOPS_SAGEMAKER_ROLE_ARN, MLOPS_TRAINING_IMAGE_URI "
+                "and MLOPS_ARTIFACT_BUCKET"
+            )
+        os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
+        try:
+            import boto3
+            from sagemaker.session import Session
+        except ImportError as exc:
+            raise RuntimeError(
+                "the SageMaker SDK is not installed: pip install '.[sagemaker]'"
+            ) from exc
+        self.role_arn = role_arn
+        self.image_uri = image_uri
+        self.output_uri = output_uri.rstrip("/")
+        self.instance_type = instance_type
+        self.max_runtime_seconds = max_runtime_seconds
+        self.tags = tags or {}
+        self.session = Session(boto_session=boto3.Session())
+
+    def start(
+        self, *, model: str, run_id: str, dataset_uri: str, schema_uri: str, config_json: str
+    ) -> TrainingJob:
+        from sagemaker.estimator import Estimator
+        from sagemaker.inputs import TrainingInput
+
+        estimator = Estimator(
+            image_uri=self.image_uri,
+            role=self.role_arn,
+            instance_count=1,
+            instance_type=self.instance_type,
+            output_path=f"{self.output_uri}/{model}",
+            hyperparameters={"config": config_json},
+            container_entry_point=ENTRY_POINT,
+            enable_network_isolation=True,
+            encrypt_inter_container_traffic=True,
+            max_run=self.max_runtime_seconds,
+            tags=[{"Key": k, "Value": v} for k, v in sorted({**self.tags, "model": model}.items())],
+            sagemaker_session=self.session,
+        )
+        name = job_name(model, run_id)
+        estimator.fit(
+            {
+                "train": TrainingInput(dataset_uri, content_type="text/csv"),
+                "schema": TrainingInput(schema_uri, content_type="application/json"),
+            },
+            wait=False,
+            logs=False,
+            job_name=name,
+        )
+        return TrainingJob(name=name, status="InProgress")
+
+    def status(self, name: str) -> TrainingJob:
+        client: Any = self.session.sagemaker_client
+        job = client.describe_training_job(TrainingJobName=name)
+        return TrainingJob(
+            name=name,
+            status=job["TrainingJobStatus"],
+            failure_reason=job.get("FailureReason"),
+            model_artifacts=job.get("ModelArtifacts", {}).get("S3ModelArtifacts"),
+        )

@@ -1,0 +1,112 @@
+"""`mlops` with MLOPS_BACKEND=aws: the same commands on S3, DynamoDB, SageMaker, Step Functions."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+
+import boto3
+import pytest
+from typer.testing import CliRunner
+
+from infra.aws.sagemaker import job_name
+from infra.cli import app
+from training.sagemaker_entry import main as sagemaker_main
+
+from .conftest import MODEL
+
+
+@pytest.fixture
+def run(aws):
+    runner = CliRunner()
+    return lambda *args: runner.invoke(
+        app, ["--help"] if not args else list(args), catch_exceptions=False
+    )
+
+
+@pytest.fixture
+def data_file(tmp_path, csv_bytes):
+    path = tmp_path / "day1.csv"
+    path.write_bytes(csv_bytes)
+    return path
+
+
+def test_train_on_the_aws_backend_registers_in_dynamodb(run, data_file, aws):
+    result = run("train", "--data", str(data_file), "--target", "diagnosis", "--model", MODEL)
+    assert result.exit_code == 0, result.output
+    assert "registered v1" in result.output
+    shown = json.loads(run("registry", "show", "1", "--model", MODEL).output)
+    assert shown["artifacts"]["model.onnx"]["uri"].startswith(f"s3://{aws.artifact_bucket}/")
+    item = boto3.client("dynamodb").get_item(
+        TableName=aws.registry_table,
+        Key={"PK": {"S": f"MODEL#{MODEL}"}, "SK": {"S": "VERSION#0000000001"}},
+    )
+    assert "Item" in item
+
+
+def test_train_on_sagemaker_through_the_sdk(run, data_file, aws, tmp_path, monkeypatch, csv_bytes):
+    monkeypatch.setenv("MLOPS_SAGEMAKER_ROLE_ARN", "arn:aws:iam::123456789012:role/mlops-training")
+    monkeypatch.setenv(
+        "MLOPS_TRAINING_IMAGE_URI",
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlops-training:abc",
+    )
+    # moto completes jobs without running them: produce the job's output as the container would.
+    channel = tmp_path / "channel"
+    channel.mkdir()
+    (channel / "data.csv").write_bytes(csv_bytes)
+    monkeypatch.setenv("SM_CHANNEL_TRAIN", str(channel))
+    monkeypatch.setenv("SM_MODEL_DIR", str(tmp_path / "model"))
+    monkeypatch.setenv("SM_HPS", json.dumps({"model_name": MODEL, "target": "diagnosis"}))
+    assert sagemaker_main([]) == 0
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        for path in (tmp_path / "model").iterdir():
+            tar.add(path, arcname=path.name)
+    name = job_name(MODEL, "run-sdk-1")
+    boto3.client("s3").put_object(
+        Bucket=aws.artifact_bucket,
+        Key=f"sagemaker/{MODEL}/{name}/output/model.tar.gz",
+        Body=archive.getvalue(),
+    )
+
+    result = run(
+        "train",
+        "--data",
+        str(data_file),
+        "--target",
+        "diagnosis",
+        "--model",
+        MODEL,
+        "--on",
+        "sagemaker",
+        "--run-id",
+        "run-sdk-1",
+        "--poll-seconds",
+        "0",
+    )
+    assert result.exit_code == 0, result.output
+    assert "registered v1" in result.output
+    job = boto3.client("sagemaker").describe_training_job(TrainingJobName=name)
+    assert job["AlgorithmSpecification"]["ContainerEntrypoint"][-1] == "training.sagemaker_entry"
+    assert {c["ChannelName"] for c in job["InputDataConfig"]} == {"train", "schema"}
+    shown = json.loads(run("registry", "show", "1", "--model", MODEL).output)
+    assert shown["run_id"] == "run-sdk-1"
+
+
+def test_train_on_sagemaker_needs_its_settings(run, data_file):
+    result = run("train", "--data", str(data_file), "--target", "diagnosis", "--on", "sagemaker")
+    assert result.exit_code == 1 and "MLOPS_SAGEMAKER_ROLE_ARN" in result.output
+
+
+def test_pipeline_start_on_aws_starts_one_execution_per_file(run, data_file, aws):
+    sfn = boto3.client("stepfunctions")
+    sfn.create_state_machine(
+        name=aws.state_machine_arn.rsplit(":", 1)[-1],
+        roleArn="arn:aws:iam::123456789012:role/pipeline",
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
+    )
+    first = run("pipeline", "start", "--data", str(data_file), "--model", MODEL)
+    again = run("pipeline", "start", "--data", str(data_file), "--model", MODEL)
+    assert "pipeline started" in first.output and "already ran" in again.output
+    assert len(sfn.list_executions(stateMachineArn=aws.state_machine_arn)["executions"]) == 1
