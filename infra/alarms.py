@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel, SnsModel
+from aws_lambda_powertools.utilities.data_classes import SNSEvent
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel
 
 
@@ -57,8 +58,8 @@ def _from_state_change(name: str, detail: dict[str, Any]) -> AlarmNotification:
 def parse_alarms(event: dict[str, Any]) -> list[AlarmNotification]:
     """Every alarm notification in a Lambda event, or ValueError if it holds none."""
     if "Records" in event:
-        sns = SnsModel.model_validate(event)
-        return [_from_sns_message(json.loads(str(r.Sns.Message))) for r in sns.Records]
+        # The data class reads what we need without judging fields we do not use.
+        return [_from_sns_message(json.loads(r.sns.message)) for r in SNSEvent(event).records]
     if event.get("detail-type") == "CloudWatch Alarm State Change":
         EventBridgeModel.model_validate(event)  # the envelope must be a real EventBridge event
         detail: dict[str, Any] = event["detail"]

@@ -111,12 +111,11 @@ def _emulated_demo(on_step: Any) -> Any:
     from functions.inference.handler import handler as inference_handler
     from infra.aws import aws_backend
     from infra.demo import Demo
-    from infra.emulation import LambdaApiClient, emulated_aws, handler_tasks
-    from infra.pipeline import LocalPipeline
+    from infra.emulation import AslPipeline, LambdaApiClient, emulated_aws
 
     with emulated_aws() as settings:
         backend = aws_backend(settings)
-        pipeline = LocalPipeline(backend, actor="demo", tasks=handler_tasks())
+        pipeline = AslPipeline(settings, backend)
         return Demo(
             backend,
             on_step=on_step,

@@ -119,6 +119,9 @@ def render_demo(console: Console, report: DemoReport) -> None:
     for s in report.steps:
         steps.add_row(s.name, _ok(s.status == "passed"), f"{s.seconds:.2f}", s.detail)
     console.print(steps)
+    for run in report.pipeline_runs:
+        if run.transitions:
+            console.print(f"[dim]{run.run_id} ({run.status}):[/] " + " -> ".join(run.transitions))
     if report.versions:
         console.print(metrics_table(report.versions))
     if report.monitoring:

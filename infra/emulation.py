@@ -154,10 +154,15 @@ def moto_patches() -> Iterator[None]:
     - DynamoDB serialises conflicting writes; moto's in-process backend is not thread-safe
       (TransactWriteItems deep-copies tables while other threads write), so requests to it are
       serialised with a lock. Threads still race to send their conditional writes.
+    - moto runs Lambda code in Docker. Every way a function gets invoked (Invoke, a Step
+      Functions task, SNS or S3 notifications) ends in `LambdaFunction._invoke_lambda`; it is
+      replaced by a call to our handler in this process, found from the function's handler
+      setting (or its image command), exactly as the Lambda runtime would resolve it.
     """
     import threading
     from unittest import mock
 
+    from moto.awslambda.models import LambdaFunction
     from moto.dynamodb.responses import DynamoHandler
 
     lock = threading.RLock()
@@ -167,8 +172,37 @@ def moto_patches() -> Iterator[None]:
         with lock:
             return original(self)
 
-    with mock.patch.object(DynamoHandler, "call_action", serialised):
+    with (
+        mock.patch.object(DynamoHandler, "call_action", serialised),
+        mock.patch.object(LambdaFunction, "_invoke_lambda", _invoke_in_process),
+    ):
         yield
+
+
+def resolve_handler(path: str) -> Callable[[dict[str, Any], Any], Any]:
+    """`functions.validate.handler` -> the callable, as the Lambda Python runtime resolves it."""
+    import importlib
+
+    module, _, attribute = path.rpartition(".")
+    handler: Callable[[dict[str, Any], Any], Any] = getattr(
+        importlib.import_module(module), attribute
+    )
+    return handler
+
+
+def _invoke_in_process(function: Any, event: str | None = None) -> tuple[str, bool, str]:
+    image = getattr(function, "image_config", None)
+    command = list(getattr(image, "cmd", None) or [])
+    handler = resolve_handler(command[0] if command else function.handler)
+    payload = json.loads(event) if isinstance(event, str | bytes) else (event or {})
+    context = LambdaContext(function_name=function.function_name)
+    try:
+        result = handler(payload, context)
+    except Exception as exc:
+        # The shape Lambda returns for an unhandled error: Retry/Catch match on errorType.
+        error = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
+        return json.dumps(error), True, f"{type(exc).__name__}: {exc}"
+    return json.dumps(result), False, ""
 
 
 FAKE_CREDENTIALS = {
@@ -334,3 +368,265 @@ class LambdaApiClient:
 
     def post(self, path: str, json: Any = None) -> ApiResponse:
         return self.request("POST", path, json)
+
+
+# -- the pipeline: the real ASL definition on moto's Step Functions interpreter --------------
+
+PIPELINE_TEMPLATE = "terraform/modules/pipeline/pipeline.asl.json"
+# Function name suffix -> handler, as terraform/modules/functions wires them.
+PIPELINE_FUNCTIONS = {
+    "validate": "functions.validate.handler",
+    "train": "functions.train.handler",
+    "collect": "functions.train.collect_handler",
+    "evaluate": "functions.evaluate.handler",
+    "register": "functions.register.handler",
+}
+
+
+def pipeline_template() -> str:
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / PIPELINE_TEMPLATE
+    if not path.exists():
+        raise RuntimeError(
+            f"{PIPELINE_TEMPLATE} is not here: run the emulated pipeline from a source checkout "
+            "(pip install -e '.[dev]')"
+        )
+    return path.read_text()
+
+
+def render_template(template: str, variables: dict[str, Any]) -> str:
+    """Terraform's templatefile() for the ${name} interpolations the ASL uses."""
+    import re
+
+    missing = sorted(set(re.findall(r"\$\{(\w+)\}", template)) - set(variables))
+    if missing:
+        raise KeyError(f"template variables not given: {missing}")
+    return re.sub(r"\$\{(\w+)\}", lambda m: str(variables[m.group(1)]), template)
+
+
+def deploy_pipeline(settings: Settings, *, poll_seconds: int = 1) -> str:
+    """Create the pipeline's functions and the state machine from the ASL template, in moto."""
+    import io
+    import zipfile
+
+    import boto3
+
+    prefix = settings.state_machine_arn.rsplit(":", 1)[-1].removesuffix("-pipeline")
+    iam = boto3.client("iam", region_name=REGION)
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
+            }
+        ],
+    }
+    role = iam.create_role(
+        RoleName=f"{prefix}-emulated", AssumeRolePolicyDocument=json.dumps(trust)
+    )
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("README", "handlers run in-process, see infra.emulation.moto_patches")
+    lam = boto3.client("lambda", region_name=REGION)
+    arns: dict[str, str] = {}
+    for name, handler in PIPELINE_FUNCTIONS.items():
+        created = lam.create_function(
+            FunctionName=f"{prefix}-{name}",
+            Runtime="python3.12",
+            Role=role["Role"]["Arn"],
+            Handler=handler,
+            Code={"ZipFile": archive.getvalue()},
+            Timeout=900,
+            MemorySize=3008,
+            Environment={"Variables": settings_env(settings)},
+        )
+        arns[f"{name}_function_arn"] = created["FunctionArn"]
+    definition = render_template(
+        pipeline_template(),
+        {
+            **arns,
+            "registry_table": settings.registry_table,
+            "training_poll_seconds": poll_seconds,
+        },
+    )
+    boto3.client("stepfunctions", region_name=REGION).create_state_machine(
+        name=settings.state_machine_arn.rsplit(":", 1)[-1],
+        definition=definition,
+        roleArn=role["Role"]["Arn"],
+    )
+    return settings.state_machine_arn
+
+
+def run_execution(
+    state_machine_arn: str, model: str, key: str, run_id: str, *, timeout_seconds: float = 120
+) -> dict[str, Any]:
+    """Start an execution and wait for it: its description plus the states it passed through."""
+    import boto3
+
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    arn = sfn.start_execution(
+        stateMachineArn=state_machine_arn,
+        name=run_id,
+        input=json.dumps({"model": model, "key": key, "run_id": run_id}),
+    )["executionArn"]
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        described = sfn.describe_execution(executionArn=arn)
+        if described["status"] != "RUNNING":
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"execution {run_id} still running after {timeout_seconds}s")
+        time.sleep(0.05)
+    events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    return {"execution": described, "events": events}
+
+
+class AslPipeline:
+    """Runs the pipeline as Step Functions does: the rendered ASL on moto's interpreter, each task
+    a Lambda handler. Returns the same PipelineResult as the local runner, plus the states."""
+
+    def __init__(self, settings: Settings, backend: Any, *, poll_seconds: int = 1) -> None:
+        import logging
+
+        # moto logs each failed state as an exception: the failure is in the result instead.
+        logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
+        self.backend = backend
+        self.state_machine_arn = deploy_pipeline(settings, poll_seconds=poll_seconds)
+        self._runs = 0
+
+    def run(self, model: str, key: str, *, run_id: str | None = None, **_: Any) -> Any:
+        from infra.pipeline import PipelineResult, StepRecord
+        from training.gate import GateResult
+
+        self._runs += 1
+        run_id = run_id or f"{model}-{time.strftime('%Y%m%dT%H%M%S')}-{self._runs}"
+        outcome = run_execution(self.state_machine_arn, model, key, run_id)
+        execution, events = outcome["execution"], outcome["events"]
+        result = PipelineResult(run_id=run_id, status="failed", steps=[])
+        entered: dict[str, Any] = {}
+        failed: set[str] = set()
+        current = ""
+        for event in events:
+            kind = event["type"]
+            if kind.endswith("StateEntered"):
+                current = event["stateEnteredEventDetails"]["name"]
+                result.transitions.append(current)
+                entered[current] = event["timestamp"]
+            elif kind in ("LambdaFunctionFailed", "TaskFailed"):
+                failed.add(current)
+            elif kind == "TaskStateExited":
+                name = event["stateExitedEventDetails"]["name"]
+                if name in dict(STEP_STATES):
+                    result.steps.append(
+                        StepRecord(
+                            name=dict(STEP_STATES)[name],
+                            status="failed" if name in failed else "succeeded",
+                            seconds=round((event["timestamp"] - entered[name]).total_seconds(), 3),
+                        )
+                    )
+        output = json.loads(execution.get("output") or "{}")
+        if "evaluation" in output:
+            result.gate = GateResult.model_validate(output["evaluation"]["gate"])
+        if "validation" in output:
+            result.validation_warnings = output["validation"]["warnings"]
+        if execution["status"] == "SUCCEEDED" and "registered" in output:
+            result.status = "registered"
+            result.version = int(output["registered"]["version"])
+        elif execution["status"] == "SUCCEEDED":
+            result.status = "rejected"
+        else:
+            result.error_type = execution.get("error")
+            cause = execution.get("cause") or ""
+            try:
+                result.error = json.loads(cause)["errorMessage"]
+            except (ValueError, KeyError, TypeError):
+                result.error = cause
+        return result
+
+
+# ASL task state -> the step name the reports use.
+STEP_STATES = (
+    ("Validate", "validate"),
+    ("Train", "train"),
+    ("CollectTrainingJob", "collect"),
+    ("Evaluate", "evaluate"),
+    ("Register", "register"),
+)
+
+
+# -- CloudWatch alarms: moto stores them but never evaluates them ----------------------------
+
+_COMPARE = {
+    "GreaterThanOrEqualToThreshold": lambda v, t: v >= t,
+    "GreaterThanThreshold": lambda v, t: v > t,
+    "LessThanThreshold": lambda v, t: v < t,
+    "LessThanOrEqualToThreshold": lambda v, t: v <= t,
+}
+
+
+def evaluate_alarm(name: str, *, now: Any = None) -> str:
+    """Evaluate a metric alarm from its datapoints as CloudWatch would, set its state, and on a
+    move to ALARM send the notification CloudWatch sends to each SNS alarm action."""
+    from datetime import UTC, datetime, timedelta
+
+    import boto3
+
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    (alarm,) = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
+    now = now or datetime.now(UTC)
+    period, periods = alarm["Period"], alarm["EvaluationPeriods"]
+    stat = alarm["Statistic"]
+    points = cloudwatch.get_metric_statistics(
+        Namespace=alarm["Namespace"],
+        MetricName=alarm["MetricName"],
+        Dimensions=alarm.get("Dimensions", []),
+        Statistics=[stat],
+        Period=period,
+        StartTime=now - timedelta(seconds=period * periods),
+        EndTime=now + timedelta(seconds=1),
+    )["Datapoints"]
+    values = [p[stat] for p in points]
+    compare = _COMPARE[alarm["ComparisonOperator"]]
+    breaching = sum(compare(v, alarm["Threshold"]) for v in values)
+    needed = alarm.get("DatapointsToAlarm", periods)
+    if not values:
+        state = "OK" if alarm.get("TreatMissingData") == "notBreaching" else "INSUFFICIENT_DATA"
+    else:
+        state = "ALARM" if breaching >= needed else "OK"
+    previous = alarm["StateValue"]
+    reason = f"{breaching} of {len(values)} datapoints {values} breach {alarm['Threshold']}"
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason=reason)
+    if state == "ALARM" and previous != "ALARM":
+        message = {
+            "AlarmName": name,
+            "AlarmDescription": alarm.get("AlarmDescription", ""),
+            "AWSAccountId": ACCOUNT,
+            "NewStateValue": state,
+            "OldStateValue": previous,
+            "NewStateReason": reason,
+            "StateChangeTime": now.isoformat(),
+            "Region": REGION,
+            "AlarmArn": alarm["AlarmArn"],
+            "Trigger": {
+                "MetricName": alarm["MetricName"],
+                "Namespace": alarm["Namespace"],
+                "Statistic": stat.upper(),
+                "Period": period,
+                "EvaluationPeriods": periods,
+                "ComparisonOperator": alarm["ComparisonOperator"],
+                "Threshold": alarm["Threshold"],
+                "Dimensions": [
+                    {"name": d["Name"], "value": d["Value"]} for d in alarm.get("Dimensions", [])
+                ],
+            },
+        }
+        sns = boto3.client("sns", region_name=REGION)
+        for action in alarm.get("AlarmActions", []):
+            if ":sns:" in action:
+                sns.publish(
+                    TopicArn=action, Subject=f'ALARM: "{name}"', Message=json.dumps(message)
+                )
+    return state

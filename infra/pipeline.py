@@ -466,6 +466,9 @@ class PipelineResult(BaseModel):
     validation_warnings: list[str] = Field(default_factory=list)
     error: str | None = None
     error_type: str | None = None
+    transitions: list[str] = Field(
+        default_factory=list, description="States entered, in order (Step Functions runs)."
+    )
 
 
 Task = Callable[[dict[str, Any]], dict[str, Any]]

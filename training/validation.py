@@ -62,7 +62,10 @@ class ValidationReport(BaseModel):
         if self.passed and not self.issues:
             return f"{self.source}: valid ({self.rows} rows)"
         verdict = "valid with warnings" if self.passed else "REJECTED"
-        problems = "; ".join(i.message for i in self.issues)
+        shown = (self.errors or self.warnings)[:5]
+        problems = "; ".join(i.message for i in shown)
+        if len(self.issues) > len(shown):
+            problems += f"; and {len(self.issues) - len(shown)} more (see the report)"
         return f"{self.source}: {verdict} ({self.rows} rows): {problems}"
 
 
