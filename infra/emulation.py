@@ -598,7 +598,11 @@ def evaluate_alarm(name: str, *, now: Any = None) -> str:
         state = "ALARM" if breaching >= needed else "OK"
     previous = alarm["StateValue"]
     reason = f"{breaching} of {len(values)} datapoints {values} breach {alarm['Threshold']}"
-    cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason=reason)
+    cloudwatch.set_alarm_state(
+        AlarmName=name,
+        StateValue=state,  # type: ignore[arg-type]
+        StateReason=reason,
+    )
     if state == "ALARM" and previous != "ALARM":
         message = {
             "AlarmName": name,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import boto3
 import pytest
@@ -25,6 +26,7 @@ from training.config import TrainingConfig
 from training.datasets import TARGET
 
 MODEL = "breast-cancer"
+EVENTS = Path(__file__).resolve().parents[1] / "events"
 
 
 @pytest.fixture
@@ -165,7 +167,7 @@ def test_a_drift_alarm_retrains_through_sns_and_step_functions(
     for start in range(0, len(records), 40):
         api.post("/predict", json={"records": records[start : start + 40]}).raise_for_status()
     monitor.handler(
-        json.loads(open("tests/events/eventbridge_schedule.json").read()),
+        json.loads((EVENTS / "eventbridge_schedule.json").read_text()),
         LambdaContext(function_name="monitor"),
     )
 
