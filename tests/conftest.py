@@ -83,7 +83,9 @@ def aws(moto_session, monkeypatch):
     from infra.emulation import create_resources, emulated_settings
     from infra.settings import settings_env
 
-    settings = emulated_settings(f"t{uuid.uuid4().hex[:12]}")
+    prefix = f"t{uuid.uuid4().hex[:12]}"
+    # CloudWatch metrics outlive a test in the session's moto: a namespace of its own each.
+    settings = emulated_settings(prefix, metrics_namespace=f"MLOps/{prefix}")
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     for key, value in settings_env(settings).items():
         monkeypatch.setenv(key, value)

@@ -170,7 +170,7 @@ def test_the_monitor_publishes_drift_and_accuracy_to_cloudwatch(
 
     def latest(metric: str) -> float:
         points = cloudwatch.get_metric_statistics(
-            Namespace="MLOps",
+            Namespace=aws_backend.metrics.namespace,
             MetricName=metric,
             StartTime=now - timedelta(minutes=5),
             EndTime=now + timedelta(minutes=5),

@@ -144,9 +144,10 @@ def test_a_drift_alarm_retrains_through_sns_and_step_functions(
     backend.registry.promote(MODEL, first.version, "production", actor="test")
     topic = subscribe(aws, "alarms", "retrain", "functions.retrain.handler")
     cloudwatch = boto3.client("cloudwatch")
+    alarm = f"{aws.data_bucket}-drift"
     cloudwatch.put_metric_alarm(
-        AlarmName="drift",
-        Namespace="MLOps",
+        AlarmName=alarm,
+        Namespace=aws.metrics_namespace,
         MetricName=DRIFT_SHARE_METRIC,
         Dimensions=[{"Name": "model", "Value": MODEL}, {"Name": "stage", "Value": "production"}],
         Statistic="Maximum",
@@ -157,7 +158,7 @@ def test_a_drift_alarm_retrains_through_sns_and_step_functions(
         TreatMissingData="notBreaching",
         AlarmActions=[topic],
     )
-    assert evaluate_alarm("drift") == "OK"  # nothing measured yet
+    assert evaluate_alarm(alarm) == "OK"  # nothing measured yet
 
     drifted = typed_frame.head(120).copy()
     for name in ("mean_radius", "mean_perimeter", "worst_radius", "worst_area"):
@@ -171,13 +172,13 @@ def test_a_drift_alarm_retrains_through_sns_and_step_functions(
         LambdaContext(function_name="monitor"),
     )
 
-    assert evaluate_alarm("drift") == "ALARM"  # -> SNS -> retrain -> StartExecution
+    assert evaluate_alarm(alarm) == "ALARM"  # -> SNS -> retrain -> StartExecution
     executions = wait_for_executions(deployed.state_machine_arn, 2)
     retrained = next(e for e in executions if e["name"] != "run-1")
-    assert retrained["name"].startswith(f"{MODEL}-retrain-drift-")
+    assert retrained["name"].startswith(f"{MODEL}-retrain-{alarm}-")
     assert retrained["status"] == "SUCCEEDED"
     assert [v.version for v in backend.registry.versions(MODEL)] == [1, 2]
-    assert evaluate_alarm("drift") == "ALARM"  # still breaching: no new notification, no new run
+    assert evaluate_alarm(alarm) == "ALARM"  # still breaching: no new notification, no new run
     assert len(wait_for_executions(deployed.state_machine_arn, 2)) == 2
 
 

@@ -1,0 +1,15 @@
+# The pipeline and reaction functions (validate, train, collect, evaluate, register, ingest,
+# monitor, retrain, rollback) and the SageMaker training entry point, in one image.
+# Each Lambda function sets its handler as the image command (terraform/modules/functions);
+# SageMaker jobs override the entry point with `python -m training.sagemaker_entry`.
+FROM public.ecr.aws/lambda/python:3.12
+
+COPY pyproject.toml README.md /build/
+COPY training /build/training
+COPY infra /build/infra
+COPY functions /build/functions
+# boto3 comes with the runtime; the rest is pinned in pyproject.toml.
+RUN pip install --no-cache-dir /build --target "${LAMBDA_TASK_ROOT}" \
+    && rm -rf /build
+
+CMD ["functions.validate.handler"]

@@ -1,0 +1,39 @@
+output "api_url" {
+  description = "Base URL of the prediction API."
+  value       = module.stack.api_url
+}
+
+output "data_bucket" {
+  description = "Data bucket: drop CSVs under incoming/."
+  value       = module.stack.data_bucket
+}
+
+output "artifact_bucket" {
+  description = "Artifact bucket."
+  value       = module.stack.artifact_bucket
+}
+
+output "registry_table" {
+  description = "Model registry table."
+  value       = module.stack.registry_table
+}
+
+output "predictions_table" {
+  description = "Captured predictions table."
+  value       = module.stack.predictions_table
+}
+
+output "state_machine_arn" {
+  description = "Training pipeline."
+  value       = module.stack.state_machine_arn
+}
+
+output "function_names" {
+  description = "Lambda function of each handler."
+  value       = module.stack.function_names
+}
+
+output "training_repository_url" {
+  description = "ECR repository of the training image."
+  value       = module.stack.training_repository_url
+}

@@ -1,0 +1,99 @@
+variable "region" {
+  description = "AWS region of this environment."
+  type        = string
+  default     = "eu-west-1"
+}
+
+variable "project" {
+  description = "Short project name."
+  type        = string
+  default     = "mlops"
+}
+
+variable "repository" {
+  description = "Repository the stack is deployed from (a tag on every resource)."
+  type        = string
+  default     = "unknown"
+}
+
+variable "model_name" {
+  description = "The model this stack trains and serves."
+  type        = string
+}
+
+variable "code_version" {
+  description = "Git commit being deployed (set by the deploy workflow)."
+  type        = string
+  default     = "unknown"
+}
+
+variable "inference_zip_path" {
+  description = "Inference package built by `mlops package`."
+  type        = string
+  default     = "../../../dist/inference.zip"
+}
+
+variable "training_image_uri" {
+  description = "Training image in ECR (set by the deploy workflow)."
+  type        = string
+}
+
+variable "api_type" {
+  description = "http or rest."
+  type        = string
+  default     = "http"
+}
+
+variable "api_auth" {
+  description = "iam, jwt or none."
+  type        = string
+  default     = "iam"
+}
+
+variable "training_mode" {
+  description = "lambda or sagemaker."
+  type        = string
+  default     = "lambda"
+}
+
+variable "auto_promote_stage" {
+  description = "'' or staging."
+  type        = string
+  default     = ""
+}
+
+variable "inference_snapstart" {
+  description = "SnapStart on the inference function."
+  type        = bool
+  default     = false
+}
+
+variable "inference_provisioned_concurrency" {
+  description = "Provisioned concurrency of the inference alias."
+  type        = number
+  default     = 0
+}
+
+variable "capture_sample_rate" {
+  description = "Share of prediction requests captured for drift."
+  type        = number
+  default     = 0.2
+}
+
+variable "force_destroy" {
+  description = "Allow destroying non-empty buckets."
+  type        = bool
+  default     = false
+}
+
+variable "deletion_protection" {
+  description = "Protect the tables from deletion."
+  type        = bool
+  default     = true
+}
+
+variable "notification_emails" {
+  description = "Who hears about alarms and failed pipeline runs."
+  type        = list(string)
+  default     = []
+}

@@ -1,0 +1,2 @@
+model_name          = "breast-cancer"
+capture_sample_rate = 0.5

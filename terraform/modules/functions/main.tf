@@ -1,0 +1,456 @@
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+
+locals {
+  partition = data.aws_partition.current.partition
+  region    = data.aws_region.current.name
+  account   = data.aws_caller_identity.current.account_id
+
+  state_machine_arn = "arn:${local.partition}:states:${local.region}:${local.account}:stateMachine:${var.state_machine_name}"
+  executions_arn    = "arn:${local.partition}:states:${local.region}:${local.account}:execution:${var.state_machine_name}:*"
+  training_jobs_arn = "arn:${local.partition}:sagemaker:${local.region}:${local.account}:training-job/${var.model_name}-*"
+  data_objects      = "${var.data_bucket_arn}/*"
+  artifact_objects  = "${var.artifact_bucket_arn}/*"
+
+  # What every handler reads (infra/settings.py declares each; tests hold the two together).
+  common_env = {
+    MLOPS_BACKEND                = "aws"
+    MLOPS_ENVIRONMENT            = var.environment
+    MLOPS_MODEL_NAME             = var.model_name
+    MLOPS_DATA_BUCKET            = var.data_bucket
+    MLOPS_ARTIFACT_BUCKET        = var.artifact_bucket
+    MLOPS_REGISTRY_TABLE         = var.registry_table
+    MLOPS_PREDICTIONS_TABLE      = var.predictions_table
+    MLOPS_KMS_KEY_ID             = var.kms_key_arn
+    MLOPS_METRICS_NAMESPACE      = var.metrics_namespace
+    MLOPS_CODE_VERSION           = var.code_version
+    POWERTOOLS_METRICS_NAMESPACE = var.metrics_namespace
+    POWERTOOLS_LOG_LEVEL         = "INFO"
+  }
+
+  # One entry per function: handler, packaging, sizing, its own settings, and exactly the AWS
+  # actions its code calls (docs/handlers.md; tests/terraform holds them to the code). Roles are
+  # built from `statements` and nothing else. s3:ListBucket is there so that reading a key that
+  # may not exist (a config, the latest-data pointer) answers 404, not 403.
+  functions = {
+    ingest = {
+      handler = "functions.ingest.handler", package = "image", memory = 512, timeout = 60
+      async   = true, reserved = 10
+      env     = { MLOPS_STATE_MACHINE_ARN = local.state_machine_arn }
+      statements = [
+        { sid = "StartPipeline", actions = ["states:StartExecution"], resources = [local.state_machine_arn] },
+        { sid = "SeePipelineRuns", actions = ["states:DescribeExecution"], resources = [local.executions_arn] },
+      ]
+    }
+    validate = {
+      handler = "functions.validate.handler", package = "image", memory = var.training_memory_mb
+      timeout = 900, async = false, reserved = 10
+      env     = {}
+      statements = [
+        { sid = "ReadWriteData", actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], resources = [local.data_objects] },
+        { sid = "ListData", actions = ["s3:ListBucket"], resources = [var.data_bucket_arn] },
+      ]
+    }
+    train = {
+      handler = "functions.train.handler", package = "image", memory = var.training_memory_mb
+      timeout = 900, async = false, reserved = 5
+      env = {
+        MLOPS_TRAINING_MODE                = var.training_mode
+        MLOPS_SAGEMAKER_ROLE_ARN           = aws_iam_role.sagemaker.arn
+        MLOPS_TRAINING_IMAGE_URI           = var.training_image_uri
+        MLOPS_SAGEMAKER_INSTANCE_TYPE      = var.sagemaker_instance_type
+        MLOPS_TRAINING_MAX_RUNTIME_SECONDS = "3600"
+      }
+      statements = [
+        { sid = "ReadData", actions = ["s3:GetObject"], resources = [local.data_objects] },
+        { sid = "ListData", actions = ["s3:ListBucket"], resources = [var.data_bucket_arn] },
+        { sid = "WriteRuns", actions = ["s3:PutObject"], resources = [local.artifact_objects] },
+        { sid = "StartTrainingJobs", actions = ["sagemaker:CreateTrainingJob", "sagemaker:AddTags"], resources = [local.training_jobs_arn] },
+        { sid = "PassTrainingRole", actions = ["iam:PassRole"], resources = [aws_iam_role.sagemaker.arn] },
+      ]
+    }
+    collect = {
+      handler = "functions.train.collect_handler", package = "image", memory = var.training_memory_mb
+      timeout = 300, async = false, reserved = 5
+      env = {
+        MLOPS_TRAINING_MODE      = var.training_mode
+        MLOPS_SAGEMAKER_ROLE_ARN = aws_iam_role.sagemaker.arn
+        MLOPS_TRAINING_IMAGE_URI = var.training_image_uri
+      }
+      statements = [
+        { sid = "ReadWriteArtifacts", actions = ["s3:GetObject", "s3:PutObject"], resources = [local.artifact_objects] },
+        { sid = "ListArtifacts", actions = ["s3:ListBucket"], resources = [var.artifact_bucket_arn] },
+        { sid = "SeeTrainingJobs", actions = ["sagemaker:DescribeTrainingJob"], resources = [local.training_jobs_arn] },
+      ]
+    }
+    evaluate = {
+      handler = "functions.evaluate.handler", package = "image", memory = var.training_memory_mb
+      timeout = 600, async = false, reserved = 5
+      env     = {}
+      statements = [
+        { sid = "ReadData", actions = ["s3:GetObject"], resources = [local.data_objects] },
+        { sid = "ListData", actions = ["s3:ListBucket"], resources = [var.data_bucket_arn] },
+        { sid = "ReadArtifacts", actions = ["s3:GetObject"], resources = [local.artifact_objects] },
+        { sid = "ReadRegistry", actions = ["dynamodb:GetItem"], resources = [var.registry_table_arn] },
+      ]
+    }
+    register = {
+      handler = "functions.register.handler", package = "image", memory = 1024, timeout = 300
+      async   = false, reserved = 5
+      env     = { MLOPS_AUTO_PROMOTE_STAGE = var.auto_promote_stage }
+      statements = [
+        { sid = "CopyArtifacts", actions = ["s3:GetObject", "s3:PutObject"], resources = [local.artifact_objects] },
+        { sid = "ListArtifacts", actions = ["s3:ListBucket"], resources = [var.artifact_bucket_arn] },
+        # TransactWriteItems (stage moves) is authorised as the PutItems it holds.
+        { sid = "WriteRegistry", actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], resources = [var.registry_table_arn] },
+      ]
+    }
+    monitor = {
+      handler = "functions.monitor.handler", package = "image", memory = 2048, timeout = 300
+      async   = true, reserved = 1
+      env     = { MLOPS_METRICS_SINK = "cloudwatch", MLOPS_SERVING_STAGE = "production" }
+      statements = [
+        { sid = "ReadArtifacts", actions = ["s3:GetObject"], resources = [local.artifact_objects] },
+        { sid = "ListArtifacts", actions = ["s3:ListBucket"], resources = [var.artifact_bucket_arn] },
+        { sid = "ReadRegistry", actions = ["dynamodb:GetItem"], resources = [var.registry_table_arn] },
+        { sid = "ReadCaptures", actions = ["dynamodb:Query"], resources = ["${var.predictions_table_arn}/index/by_model"] },
+        # PutMetricData has no resource-level permissions; the condition pins our namespace.
+        { sid = "PublishMetrics", actions = ["cloudwatch:PutMetricData"], resources = ["*"], namespace = var.metrics_namespace },
+      ]
+    }
+    retrain = {
+      handler = "functions.retrain.handler", package = "image", memory = 512, timeout = 60
+      async   = true, reserved = 1
+      env = {
+        MLOPS_STATE_MACHINE_ARN        = local.state_machine_arn
+        MLOPS_IDEMPOTENCY_TABLE        = var.idempotency_table
+        MLOPS_RETRAIN_COOLDOWN_SECONDS = tostring(var.retrain_cooldown_seconds)
+      }
+      statements = [
+        { sid = "ReadData", actions = ["s3:GetObject"], resources = [local.data_objects] },
+        { sid = "ListData", actions = ["s3:ListBucket"], resources = [var.data_bucket_arn] },
+        { sid = "StartPipeline", actions = ["states:StartExecution"], resources = [local.state_machine_arn] },
+        { sid = "SeePipelineRuns", actions = ["states:DescribeExecution"], resources = [local.executions_arn] },
+        { sid = "Idempotency", actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], resources = [var.idempotency_table_arn] },
+      ]
+    }
+    rollback = {
+      handler = "functions.rollback.handler", package = "image", memory = 512, timeout = 60
+      async   = true, reserved = 1
+      env = {
+        MLOPS_SERVING_STAGE           = "production"
+        MLOPS_ROLLBACK_WINDOW_SECONDS = tostring(var.rollback_window_seconds)
+      }
+      statements = [
+        { sid = "RollBackStages", actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"], resources = [var.registry_table_arn] },
+      ]
+    }
+    inference = {
+      handler = "functions.inference.handler.handler", package = "zip", memory = var.inference_memory_mb
+      timeout = 30, async = false, reserved = var.inference_reserved_concurrency
+      env = {
+        MLOPS_METRICS_SINK          = "emf"
+        MLOPS_SERVING_STAGE         = "production"
+        MLOPS_MODEL_REFRESH_SECONDS = tostring(var.model_refresh_seconds)
+        MLOPS_CAPTURE_SAMPLE_RATE   = tostring(var.capture_sample_rate)
+        MLOPS_MAX_BATCH_RECORDS     = tostring(var.max_batch_records)
+      }
+      statements = [
+        { sid = "ReadArtifacts", actions = ["s3:GetObject"], resources = [local.artifact_objects] },
+        { sid = "ListArtifacts", actions = ["s3:ListBucket"], resources = [var.artifact_bucket_arn] },
+        { sid = "ReadRegistry", actions = ["dynamodb:GetItem"], resources = [var.registry_table_arn] },
+        { sid = "CaptureAndFeedback", actions = ["dynamodb:BatchWriteItem", "dynamodb:UpdateItem"], resources = [var.predictions_table_arn] },
+      ]
+    }
+  }
+
+  image_functions = { for name, f in local.functions : name => f if f.package == "image" }
+}
+
+# -- roles: one per function ---------------------------------------------------------------
+
+data "aws_iam_policy_document" "assume_lambda" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "function" {
+  for_each           = local.functions
+  name               = "${var.name_prefix}-${each.key}"
+  assume_role_policy = data.aws_iam_policy_document.assume_lambda.json
+}
+
+data "aws_iam_policy_document" "function" {
+  for_each = local.functions
+
+  dynamic "statement" {
+    for_each = each.value.statements
+    content {
+      sid       = statement.value.sid
+      actions   = statement.value.actions
+      resources = statement.value.resources
+
+      dynamic "condition" {
+        for_each = lookup(statement.value, "namespace", null) == null ? [] : [statement.value.namespace]
+        content {
+          test     = "StringEquals"
+          variable = "cloudwatch:namespace"
+          values   = [condition.value]
+        }
+      }
+    }
+  }
+
+  statement {
+    sid       = "UseTheKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+  }
+
+  statement {
+    sid       = "WriteOwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.function[each.key].arn}:*"]
+  }
+
+  # X-Ray has no resource-level permissions: "*" is the only resource.
+  statement {
+    sid       = "Tracing"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"]
+  }
+
+  dynamic "statement" {
+    for_each = each.value.async ? [1] : []
+    content {
+      sid       = "DeadLetters"
+      actions   = ["sqs:SendMessage"]
+      resources = [aws_sqs_queue.dead_letters.arn]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "function" {
+  for_each = local.functions
+  name     = "least-privilege"
+  role     = aws_iam_role.function[each.key].id
+  policy   = data.aws_iam_policy_document.function[each.key].json
+}
+
+# -- logs and dead letters -------------------------------------------------------------------
+
+resource "aws_cloudwatch_log_group" "function" {
+  for_each          = local.functions
+  name              = "/aws/lambda/${var.name_prefix}-${each.key}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+}
+
+resource "aws_sqs_queue" "dead_letters" {
+  name                      = "${var.name_prefix}-functions-dlq"
+  kms_master_key_id         = var.kms_key_arn
+  message_retention_seconds = 1209600
+}
+
+# -- the pipeline and reaction functions: one container image --------------------------------
+
+resource "aws_lambda_function" "image" {
+  #checkov:skip=CKV_AWS_117:No VPC resources are used; every call goes to AWS APIs with IAM and TLS.
+  #checkov:skip=CKV_AWS_272:The image is pinned by digest in ECR and scanned on push; code signing applies to zip packages.
+  #checkov:skip=CKV_AWS_116:Step Functions invokes the pipeline tasks synchronously and records failures; async functions have a DLQ (dynamic block).
+  for_each                       = local.image_functions
+  function_name                  = "${var.name_prefix}-${each.key}"
+  role                           = aws_iam_role.function[each.key].arn
+  package_type                   = "Image"
+  image_uri                      = var.training_image_uri
+  architectures                  = [var.training_architecture]
+  memory_size                    = each.value.memory
+  timeout                        = each.value.timeout
+  reserved_concurrent_executions = each.value.reserved
+  kms_key_arn                    = var.kms_key_arn
+
+  image_config {
+    command = [each.value.handler]
+  }
+
+  environment {
+    variables = merge(local.common_env, { POWERTOOLS_SERVICE_NAME = each.key }, each.value.env)
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  logging_config {
+    log_format = "JSON"
+    log_group  = aws_cloudwatch_log_group.function[each.key].name
+  }
+
+  dynamic "dead_letter_config" {
+    for_each = each.value.async ? [1] : []
+    content {
+      target_arn = aws_sqs_queue.dead_letters.arn
+    }
+  }
+}
+
+# -- inference: a small zip (ONNX Runtime, no pandas or scikit-learn) ------------------------
+
+resource "aws_lambda_function" "inference" {
+  #checkov:skip=CKV_AWS_117:No VPC resources are used; every call goes to AWS APIs with IAM and TLS.
+  #checkov:skip=CKV_AWS_116:Invoked synchronously by API Gateway; errors go back to the caller and to the 5xx alarm.
+  #checkov:skip=CKV_AWS_272:Deployments verify the package's SHA-256 (source_code_hash); signing profiles are an organisation choice.
+  function_name                  = "${var.name_prefix}-inference"
+  role                           = aws_iam_role.function["inference"].arn
+  filename                       = var.inference_zip_path
+  source_code_hash               = filebase64sha256(var.inference_zip_path)
+  handler                        = local.functions.inference.handler
+  runtime                        = "python3.12"
+  architectures                  = [var.inference_architecture]
+  memory_size                    = local.functions.inference.memory
+  timeout                        = local.functions.inference.timeout
+  reserved_concurrent_executions = local.functions.inference.reserved
+  kms_key_arn                    = var.kms_key_arn
+  publish                        = true
+
+  environment {
+    variables = merge(local.common_env, { POWERTOOLS_SERVICE_NAME = "inference" }, local.functions.inference.env)
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  logging_config {
+    log_format = "JSON"
+    log_group  = aws_cloudwatch_log_group.function["inference"].name
+  }
+
+  dynamic "snap_start" {
+    for_each = var.inference_snapstart ? [1] : []
+    content {
+      apply_on = "PublishedVersions"
+    }
+  }
+}
+
+# API Gateway calls the alias: a deployment moves it, SnapStart and provisioned concurrency
+# apply to it.
+resource "aws_lambda_alias" "inference_live" {
+  name             = "live"
+  function_name    = aws_lambda_function.inference.function_name
+  function_version = aws_lambda_function.inference.version
+}
+
+resource "aws_lambda_provisioned_concurrency_config" "inference" {
+  count                             = var.inference_provisioned_concurrency > 0 ? 1 : 0
+  function_name                     = aws_lambda_function.inference.function_name
+  qualifier                         = aws_lambda_alias.inference_live.name
+  provisioned_concurrent_executions = var.inference_provisioned_concurrency
+}
+
+# -- SageMaker: the role training jobs run as -------------------------------------------------
+
+data "aws_iam_policy_document" "assume_sagemaker" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["sagemaker.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "sagemaker" {
+  name               = "${var.name_prefix}-sagemaker-training"
+  assume_role_policy = data.aws_iam_policy_document.assume_sagemaker.json
+}
+
+data "aws_iam_policy_document" "sagemaker" {
+  statement {
+    sid       = "ReadTrainingData"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.data_bucket_arn}/validated/*", "${var.data_bucket_arn}/schemas/*"]
+  }
+  statement {
+    sid       = "ListBuckets"
+    actions   = ["s3:ListBucket"]
+    resources = [var.data_bucket_arn, var.artifact_bucket_arn]
+  }
+  statement {
+    sid       = "WriteModel"
+    actions   = ["s3:PutObject"]
+    resources = ["${var.artifact_bucket_arn}/sagemaker/*"]
+  }
+  statement {
+    sid       = "PullTrainingImage"
+    actions   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
+    resources = [aws_ecr_repository.training.arn]
+  }
+  # GetAuthorizationToken has no resource-level permissions.
+  statement {
+    sid       = "EcrLogin"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"]
+  }
+  statement {
+    sid       = "JobLogs"
+    actions   = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+    resources = ["arn:${local.partition}:logs:${local.region}:${local.account}:log-group:/aws/sagemaker/TrainingJobs*"]
+  }
+  statement {
+    sid       = "UseTheKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+  }
+  statement {
+    sid       = "JobMetrics"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = ["/aws/sagemaker/TrainingJobs"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "sagemaker" {
+  name   = "training-job"
+  role   = aws_iam_role.sagemaker.id
+  policy = data.aws_iam_policy_document.sagemaker.json
+}
+
+# -- the training image's repository -------------------------------------------------------
+
+resource "aws_ecr_repository" "training" {
+  name                 = "${var.name_prefix}-training"
+  image_tag_mutability = "IMMUTABLE"
+
+  image_scanning_configuration {
+    scan_on_push = true
+  }
+
+  encryption_configuration {
+    encryption_type = "KMS"
+    kms_key         = var.kms_key_arn
+  }
+}
+
+resource "aws_ecr_lifecycle_policy" "training" {
+  repository = aws_ecr_repository.training.name
+  policy = jsonencode({
+    rules = [{
+      rulePriority = 1
+      description  = "Keep the last 30 images"
+      selection    = { tagStatus = "any", countType = "imageCountMoreThan", countNumber = 30 }
+      action       = { type = "expire" }
+    }]
+  })
+}

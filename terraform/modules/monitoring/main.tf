@@ -1,0 +1,233 @@
+data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
+
+locals {
+  model_dimensions = { model = var.model_name, stage = "production" }
+  api_namespace    = "AWS/ApiGateway"
+  api_dimensions   = var.api_type == "http" ? { ApiId = var.api_id, Stage = var.api_stage } : { ApiName = var.api_name, Stage = var.api_stage }
+  api_5xx_metric   = var.api_type == "http" ? "5xx" : "5XXError"
+
+  # Who reacts to what: drift and accuracy retrain; errors and latency roll back.
+  topics = {
+    retrain  = var.functions.retrain_arn
+    rollback = var.functions.rollback_arn
+    ops      = null
+  }
+}
+
+# -- topics ---------------------------------------------------------------------------------
+
+resource "aws_sns_topic" "this" {
+  for_each          = local.topics
+  name              = "${var.name_prefix}-${each.key}"
+  kms_master_key_id = var.kms_key_arn
+}
+
+data "aws_iam_policy_document" "topic" {
+  for_each = aws_sns_topic.this
+  statement {
+    sid     = "CloudWatchAlarmsPublish"
+    actions = ["sns:Publish"]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+    resources = [each.value.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+resource "aws_sns_topic_policy" "this" {
+  for_each = aws_sns_topic.this
+  arn      = each.value.arn
+  policy   = data.aws_iam_policy_document.topic[each.key].json
+}
+
+resource "aws_sns_topic_subscription" "function" {
+  for_each  = { for k, arn in local.topics : k => arn if arn != null }
+  topic_arn = aws_sns_topic.this[each.key].arn
+  protocol  = "lambda"
+  endpoint  = each.value
+}
+
+resource "aws_lambda_permission" "sns" {
+  for_each = {
+    retrain  = var.functions.retrain_name
+    rollback = var.functions.rollback_name
+  }
+  statement_id  = "AlarmTopic"
+  action        = "lambda:InvokeFunction"
+  function_name = each.value
+  principal     = "sns.amazonaws.com"
+  source_arn    = aws_sns_topic.this[each.key].arn
+}
+
+resource "aws_sns_topic_subscription" "email" {
+  for_each  = toset(var.notification_emails)
+  topic_arn = aws_sns_topic.this["ops"].arn
+  protocol  = "email"
+  endpoint  = each.value
+}
+
+# -- alarms ----------------------------------------------------------------------------------
+
+resource "aws_cloudwatch_metric_alarm" "drift" {
+  alarm_name          = "${var.name_prefix}-data-drift"
+  alarm_description   = "Share of features whose live inputs drifted from the training profile (PSI and KS). Retrains."
+  namespace           = var.metrics_namespace
+  metric_name         = "DataDriftShare"
+  dimensions          = local.model_dimensions
+  statistic           = "Maximum"
+  period              = 3600
+  evaluation_periods  = 1
+  threshold           = var.drift_share_threshold
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.this["retrain"].arn, aws_sns_topic.this["ops"].arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "accuracy" {
+  alarm_name          = "${var.name_prefix}-feedback-accuracy"
+  alarm_description   = "Accuracy of the served model on feedback labels. Retrains."
+  namespace           = var.metrics_namespace
+  metric_name         = "FeedbackAccuracy"
+  dimensions          = local.model_dimensions
+  statistic           = "Minimum"
+  period              = 3600
+  evaluation_periods  = 1
+  threshold           = var.min_feedback_accuracy
+  comparison_operator = "LessThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.this["retrain"].arn, aws_sns_topic.this["ops"].arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "api_5xx" {
+  alarm_name          = "${var.name_prefix}-api-5xx"
+  alarm_description   = "Server errors of the prediction API. Rolls a fresh promotion back."
+  namespace           = local.api_namespace
+  metric_name         = local.api_5xx_metric
+  dimensions          = local.api_dimensions
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 3
+  datapoints_to_alarm = 3
+  threshold           = var.max_5xx_per_minute
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.this["rollback"].arn, aws_sns_topic.this["ops"].arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "api_latency" {
+  alarm_name          = "${var.name_prefix}-api-p99-latency"
+  alarm_description   = "p99 latency of the prediction API. Rolls a fresh promotion back."
+  namespace           = local.api_namespace
+  metric_name         = "Latency"
+  dimensions          = local.api_dimensions
+  extended_statistic  = "p99"
+  period              = 60
+  evaluation_periods  = 5
+  datapoints_to_alarm = 5
+  threshold           = var.max_p99_latency_ms
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.this["rollback"].arn, aws_sns_topic.this["ops"].arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "pipeline_failures" {
+  alarm_name          = "${var.name_prefix}-pipeline-failures"
+  alarm_description   = "Training pipeline executions that failed (bad data is quarantined; see the run record)."
+  namespace           = "AWS/States"
+  metric_name         = "ExecutionsFailed"
+  dimensions          = { StateMachineArn = var.state_machine_arn }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.this["ops"].arn]
+}
+
+# -- the monitor's schedule ------------------------------------------------------------------
+
+resource "aws_cloudwatch_event_rule" "monitor" {
+  name                = "${var.name_prefix}-monitor"
+  description         = "Drift and feedback accuracy of the served model."
+  schedule_expression = var.monitor_schedule
+}
+
+resource "aws_cloudwatch_event_target" "monitor" {
+  rule = aws_cloudwatch_event_rule.monitor.name
+  arn  = var.functions.monitor_arn
+}
+
+resource "aws_lambda_permission" "monitor" {
+  statement_id  = "Schedule"
+  action        = "lambda:InvokeFunction"
+  function_name = var.functions.monitor_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.monitor.arn
+}
+
+# -- dashboard -------------------------------------------------------------------------------
+
+resource "aws_cloudwatch_dashboard" "this" {
+  dashboard_name = var.name_prefix
+  dashboard_body = jsonencode({
+    widgets = [
+      {
+        type = "metric", x = 0, y = 0, width = 12, height = 6
+        properties = {
+          title   = "Predictions by version", region = data.aws_region.current.name, stat = "Sum", period = 300
+          metrics = [[{ expression = "SEARCH('{${var.metrics_namespace},model,stage,version} MetricName=\"Predictions\"', 'Sum', 300)", id = "p" }]]
+        }
+      },
+      {
+        type = "metric", x = 12, y = 0, width = 12, height = 6
+        properties = {
+          title = "API latency p99 and 5xx", region = data.aws_region.current.name, period = 60
+          metrics = [
+            concat([local.api_namespace, "Latency"], flatten([for k, v in local.api_dimensions : [k, v]]), [{ stat = "p99" }]),
+            concat([local.api_namespace, local.api_5xx_metric], flatten([for k, v in local.api_dimensions : [k, v]]), [{ stat = "Sum", yAxis = "right" }]),
+          ]
+        }
+      },
+      {
+        type = "metric", x = 0, y = 6, width = 12, height = 6
+        properties = {
+          title = "Drift and feedback accuracy", region = data.aws_region.current.name, period = 3600
+          metrics = [
+            [var.metrics_namespace, "DataDriftShare", "model", var.model_name, "stage", "production", { stat = "Maximum" }],
+            [var.metrics_namespace, "MaxFeaturePSI", "model", var.model_name, "stage", "production", { stat = "Maximum" }],
+            [var.metrics_namespace, "FeedbackAccuracy", "model", var.model_name, "stage", "production", { stat = "Minimum", yAxis = "right" }],
+          ]
+        }
+      },
+      {
+        type = "metric", x = 12, y = 6, width = 12, height = 6
+        properties = {
+          title = "Pipeline runs", region = data.aws_region.current.name, stat = "Sum", period = 3600
+          metrics = [
+            ["AWS/States", "ExecutionsSucceeded", "StateMachineArn", var.state_machine_arn],
+            ["AWS/States", "ExecutionsFailed", "StateMachineArn", var.state_machine_arn],
+          ]
+        }
+      },
+      {
+        type = "alarm", x = 0, y = 12, width = 24, height = 3
+        properties = {
+          title = "Alarms"
+          alarms = [
+            aws_cloudwatch_metric_alarm.drift.arn, aws_cloudwatch_metric_alarm.accuracy.arn,
+            aws_cloudwatch_metric_alarm.api_5xx.arn, aws_cloudwatch_metric_alarm.api_latency.arn,
+            aws_cloudwatch_metric_alarm.pipeline_failures.arn,
+          ]
+        }
+      },
+    ]
+  })
+}

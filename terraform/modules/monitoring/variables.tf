@@ -1,0 +1,108 @@
+variable "name_prefix" {
+  description = "Prefix of every resource name, e.g. mlops-dev."
+  type        = string
+}
+
+variable "model_name" {
+  description = "The model whose metrics are watched (metric dimension `model`)."
+  type        = string
+}
+
+variable "metrics_namespace" {
+  description = "Namespace of the metrics the monitor and the API publish."
+  type        = string
+  default     = "MLOps"
+}
+
+variable "kms_key_arn" {
+  description = "KMS key of the SNS topics."
+  type        = string
+}
+
+variable "api_type" {
+  description = "http or rest: which API Gateway metrics (and dimensions) the API alarms watch."
+  type        = string
+
+  validation {
+    condition     = contains(["http", "rest"], var.api_type)
+    error_message = "api_type must be http or rest."
+  }
+}
+
+variable "api_id" {
+  description = "API id (HTTP API metric dimension ApiId)."
+  type        = string
+}
+
+variable "api_name" {
+  description = "API name (REST API metric dimension ApiName)."
+  type        = string
+}
+
+variable "api_stage" {
+  description = "API stage (metric dimension Stage)."
+  type        = string
+}
+
+variable "state_machine_arn" {
+  description = "The training pipeline, whose failed executions raise an alarm."
+  type        = string
+}
+
+variable "functions" {
+  description = "Names and ARNs of the functions wired here: monitor, retrain and rollback."
+  type = object({
+    monitor_name  = string
+    monitor_arn   = string
+    retrain_name  = string
+    retrain_arn   = string
+    rollback_name = string
+    rollback_arn  = string
+  })
+}
+
+variable "monitor_schedule" {
+  description = "EventBridge schedule expression of the drift monitor."
+  type        = string
+  default     = "rate(1 hour)"
+}
+
+variable "drift_share_threshold" {
+  description = "Retrain when at least this share of features has drifted."
+  type        = number
+  default     = 0.1
+
+  validation {
+    condition     = var.drift_share_threshold > 0 && var.drift_share_threshold <= 1
+    error_message = "drift_share_threshold must be within (0, 1]."
+  }
+}
+
+variable "min_feedback_accuracy" {
+  description = "Retrain when live accuracy from feedback labels falls below this."
+  type        = number
+  default     = 0.85
+
+  validation {
+    condition     = var.min_feedback_accuracy > 0 && var.min_feedback_accuracy < 1
+    error_message = "min_feedback_accuracy must be within (0, 1)."
+  }
+}
+
+variable "max_5xx_per_minute" {
+  description = "Roll back a fresh model when the API answers more 5xx than this per minute (3 minutes running)."
+  type        = number
+  default     = 5
+}
+
+variable "max_p99_latency_ms" {
+  description = "Roll back a fresh model when the API's p99 latency stays above this (ms)."
+  type        = number
+  default     = 1000
+}
+
+variable "notification_emails" {
+  description = "Addresses told about pipeline failures and every alarm."
+  type        = list(string)
+  default     = []
+}

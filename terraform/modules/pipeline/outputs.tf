@@ -1,0 +1,14 @@
+output "state_machine_arn" {
+  description = "ARN of the training pipeline."
+  value       = aws_sfn_state_machine.pipeline.arn
+}
+
+output "state_machine_name" {
+  description = "Name of the training pipeline."
+  value       = aws_sfn_state_machine.pipeline.name
+}
+
+output "log_group_name" {
+  description = "Execution log group."
+  value       = aws_cloudwatch_log_group.pipeline.name
+}

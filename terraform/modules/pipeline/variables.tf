@@ -1,0 +1,71 @@
+variable "name_prefix" {
+  description = "Prefix of every resource name, e.g. mlops-dev."
+  type        = string
+}
+
+variable "state_machine_name" {
+  description = "Name of the state machine (the functions module derives its ARN from it)."
+  type        = string
+}
+
+variable "model_name" {
+  description = "The model this stack trains (its SageMaker jobs are named <model>-<run id>)."
+  type        = string
+}
+
+variable "task_function_arns" {
+  description = "ARNs of the pipeline's task functions: validate, train, collect, evaluate, register."
+  type        = map(string)
+
+  validation {
+    condition     = length(setsubtract(["validate", "train", "collect", "evaluate", "register"], keys(var.task_function_arns))) == 0
+    error_message = "task_function_arns needs validate, train, collect, evaluate and register."
+  }
+}
+
+variable "ingest_function_arn" {
+  description = "ARN of the function that starts the pipeline for new data."
+  type        = string
+}
+
+variable "ingest_function_name" {
+  description = "Name of the ingest function (for the EventBridge invoke permission)."
+  type        = string
+}
+
+variable "data_bucket" {
+  description = "Data bucket whose incoming/ objects start the pipeline."
+  type        = string
+}
+
+variable "registry_table" {
+  description = "Registry table where each run's outcome is recorded."
+  type        = string
+}
+
+variable "registry_table_arn" {
+  description = "Registry table ARN."
+  type        = string
+}
+
+variable "kms_key_arn" {
+  description = "KMS key of the execution log group."
+  type        = string
+}
+
+variable "training_poll_seconds" {
+  description = "Wait between DescribeTrainingJob polls when training runs on SageMaker."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.training_poll_seconds >= 1
+    error_message = "training_poll_seconds must be at least 1."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of the execution log group."
+  type        = number
+  default     = 365
+}

@@ -1,0 +1,49 @@
+output "api_url" {
+  description = "Base URL of the prediction API."
+  value       = module.api.api_url
+}
+
+output "data_bucket" {
+  description = "Data bucket: drop CSVs under incoming/."
+  value       = module.storage.data_bucket
+}
+
+output "artifact_bucket" {
+  description = "Artifact bucket."
+  value       = module.storage.artifact_bucket
+}
+
+output "registry_table" {
+  description = "Model registry table."
+  value       = module.registry.registry_table
+}
+
+output "predictions_table" {
+  description = "Captured predictions table."
+  value       = module.registry.predictions_table
+}
+
+output "state_machine_arn" {
+  description = "Training pipeline."
+  value       = module.pipeline.state_machine_arn
+}
+
+output "function_names" {
+  description = "Lambda function of each handler."
+  value       = module.functions.function_names
+}
+
+output "training_repository_url" {
+  description = "ECR repository of the training image."
+  value       = module.functions.training_repository_url
+}
+
+output "kms_key_arn" {
+  description = "The stack's KMS key."
+  value       = module.storage.kms_key_arn
+}
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard."
+  value       = module.monitoring.dashboard_name
+}

@@ -1,0 +1,125 @@
+variable "project" {
+  description = "Short project name; resources are named <project>-<environment>-*."
+  type        = string
+  default     = "mlops"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9]{1,15}$", var.project))
+    error_message = "project: 2-16 lowercase letters and digits."
+  }
+}
+
+variable "environment" {
+  description = "dev, staging or prod."
+  type        = string
+
+  validation {
+    condition     = contains(["dev", "staging", "prod"], var.environment)
+    error_message = "environment must be dev, staging or prod."
+  }
+}
+
+variable "model_name" {
+  description = "The model this stack trains and serves."
+  type        = string
+}
+
+variable "code_version" {
+  description = "Git commit being deployed."
+  type        = string
+  default     = "unknown"
+}
+
+variable "inference_zip_path" {
+  description = "Inference package built by `mlops package`."
+  type        = string
+}
+
+variable "training_image_uri" {
+  description = "Training image in ECR (tag or digest)."
+  type        = string
+}
+
+variable "api_type" {
+  description = "http (default) or rest."
+  type        = string
+  default     = "http"
+}
+
+variable "api_auth" {
+  description = "iam (default), jwt or none."
+  type        = string
+  default     = "iam"
+}
+
+variable "jwt_issuer" {
+  description = "JWT issuer when api_auth = jwt."
+  type        = string
+  default     = ""
+}
+
+variable "jwt_audience" {
+  description = "JWT audiences when api_auth = jwt."
+  type        = list(string)
+  default     = []
+}
+
+variable "training_mode" {
+  description = "lambda or sagemaker."
+  type        = string
+  default     = "lambda"
+}
+
+variable "auto_promote_stage" {
+  description = "'' or staging: where a newly registered version goes by itself."
+  type        = string
+  default     = ""
+}
+
+variable "inference_snapstart" {
+  description = "SnapStart on the inference function."
+  type        = bool
+  default     = false
+}
+
+variable "inference_provisioned_concurrency" {
+  description = "Provisioned concurrency of the inference alias."
+  type        = number
+  default     = 0
+}
+
+variable "capture_sample_rate" {
+  description = "Share of prediction requests captured for drift."
+  type        = number
+  default     = 0.2
+}
+
+variable "force_destroy" {
+  description = "Allow destroying non-empty buckets (dev)."
+  type        = bool
+  default     = false
+}
+
+variable "deletion_protection" {
+  description = "Protect the tables from deletion."
+  type        = bool
+  default     = true
+}
+
+variable "log_retention_days" {
+  description = "Log retention of functions, pipeline and API."
+  type        = number
+  default     = 365
+}
+
+variable "notification_emails" {
+  description = "Who hears about alarms and failed pipeline runs."
+  type        = list(string)
+  default     = []
+}
+
+variable "monitor_schedule" {
+  description = "Schedule of the drift monitor."
+  type        = string
+  default     = "rate(1 hour)"
+}

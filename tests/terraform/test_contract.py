@@ -1,0 +1,189 @@
+"""Terraform held against the code: handlers, environment variables, IAM actions, the pipeline
+template, alarms and tables."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from infra.emulation import PIPELINE_FUNCTIONS, resolve_handler
+from infra.monitoring import DRIFT_SHARE_METRIC, FEEDBACK_ACCURACY_METRIC
+from infra.settings import Settings
+
+from .conftest import MODULES, TERRAFORM, blocks, first, parse
+
+SETTINGS_ENV = {f"MLOPS_{name.upper()}" for name in Settings.model_fields}
+POWERTOOLS_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
+
+# What each handler needs set (beyond what every handler needs): docs/handlers.md.
+EVERY_FUNCTION = {
+    "MLOPS_BACKEND",
+    "MLOPS_MODEL_NAME",
+    "MLOPS_DATA_BUCKET",
+    "MLOPS_ARTIFACT_BUCKET",
+    "MLOPS_REGISTRY_TABLE",
+    "MLOPS_PREDICTIONS_TABLE",
+    "MLOPS_KMS_KEY_ID",
+    "MLOPS_METRICS_NAMESPACE",
+}
+NEEDS = {
+    "ingest": {"MLOPS_STATE_MACHINE_ARN"},
+    "train": {"MLOPS_TRAINING_MODE", "MLOPS_SAGEMAKER_ROLE_ARN", "MLOPS_TRAINING_IMAGE_URI"},
+    "collect": {"MLOPS_SAGEMAKER_ROLE_ARN", "MLOPS_TRAINING_IMAGE_URI"},
+    "register": {"MLOPS_AUTO_PROMOTE_STAGE"},
+    "monitor": {"MLOPS_METRICS_SINK", "MLOPS_SERVING_STAGE"},
+    "retrain": {
+        "MLOPS_STATE_MACHINE_ARN",
+        "MLOPS_IDEMPOTENCY_TABLE",
+        "MLOPS_RETRAIN_COOLDOWN_SECONDS",
+    },
+    "rollback": {"MLOPS_SERVING_STAGE", "MLOPS_ROLLBACK_WINDOW_SECONDS"},
+    "inference": {"MLOPS_METRICS_SINK", "MLOPS_SERVING_STAGE", "MLOPS_MODEL_REFRESH_SECONDS"},
+}
+# The only actions AWS does not let us scope to a resource.
+UNSCOPABLE = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "cloudwatch:PutMetricData",
+    "ecr:GetAuthorizationToken",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+    "kms:CreateKey",
+    "kms:ListAliases",
+    "kms:CreateAlias",
+    "kms:DeleteAlias",
+    "sts:GetCallerIdentity",
+}
+
+
+def test_every_function_handler_exists(functions_locals):
+    functions = functions_locals["functions"]
+    assert set(functions) == {*NEEDS, "validate", "evaluate"}
+    for name, spec in functions.items():
+        handler = resolve_handler(spec["handler"])
+        assert callable(handler), name
+    # The pipeline's tasks in the emulator are the same handlers Terraform deploys.
+    for name, handler in PIPELINE_FUNCTIONS.items():
+        assert functions[name]["handler"] == handler
+
+
+def test_only_inference_ships_as_a_zip(functions_locals):
+    packages = {name: spec["package"] for name, spec in functions_locals["functions"].items()}
+    assert [n for n, p in packages.items() if p == "zip"] == ["inference"]
+
+
+def test_every_variable_terraform_sets_is_a_setting(functions_locals):
+    names = set(functions_locals["common_env"])
+    for spec in functions_locals["functions"].values():
+        names |= set(spec["env"])
+    unknown = names - SETTINGS_ENV - POWERTOOLS_ENV - {"MLOPS_CODE_VERSION"}
+    assert not unknown, f"Terraform sets variables no code reads: {unknown}"
+
+
+@pytest.mark.parametrize("function", [*sorted(NEEDS), "validate", "evaluate"])
+def test_every_variable_a_handler_reads_is_set(functions_locals, function):
+    spec = functions_locals["functions"][function]
+    present = set(functions_locals["common_env"]) | set(spec["env"])
+    missing = (EVERY_FUNCTION | NEEDS.get(function, set())) - present
+    assert not missing, f"{function} lacks {missing}"
+
+
+def test_metrics_sinks_are_emf_on_the_hot_path_and_api_elsewhere(functions_locals):
+    functions = functions_locals["functions"]
+    assert functions["inference"]["env"]["MLOPS_METRICS_SINK"] == "emf"
+    assert functions["monitor"]["env"]["MLOPS_METRICS_SINK"] == "cloudwatch"
+
+
+def as_list(value) -> list:
+    return [value] if isinstance(value, str) else list(value or [])
+
+
+def policy_statements():
+    """(file, block, statement) for every IAM statement written in HCL."""
+    for path in sorted(TERRAFORM.rglob("*.tf")):
+        parsed = parse(path)
+        for name, body in blocks(parsed, "data").items():
+            if not name.startswith("aws_iam_policy_document."):
+                continue
+            for statement in body.get("statement", []):
+                yield path, name, statement
+        for entry in parsed.get("locals", []):
+            functions = first(entry.get("functions", {}))
+            for function, spec in (functions or {}).items():
+                for statement in spec["statements"]:
+                    yield path, f"functions.{function}", statement
+
+
+def test_no_policy_allows_every_action_of_a_service():
+    for path, name, statement in policy_statements():
+        for action in as_list(statement.get("actions")):
+            assert action != "*" and not action.endswith(":*"), f"{path} {name}: {action}"
+
+
+def test_a_star_resource_only_for_actions_aws_cannot_scope():
+    key_policies = {"aws_iam_policy_document.key", "aws_iam_policy_document.state_key"}
+    for path, name, statement in policy_statements():
+        if name in key_policies:
+            continue  # in a key policy, "*" is the key itself
+        if "*" in as_list(statement.get("resources")) and statement.get("effect") != "Deny":
+            loose = set(as_list(statement["actions"])) - UNSCOPABLE
+            assert not loose, f"{path} {name}: {loose} on '*'"
+
+
+def test_the_pipeline_template_placeholders_match_templatefile():
+    template = (MODULES / "pipeline" / "pipeline.asl.json").read_text()
+    placeholders = set(re.findall(r"\$\{(\w+)\}", template))
+    main = (MODULES / "pipeline" / "main.tf").read_text()
+    call = re.search(
+        r"templatefile\(\"\$\{path\.module\}/pipeline\.asl\.json\", \{(.*?)\}\)", main, re.S
+    )
+    assert call, "the state machine is not rendered from pipeline.asl.json"
+    passed = set(re.findall(r"^\s*(\w+)\s*=", call.group(1), re.M))
+    assert placeholders == passed
+
+
+def test_the_pipeline_invokes_exactly_its_task_functions():
+    template = (MODULES / "pipeline" / "pipeline.asl.json").read_text()
+    tasks = set(re.findall(r"\$\{(\w+)_function_arn\}", template))
+    assert tasks == set(PIPELINE_FUNCTIONS)
+
+
+def test_alarms_watch_the_metrics_the_monitor_publishes():
+    alarms = blocks(parse(MODULES / "monitoring" / "main.tf"), "resource")
+    drift = alarms["aws_cloudwatch_metric_alarm.drift"]
+    accuracy = alarms["aws_cloudwatch_metric_alarm.accuracy"]
+    assert first(drift["metric_name"]) == DRIFT_SHARE_METRIC
+    assert first(accuracy["metric_name"]) == FEEDBACK_ACCURACY_METRIC
+    for alarm in (drift, accuracy):
+        assert first(alarm["dimensions"]) == "${local.model_dimensions}"
+    monitoring = (MODULES / "monitoring" / "main.tf").read_text()
+    assert 'model_dimensions = { model = var.model_name, stage = "production" }' in monitoring
+
+
+def test_tables_have_the_keys_and_index_the_adapters_use():
+    tables = blocks(parse(MODULES / "registry" / "main.tf"), "resource")
+    registry = tables["aws_dynamodb_table.registry"]
+    assert (first(registry["hash_key"]), first(registry["range_key"])) == ("PK", "SK")
+    predictions = tables["aws_dynamodb_table.predictions"]
+    assert first(predictions["hash_key"]) == "prediction_id"
+    index = first(predictions["global_secondary_index"])
+    assert (index["name"], index["hash_key"], index["range_key"]) == ("by_model", "model", "at")
+    from infra.aws.predictions import BY_MODEL_INDEX
+
+    assert index["name"] == BY_MODEL_INDEX
+    assert first(predictions["ttl"])["attribute_name"] == "expires_at"
+    idempotency = tables["aws_dynamodb_table.idempotency"]
+    assert first(idempotency["hash_key"]) == "id"  # Powertools' default key attribute
+    assert first(idempotency["ttl"])["attribute_name"] == "expiration"
+    for table in tables.values():
+        assert first(table["point_in_time_recovery"])["enabled"] is True
+        assert first(table["server_side_encryption"])["enabled"] is True

@@ -1,0 +1,263 @@
+"""Each function's role grants exactly the AWS actions its code calls.
+
+The whole lifecycle runs on moto (pipeline through the ASL, ingest, inference, monitor, retrain,
+rollback, SageMaker training); every boto3 call is recorded against the function making it, turned
+into the IAM action it needs, and compared with that function's statements in Terraform."""
+
+from __future__ import annotations
+
+import contextvars
+import io
+import json
+import tarfile
+from collections import defaultdict
+from typing import Any
+
+import boto3
+import pytest
+from botocore.client import BaseClient
+
+import infra.emulation as emulation
+from functions import ingest, monitor, retrain, rollback, runtime, train
+from infra.aws import aws_backend as build_backend
+from infra.emulation import AslPipeline, LambdaApiClient, LambdaContext
+from infra.pipeline import PipelineSteps
+from training.config import TrainingConfig
+from training.datasets import TARGET
+from training.sagemaker_entry import main as sagemaker_main
+
+MODEL = "breast-cancer"
+EVENTS = __import__("pathlib").Path(__file__).resolve().parents[1] / "events"
+CURRENT = contextvars.ContextVar("function", default="")
+
+# API operations whose IAM action is not simply service:Operation.
+SPECIAL = {
+    ("s3", "HeadObject"): {"s3:GetObject"},
+    ("s3", "ListObjectsV2"): {"s3:ListBucket"},
+    ("s3", "CopyObject"): {"s3:GetObject", "s3:PutObject"},
+}
+
+
+def iam_actions(service: str, operation: str, params: dict[str, Any]) -> set[str]:
+    if (service, operation) in SPECIAL:
+        return SPECIAL[(service, operation)]
+    if service == "dynamodb" and operation == "TransactWriteItems":
+        kinds = {next(iter(item)) for item in params["TransactItems"]}
+        return {
+            f"dynamodb:{'ConditionCheckItem' if k == 'ConditionCheck' else k + 'Item'}"
+            for k in kinds
+        }
+    if service == "sagemaker" and operation == "CreateTrainingJob":
+        # IAM checks PassRole on RoleArn, and AddTags when the job carries tags.
+        return {"sagemaker:CreateTrainingJob", "iam:PassRole"} | (
+            {"sagemaker:AddTags"} if params.get("Tags") else set()
+        )
+    return {f"{service}:{operation}"}
+
+
+@pytest.fixture
+def recorded(monkeypatch):
+    calls: dict[str, set[str]] = defaultdict(set)
+    original = BaseClient._make_api_call
+
+    def record(self, operation, params):
+        function = CURRENT.get()
+        if function:
+            service = self.meta.service_model.endpoint_prefix
+            service = {
+                "states": "states",
+                "monitoring": "cloudwatch",
+                "api.sagemaker": "sagemaker",
+            }.get(service, service)
+            calls[function] |= iam_actions(service, operation, params)
+        return original(self, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", record)
+    resolve = emulation.resolve_handler
+
+    def as_function(path: str):
+        handler = resolve(path)
+        name = HANDLER_TO_FUNCTION[path]
+
+        def run(event, context):
+            token = CURRENT.set(name)
+            try:
+                return handler(event, context)
+            finally:
+                CURRENT.reset(token)
+
+        return run
+
+    monkeypatch.setattr(emulation, "resolve_handler", as_function)
+    return calls
+
+
+HANDLER_TO_FUNCTION: dict[str, str] = {}
+# Granted without a call of their own in this scenario, and why.
+ONLY_ON_FAILURE = {
+    # Powertools deletes its in-progress record when the handler raises, so a retry can run;
+    # it reads a record with GetItem when the conditional put does not return the old one.
+    # Both are in Powertools' documented idempotency permissions.
+    "retrain": {"dynamodb:DeleteItem", "dynamodb:GetItem"},
+}
+
+
+def justified(function: str, called: set[str]) -> set[str]:
+    allowed = set(ONLY_ON_FAILURE.get(function, set()))
+    if "s3:GetObject" in called:
+        # With ListBucket a missing key answers 404 (BlobNotFound), without it 403.
+        allowed.add("s3:ListBucket")
+    return allowed
+
+
+LITERAL_ENV: dict[str, dict[str, str]] = {}
+
+
+def as_function_env(monkeypatch, name: str) -> None:
+    """The settings Terraform gives this function (its literal values), as its handler reads."""
+    from functions.inference import handler as inference_module
+
+    for key, value in LITERAL_ENV[name].items():
+        monkeypatch.setenv(key, value)
+    runtime.reset()
+    inference_module.reset()
+
+
+def call_as(monkeypatch, name: str, handler, event: dict[str, Any]) -> Any:
+    as_function_env(monkeypatch, name)
+    token = CURRENT.set(name)
+    try:
+        return handler(event, LambdaContext(function_name=name))
+    finally:
+        CURRENT.reset(token)
+
+
+def granted(functions_locals) -> dict[str, set[str]]:
+    actions: dict[str, set[str]] = {}
+    for name, spec in functions_locals["functions"].items():
+        HANDLER_TO_FUNCTION[spec["handler"]] = name
+        LITERAL_ENV[name] = {k: str(v) for k, v in spec["env"].items() if "${" not in str(v)}
+        actions[name] = {
+            a
+            for s in spec["statements"]
+            for a in ([s["actions"]] if isinstance(s["actions"], str) else s["actions"])
+        }
+    return actions
+
+
+def test_roles_grant_what_the_code_calls_and_nothing_more(
+    aws, recorded, functions_locals, csv_bytes, typed_frame, schema, monkeypatch, tmp_path
+):
+    grants = granted(functions_locals)
+    monkeypatch.setenv("MLOPS_AUTO_PROMOTE_STAGE", "staging")
+    runtime.reset()
+    backend = build_backend(aws)
+    PipelineSteps(backend).save_config(TrainingConfig(model_name=MODEL, target=TARGET))
+    pipeline = AslPipeline(aws, backend)
+
+    # Pipeline: a good file, then a bad one (quarantine), through the real definition.
+    backend.data.put("incoming/day1.csv", csv_bytes)
+    assert pipeline.run(MODEL, "incoming/day1.csv", run_id="run-1").status == "registered"
+    backend.data.put("incoming/bad.csv", csv_bytes.replace(b"benign", b"x", 5))
+    assert pipeline.run(MODEL, "incoming/bad.csv", run_id="run-bad").status == "failed"
+    backend.registry.promote(MODEL, 1, "production", actor="test")
+
+    # New data arrives.
+    call_as(
+        monkeypatch,
+        "ingest",
+        ingest.handler,
+        json.loads(
+            (EVENTS / "s3_put_incoming.json")
+            .read_text()
+            .replace("REPLACED_BY_TEST", aws.data_bucket)
+        ),
+    )
+
+    # Serving: predictions (captured), feedback, model info.
+    from functions.inference.handler import handler as inference
+
+    def serve(event, context):
+        token = CURRENT.set("inference")
+        try:
+            return inference(event, context)
+        finally:
+            CURRENT.reset(token)
+
+    as_function_env(monkeypatch, "inference")
+    api = LambdaApiClient(serve)
+    records = typed_frame[schema.feature_names].head(40).to_dict(orient="records")
+    answer = api.post("/predict", json={"records": records}).json()
+    pid = answer["predictions"][0]["prediction_id"]
+    assert api.post("/feedback", json={"prediction_id": pid, "label": "benign"}).status_code == 202
+    assert api.get("/model").status_code == 200
+
+    # Monitoring and the reactions to alarms.
+    call_as(
+        monkeypatch,
+        "monitor",
+        monitor.handler,
+        json.loads((EVENTS / "eventbridge_schedule.json").read_text()),
+    )
+    alarm = json.loads((EVENTS / "sns_cloudwatch_alarm.json").read_text())
+    call_as(monkeypatch, "retrain", retrain.handler, alarm)
+    call_as(monkeypatch, "retrain", retrain.handler, alarm)  # a duplicate: the stored result
+    backend.data.put("incoming/day2.csv", csv_bytes)
+    assert pipeline.run(MODEL, "incoming/day2.csv", run_id="run-2").status == "registered"
+    backend.registry.promote(MODEL, 2, "production", actor="release")
+    result = call_as(
+        monkeypatch,
+        "rollback",
+        rollback.handler,
+        json.loads((EVENTS / "eventbridge_alarm_state_change.json").read_text()),
+    )
+    assert result["reactions"][0]["action"] == "rollback"
+
+    # Training on SageMaker: the train function starts the job, collect reads its output.
+    monkeypatch.setenv("MLOPS_TRAINING_MODE", "sagemaker")
+    monkeypatch.setenv("MLOPS_SAGEMAKER_ROLE_ARN", "arn:aws:iam::123456789012:role/t")
+    monkeypatch.setenv(
+        "MLOPS_TRAINING_IMAGE_URI", "123456789012.dkr.ecr.us-east-1.amazonaws.com/t:1"
+    )
+    runtime.reset()
+    state = {
+        "model": MODEL,
+        "key": "x",
+        "run_id": "run-sm",
+        "validation": {
+            "dataset": backend.registry.get(MODEL, 1).model_dump()["source"]
+            and {
+                "key": f"validated/{MODEL}/{backend.registry.get(MODEL, 1).data_sha256}.csv",
+                "uri": backend.registry.get(MODEL, 1).source,
+                "sha256": backend.registry.get(MODEL, 1).data_sha256,
+                "rows": 569,
+            },
+            "warnings": [],
+            "report_key": "r",
+        },
+    }
+    state["training"] = call_as(monkeypatch, "train", train.handler, state)
+    job = boto3.client("sagemaker").describe_training_job(
+        TrainingJobName=state["training"]["job"]["name"]
+    )
+    channel, model_dir = tmp_path / "train", tmp_path / "model"
+    channel.mkdir()
+    (channel / "data.csv").write_bytes(csv_bytes)
+    monkeypatch.setenv("SM_CHANNEL_TRAIN", str(channel))
+    monkeypatch.setenv("SM_MODEL_DIR", str(model_dir))
+    monkeypatch.setenv("SM_HPS", json.dumps(job["HyperParameters"]))
+    assert sagemaker_main([]) == 0
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        for path in model_dir.iterdir():
+            tar.add(path, arcname=path.name)
+    bucket, key = job["ModelArtifacts"]["S3ModelArtifacts"].removeprefix("s3://").split("/", 1)
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=archive.getvalue())
+    call_as(monkeypatch, "collect", train.collect_handler, state)
+
+    assert set(recorded) == set(grants), "every function ran"
+    missing = {f: recorded[f] - grants[f] for f in grants if recorded[f] - grants[f]}
+    unused = {f: grants[f] - recorded[f] - justified(f, recorded[f]) for f in grants}
+    unused = {f: actions for f, actions in unused.items() if actions}
+    assert not missing, f"roles lack actions their code calls: {missing}"
+    assert not unused, f"roles grant actions no code path called: {unused}"
