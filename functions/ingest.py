@@ -11,7 +11,8 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.runtime import logger, pipeline_starter, settings, tracer
+from functions.runtime import logger, pipeline_starter, settings
+from functions.tracing import tracer
 from infra.artifacts import INCOMING_PREFIX
 
 

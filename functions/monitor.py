@@ -11,7 +11,8 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.runtime import backend, logger, settings, tracer
+from functions.runtime import backend, logger, settings
+from functions.tracing import tracer
 from infra.monitoring import run_monitor
 from infra.registry import RegistryError
 

@@ -11,7 +11,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.runtime import backend, logger, settings, steps, tracer
+from functions.runtime import backend, logger, settings, steps
+from functions.tracing import tracer
 from infra.pipeline import PipelineState, RegisterOutput
 
 

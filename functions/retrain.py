@@ -20,7 +20,8 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.runtime import backend, logger, pipeline_starter, settings, tracer
+from functions.runtime import backend, logger, pipeline_starter, settings
+from functions.tracing import tracer
 from infra.alarms import AlarmNotification, parse_alarms
 from infra.reactions import retrain
 

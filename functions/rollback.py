@@ -10,7 +10,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.runtime import backend, logger, settings, tracer
+from functions.runtime import backend, logger, settings
+from functions.tracing import tracer
 from infra.alarms import parse_alarms
 from infra.reactions import rollback_if_fresh
 

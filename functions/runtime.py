@@ -1,20 +1,22 @@
-"""What every handler shares: settings, Powertools logger/tracer, and the backend, built once
-per Lambda container (outside the handler, so warm invocations reuse clients)."""
+"""What every handler shares: settings, the Powertools logger, and the backend, built once per
+Lambda container (outside the handler, so warm invocations reuse clients)."""
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 
 from infra.backend import Backend, build_backend
-from infra.pipeline import PipelineSteps
 from infra.ports import PipelineStarter, TrainingLauncher
 from infra.settings import Settings, get_settings
 
-# Service name, log level and sampling come from POWERTOOLS_* variables set by Terraform.
+if TYPE_CHECKING:
+    from infra.pipeline import PipelineSteps
+
+# Service name and log level come from POWERTOOLS_* variables set by Terraform.
 logger = Logger()
-tracer = Tracer()
 
 
 def settings() -> Settings:
@@ -27,6 +29,8 @@ def backend() -> Backend:
 
 
 def steps() -> PipelineSteps:
+    from infra.pipeline import PipelineSteps  # not on the inference path: kept out of its import
+
     return PipelineSteps(backend())
 
 

@@ -10,7 +10,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.runtime import logger, settings, steps, tracer, training_launcher
+from functions.runtime import logger, settings, steps, training_launcher
+from functions.tracing import tracer
 from infra.pipeline import PipelineState, TrainOutput
 
 

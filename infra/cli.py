@@ -432,6 +432,108 @@ def serve(
     uvicorn.run(api, host=host, port=port, log_level="info")
 
 
+@app.command()
+def package(
+    output: Annotated[Path, typer.Option(help="Directory for the packages.")] = Path("dist"),
+    arch: Annotated[
+        str | None, typer.Option(help="x86_64 or arm64 (default: this machine's).")
+    ] = None,
+    training_image: Annotated[
+        bool, typer.Option(help="Also measure what the training image adds to its base.")
+    ] = False,
+) -> None:
+    """Build the inference Lambda zip for Python 3.12 and check it against its size budget."""
+    from rich.table import Table
+
+    from infra.packaging import (
+        MB,
+        BudgetExceeded,
+        build_inference,
+        host_architecture,
+        measure_training_image,
+    )
+
+    architecture = arch or host_architecture()
+    source = Path(__file__).resolve().parents[1]
+    with console.status(f"building the inference package for {architecture}"):
+        reports = [build_inference(source, output, architecture)]
+        if training_image:
+            reports.append(measure_training_image(output, architecture))
+    table = Table(title="Lambda packages", title_justify="left")
+    for col in ("package", "arch", "files", "unzipped MB", "zipped MB", "budget", "sha256"):
+        table.add_column(col)
+    for r in reports:
+        budget = (
+            f"<= {r.budget.unzipped_mb:g} / {r.budget.zipped_mb:g} MB" if r.budget else "reported"
+        )
+        verdict = "" if r.within_budget else " [red]OVER[/]"
+        table.add_row(
+            r.name,
+            r.architecture,
+            str(r.files),
+            f"{r.unzipped_bytes / MB:.1f}",
+            f"{r.zipped_bytes / MB:.1f}" if r.zipped_bytes else "-",
+            budget + verdict,
+            r.sha256[:16] or "-",
+        )
+    console.print(table)
+    inference = reports[0]
+    console.print(
+        f"{inference.path} ({inference.compiled_modules} cold-start modules byte-compiled"
+        + ("" if inference.compiled_modules else ": no Python 3.12 of this architecture found")
+        + "); largest: "
+        + ", ".join(f"{name} {size / MB:.1f} MB" for name, size in inference.largest)
+    )
+    over = [r for r in reports if not r.within_budget]
+    if over:
+        raise _fail(str(BudgetExceeded(", ".join(f"{r.name} is over budget" for r in over))))
+
+
+@app.command()
+def bench(
+    cold_runs: Annotated[int, typer.Option(help="Fresh processes per handler.")] = 7,
+    warm_requests: Annotated[int, typer.Option(help="Timed 1-record requests.")] = 300,
+    batch_rows: Annotated[int, typer.Option(help="Records in the batch request.")] = 10_000,
+    package_sizes: Annotated[
+        bool, typer.Option("--package/--no-package", help="Also build and size both packages.")
+    ] = True,
+    report: Annotated[Path | None, typer.Option(help="Also write the results as JSON.")] = None,
+) -> None:
+    """Our inference handler against a naive FastAPI + scikit-learn + pandas one, side by side."""
+    import sys
+
+    from rich.table import Table
+
+    repo = Path(__file__).resolve().parents[1]
+    if not (repo / "tests" / "benchmarks" / "bench_inference.py").exists():
+        raise _fail("the benchmark lives in tests/benchmarks: run it from a source checkout")
+    sys.path.insert(0, str(repo))
+    from tests.benchmarks.bench_inference import BenchConfig, as_dict, run
+
+    config = BenchConfig(
+        cold_runs=cold_runs,
+        warm_requests=warm_requests,
+        batch_rows=batch_rows,
+        package=package_sizes,
+    )
+    with console.status("benchmarking") as status:
+        result = run(config, progress=lambda message: status.update(message))
+    table = Table(title=f"mlops bench ({result.machine})", title_justify="left")
+    for col in ("metric", "ours", "baseline", "ours / baseline", "target"):
+        table.add_column(col, justify="right" if col != "metric" else "left")
+    for row in result.rows():
+        table.add_row(*row)
+    console.print(table)
+    console.print(
+        f"[dim]{result.seconds:.0f}s; baseline = FastAPI + Mangum + pandas + "
+        "scikit-learn + joblib (tests/benchmarks/baseline_handler.py)[/]"
+    )
+    if report is not None:
+        import json
+
+        report.write_text(json.dumps(as_dict(result), indent=2))
+
+
 @pipeline_app.command("start")
 def pipeline_start(
     data: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="CSV to ingest.")],

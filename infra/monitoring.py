@@ -13,7 +13,7 @@ from infra.backend import Backend
 from infra.registry import RegistryError
 from training.config import DriftConfig
 from training.drift import DriftReport, ReferenceProfile, compare
-from training.train import PROFILE_FILE
+from training.files import PROFILE_FILE
 
 DRIFT_SHARE_METRIC = "DataDriftShare"
 DRIFT_DETECTED_METRIC = "DataDriftDetected"

@@ -34,18 +34,10 @@ from infra.backend import Backend
 from infra.ports import BlobNotFound, TrainingLauncher
 from infra.records import ArtifactRef, ModelVersion, TrainingJob
 from training.config import TrainingConfig, parse_config
+from training.files import ARTIFACT_FILES, HOLDOUT_FILE, MANIFEST_FILE, MODEL_FILE, SCHEMA_FILE
 from training.gate import GateResult, evaluate_gate
 from training.schema import DatasetSchema, SchemaError, infer_schema
-from training.train import (
-    ARTIFACT_FILES,
-    HOLDOUT_FILE,
-    MANIFEST_FILE,
-    MODEL_FILE,
-    SCHEMA_FILE,
-    RunManifest,
-    TrainingRun,
-    train,
-)
+from training.train import RunManifest, TrainingRun, train
 from training.validation import ValidationReport, coerce_frame, read_csv_bytes, validate_csv
 
 

@@ -8,22 +8,21 @@ failure is reported on /health and as a metric.
 
 from __future__ import annotations
 
+import gc
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
-
-from pydantic import TypeAdapter
 
 from infra.artifacts import read_verified
 from infra.ports import BlobStore, MetricsSink
 from infra.records import ModelVersion
 from infra.registry import Registry
+from training.files import MODEL_FILE, SCHEMA_FILE
 from training.onnx_model import OnnxClassifier
 from training.schema import DatasetSchema
-from training.train import MODEL_FILE, SCHEMA_FILE
 
 
 @dataclass
@@ -32,7 +31,6 @@ class LoadedModel:
     stage: str
     schema: DatasetSchema
     classifier: OnnxClassifier
-    records: TypeAdapter[list[Any]] = field(repr=False)
     loaded_at: float = field(default_factory=time.time)
     weight: float | None = None
 
@@ -52,7 +50,6 @@ def load_model(
         stage=stage,
         schema=schema,
         classifier=classifier,
-        records=TypeAdapter(list[schema.record_model]),  # type: ignore[name-defined]
     )
 
 
@@ -192,3 +189,20 @@ class ModelRouter:
         if shadow is not None and shadow.version == serving.version:
             shadow = None
         return Route(serving=serving, shadow=shadow)
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """No cyclic garbage collection while a request runs.
+
+    A batch allocates a few objects per record, all freed by reference counting; the collections
+    their allocation triggers would rescan the whole heap (app, schemas, model) for nothing and
+    cost a third of a 10,000-record request. Collection resumes when the request ends.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

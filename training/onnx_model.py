@@ -21,14 +21,15 @@ class ModelSchemaMismatch(ValueError):
 
 
 class OnnxClassifier:
-    def __init__(self, model_bytes: bytes, schema: DatasetSchema, *, threads: int = 1) -> None:
+    def __init__(self, model_bytes: bytes, schema: DatasetSchema, *, threads: int = 0) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        # One thread: Lambda gives a fraction of a core per 1.7 GB, and extra threads only add
-        # scheduling jitter to small requests.
+        # threads=0: one per core (Lambda's CPU share grows with memory). No spinning: idle
+        # threads would burn the share a single-record request needs.
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(
             model_bytes, sess_options=options, providers=["CPUExecutionProvider"]
         )
@@ -84,6 +85,34 @@ class OnnxClassifier:
             inputs[name].to_numpy(dtype=np.float32 if numeric else object)
             for name, numeric in zip(self._feature_names, self._numeric, strict=True)
         ]
+
+    def columns_from_objects(self, objects: Sequence[Any]) -> list[np.ndarray]:
+        """Columns from validated request models (attributes named like the features)."""
+        if all(self._numeric) and objects and list(vars(objects[0])) == self._feature_names:
+            try:
+                # Validated models keep their fields in schema order: one tuple per record and
+                # one conversion, no Python loop per value.
+                matrix = np.array([tuple(vars(o).values()) for o in objects], dtype=np.float32)
+                return [matrix[:, j] for j in range(matrix.shape[1])]
+            except TypeError:  # a missing (None) value: the per-column path handles it
+                pass
+        columns: list[np.ndarray] = []
+        for name, numeric in zip(self._feature_names, self._numeric, strict=True):
+            values = [getattr(o, name) for o in objects]
+            if numeric:
+                columns.append(
+                    np.array([np.nan if v is None else v for v in values], dtype=np.float32)
+                )
+            else:
+                columns.append(
+                    np.array(
+                        [MISSING_CATEGORY if v is None else str(v) for v in values], dtype=object
+                    )
+                )
+        return columns
+
+    def predict_objects(self, objects: Sequence[Any]) -> tuple[list[str], np.ndarray]:
+        return self.predict_columns(self.columns_from_objects(objects))
 
     def predict_records(self, records: Sequence[Mapping[str, Any]]) -> tuple[list[str], np.ndarray]:
         return self.predict_columns(self.columns_from_records(records))

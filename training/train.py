@@ -22,19 +22,19 @@ from training.drift import ReferenceProfile, build_profile
 from training.evaluate import baseline_metrics, classification_metrics
 from training.export import export_onnx, parity_error
 from training.features import build_pipeline, model_inputs
+from training.files import (
+    HOLDOUT_FILE,
+    MANIFEST_FILE,
+    MODEL_FILE,
+    PROFILE_FILE,
+    SCHEMA_FILE,
+)
 from training.provenance import code_version, library_versions
 from training.schema import DatasetSchema
 
 if TYPE_CHECKING:
     import pandas as pd
     from sklearn.pipeline import Pipeline
-
-MODEL_FILE = "model.onnx"
-SCHEMA_FILE = "schema.json"
-PROFILE_FILE = "profile.json"
-HOLDOUT_FILE = "holdout.csv"
-MANIFEST_FILE = "manifest.json"
-ARTIFACT_FILES = (MODEL_FILE, SCHEMA_FILE, PROFILE_FILE, HOLDOUT_FILE)
 
 
 class TrainingError(ValueError):

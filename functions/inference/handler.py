@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mangum import Mangum
 
 from functions.inference.app import create_app
-from functions.runtime import backend, logger, settings, tracer
+from functions.runtime import backend, logger, settings
 from infra.serving import ModelRouter
 
 
@@ -56,7 +56,6 @@ def reset() -> None:
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId", clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # Mangum types its own context protocol; the runtime's object satisfies it.
     response: dict[str, Any] = adapter()(event, cast(Any, context))

@@ -8,7 +8,7 @@ import pytest
 
 from functions import runtime
 from functions.inference import handler as inference
-from training.train import MODEL_FILE
+from training.files import MODEL_FILE
 
 from .conftest import MODEL, load_event
 

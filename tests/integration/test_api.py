@@ -8,8 +8,8 @@ from fastapi.testclient import TestClient
 from functions.inference.app import create_app
 from infra.pipeline import Dataset, PipelineSteps
 from infra.serving import ModelRouter
+from training.files import MODEL_FILE
 from training.gate import GateResult
-from training.train import MODEL_FILE
 
 MODEL = "bc"
 PASSED = GateResult(passed=True, metric="roc_auc", candidate=0.99, baseline=0.5, reasons=[])

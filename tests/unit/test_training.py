@@ -5,8 +5,9 @@ import pytest
 
 from training.config import ConfigError, TrainingConfig, load_config
 from training.export import parity_error
+from training.files import ARTIFACT_FILES, MANIFEST_FILE
 from training.onnx_model import OnnxClassifier
-from training.train import ARTIFACT_FILES, MANIFEST_FILE, TrainingError, split_by_hash, train
+from training.train import TrainingError, split_by_hash, train
 
 
 def test_the_model_beats_the_dummy_baseline(trained):

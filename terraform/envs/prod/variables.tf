@@ -30,7 +30,7 @@ variable "code_version" {
 variable "inference_zip_path" {
   description = "Inference package built by `mlops package`."
   type        = string
-  default     = "../../../dist/inference.zip"
+  default     = "../../../dist/inference-x86_64.zip"
 }
 
 variable "training_image_uri" {

@@ -106,9 +106,9 @@ variable "inference_zip_path" {
 }
 
 variable "inference_architecture" {
-  description = "arm64 or x86_64 (the package must be built for the same)."
+  description = "x86_64 or arm64: what `mlops package --arch` built (byte-compiled only when built on the same architecture)."
   type        = string
-  default     = "arm64"
+  default     = "x86_64"
 
   validation {
     condition     = contains(["arm64", "x86_64"], var.inference_architecture)

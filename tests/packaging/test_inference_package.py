@@ -1,0 +1,96 @@
+"""The inference Lambda package: within budget, self-contained, reproducible, byte-compiled."""
+
+from __future__ import annotations
+
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from infra.packaging import (
+    INFERENCE_BUDGET,
+    MB,
+    build_inference,
+    deterministic_zip,
+    find_python,
+    host_architecture,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dist")
+    return build_inference(REPO, out, host_architecture())
+
+
+def test_the_package_is_within_its_budget(built):
+    print(
+        f"\ninference package: {built.unzipped_bytes / MB:.1f} MB unzipped, "
+        f"{built.zipped_bytes / MB:.1f} MB zipped, {built.files} files"
+    )
+    assert built.within_budget
+    assert built.unzipped_bytes <= INFERENCE_BUDGET.unzipped_mb * MB
+    assert built.zipped_bytes <= INFERENCE_BUDGET.zipped_mb * MB
+
+
+def test_the_package_holds_serving_code_and_nothing_heavy(built):
+    with zipfile.ZipFile(built.path) as zf:
+        names = zf.namelist()
+    tops = {n.split("/", 1)[0] for n in names}
+    assert {"functions", "infra", "training", "onnxruntime", "numpy", "fastapi", "mangum"} <= tops
+    for heavy in ("pandas", "sklearn", "scipy", "skl2onnx", "boto3", "botocore"):
+        assert heavy not in tops, heavy
+    assert not [n for n in names if "/tests/" in n or n.endswith((".pyi", ".c", ".h"))]
+    assert all(zf_time == (1980, 1, 1, 0, 0, 0) for zf_time in _times(built.path))
+
+
+def _times(path):
+    with zipfile.ZipFile(path) as zf:
+        return {i.date_time for i in zf.infolist()}
+
+
+def test_zipping_the_same_tree_gives_the_same_bytes(tmp_path):
+    tree = tmp_path / "tree"
+    (tree / "pkg").mkdir(parents=True)
+    (tree / "pkg" / "a.py").write_text("x = 1\n")
+    (tree / "b.txt").write_text("b")
+    deterministic_zip(tree, tmp_path / "one.zip")
+    (tree / "b.txt").touch()  # a new mtime must not matter
+    deterministic_zip(tree, tmp_path / "two.zip")
+    assert (tmp_path / "one.zip").read_bytes() == (tmp_path / "two.zip").read_bytes()
+
+
+@pytest.mark.skipif(find_python() is None, reason="no Python 3.12 to run the Lambda package with")
+def test_the_package_serves_on_python_3_12_with_nothing_else(built, tmp_path):
+    """What the Lambda runtime does: Python 3.12, the zip's contents, no site-packages."""
+    assert built.compiled_modules > 100
+    root = tmp_path / "task"
+    with zipfile.ZipFile(built.path) as zf:
+        zf.extractall(root)
+    probe = (
+        "import json, sys, time; sys.path.insert(0, sys.argv[1]);"
+        "start = time.perf_counter();"
+        "from functions.inference.handler import handler;"
+        "from infra.emulation import LambdaContext, http_api_event;"
+        "r = handler(http_api_event('GET', '/health'), LambdaContext());"
+        "heavy = [m for m in ('pandas', 'sklearn', 'scipy') if m in sys.modules];"
+        "print(json.dumps({'status': r['statusCode'], 'body': json.loads(r['body']),"
+        " 'heavy': heavy, 'seconds': time.perf_counter() - start}))"
+    )
+    result = subprocess.run(
+        [find_python(), "-I", "-S", "-c", probe, str(root)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"MLOPS_HOME": str(tmp_path / "home"), "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    import json
+
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["status"] == 503 and out["body"]["status"] == "unavailable"  # no model yet
+    assert out["heavy"] == []
+    print(f"\nimport + first request from the package on Python 3.12: {out['seconds']:.2f}s")
