@@ -312,6 +312,69 @@ def registry_show(
     console.print_json(record.model_dump_json())
 
 
+@registry_app.command("check")
+def registry_check(
+    version: Annotated[int, typer.Argument(help="Version number.")],
+    model: ModelOption = None,
+) -> None:
+    """Fail unless the version exists, passed its gate and its artifacts match their hashes."""
+    from infra.artifacts import ArtifactIntegrityError
+    from infra.promotion import check_version
+    from infra.registry import RegistryError
+
+    try:
+        record = check_version(_backend(), _model(model), version)
+    except (RegistryError, ArtifactIntegrityError) as exc:
+        raise _fail(str(exc)) from exc
+    console.print(
+        f"{record.model} v{record.version}: gate passed, "
+        f"{len(record.artifacts)} artifacts match their SHA-256"
+    )
+
+
+@registry_app.command("export")
+def registry_export(
+    version: Annotated[int, typer.Argument(help="Version number.")],
+    out: Annotated[Path, typer.Option(help="Directory for the version record and artifacts.")],
+    model: ModelOption = None,
+) -> None:
+    """Write a version and its verified artifacts to a directory (to import elsewhere)."""
+    from infra.artifacts import ArtifactIntegrityError
+    from infra.promotion import export_version
+    from infra.registry import RegistryError
+
+    try:
+        record = export_version(_backend(), _model(model), version, out)
+    except (RegistryError, ArtifactIntegrityError) as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"exported {record.model} v{record.version} to {out}")
+
+
+@registry_app.command("import")
+def registry_import(
+    directory: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
+    source_env: Annotated[str, typer.Option(help="Environment the version comes from.")],
+    output_file: Annotated[
+        Path | None, typer.Option(help="Append version=<N> here (e.g. $GITHUB_OUTPUT).")
+    ] = None,
+) -> None:
+    """Register an exported version in this environment, checking every artifact's hash."""
+    from infra.artifacts import ArtifactIntegrityError
+    from infra.promotion import import_version
+
+    try:
+        record = import_version(_backend(), directory, source_environment=source_env, actor=actor())
+    except ArtifactIntegrityError as exc:
+        raise _fail(str(exc)) from exc
+    console.print(
+        f"imported as {record.model} v{record.version} "
+        f"(from {source_env} v{record.lineage['imported_from']['version']})"
+    )
+    if output_file is not None:
+        with output_file.open("a") as handle:
+            handle.write(f"version={record.version}\n")
+
+
 @registry_app.command("history")
 def registry_history(
     model: ModelOption = None, stage: Annotated[str | None, typer.Option()] = None
@@ -441,6 +504,9 @@ def package(
     training_image: Annotated[
         bool, typer.Option(help="Also measure what the training image adds to its base.")
     ] = False,
+    markdown: Annotated[
+        Path | None, typer.Option(help="Append the table as Markdown (e.g. $GITHUB_STEP_SUMMARY).")
+    ] = None,
 ) -> None:
     """Build the inference Lambda zip for Python 3.12 and check it against its size budget."""
     from rich.table import Table
@@ -484,6 +550,27 @@ def package(
         + "); largest: "
         + ", ".join(f"{name} {size / MB:.1f} MB" for name, size in inference.largest)
     )
+    if markdown is not None:
+        lines = [
+            "| package | arch | files | unzipped MB | zipped MB | budget | sha256 |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in reports:
+            budget = (
+                (
+                    f"<= {r.budget.unzipped_mb:g} / {r.budget.zipped_mb:g} MB"
+                    + ("" if r.within_budget else " **OVER**")
+                )
+                if r.budget
+                else "reported"
+            )
+            zipped = f"{r.zipped_bytes / MB:.1f}" if r.zipped_bytes else "-"
+            lines.append(
+                f"| {r.name} | {r.architecture} | {r.files} | "
+                f"{r.unzipped_bytes / MB:.1f} | {zipped} | {budget} | `{r.sha256[:16]}` |"
+            )
+        with markdown.open("a") as handle:
+            handle.write("### Lambda packages\n\n" + "\n".join(lines) + "\n")
     over = [r for r in reports if not r.within_budget]
     if over:
         raise _fail(str(BudgetExceeded(", ".join(f"{r.name} is over budget" for r in over))))
@@ -532,6 +619,149 @@ def bench(
         import json
 
         report.write_text(json.dumps(as_dict(result), indent=2))
+
+
+@app.command()
+def env(
+    terraform_dir: Annotated[
+        Path,
+        typer.Option(exists=True, file_okay=False, help="An initialised terraform/envs/<env>."),
+    ],
+) -> None:
+    """Print the MLOPS_* settings of a deployed environment (from its Terraform outputs), one
+    KEY=value per line: `mlops env --terraform-dir terraform/envs/dev >> "$GITHUB_ENV"`."""
+    import json
+    import subprocess
+
+    from infra.settings import env_from_terraform_outputs
+
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        raise _fail("terraform is not on PATH")
+    result = subprocess.run(  # noqa: S603 - fixed arguments
+        [terraform, f"-chdir={terraform_dir}", "output", "-json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise _fail(f"terraform output failed: {result.stderr.strip()}")
+    try:
+        values = env_from_terraform_outputs(json.loads(result.stdout))
+    except KeyError as exc:
+        raise _fail(str(exc)) from exc
+    for key, value in values.items():
+        typer.echo(f"{key}={value}")
+
+
+@app.command()
+def smoke(
+    url: Annotated[str, typer.Option(help="Base URL of the deployed API.")],
+    expect_version: Annotated[
+        int | None, typer.Option(help="Fail unless the API serves this version.")
+    ] = None,
+    sigv4: Annotated[bool, typer.Option(help="Sign requests (APIs with IAM auth).")] = False,
+    region: Annotated[str | None, typer.Option(help="Region for SigV4.")] = None,
+) -> None:
+    """Smoke-test a deployed API: health, version, a prediction, a refused bad record."""
+    from infra.smoke import HttpApiClient, smoke_test_from_api
+
+    result = smoke_test_from_api(
+        HttpApiClient(url, sigv4=sigv4, region=region), expect_version=expect_version
+    )
+    for check in result.checks:
+        mark = "[green]ok[/]" if check.passed else "[red]FAILED[/]"
+        console.print(f"  {mark} {check.name} {'' if check.passed else check.detail}")
+    if not result.passed:
+        raise _fail("smoke test " + result.summary())
+
+
+@app.command()
+def release(
+    version: Annotated[
+        int | None, typer.Argument(help="Version in the source environment.")
+    ] = None,
+    from_env_file: Annotated[
+        Path | None, typer.Option(help="MLOPS_* settings of the source environment.")
+    ] = None,
+    to_env_file: Annotated[
+        Path | None, typer.Option(help="MLOPS_* settings of the target environment.")
+    ] = None,
+    url: Annotated[
+        str | None, typer.Option(help="Target environment's API, to smoke-test.")
+    ] = None,
+    sigv4: Annotated[bool, typer.Option(help="Sign smoke-test requests.")] = False,
+    stage: Annotated[str, typer.Option(help="Stage the target API serves.")] = "production",
+    model: ModelOption = None,
+    aws_emulated: Annotated[
+        bool,
+        typer.Option(
+            "--aws-emulated", help="Play dev -> staging -> prod, and a failed release, on moto."
+        ),
+    ] = False,
+) -> None:
+    """Move a model version to another environment: export, import (hashes checked), promote,
+    smoke-test, and roll back if the smoke test fails."""
+    if aws_emulated:
+        _emulated_release()
+        return
+    if version is None or from_env_file is None or to_env_file is None or url is None:
+        raise _fail("give VERSION, --from-env-file, --to-env-file and --url (or --aws-emulated)")
+    from infra.promotion import release as run_release
+    from infra.smoke import HttpApiClient
+
+    source = build_backend(Settings(_env_file=from_env_file))  # type: ignore[call-arg]
+    target_settings = Settings(_env_file=to_env_file)  # type: ignore[call-arg]
+    target = build_backend(target_settings)
+    with tempfile.TemporaryDirectory() as workdir:
+        result = run_release(
+            source,
+            target,
+            model or target_settings.model_name,
+            version,
+            stage,
+            source_environment=from_env_file.stem,
+            actor=actor(),
+            workdir=Path(workdir),
+            client=lambda: HttpApiClient(url, sigv4=sigv4),
+        )
+    _print_release(result.model_dump(mode="json"), target_settings.environment)
+    if not result.succeeded:
+        raise typer.Exit(1)
+
+
+def _print_release(step: dict[str, Any], to: str) -> None:
+    smoke = step.get("smoke") or {}
+    verdict = "[green]released[/]" if smoke.get("passed") else "[red]smoke test failed[/]"
+    console.print(
+        f"{to}: v{step['source_version']} -> v{step['target_version']} in "
+        f"{step['stage']}: {verdict}"
+    )
+    for check in smoke.get("checks", []):
+        if not check["passed"]:
+            console.print(f"    [red]{check['name']}[/]: {check['detail'][:160]}")
+    if step.get("rolled_back"):
+        event = step["rolled_back"]
+        console.print(f"    rolled back: v{event['from_version']} -> v{event['to_version']}")
+
+
+def _emulated_release() -> None:
+    from infra.console import history_table
+    from infra.emulation import emulated_release
+    from infra.records import StageEvent
+
+    with tempfile.TemporaryDirectory() as workdir, console.status("releasing on moto"):
+        outcome = emulated_release(workdir)
+    for step in outcome["steps"]:
+        _print_release(step, step["to"])
+    for env, events in outcome["history"].items():
+        table = history_table(StageEvent.model_validate(e) for e in events)
+        table.title = f"{env}: stage history"
+        console.print(table)
+    console.print(
+        "production serves: "
+        + ", ".join(f"{env} v{version}" for env, version in outcome["production"].items())
+    )
 
 
 @pipeline_app.command("start")

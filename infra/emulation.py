@@ -634,3 +634,135 @@ def evaluate_alarm(name: str, *, now: Any = None) -> str:
                     TopicArn=action, Subject=f'ALARM: "{name}"', Message=json.dumps(message)
                 )
     return state
+
+
+# -- releases across emulated environments -------------------------------------------------
+
+ENVIRONMENTS = ("dev", "staging", "prod")
+
+
+class EmulatedEnvironment:
+    """One environment's resources in the shared moto account, and its API as Lambda runs it."""
+
+    def __init__(self, name: str, settings: Settings) -> None:
+        from infra.aws import aws_backend
+
+        self.name = name
+        self.settings = settings
+        self.backend = aws_backend(settings)
+
+    def api(self) -> LambdaApiClient:
+        """The inference function of this environment (handlers read its settings)."""
+        from functions.inference.handler import handler
+
+        use_settings(self.settings)
+        return LambdaApiClient(handler)
+
+
+def emulated_release(workdir: Any) -> dict[str, Any]:
+    """dev -> staging -> prod for a good version, then a broken release that the prod smoke test
+    catches and rolls back. Returns what happened, environment by environment."""
+    from pathlib import Path
+
+    from infra.pipeline import LocalPipeline, PipelineSteps
+    from infra.promotion import export_version, promote_and_verify, release
+    from training.config import TrainingConfig
+    from training.datasets import TARGET, breast_cancer_frame, to_csv_bytes
+
+    model = "breast-cancer"
+    workdir = Path(workdir)
+    with emulated_aws("mlops-dev") as dev_settings:
+        envs = {"dev": EmulatedEnvironment("dev", dev_settings)}
+        for name in ENVIRONMENTS[1:]:
+            settings = emulated_settings(f"mlops-{name}", environment=name)
+            create_resources(settings)
+            envs[name] = EmulatedEnvironment(name, settings)
+        dev = envs["dev"]
+        PipelineSteps(dev.backend).save_config(TrainingConfig(model_name=model, target=TARGET))
+        dev.backend.data.put("incoming/day1.csv", to_csv_bytes(breast_cancer_frame()))
+        trained = LocalPipeline(dev.backend, actor="dev-pipeline").run(model, "incoming/day1.csv")
+        if trained.version is None:
+            raise RuntimeError(f"training in dev failed: {trained.error}")
+        dev.backend.registry.promote(model, trained.version, "production", actor="dev-pipeline")
+        steps: list[dict[str, Any]] = []
+        version, source = trained.version, dev
+        for target in (envs["staging"], envs["prod"]):
+            result = release(
+                source.backend,
+                target.backend,
+                model,
+                version,
+                "production",
+                source_environment=source.name,
+                client=target.api,
+                actor="release",
+                workdir=workdir / f"{source.name}-to-{target.name}",
+            )
+            steps.append({"from": source.name, "to": target.name, **result.model_dump(mode="json")})
+            if not result.succeeded:
+                raise RuntimeError(f"release to {target.name} failed: {result.smoke}")
+            version, source = result.target_version, target
+
+        # A broken build: its ONNX bytes do not load, though its recorded hashes match them.
+        broken = _broken_version(dev.backend, model, trained.version)
+        bundle = workdir / "broken"
+        export_version(dev.backend, model, broken.version, bundle)
+        from infra.promotion import import_version
+
+        prod = envs["prod"]
+        imported = import_version(prod.backend, bundle, source_environment="dev", actor="release")
+        failed = promote_and_verify(
+            prod.backend,
+            model,
+            imported.version,
+            "production",
+            client=prod.api,
+            actor="release",
+            source_version=broken.version,
+        )
+        steps.append({"from": "dev", "to": "prod", **failed.model_dump(mode="json")})
+        return {
+            "steps": steps,
+            "history": {
+                name: [e.model_dump(mode="json") for e in env.backend.registry.history(model)]
+                for name, env in envs.items()
+            },
+            "production": {
+                name: (
+                    current.version
+                    if (current := env.backend.registry.current(model, "production"))
+                    else None
+                )
+                for name, env in envs.items()
+            },
+        }
+
+
+def _broken_version(backend: Any, model: str, good: int) -> Any:
+    """Register a copy of `good` whose model file is not a loadable ONNX graph (what a faulty
+    exporter would produce); its record carries the hash of those bytes, so only serving it
+    can reveal the fault."""
+    import hashlib
+
+    from infra.artifacts import version_key
+    from infra.records import ArtifactRef
+    from training.files import MODEL_FILE
+
+    record = backend.registry.get(model, good)
+    version = backend.registry.allocate_version(model)
+    artifacts = {}
+    for name, ref in record.artifacts.items():
+        data = b"not an onnx graph" if name == MODEL_FILE else backend.artifacts.get(ref.key)
+        key = version_key(model, version, name)
+        backend.artifacts.put(key, data)
+        artifacts[name] = ArtifactRef(
+            key=key,
+            uri=backend.artifacts.uri(key),
+            sha256=hashlib.sha256(data).hexdigest(),
+            size_bytes=len(data),
+        )
+    return backend.registry.register(
+        record.model_copy(
+            update={"version": version, "artifacts": artifacts, "run_id": f"{record.run_id}-broken"}
+        )
+    )

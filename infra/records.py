@@ -40,6 +40,10 @@ class ModelVersion(BaseModel):
     library_versions: dict[str, str] = Field(default_factory=dict)
     timings: dict[str, float] = Field(default_factory=dict)
     artifacts: dict[str, ArtifactRef]
+    lineage: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Where an imported version came from (environment, version).",
+    )
 
     @property
     def gate_passed(self) -> bool:

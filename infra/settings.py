@@ -70,6 +70,30 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return {f"{prefix}{name}".upper(): str(value) for name, value in settings.model_dump().items()}
 
 
+# Terraform outputs (terraform/envs/*) -> the settings a CLI needs to act on that environment.
+TERRAFORM_OUTPUTS = {
+    "model_name": "MLOPS_MODEL_NAME",
+    "environment": "MLOPS_ENVIRONMENT",
+    "data_bucket": "MLOPS_DATA_BUCKET",
+    "artifact_bucket": "MLOPS_ARTIFACT_BUCKET",
+    "registry_table": "MLOPS_REGISTRY_TABLE",
+    "predictions_table": "MLOPS_PREDICTIONS_TABLE",
+    "state_machine_arn": "MLOPS_STATE_MACHINE_ARN",
+    "kms_key_arn": "MLOPS_KMS_KEY_ID",
+}
+
+
+def env_from_terraform_outputs(outputs: dict[str, dict[str, object]]) -> dict[str, str]:
+    """`terraform output -json` of an environment as MLOPS_* variables (backend aws)."""
+    env = {"MLOPS_BACKEND": "aws"}
+    missing = [name for name in TERRAFORM_OUTPUTS if name not in outputs]
+    if missing:
+        raise KeyError(f"terraform outputs lack {missing}")
+    for name, variable in TERRAFORM_OUTPUTS.items():
+        env[variable] = str(outputs[name]["value"])
+    return env
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()

@@ -37,3 +37,18 @@ output "training_repository_url" {
   description = "ECR repository of the training image."
   value       = module.stack.training_repository_url
 }
+
+output "model_name" {
+  description = "The model this stack trains and serves."
+  value       = module.stack.model_name
+}
+
+output "environment" {
+  description = "dev, staging or prod."
+  value       = module.stack.environment
+}
+
+output "kms_key_arn" {
+  description = "The stack's KMS key."
+  value       = module.stack.kms_key_arn
+}

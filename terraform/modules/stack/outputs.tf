@@ -47,3 +47,13 @@ output "dashboard_name" {
   description = "CloudWatch dashboard."
   value       = module.monitoring.dashboard_name
 }
+
+output "model_name" {
+  description = "The model this stack trains and serves."
+  value       = var.model_name
+}
+
+output "environment" {
+  description = "dev, staging or prod."
+  value       = var.environment
+}

@@ -1,0 +1,170 @@
+"""Model promotion between environments: export a version with its artifacts, import it into
+another environment's registry (hashes checked at both ends), promote it, smoke-test it, and roll
+back when the smoke test fails. The workflow runs these steps as separate jobs, each with its own
+environment's credentials; `release` chains them where one process can reach both."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from infra.artifacts import ArtifactIntegrityError, read_verified, version_key
+from infra.backend import Backend
+from infra.records import ArtifactRef, ModelVersion, StageEvent, utc_now
+from infra.registry import GateNotPassedError, RegistryError
+from infra.smoke import ApiClient, SmokeResult, example_records, smoke_test
+from training.files import SCHEMA_FILE
+from training.schema import DatasetSchema
+
+RECORD_FILE = "version.json"
+
+
+class ReleaseResult(BaseModel):
+    model: str
+    source_version: int
+    target_version: int
+    stage: str
+    promoted: StageEvent | None = None
+    smoke: SmokeResult | None = None
+    rolled_back: StageEvent | None = None
+    rollback_refused: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.smoke is not None and self.smoke.passed and self.rolled_back is None
+
+
+def check_version(backend: Backend, model: str, version: int) -> ModelVersion:
+    """The version exists, passed its gate, and every artifact matches its recorded SHA-256."""
+    record = backend.registry.get(model, version)
+    if not record.gate_passed:
+        reasons = "; ".join(record.gate.get("reasons", [])) or "no gate result"
+        raise GateNotPassedError(f"{model} v{version} did not pass its gate ({reasons})")
+    for ref in record.artifacts.values():
+        read_verified(backend.artifacts, ref)
+    return record
+
+
+def export_version(backend: Backend, model: str, version: int, directory: Path) -> ModelVersion:
+    record = check_version(backend, model, version)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, ref in record.artifacts.items():
+        (directory / name).write_bytes(read_verified(backend.artifacts, ref))
+    (directory / RECORD_FILE).write_text(record.model_dump_json(indent=2))
+    return record
+
+
+def import_version(
+    backend: Backend, directory: Path, *, source_environment: str, actor: str
+) -> ModelVersion:
+    """Register an exported version here as a new version (its own number, the same bytes).
+
+    Importing the same source version again returns the version it became the first time."""
+    source = ModelVersion.model_validate_json((directory / RECORD_FILE).read_text())
+    origin = {
+        "environment": source_environment,
+        "version": source.version,
+        "model_sha256": source.model_sha256,
+    }
+    for existing in backend.registry.versions(source.model):
+        if existing.lineage.get("imported_from") == origin:
+            return existing
+    files: dict[str, bytes] = {}
+    for name, ref in source.artifacts.items():
+        data = (directory / name).read_bytes()
+        if hashlib.sha256(data).hexdigest() != ref.sha256:
+            raise ArtifactIntegrityError(f"{name} of {source.model} v{source.version} was altered")
+        files[name] = data
+    registry = backend.registry
+    version = registry.allocate_version(source.model)
+    artifacts: dict[str, ArtifactRef] = {}
+    for name, data in files.items():
+        key = version_key(source.model, version, name)
+        digest = backend.artifacts.put(key, data)
+        artifacts[name] = ArtifactRef(
+            key=key, uri=backend.artifacts.uri(key), sha256=digest, size_bytes=len(data)
+        )
+        read_verified(backend.artifacts, artifacts[name])
+    record = source.model_copy(
+        update={
+            "version": version,
+            "artifacts": artifacts,
+            "created_by": actor,
+            "created_at": utc_now(),
+            "lineage": {**source.lineage, "imported_from": origin},
+        }
+    )
+    return registry.register(record)
+
+
+def release(
+    source: Backend,
+    target: Backend,
+    model: str,
+    version: int,
+    stage: str,
+    *,
+    source_environment: str,
+    client: Callable[[], ApiClient],
+    actor: str,
+    workdir: Path,
+) -> ReleaseResult:
+    """Export from `source`, import into `target`, promote, smoke-test, roll back on failure."""
+    export_version(source, model, version, workdir)
+    imported = import_version(target, workdir, source_environment=source_environment, actor=actor)
+    return promote_and_verify(
+        target, model, imported.version, stage, client=client, actor=actor, source_version=version
+    )
+
+
+def promote_and_verify(
+    backend: Backend,
+    model: str,
+    version: int,
+    stage: str,
+    *,
+    client: Callable[[], ApiClient],
+    actor: str,
+    source_version: int | None = None,
+) -> ReleaseResult:
+    """Promote with a conditional write on the stage as read now, then smoke-test the API; a
+    failed smoke test rolls the stage back (recorded in history)."""
+    record = check_version(backend, model, version)
+    current = backend.registry.current(model, stage)
+    result = ReleaseResult(
+        model=model, source_version=source_version or version, target_version=version, stage=stage
+    )
+    result.promoted = backend.registry.promote(
+        model,
+        version,
+        stage,
+        actor=actor,
+        reason=f"release of v{result.source_version}",
+        expected_version=current.version if current else None,
+        expected_revision=None if current else 0,
+    )
+    schema = DatasetSchema.from_json(
+        read_verified(backend.artifacts, record.artifacts[SCHEMA_FILE])
+    )
+    result.smoke = smoke_test(
+        client(),
+        expect_version=version,
+        records=example_records(schema),
+        classes=schema.target.classes,
+    )
+    if not result.smoke.passed and result.promoted is not None:
+        try:
+            result.rolled_back = backend.registry.rollback(
+                model, stage, actor=actor, reason="smoke test failed: " + result.smoke.summary()
+            )
+        except RegistryError as exc:
+            result.rollback_refused = str(exc)
+    return result
+
+
+def describe(result: ReleaseResult) -> dict[str, Any]:
+    return result.model_dump(mode="json")

@@ -1,0 +1,40 @@
+import pytest
+
+from infra.settings import Settings, env_from_terraform_outputs, settings_env
+
+OUTPUTS = {
+    "model_name": {"value": "churn"},
+    "environment": {"value": "staging"},
+    "data_bucket": {"value": "mlops-staging-data-1"},
+    "artifact_bucket": {"value": "mlops-staging-artifacts-1"},
+    "registry_table": {"value": "mlops-staging-registry"},
+    "predictions_table": {"value": "mlops-staging-predictions"},
+    "state_machine_arn": {
+        "value": "arn:aws:states:eu-west-1:1:stateMachine:mlops-staging-pipeline"
+    },
+    "kms_key_arn": {"value": "arn:aws:kms:eu-west-1:1:key/abc"},
+    "api_url": {"value": "https://x"},
+}
+
+
+def test_terraform_outputs_become_the_settings_of_that_environment(monkeypatch):
+    env = env_from_terraform_outputs(OUTPUTS)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings = Settings()
+    assert settings.backend == "aws" and settings.environment == "staging"
+    assert settings.registry_table == "mlops-staging-registry"
+    assert settings.kms_key_id.endswith("key/abc")
+
+
+def test_missing_outputs_are_named():
+    partial = {k: v for k, v in OUTPUTS.items() if k != "registry_table"}
+    with pytest.raises(KeyError, match="registry_table"):
+        env_from_terraform_outputs(partial)
+
+
+def test_settings_round_trip_through_the_environment(monkeypatch):
+    original = Settings(backend="aws", model_name="m", capture_sample_rate=0.3)
+    for key, value in settings_env(original).items():
+        monkeypatch.setenv(key, value)
+    assert Settings() == original
