@@ -102,3 +102,25 @@ def aws_backend(aws):
     from infra.aws import aws_backend as build
 
     return build(aws)
+
+
+# -- figures measured by tests, printed at the end of the run (CI logs keep them) -------------
+
+FIGURES: dict[str, str] = {}
+
+
+@pytest.fixture
+def figure():
+    """figure("load", "1191 requests ...") records a measured figure for the run's summary."""
+
+    def record(name: str, text: str) -> None:
+        FIGURES[name] = text
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES:
+        terminalreporter.section("figures measured by this run")
+        for name, text in sorted(FIGURES.items()):
+            terminalreporter.write_line(f"{name}: {text}")

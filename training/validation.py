@@ -277,7 +277,9 @@ def _check_numeric(
     import pandas as pd
 
     numbers = pd.to_numeric(raw, errors="coerce")
-    bad_type = ~missing & numbers.isna()
+    # "nan" parses as a number: it is a non-finite value, not a wrong type.
+    nan_words = raw.astype(str).str.strip().str.lower().isin(["nan", "+nan", "-nan"])
+    bad_type = ~missing & numbers.isna() & ~nan_words
     if bad_type.any():
         sample = ", ".join(repr(v) for v in raw[bad_type].head(3))
         yield _issue(
@@ -289,7 +291,7 @@ def _check_numeric(
             mask=bad_type,
             rows=rows,
         )
-    not_finite = ~missing & ~bad_type & ~np.isfinite(numbers.fillna(0))
+    not_finite = ~missing & ~bad_type & (nan_words | ~np.isfinite(numbers.fillna(0)))
     if not_finite.any():
         yield _issue(
             "non_finite",

@@ -11,8 +11,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic_core import to_json
 
 from infra.ports import MetricsSink, PredictionLog
@@ -80,8 +81,20 @@ class ModelInfo(BaseModel):
     schema_: dict[str, Any] = Field(alias="schema")
 
 
-class Unavailable(BaseModel):
+class ErrorMessage(BaseModel):
     detail: str
+
+
+class ValidationIssue(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+    input: Any = None
+    ctx: dict[str, Any] | None = None
+
+
+class ValidationErrors(BaseModel):
+    detail: list[ValidationIssue]
 
 
 def create_app(
@@ -111,16 +124,17 @@ def create_app(
             content={"detail": router.last_error or "no model loaded"},
         )
 
+    def too_large(size: int | str) -> JSONResponse:
+        return JSONResponse(
+            status_code=413,
+            content={"detail": f"request body is {size} bytes; the limit is {max_body_bytes}"},
+        )
+
     @app.middleware("http")
     async def limit_body(request: Request, call_next: Any) -> Any:
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > max_body_bytes:
-            return JSONResponse(
-                status_code=413,
-                content={
-                    "detail": f"request body is {length} bytes; the limit is {max_body_bytes}"
-                },
-            )
+            return too_large(length)
         return await call_next(request)
 
     request_models: dict[int, type[BaseModel]] = {}
@@ -131,6 +145,7 @@ def create_app(
         if key not in request_models:
             request_models[key] = create_model(
                 "PredictRequest",
+                __config__=ConfigDict(extra="forbid"),
                 records=(
                     list[loaded.schema.record_model],  # type: ignore[name-defined]
                     Field(min_length=1, max_length=max_batch_records),
@@ -141,11 +156,17 @@ def create_app(
     @app.post(
         "/predict",
         response_model=PredictResponse,
-        responses={503: {"model": Unavailable}, 413: {"model": Unavailable}},
+        responses={
+            503: {"model": ErrorMessage},
+            413: {"model": ErrorMessage},
+            422: {"model": ValidationErrors},
+        },
         openapi_extra=PREDICT_REQUEST_DOC,
     )
     async def predict(request: Request) -> Any:
         body = await request.body()
+        if len(body) > max_body_bytes:  # a chunked body has no content-length to check early
+            return too_large(len(body))
         return await run_in_threadpool(predict_body, body)
 
     def predict_body(body: bytes) -> Response:
@@ -164,7 +185,7 @@ def create_app(
             records = request_model(loaded).model_validate_json(body).records  # type: ignore[attr-defined]
         except ValidationError as exc:
             raise RequestValidationError(
-                [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+                [_safe_error(e) for e in exc.errors(include_url=False)]
             ) from None
         labels, top = _score(loaded, records)
         # One random base per request: unique ids without a uuid4 per record.
@@ -257,7 +278,7 @@ def create_app(
             reason=router.last_error,
         )
 
-    @app.get("/model", response_model=ModelInfo, responses={503: {"model": Unavailable}})
+    @app.get("/model", response_model=ModelInfo, responses={503: {"model": ErrorMessage}})
     def model_info() -> Any:
         loaded = router.get()
         if loaded is None:
@@ -280,7 +301,11 @@ def create_app(
         "/feedback",
         status_code=202,
         response_model=FeedbackResponse,
-        responses={404: {"model": Unavailable}, 503: {"model": Unavailable}},
+        responses={
+            400: {"model": ErrorMessage, "description": "The body is not UTF-8 text."},
+            404: {"model": ErrorMessage},
+            503: {"model": ErrorMessage},
+        },
     )
     def feedback(body: FeedbackRequest) -> Any:
         loaded = router.get()
@@ -305,4 +330,46 @@ def create_app(
         emit("Feedback", 1)
         return FeedbackResponse(status="recorded", prediction_id=body.prediction_id)
 
+    def openapi() -> dict[str, Any]:
+        """The spec, with the served model's own record and label schema when one is loaded:
+        clients (and API fuzzers) see exactly which fields and classes are accepted."""
+        spec = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        loaded = router.get()
+        if loaded is None:
+            return spec
+        record = loaded.schema.record_model.model_json_schema()
+        body = {
+            "type": "object",
+            "required": ["records"],
+            "additionalProperties": False,
+            "properties": {
+                "records": {
+                    "type": "array",
+                    "items": record,
+                    "minItems": 1,
+                    "maxItems": max_batch_records,
+                }
+            },
+        }
+        content = spec["paths"]["/predict"]["post"]["requestBody"]["content"]
+        content["application/json"]["schema"] = body
+        feedback = spec["components"]["schemas"]["FeedbackRequest"]["properties"]["label"]
+        feedback["enum"] = list(loaded.schema.target.classes)
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _safe_error(error: Any) -> dict[str, Any]:
+    """A pydantic error as a JSON-safe 422 entry under `body`: a body that is not UTF-8 JSON is
+    echoed as a short description, not as raw bytes (which would fail to encode, i.e. a 500)."""
+    entry = {**error, "loc": ("body", *error["loc"])}
+    value = entry.get("input")
+    if isinstance(value, bytes | bytearray):
+        entry["input"] = f"<{len(value)} bytes of invalid JSON>"
+    if "ctx" in entry:
+        entry["ctx"] = {k: str(v) for k, v in entry["ctx"].items()}
+    return entry

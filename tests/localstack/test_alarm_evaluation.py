@@ -43,7 +43,7 @@ def client(service: str):
     )
 
 
-def test_a_breaching_drift_metric_raises_the_alarm_and_notifies_through_sns():
+def test_a_breaching_drift_metric_raises_the_alarm_and_notifies_through_sns(figure):
     name = f"drift-{uuid.uuid4().hex[:8]}"
     sns, sqs, cloudwatch = client("sns"), client("sqs"), client("cloudwatch")
     topic = sns.create_topic(Name=name)["TopicArn"]
@@ -85,7 +85,10 @@ def test_a_breaching_drift_metric_raises_the_alarm_and_notifies_through_sns():
         messages = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=5).get("Messages", [])
         delivered = messages[0] if messages else None
     assert delivered is not None, "CloudWatch did not notify within 90 s"
-    print(f"\nalarm raised and delivered in {time.monotonic() - start:.1f}s")
+    figure(
+        "LocalStack alarm evaluation",
+        f"ALARM raised and delivered to SQS through SNS in {time.monotonic() - start:.1f}s",
+    )
     envelope = json.loads(delivered["Body"])
     (alarm,) = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
     assert alarm["StateValue"] == "ALARM"

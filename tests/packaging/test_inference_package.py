@@ -26,10 +26,11 @@ def built(tmp_path_factory):
     return build_inference(REPO, out, host_architecture())
 
 
-def test_the_package_is_within_its_budget(built):
-    print(
-        f"\ninference package: {built.unzipped_bytes / MB:.1f} MB unzipped, "
-        f"{built.zipped_bytes / MB:.1f} MB zipped, {built.files} files"
+def test_the_package_is_within_its_budget(built, figure):
+    figure(
+        "inference package",
+        f"{built.unzipped_bytes / MB:.1f} MB unzipped, {built.zipped_bytes / MB:.1f} MB zipped "
+        f"(budget 150 / 50), {built.files} files, {built.compiled_modules} modules byte-compiled",
     )
     assert built.within_budget
     assert built.unzipped_bytes <= INFERENCE_BUDGET.unzipped_mb * MB
@@ -64,7 +65,7 @@ def test_zipping_the_same_tree_gives_the_same_bytes(tmp_path):
 
 
 @pytest.mark.skipif(find_python() is None, reason="no Python 3.12 to run the Lambda package with")
-def test_the_package_serves_on_python_3_12_with_nothing_else(built, tmp_path):
+def test_the_package_serves_on_python_3_12_with_nothing_else(built, tmp_path, figure):
     """What the Lambda runtime does: Python 3.12, the zip's contents, no site-packages."""
     assert built.compiled_modules > 100
     root = tmp_path / "task"
@@ -93,4 +94,4 @@ def test_the_package_serves_on_python_3_12_with_nothing_else(built, tmp_path):
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["status"] == 503 and out["body"]["status"] == "unavailable"  # no model yet
     assert out["heavy"] == []
-    print(f"\nimport + first request from the package on Python 3.12: {out['seconds']:.2f}s")
+    figure("inference package on Python 3.12", f"import + first request {out['seconds']:.2f}s")

@@ -35,7 +35,7 @@ def checkov() -> Path:
     return binary
 
 
-def test_checkov_finds_no_failed_check(checkov):
+def test_checkov_finds_no_failed_check(checkov, figure):
     result = subprocess.run(
         [
             str(checkov),
@@ -54,9 +54,10 @@ def test_checkov_finds_no_failed_check(checkov):
     )
     report = json.loads(result.stdout)
     summary = report["summary"]
-    print(
-        f"\ncheckov: {summary['passed']} passed, {summary['failed']} failed, "
-        f"{summary['skipped']} skipped"
+    figure(
+        "checkov",
+        f"{summary['passed']} passed, {summary['failed']} failed, "
+        f"{summary['skipped']} skipped (each skip justified inline)",
     )
     failed = [
         f"{c['check_id']} {c['resource']} ({c['file_path']})"

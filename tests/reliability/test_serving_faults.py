@@ -1,0 +1,98 @@
+"""Serving under faults: an unreachable registry, a missing or tampered artifact, and the
+guarantee that the serving path never unpickles anything."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import boto3
+from fastapi.testclient import TestClient
+
+from functions.inference.app import create_app
+from infra.serving import ModelRouter
+from tests.integration.test_api import MODEL, register
+
+
+def client_for(backend):
+    router = ModelRouter(
+        backend.registry,
+        backend.artifacts,
+        MODEL,
+        "production",
+        refresh_seconds=0,
+        metrics=backend.metrics,
+    )
+    return TestClient(
+        create_app(router, predictions=backend.predictions, metrics=backend.metrics)
+    ), router
+
+
+def test_an_unreachable_registry_does_not_stop_a_loaded_model(backend, trained, records):
+    version = register(backend, trained)
+    backend.registry.promote(MODEL, version.version, "production", actor="t")
+    client, router = client_for(backend)
+    assert client.post("/predict", json={"records": records[:2]}).status_code == 200
+
+    def unreachable(*_args, **_kwargs):
+        raise ConnectionError("registry endpoint timed out")
+
+    router.primary.registry.store.alias = unreachable  # what a network partition looks like
+    for _ in range(5):
+        answer = client.post("/predict", json={"records": records[:2]})
+        assert answer.status_code == 200 and answer.json()["version"] == version.version
+    health = client.get("/health").json()
+    assert health["status"] == "ok" and "registry unreachable" in health["reason"]
+    assert len([p for p in backend.metrics.read("RegistryUnavailable")]) >= 5
+
+
+def test_a_deleted_registry_table_does_not_stop_a_loaded_model_on_aws(
+    aws, aws_backend, trained, typed_frame, schema
+):
+    version = register(aws_backend, trained)
+    aws_backend.registry.promote(MODEL, version.version, "production", actor="t")
+    client, _ = client_for(aws_backend)
+    records = typed_frame[schema.feature_names].head(2).to_dict(orient="records")
+    assert client.post("/predict", json={"records": records}).json()["version"] == version.version
+    boto3.client("dynamodb").delete_table(TableName=aws.registry_table)
+    answer = client.post("/predict", json={"records": records})
+    assert answer.status_code == 200 and answer.json()["version"] == version.version
+    assert "ResourceNotFoundException" in client.get("/health").json()["reason"]
+
+
+def test_the_serving_path_never_unpickles(tmp_path, trained):
+    """An audit hook fails the process if anything unpickles an object while the API loads a
+    model and serves predictions."""
+    from infra.backend import local_backend
+    from infra.settings import Settings
+
+    backend = local_backend(Settings(home=tmp_path / "home"))
+    version = register(backend, trained)
+    backend.registry.promote(MODEL, version.version, "production", actor="t")
+    script = f"""
+import sys
+def refuse(event, args):
+    if event == "pickle.find_class":
+        raise RuntimeError(f"unpickling on the serving path: {{args}}")
+sys.addaudithook(refuse)
+from fastapi.testclient import TestClient
+from functions.inference.app import create_app
+from infra.backend import local_backend
+from infra.serving import ModelRouter
+from infra.settings import Settings
+backend = local_backend(Settings(home={str(tmp_path / "home")!r}))
+router = ModelRouter(backend.registry, backend.artifacts, {MODEL!r}, "production")
+client = TestClient(create_app(router, predictions=backend.predictions))
+schema = client.get("/model").json()["schema"]
+record = {{c["name"]: (c["mean"] if c["kind"] == "numeric" else "") for c in schema["columns"]}}
+answer = client.post("/predict", json={{"records": [record] * 20}})
+assert answer.status_code == 200, answer.text
+print("served", answer.json()["version"], "loaded modules:",
+      sorted(m for m in ("pickle", "joblib", "sklearn") if m in sys.modules))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"served {version.version}" in result.stdout
+    assert "joblib" not in result.stdout and "sklearn" not in result.stdout
