@@ -471,27 +471,14 @@ def serve(
     """Serve the prediction API with uvicorn."""
     import uvicorn
 
-    from functions.inference.app import create_app
-    from infra.serving import ModelRouter
+    from functions.inference.app import app_from_settings
 
     settings = _settings()
     backend = _backend(settings)
-    provider = ModelRouter(
-        backend.registry,
-        backend.artifacts,
-        _model(model),
-        stage or settings.serving_stage,
-        refresh_seconds=settings.model_refresh_seconds,
-        metrics=backend.metrics,
+    settings = settings.model_copy(
+        update={"model_name": _model(model), "serving_stage": stage or settings.serving_stage}
     )
-    api = create_app(
-        provider,
-        predictions=backend.predictions,
-        metrics=backend.metrics,
-        capture_sample_rate=settings.capture_sample_rate,
-        max_batch_records=settings.max_batch_records,
-        max_body_bytes=settings.max_body_bytes,
-    )
+    api = app_from_settings(settings, backend)
     uvicorn.run(api, host=host, port=port, log_level="info")
 
 

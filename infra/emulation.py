@@ -123,8 +123,11 @@ def create_resources(settings: Settings) -> None:
 
 
 @contextmanager
-def environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
+def environment(values: dict[str, str], *, unset: tuple[str, ...] = ()) -> Iterator[None]:
+    """Set (and unset) environment variables for the block; put everything back after it."""
+    saved = {k: os.environ.get(k) for k in (*values, *unset)}
+    for key in unset:
+        os.environ.pop(key, None)
     os.environ.update(values)
     try:
         yield
@@ -222,11 +225,8 @@ def emulated_aws(prefix: str = "mlops-demo", **overrides: Any) -> Iterator[Setti
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise RuntimeError("the AWS emulator needs moto: pip install '.[dev]'") from exc
     settings = emulated_settings(prefix, **overrides)
-    names = [*FAKE_CREDENTIALS, *settings_env(settings), "AWS_ENDPOINT_URL"]
-    saved = {k: os.environ.get(k) for k in names}
-    os.environ.pop("AWS_ENDPOINT_URL", None)
     with (
-        environment(FAKE_CREDENTIALS),
+        environment({**FAKE_CREDENTIALS, **settings_env(settings)}, unset=("AWS_ENDPOINT_URL",)),
         moto_patches(),
         mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
     ):
@@ -235,11 +235,6 @@ def emulated_aws(prefix: str = "mlops-demo", **overrides: Any) -> Iterator[Setti
         try:
             yield settings
         finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
             from functions import runtime
 
             runtime.reset()

@@ -16,9 +16,11 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic_core import to_json
 
+from infra.backend import Backend
 from infra.ports import MetricsSink, PredictionLog
 from infra.records import PredictionRecord
 from infra.serving import LoadedModel, ModelRouter, paused_gc
+from infra.settings import Settings
 
 
 class PredictRequest(BaseModel):
@@ -373,3 +375,23 @@ def _safe_error(error: Any) -> dict[str, Any]:
     if "ctx" in entry:
         entry["ctx"] = {k: str(v) for k, v in entry["ctx"].items()}
     return entry
+
+
+def app_from_settings(settings: Settings, backend: Backend) -> FastAPI:
+    """The API as configured by MLOPS_* settings: what Lambda and `mlops serve` both run."""
+    router = ModelRouter(
+        backend.registry,
+        backend.artifacts,
+        settings.model_name,
+        settings.serving_stage,
+        refresh_seconds=settings.model_refresh_seconds,
+        metrics=backend.metrics,
+    )
+    return create_app(
+        router,
+        predictions=backend.predictions,
+        metrics=backend.metrics,
+        capture_sample_rate=settings.capture_sample_rate,
+        max_batch_records=settings.max_batch_records,
+        max_body_bytes=settings.max_body_bytes,
+    )

@@ -12,31 +12,8 @@ from typing import Any, cast
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from mangum import Mangum
 
-from functions.inference.app import create_app
+from functions.inference.app import app_from_settings
 from functions.runtime import backend, logger, settings
-from infra.serving import ModelRouter
-
-
-def build_app() -> Any:
-    s = settings()
-    b = backend()
-    router = ModelRouter(
-        b.registry,
-        b.artifacts,
-        s.model_name,
-        s.serving_stage,
-        refresh_seconds=s.model_refresh_seconds,
-        metrics=b.metrics,
-    )
-    return create_app(
-        router,
-        predictions=b.predictions,
-        metrics=b.metrics,
-        capture_sample_rate=s.capture_sample_rate,
-        max_batch_records=s.max_batch_records,
-        max_body_bytes=s.max_body_bytes,
-    )
-
 
 _adapter: Mangum | None = None
 
@@ -45,7 +22,9 @@ def adapter() -> Mangum:
     global _adapter
     if _adapter is None:
         _adapter = Mangum(
-            build_app(), lifespan="off", api_gateway_base_path=settings().api_base_path or "/"
+            app_from_settings(settings(), backend()),
+            lifespan="off",
+            api_gateway_base_path=settings().api_base_path or "/",
         )
     return _adapter
 

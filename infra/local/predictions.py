@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from contextlib import closing
 from pathlib import Path
 
+from infra.local.sqlite import connect
 from infra.records import PredictionRecord
 
 SCHEMA = """
@@ -25,9 +26,7 @@ class SqlitePredictionLog:
             db.executescript(SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        return db
+        return connect(self.path)
 
     def record(self, predictions: Sequence[PredictionRecord]) -> None:
         with closing(self._connect()) as db:

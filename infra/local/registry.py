@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
+from infra.local.sqlite import connect
 from infra.records import ModelVersion, StageAlias, StageEvent
 from infra.registry import StaleStageError, VersionExists, VersionNotFound
 
@@ -36,10 +37,7 @@ class SqliteRegistry:
             db.executescript(SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
-        # A connection per call: safe across threads; the busy timeout queues writers.
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        return db
+        return connect(self.path)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
