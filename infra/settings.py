@@ -61,6 +61,11 @@ class Settings(BaseSettings):
         default="", description="Stage a registered version goes to automatically (dev: staging)."
     )
     api_base_path: str = Field(default="", description="Path prefix of a custom domain mapping.")
+    code_version: str = Field(
+        default="",
+        description="Git commit of the deployed code; training.provenance reads it directly "
+        "(training imports nothing of ours) and records it with every model version.",
+    )
     environment: str = Field(default="dev", description="dev, staging or prod.")
 
 

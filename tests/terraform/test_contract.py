@@ -85,7 +85,7 @@ def test_every_variable_terraform_sets_is_a_setting(functions_locals):
     names = set(functions_locals["common_env"])
     for spec in functions_locals["functions"].values():
         names |= set(spec["env"])
-    unknown = names - SETTINGS_ENV - POWERTOOLS_ENV - {"MLOPS_CODE_VERSION"}
+    unknown = names - SETTINGS_ENV - POWERTOOLS_ENV
     assert not unknown, f"Terraform sets variables no code reads: {unknown}"
 
 
