@@ -139,11 +139,12 @@ def create_app(
             return too_large(length)
         return await call_next(request)
 
-    request_models: dict[int, type[BaseModel]] = {}
+    request_models: dict[tuple[str, int], type[BaseModel]] = {}
 
     def request_model(loaded: LoadedModel) -> type[BaseModel]:
-        """{"records": [Record, ...]} for this model's schema, built once per schema."""
-        key = id(loaded.schema)
+        """{"records": [Record, ...]} for this version's schema, built once per version
+        (versions are immutable, so the key can never point at another schema)."""
+        key = (loaded.record.model, loaded.version)
         if key not in request_models:
             request_models[key] = create_model(
                 "PredictRequest",
