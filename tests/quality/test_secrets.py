@@ -31,19 +31,23 @@ def tracked_files() -> list[str]:
             for p in ROOT.rglob("*")
             if p.is_file() and not {".venv", ".git", "__pycache__", ".mypy_cache"} & set(p.parts)
         ]
-    # The corpus of bad CSV files is random bytes by design.
-    return [n for n in names if not n.startswith("tests/data/bad/")]
+    # The corpus of bad CSV files is random bytes by design; the baseline lists hashes.
+    return [n for n in names if not n.startswith("tests/data/bad/") and n != ".secrets.baseline"]
 
 
-def test_no_secret_outside_the_audited_baseline():
+def test_no_secret_outside_the_audited_baseline(tmp_path):
+    # The hook rewrites a baseline whose line numbers moved (exit 3): give it a copy, so the
+    # test never edits the repository. Exit 1 means a secret the baseline does not know.
+    baseline = tmp_path / "baseline.json"
+    shutil.copy(ROOT / ".secrets.baseline", baseline)
     result = subprocess.run(
-        [hook(), "--baseline", ".secrets.baseline", *tracked_files()],
+        [hook(), "--baseline", str(baseline), *tracked_files()],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=False,
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert result.returncode in (0, 3), result.stdout[-3000:] + result.stderr[-2000:]
 
 
 def test_the_scanner_catches_a_committed_key(tmp_path):
