@@ -45,18 +45,9 @@ def pipeline_starter() -> PipelineStarter:
 
 
 def training_launcher() -> TrainingLauncher:
-    from infra.aws.sagemaker import SageMakerTrainingLauncher
+    from infra.aws.sagemaker import SageMakerTrainingLauncher, launcher_options
 
-    s = settings()
-    return SageMakerTrainingLauncher(
-        role_arn=s.sagemaker_role_arn,
-        image_uri=s.training_image_uri,
-        output_uri=f"s3://{s.artifact_bucket}/sagemaker",
-        instance_type=s.sagemaker_instance_type,
-        max_runtime_seconds=s.training_max_runtime_seconds,
-        kms_key_id=s.kms_key_id,
-        tags={"environment": s.environment},
-    )
+    return SageMakerTrainingLauncher(**launcher_options(settings()))
 
 
 def reset() -> None:

@@ -180,17 +180,11 @@ def _sagemaker_launcher() -> Any:
     settings = _settings()
     if settings.backend != "aws":
         raise _fail("--on sagemaker needs the AWS backend: set MLOPS_BACKEND=aws and the buckets")
+    from infra.aws.sagemaker import launcher_options
     from infra.aws.sagemaker_sdk import SdkTrainingLauncher
 
     try:
-        return SdkTrainingLauncher(
-            role_arn=settings.sagemaker_role_arn,
-            image_uri=settings.training_image_uri,
-            output_uri=f"s3://{settings.artifact_bucket}/sagemaker",
-            instance_type=settings.sagemaker_instance_type,
-            max_runtime_seconds=settings.training_max_runtime_seconds,
-            tags={"environment": settings.environment},
-        )
+        return SdkTrainingLauncher(**launcher_options(settings))
     except (ValueError, RuntimeError) as exc:
         raise _fail(str(exc)) from exc
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from infra.aws.clients import client
 from infra.records import TrainingJob
+from infra.settings import Settings
 
 ENTRY_POINT = ["python", "-m", "training.sagemaker_entry"]
 
@@ -81,13 +82,32 @@ class SageMakerTrainingLauncher:
         return TrainingJob(name=name, status="InProgress")
 
     def status(self, name: str) -> TrainingJob:
-        job = self._sm.describe_training_job(TrainingJobName=name)
-        return TrainingJob(
-            name=name,
-            status=job["TrainingJobStatus"],
-            failure_reason=job.get("FailureReason"),
-            model_artifacts=job.get("ModelArtifacts", {}).get("S3ModelArtifacts"),
-        )
+        return describe_job(self._sm, name)
+
+
+def describe_job(sagemaker: Any, name: str) -> TrainingJob:
+    """A training job's state, whichever client (boto3 or the SDK's) asks."""
+    job = sagemaker.describe_training_job(TrainingJobName=name)
+    return TrainingJob(
+        name=name,
+        status=job["TrainingJobStatus"],
+        failure_reason=job.get("FailureReason"),
+        model_artifacts=job.get("ModelArtifacts", {}).get("S3ModelArtifacts"),
+    )
+
+
+def launcher_options(settings: Settings) -> dict[str, Any]:
+    """What both launchers need from the settings (the boto3 one in Lambda, the SDK one in the
+    CLI): the same role, image, output, instance, time limit, key and tags."""
+    return {
+        "role_arn": settings.sagemaker_role_arn,
+        "image_uri": settings.training_image_uri,
+        "output_uri": f"s3://{settings.artifact_bucket}/sagemaker",
+        "instance_type": settings.sagemaker_instance_type,
+        "max_runtime_seconds": settings.training_max_runtime_seconds,
+        "kms_key_id": settings.kms_key_id,
+        "tags": {"environment": settings.environment},
+    }
 
 
 def _channel(name: str, uri: str, content_type: str) -> dict[str, Any]:

@@ -4,9 +4,8 @@ how `mlops train --on sagemaker` starts the same script-mode training from a lap
 from __future__ import annotations
 
 import os
-from typing import Any
 
-from infra.aws.sagemaker import ENTRY_POINT, job_name
+from infra.aws.sagemaker import ENTRY_POINT, describe_job, job_name
 from infra.records import TrainingJob
 
 
@@ -19,6 +18,7 @@ class SdkTrainingLauncher:
         output_uri: str,
         instance_type: str = "ml.m5.large",
         max_runtime_seconds: int = 3600,
+        kms_key_id: str = "",
         tags: dict[str, str] | None = None,
     ) -> None:
         if not (role_arn and image_uri and output_uri):
@@ -39,6 +39,7 @@ class SdkTrainingLauncher:
         self.output_uri = output_uri.rstrip("/")
         self.instance_type = instance_type
         self.max_runtime_seconds = max_runtime_seconds
+        self.kms_key_id = kms_key_id
         self.tags = tags or {}
         self.session = Session(boto_session=boto3.Session())
 
@@ -59,6 +60,7 @@ class SdkTrainingLauncher:
             enable_network_isolation=True,
             encrypt_inter_container_traffic=True,
             max_run=self.max_runtime_seconds,
+            output_kms_key=self.kms_key_id or None,
             tags=[{"Key": k, "Value": v} for k, v in sorted({**self.tags, "model": model}.items())],
             sagemaker_session=self.session,
         )
@@ -75,11 +77,4 @@ class SdkTrainingLauncher:
         return TrainingJob(name=name, status="InProgress")
 
     def status(self, name: str) -> TrainingJob:
-        client: Any = self.session.sagemaker_client
-        job = client.describe_training_job(TrainingJobName=name)
-        return TrainingJob(
-            name=name,
-            status=job["TrainingJobStatus"],
-            failure_reason=job.get("FailureReason"),
-            model_artifacts=job.get("ModelArtifacts", {}).get("S3ModelArtifacts"),
-        )
+        return describe_job(self.session.sagemaker_client, name)
