@@ -105,18 +105,29 @@ def aws_backend(aws):
 
 
 # -- figures measured by tests, printed at the end of the run (CI logs keep them) -------------
+# A figure travels in the test report's user_properties, so it reaches the summary from pytest-xdist
+# workers too (the controller prints it; workers have no terminal of their own).
 
+FIGURE_PROPERTY = "mlops-figure"
 FIGURES: dict[str, str] = {}
 
 
 @pytest.fixture
-def figure():
+def figure(request):
     """figure("load", "1191 requests ...") records a measured figure for the run's summary."""
 
     def record(name: str, text: str) -> None:
-        FIGURES[name] = text
+        request.node.user_properties.append((FIGURE_PROPERTY, (name, text)))
 
     return record
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call":
+        for key, value in report.user_properties:
+            if key == FIGURE_PROPERTY:
+                name, text = value
+                FIGURES[name] = text
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -4,11 +4,14 @@ nothing is lost, and no pipeline run registers a model from it."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
+from infra.backend import Backend, local_backend
 from infra.pipeline import LocalPipeline, PipelineSteps
+from infra.settings import Settings
 from training.config import TrainingConfig
 from training.datasets import TARGET
 
@@ -17,16 +20,26 @@ EXPECTED = json.loads((CORPUS / "EXPECTED.json").read_text())
 MODEL = "bc"
 
 
-@pytest.fixture
-def established(backend, csv_bytes):
-    """A model whose contract comes from good data, with v1 registered and in production."""
+@pytest.fixture(scope="module")
+def established_home(tmp_path_factory, csv_bytes) -> Path:
+    """A model whose contract comes from good data, with v1 registered and in production: trained
+    once for the module; each test gets its own copy of the home."""
+    home = tmp_path_factory.mktemp("established") / "home"
+    backend = local_backend(Settings(home=home))
     config = {"model_name": MODEL, "target": TARGET, "validation": {"max_bytes": 100_000}}
     PipelineSteps(backend).save_config(TrainingConfig.model_validate(config))
     good = csv_bytes[:90_000].rsplit(b"\n", 1)[0] + b"\n"  # under the corpus' size limit
     backend.data.put("incoming/good.csv", good)
     first = LocalPipeline(backend).run(MODEL, "incoming/good.csv", auto_promote="production")
     assert first.status == "registered", first.error
-    return backend
+    return home
+
+
+@pytest.fixture
+def established(established_home, tmp_path) -> Backend:
+    home = tmp_path / "home"
+    shutil.copytree(established_home, home)
+    return local_backend(Settings(home=home))
 
 
 def test_the_corpus_covers_every_kind_of_fault():

@@ -1,14 +1,14 @@
 """checkov on terraform/: no failed check, and every skip says why.
 
-checkov pins libraries (boto3, packaging) older than ours, so it lives in its own virtualenv
-next to the test environment, created on first use."""
+checkov pins libraries (boto3, packaging) older than ours, so it lives in its own virtualenv in
+the user's cache (one per checkov version), created on first use and reused by later runs."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
-import sys
 import venv
 from pathlib import Path
 
@@ -21,7 +21,8 @@ CHECKOV = "checkov==3.3.30"
 
 @pytest.fixture(scope="session")
 def checkov() -> Path:
-    home = Path(sys.prefix) / "tools" / "checkov"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    home = cache / "serverless-mlops-template" / CHECKOV.replace("==", "-")
     binary = home / "bin" / "checkov"
     marker = home / "installed.txt"
     if not (binary.exists() and marker.exists() and marker.read_text() == CHECKOV):
