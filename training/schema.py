@@ -11,21 +11,33 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Collection
 from functools import cached_property
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, create_model
+from pydantic import (
+    AllowInfNan,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    create_model,
+    model_validator,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
 ColumnKind = Literal["numeric", "categorical"]
 ColumnType = Literal["float", "integer", "boolean", "string"]
+ExclusionReason = Literal["id_like", "constant"]
 
 # The value a missing categorical takes inside the model: ONNX string tensors have no null.
 MISSING_CATEGORY = ""
 # Beyond this a number does not fit the float32 the model computes in.
 FLOAT32_MAX = 3.4028234663852886e38
+# Fewer rows than this and a text column whose values are all distinct may just be small data.
+ID_LIKE_MIN_ROWS = 20
 # A request number: a real JSON number (not a string or a bool), finite and float32-sized.
 ModelNumber = Annotated[float, Strict(), AllowInfNan(False), Field(ge=-FLOAT32_MAX, le=FLOAT32_MAX)]
 
@@ -47,6 +59,14 @@ class ColumnSchema(BaseModel):
     categories: list[str] = Field(default_factory=list)
 
 
+class ExcludedColumn(BaseModel):
+    """A column of the data that is not a feature: validation accepts it, the model ignores it."""
+
+    name: str
+    reason: ExclusionReason
+    detail: str
+
+
 class TargetSchema(BaseModel):
     name: str
     classes: list[str]
@@ -65,10 +85,18 @@ class DatasetSchema(BaseModel):
     columns: list[ColumnSchema]
     target: TargetSchema
     row_count: int
+    excluded_columns: list[ExcludedColumn] = Field(
+        default_factory=list,
+        description="Columns of the data left out of the features (identifiers, constants).",
+    )
 
     @property
     def feature_names(self) -> list[str]:
         return [c.name for c in self.columns]
+
+    @property
+    def excluded_names(self) -> list[str]:
+        return [c.name for c in self.excluded_columns]
 
     @property
     def numeric_features(self) -> list[str]:
@@ -101,7 +129,11 @@ class DatasetSchema(BaseModel):
 
     @cached_property
     def record_model(self) -> type[BaseModel]:
-        """A pydantic model of one prediction record: a 422 then names the bad field."""
+        """A pydantic model of one prediction record: a 422 then names the bad field.
+
+        Excluded columns may be sent (a record can be a row of the training file) and are
+        dropped before validation; any other unknown field is an error.
+        """
         fields: dict[str, Any] = {}
         for c in self.columns:
             annotation: Any = ModelNumber if c.kind == "numeric" else str
@@ -111,12 +143,28 @@ class DatasetSchema(BaseModel):
                 fields[c.name] = (annotation | None, None)
             else:
                 fields[c.name] = (annotation, ...)
-        model: type[BaseModel] = create_model(
-            "Record",
-            __config__=ConfigDict(extra="forbid", coerce_numbers_to_str=True),
-            **fields,
-        )
-        return model
+        config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+        excluded = frozenset(self.excluded_names)
+        if not excluded:
+            model: type[BaseModel] = create_model("Record", __config__=config, **fields)
+            return model
+
+        def drop_excluded(data: Any) -> Any:
+            if isinstance(data, dict) and not excluded.isdisjoint(data):
+                return {k: v for k, v in data.items() if k not in excluded}
+            return data
+
+        def document_excluded(schema: dict[str, Any]) -> None:
+            for c in self.excluded_columns:
+                schema["properties"][c.name] = {
+                    "description": f"Not a feature ({c.detail}): accepted and ignored."
+                }
+
+        config["json_schema_extra"] = document_excluded
+        validators: dict[str, Any] = {
+            "drop_excluded": model_validator(mode="before")(drop_excluded)
+        }
+        return create_model("Record", __config__=config, __validators__=validators, **fields)
 
 
 def _finite_or_none(value: Any) -> float | None:
@@ -132,8 +180,13 @@ def infer_schema(
     *,
     max_categories: int = 50,
     positive_class: str | None = None,
+    keep: Collection[str] = (),
 ) -> DatasetSchema:
-    """Describe a data frame: numeric columns get ranges, text columns become categoricals."""
+    """Describe a data frame: numeric columns get ranges, text columns become categoricals.
+
+    Identifiers and constant columns carry nothing a model can learn from and are excluded
+    from the features, unless named in `keep`.
+    """
     import pandas as pd  # training-time only
 
     if target not in frame.columns:
@@ -150,10 +203,14 @@ def infer_schema(
         raise SchemaError(f"positive class {positive_class!r} is not one of {classes}")
 
     columns: list[ColumnSchema] = []
+    excluded: list[ExcludedColumn] = []
     for name in frame.columns:
         if name == target:
             continue
         series = frame[name]
+        if name not in keep and (exclusion := _exclusion(str(name), series)) is not None:
+            excluded.append(exclusion)
+            continue
         missing_ratio = float(series.isna().mean())
         nullable = missing_ratio > 0
         if pd.api.types.is_bool_dtype(series):
@@ -196,7 +253,8 @@ def infer_schema(
                 )
             )
     if not columns:
-        raise SchemaError("the data has no feature columns besides the target")
+        dropped = f" ({len(excluded)} excluded: {[c.name for c in excluded]})" if excluded else ""
+        raise SchemaError(f"the data has no feature columns besides the target{dropped}")
     return DatasetSchema(
         columns=columns,
         target=TargetSchema(
@@ -206,4 +264,30 @@ def infer_schema(
             class_ratios={str(k): round(float(v), 6) for k, v in counts.sort_index().items()},
         ),
         row_count=len(frame),
+        excluded_columns=excluded,
     )
+
+
+def _exclusion(name: str, series: pd.Series) -> ExcludedColumn | None:
+    """Why a column is no feature: one value in every row, or a different one in every row.
+
+    Only text columns and consecutive integers count as identifiers: a measurement (a price, a
+    radius) can be distinct in every row and still be the most useful feature.
+    """
+    import pandas as pd
+
+    if series.nunique(dropna=False) <= 1:
+        value = "empty" if series.isna().all() else f"always {series.dropna().iloc[0]!r}"
+        return ExcludedColumn(name=name, reason="constant", detail=f"constant: {value}")
+    values = series.dropna()
+    if len(values) < ID_LIKE_MIN_ROWS or not values.is_unique:
+        return None
+    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_float_dtype(series):
+        return None
+    if pd.api.types.is_integer_dtype(series):
+        if int(values.max()) - int(values.min()) + 1 != len(values):
+            return None
+        detail = "consecutive integers, one per row"
+    else:
+        detail = "a different value in every row"
+    return ExcludedColumn(name=name, reason="id_like", detail=f"identifier: {detail}")

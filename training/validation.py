@@ -191,7 +191,8 @@ def _check_columns(
                 column=name,
                 message=f"required column {name!r} is missing",
             )
-    allowed = set(schema.feature_names) | {schema.target.name}
+    # Excluded columns (identifiers, constants) may be there or not: the model never reads them.
+    allowed = set(schema.feature_names) | set(schema.excluded_names) | {schema.target.name}
     for name in header:
         if name not in allowed:
             yield Issue(
