@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 ColumnKind = Literal["numeric", "categorical"]
 ColumnType = Literal["float", "integer", "boolean", "string"]
 ExclusionReason = Literal["id_like", "constant"]
+# A label as the training data typed it; the model itself names classes as text.
+Label = bool | int | float | str
+_BOOLEAN_WORDS = {"true": True, "false": False}
 
 # The value a missing categorical takes inside the model: ONNX string tensors have no null.
 MISSING_CATEGORY = ""
@@ -69,11 +72,64 @@ class ExcludedColumn(BaseModel):
 
 class TargetSchema(BaseModel):
     name: str
-    classes: list[str]
+    classes: list[str] = Field(description="The classes as text, the way the model names them.")
     positive_class: str | None = Field(
         default=None, description="The class that precision, recall and ROC AUC refer to (binary)."
     )
     class_ratios: dict[str, float] = Field(default_factory=dict)
+    dtype: ColumnType = Field(
+        default="string",
+        description="The type the labels had in the training data: the API answers in it.",
+    )
+
+    def label_values(self) -> dict[str, Label]:
+        """Each class (as text) -> the label as the training data typed it: "0" -> 0."""
+        return {c: _typed_label(c, self.dtype) for c in self.classes}
+
+    def class_of(self, label: Label) -> str | None:
+        """The class a label names once converted to the classes' type, else None.
+
+        For integer classes 0, "0" and 0.0 all name class "0"; True does not name class 1.
+        """
+        value = _convert_label(label, self.dtype)
+        if value is None:
+            return None
+        return next((c for c, typed in self.label_values().items() if typed == value), None)
+
+
+def _typed_label(text: str, dtype: ColumnType) -> Label:
+    if dtype == "integer":
+        return int(text)
+    if dtype == "float":
+        return float(text)
+    if dtype == "boolean":
+        return text == "True"
+    return text
+
+
+def _convert_label(label: Label, dtype: ColumnType) -> Label | None:
+    if dtype == "string":
+        return label if isinstance(label, str) else str(label)
+    if dtype == "boolean":
+        if isinstance(label, str):
+            return _BOOLEAN_WORDS.get(label.strip().lower())
+        return label if isinstance(label, bool) else None
+    if isinstance(label, bool):  # a bool is an int in Python, but never a number label
+        return None
+    if dtype == "integer" and isinstance(label, str):
+        try:
+            return int(label)
+        except ValueError:
+            pass
+    try:
+        number = float(label)
+    except (ValueError, OverflowError):
+        return None
+    if dtype == "float":
+        return number
+    if isinstance(label, int):
+        return label
+    return int(number) if number.is_integer() else None
 
 
 class DatasetSchema(BaseModel):
@@ -124,7 +180,7 @@ class DatasetSchema(BaseModel):
         contract: list[tuple[str, str, str, list[str]]] = [
             (c.name, c.kind, c.dtype, c.categories) for c in self.columns
         ]
-        contract.append((self.target.name, "target", "string", self.target.classes))
+        contract.append((self.target.name, "target", self.target.dtype, self.target.classes))
         return hashlib.sha256(json.dumps(contract).encode()).hexdigest()[:16]
 
     @cached_property
@@ -192,6 +248,7 @@ def infer_schema(
     if target not in frame.columns:
         raise SchemaError(f"target column {target!r} is not in the data (columns: {list(frame)})")
     labels = frame[target].dropna().astype(str)
+    label_dtype = _column_type(frame[target])
     classes = sorted(labels.unique().tolist())
     if len(classes) < 2:
         raise SchemaError(f"target column {target!r} needs at least two classes, found {classes}")
@@ -262,10 +319,23 @@ def infer_schema(
             classes=classes,
             positive_class=positive_class,
             class_ratios={str(k): round(float(v), 6) for k, v in counts.sort_index().items()},
+            dtype=label_dtype,
         ),
         row_count=len(frame),
         excluded_columns=excluded,
     )
+
+
+def _column_type(series: pd.Series) -> ColumnType:
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(series):
+        return "boolean"
+    if pd.api.types.is_integer_dtype(series):
+        return "integer"
+    if pd.api.types.is_float_dtype(series):
+        return "float"
+    return "string"
 
 
 def _exclusion(name: str, series: pd.Series) -> ExcludedColumn | None:

@@ -112,3 +112,16 @@ def test_records_may_carry_excluded_columns_but_no_other_unknown_field(customers
     assert schema.record_model.model_validate(record).model_dump() == record
     with pytest.raises(ValidationError, match="colour"):
         schema.record_model.model_validate({**record, "colour": "red"})
+
+
+def test_the_target_records_the_type_of_its_labels():
+    target = infer_schema(pd.DataFrame({"x": [1, 2, 3, 4], "y": [0, 1, 0, 1]}), "y").target
+    assert (target.dtype, target.classes) == ("integer", ["0", "1"])
+    assert target.label_values() == {"0": 0, "1": 1}
+    named = [target.class_of(v) for v in (1, "1", 1.0, " 1 ", True, 2, 0.5, "one", 1e400)]
+    assert named == ["1", "1", "1", "1", None, None, None, None, None]
+    flags = infer_schema(pd.DataFrame({"x": [1, 2], "y": [True, False]}), "y").target
+    assert flags.label_values() == {"False": False, "True": True}
+    assert [flags.class_of(v) for v in (True, "true", 1)] == ["True", "True", None]
+    words = infer_schema(pd.DataFrame({"x": [1, 2], "y": ["no", "yes"]}), "y").target
+    assert (words.dtype, words.class_of("yes"), words.class_of(0)) == ("string", "yes", None)

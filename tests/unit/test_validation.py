@@ -29,6 +29,16 @@ def test_the_file_a_schema_came_from_passes_without_warnings_despite_ids(custome
     assert list(typed.columns) == [*schema.feature_names, TARGET]
 
 
+def test_boolean_labels_validate_in_any_case_pandas_reads(frame):
+    data = frame.head(100).assign(diagnosis=frame.diagnosis.head(100).eq("malignant"))
+    text = data.to_csv(index=False).replace("True", "true").replace("False", "FALSE").encode()
+    schema = infer_schema(pd.read_csv(io.BytesIO(text)), TARGET)
+    assert schema.target.dtype == "boolean"
+    report, typed = validate_csv(text, schema)
+    assert report.passed, report.summary()
+    assert set(typed[TARGET]) == {"True", "False"}
+
+
 def _edit(frame, fn):
     copy = frame.copy()
     fn(copy)
