@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from functions.inference.app import create_app
 from infra.pipeline import Dataset, LocalPipeline, PipelineSteps
 from infra.serving import ModelRouter
+from infra.smoke import smoke_test_from_api
 from training.config import TrainingConfig
 from training.files import MODEL_FILE
 from training.gate import GateResult
@@ -288,3 +289,9 @@ def test_feedback_takes_a_label_equal_to_a_class_once_converted_to_its_type(wine
         response = client.post("/feedback", json=feedback)
         assert response.status_code == 422, wrong
         assert response.json()["detail"][0]["loc"] == ["body", "label"]
+
+
+def test_the_smoke_test_knows_the_typed_labels(wine):
+    client, _ = wine
+    result = smoke_test_from_api(client, expect_version=1)
+    assert result.passed, result.summary()
