@@ -253,15 +253,23 @@ def schema_infer(
     out: Annotated[Path | None, typer.Option(help="Write the schema JSON here.")] = None,
     save: Annotated[bool, typer.Option(help="Store it as the model's data contract.")] = False,
     model: ModelOption = None,
+    keep: Annotated[
+        list[str] | None,
+        typer.Option(help="Keep this column as a feature even if it looks like an id or constant."),
+    ] = None,
 ) -> None:
-    """Infer column types, ranges, categories and nullability from a CSV."""
+    """Infer column types, ranges, categories and nullability from a CSV.
+
+    Identifier-like columns (a different text value, or consecutive integers, in every row) and
+    constant columns are left out of the features; `--keep NAME` keeps one.
+    """
     import pandas as pd
 
     from infra.pipeline import PipelineSteps
     from training.schema import SchemaError, infer_schema
 
     try:
-        inferred = infer_schema(pd.read_csv(data), target)
+        inferred = infer_schema(pd.read_csv(data), target, keep=keep or ())
     except (SchemaError, ValueError, UnicodeDecodeError) as exc:
         raise _fail(f"cannot infer a schema from {data}: {exc}") from exc
     text = inferred.to_json()
@@ -275,6 +283,10 @@ def schema_infer(
         console.print(
             f"{len(inferred.columns)} features, target {target!r} classes {inferred.target.classes}"
         )
+    # On stderr when stdout is the JSON, so that it can still be redirected to a file.
+    notes = console if out or save else err
+    for column in inferred.excluded_columns:
+        notes.print(f"  [yellow]excluded[/] {column.name}: {column.detail} (keep it: --keep)")
 
 
 @registry_app.command("list")

@@ -154,7 +154,7 @@ def promote_and_verify(
         client(),
         expect_version=version,
         records=example_records(schema),
-        classes=schema.target.classes,
+        classes=list(schema.target.label_values().values()),
     )
     if not result.smoke.passed and result.promoted is not None:
         try:

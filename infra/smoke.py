@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from training.schema import DatasetSchema
+from training.schema import DatasetSchema, Label
 
 
 class Response(Protocol):
@@ -77,7 +77,7 @@ def smoke_test_from_api(client: ApiClient, *, expect_version: int | None) -> Smo
         client,
         expect_version=expect_version,
         records=example_records(schema),
-        classes=schema.target.classes,
+        classes=list(schema.target.label_values().values()),
     )
 
 
@@ -86,8 +86,9 @@ def smoke_test(
     *,
     expect_version: int | None,
     records: list[dict[str, Any]],
-    classes: list[str],
+    classes: list[Label],
 ) -> SmokeResult:
+    """`classes` typed as the API answers them (see `TargetSchema.label_values`)."""
     checks: list[Check] = []
 
     def check(name: str, passed: bool, detail: str = "") -> None:

@@ -28,6 +28,15 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
 
 
 @pytest.fixture(scope="session")
+def customers_csv(frame: pd.DataFrame) -> bytes:
+    """The sample data as a CRM export: a customer id unique per row and a constant column."""
+    data = frame.head(300).copy()
+    data.insert(0, "customer_id", [f"CUST-{i:05d}" for i in range(len(data))])
+    data["source"] = "crm"
+    return to_csv_bytes(data)
+
+
+@pytest.fixture(scope="session")
 def schema(csv_bytes: bytes) -> DatasetSchema:
     return infer_schema(pd.read_csv(io.BytesIO(csv_bytes)), TARGET)
 

@@ -26,6 +26,10 @@ def classification_metrics(
 
     classes = np.asarray(target.classes, dtype=object)
     y = np.asarray(y_true, dtype=object)
+    # ONNX computes in float32: rows sum to 1 only within ~1e-7, and scikit-learn's log loss
+    # warns beyond 1.5e-8. Clip (log loss needs p > 0) and renormalise in float64.
+    probabilities = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-15, 1)
+    probabilities = probabilities / probabilities.sum(axis=1, keepdims=True)
     predicted = classes[np.argmax(probabilities, axis=1)]
     if len(classes) == 2 and target.positive_class is not None:
         positive = target.positive_class
@@ -41,7 +45,7 @@ def classification_metrics(
         "recall": float(recall_score(y, predicted, zero_division=0, **averaging)),
         "f1": float(f1_score(y, predicted, zero_division=0, **averaging)),
         "roc_auc": float(auc),
-        "log_loss": float(log_loss(y, np.clip(probabilities, 1e-15, 1), labels=list(classes))),
+        "log_loss": float(log_loss(y, probabilities, labels=list(classes))),
     }
 
 

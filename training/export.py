@@ -11,6 +11,7 @@ from training.schema import DatasetSchema
 
 if TYPE_CHECKING:
     import pandas as pd
+    from onnx import ModelProto
     from sklearn.pipeline import Pipeline
 
 # Fixed opsets: the same fitted model gives the same bytes whatever converter defaults become.
@@ -37,6 +38,24 @@ def export_onnx(pipeline: Pipeline, schema: DatasetSchema) -> bytes:
         options={id(estimator): {"zipmap": False}},
         target_opset=TARGET_OPSET,
     )
+    return canonical_bytes(model)
+
+
+def canonical_bytes(model: ModelProto) -> bytes:
+    """The model serialised with every set-like field in a fixed order.
+
+    skl2onnx collects the opsets a graph uses in a Python set, so the order of `opset_import`
+    follows the process's string hashing (PYTHONHASHSEED): the same graph would give other bytes,
+    and another SHA-256, in another process.
+    """
+    opsets = sorted((o.domain, o.version) for o in model.opset_import)
+    del model.opset_import[:]
+    for domain, version in opsets:
+        model.opset_import.add(domain=domain, version=version)
+    metadata = sorted((p.key, p.value) for p in model.metadata_props)
+    del model.metadata_props[:]
+    for key, value in metadata:
+        model.metadata_props.add(key=key, value=value)
     return bytes(model.SerializeToString(deterministic=True))
 
 

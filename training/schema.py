@@ -11,21 +11,36 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Collection
 from functools import cached_property
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, create_model
+from pydantic import (
+    AllowInfNan,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    create_model,
+    model_validator,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
 ColumnKind = Literal["numeric", "categorical"]
 ColumnType = Literal["float", "integer", "boolean", "string"]
+ExclusionReason = Literal["id_like", "constant"]
+# A label as the training data typed it; the model itself names classes as text.
+Label = bool | int | float | str
+_BOOLEAN_WORDS = {"true": True, "false": False}
 
 # The value a missing categorical takes inside the model: ONNX string tensors have no null.
 MISSING_CATEGORY = ""
 # Beyond this a number does not fit the float32 the model computes in.
 FLOAT32_MAX = 3.4028234663852886e38
+# Fewer rows than this and a text column whose values are all distinct may just be small data.
+ID_LIKE_MIN_ROWS = 20
 # A request number: a real JSON number (not a string or a bool), finite and float32-sized.
 ModelNumber = Annotated[float, Strict(), AllowInfNan(False), Field(ge=-FLOAT32_MAX, le=FLOAT32_MAX)]
 
@@ -47,13 +62,74 @@ class ColumnSchema(BaseModel):
     categories: list[str] = Field(default_factory=list)
 
 
+class ExcludedColumn(BaseModel):
+    """A column of the data that is not a feature: validation accepts it, the model ignores it."""
+
+    name: str
+    reason: ExclusionReason
+    detail: str
+
+
 class TargetSchema(BaseModel):
     name: str
-    classes: list[str]
+    classes: list[str] = Field(description="The classes as text, the way the model names them.")
     positive_class: str | None = Field(
         default=None, description="The class that precision, recall and ROC AUC refer to (binary)."
     )
     class_ratios: dict[str, float] = Field(default_factory=dict)
+    dtype: ColumnType = Field(
+        default="string",
+        description="The type the labels had in the training data: the API answers in it.",
+    )
+
+    def label_values(self) -> dict[str, Label]:
+        """Each class (as text) -> the label as the training data typed it: "0" -> 0."""
+        return {c: _typed_label(c, self.dtype) for c in self.classes}
+
+    def class_of(self, label: Label) -> str | None:
+        """The class a label names once converted to the classes' type, else None.
+
+        For integer classes 0, "0" and 0.0 all name class "0"; True does not name class 1.
+        """
+        value = _convert_label(label, self.dtype)
+        if value is None:
+            return None
+        return next((c for c, typed in self.label_values().items() if typed == value), None)
+
+
+def _typed_label(text: str, dtype: ColumnType) -> Label:
+    if dtype == "integer":
+        return int(text)
+    if dtype == "float":
+        return float(text)
+    if dtype == "boolean":
+        return text == "True"
+    return text
+
+
+def _convert_label(label: Label, dtype: ColumnType) -> Label | None:
+    if dtype == "string":
+        return label if isinstance(label, str) else str(label)
+    if dtype == "boolean":
+        if isinstance(label, str):
+            return _BOOLEAN_WORDS.get(label.strip().lower())
+        return label if isinstance(label, bool) else None
+    if isinstance(label, bool):  # a bool is an int in Python, but never a number label
+        return None
+    if dtype == "integer" and isinstance(label, str):
+        try:
+            return int(label)
+        except ValueError:
+            pass
+    try:
+        number = float(label)
+    except (ValueError, OverflowError):
+        return None
+    if dtype == "float":
+        return number
+    if isinstance(label, int):
+        return label
+    return int(number) if number.is_integer() else None
 
 
 class DatasetSchema(BaseModel):
@@ -65,10 +141,18 @@ class DatasetSchema(BaseModel):
     columns: list[ColumnSchema]
     target: TargetSchema
     row_count: int
+    excluded_columns: list[ExcludedColumn] = Field(
+        default_factory=list,
+        description="Columns of the data left out of the features (identifiers, constants).",
+    )
 
     @property
     def feature_names(self) -> list[str]:
         return [c.name for c in self.columns]
+
+    @property
+    def excluded_names(self) -> list[str]:
+        return [c.name for c in self.excluded_columns]
 
     @property
     def numeric_features(self) -> list[str]:
@@ -96,12 +180,16 @@ class DatasetSchema(BaseModel):
         contract: list[tuple[str, str, str, list[str]]] = [
             (c.name, c.kind, c.dtype, c.categories) for c in self.columns
         ]
-        contract.append((self.target.name, "target", "string", self.target.classes))
+        contract.append((self.target.name, "target", self.target.dtype, self.target.classes))
         return hashlib.sha256(json.dumps(contract).encode()).hexdigest()[:16]
 
     @cached_property
     def record_model(self) -> type[BaseModel]:
-        """A pydantic model of one prediction record: a 422 then names the bad field."""
+        """A pydantic model of one prediction record: a 422 then names the bad field.
+
+        Excluded columns may be sent (a record can be a row of the training file) and are
+        dropped before validation; any other unknown field is an error.
+        """
         fields: dict[str, Any] = {}
         for c in self.columns:
             annotation: Any = ModelNumber if c.kind == "numeric" else str
@@ -111,12 +199,28 @@ class DatasetSchema(BaseModel):
                 fields[c.name] = (annotation | None, None)
             else:
                 fields[c.name] = (annotation, ...)
-        model: type[BaseModel] = create_model(
-            "Record",
-            __config__=ConfigDict(extra="forbid", coerce_numbers_to_str=True),
-            **fields,
-        )
-        return model
+        config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+        excluded = frozenset(self.excluded_names)
+        if not excluded:
+            model: type[BaseModel] = create_model("Record", __config__=config, **fields)
+            return model
+
+        def drop_excluded(data: Any) -> Any:
+            if isinstance(data, dict) and not excluded.isdisjoint(data):
+                return {k: v for k, v in data.items() if k not in excluded}
+            return data
+
+        def document_excluded(schema: dict[str, Any]) -> None:
+            for c in self.excluded_columns:
+                schema["properties"][c.name] = {
+                    "description": f"Not a feature ({c.detail}): accepted and ignored."
+                }
+
+        config["json_schema_extra"] = document_excluded
+        validators: dict[str, Any] = {
+            "drop_excluded": model_validator(mode="before")(drop_excluded)
+        }
+        return create_model("Record", __config__=config, __validators__=validators, **fields)
 
 
 def _finite_or_none(value: Any) -> float | None:
@@ -132,13 +236,19 @@ def infer_schema(
     *,
     max_categories: int = 50,
     positive_class: str | None = None,
+    keep: Collection[str] = (),
 ) -> DatasetSchema:
-    """Describe a data frame: numeric columns get ranges, text columns become categoricals."""
+    """Describe a data frame: numeric columns get ranges, text columns become categoricals.
+
+    Identifiers and constant columns carry nothing a model can learn from and are excluded
+    from the features, unless named in `keep`.
+    """
     import pandas as pd  # training-time only
 
     if target not in frame.columns:
         raise SchemaError(f"target column {target!r} is not in the data (columns: {list(frame)})")
     labels = frame[target].dropna().astype(str)
+    label_dtype = _column_type(frame[target])
     classes = sorted(labels.unique().tolist())
     if len(classes) < 2:
         raise SchemaError(f"target column {target!r} needs at least two classes, found {classes}")
@@ -150,10 +260,14 @@ def infer_schema(
         raise SchemaError(f"positive class {positive_class!r} is not one of {classes}")
 
     columns: list[ColumnSchema] = []
+    excluded: list[ExcludedColumn] = []
     for name in frame.columns:
         if name == target:
             continue
         series = frame[name]
+        if name not in keep and (exclusion := _exclusion(str(name), series)) is not None:
+            excluded.append(exclusion)
+            continue
         missing_ratio = float(series.isna().mean())
         nullable = missing_ratio > 0
         if pd.api.types.is_bool_dtype(series):
@@ -196,7 +310,8 @@ def infer_schema(
                 )
             )
     if not columns:
-        raise SchemaError("the data has no feature columns besides the target")
+        dropped = f" ({len(excluded)} excluded: {[c.name for c in excluded]})" if excluded else ""
+        raise SchemaError(f"the data has no feature columns besides the target{dropped}")
     return DatasetSchema(
         columns=columns,
         target=TargetSchema(
@@ -204,6 +319,45 @@ def infer_schema(
             classes=classes,
             positive_class=positive_class,
             class_ratios={str(k): round(float(v), 6) for k, v in counts.sort_index().items()},
+            dtype=label_dtype,
         ),
         row_count=len(frame),
+        excluded_columns=excluded,
     )
+
+
+def _column_type(series: pd.Series) -> ColumnType:
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(series):
+        return "boolean"
+    if pd.api.types.is_integer_dtype(series):
+        return "integer"
+    if pd.api.types.is_float_dtype(series):
+        return "float"
+    return "string"
+
+
+def _exclusion(name: str, series: pd.Series) -> ExcludedColumn | None:
+    """Why a column is no feature: one value in every row, or a different one in every row.
+
+    Only text columns and consecutive integers count as identifiers: a measurement (a price, a
+    radius) can be distinct in every row and still be the most useful feature.
+    """
+    import pandas as pd
+
+    if series.nunique(dropna=False) <= 1:
+        value = "empty" if series.isna().all() else f"always {series.dropna().iloc[0]!r}"
+        return ExcludedColumn(name=name, reason="constant", detail=f"constant: {value}")
+    values = series.dropna()
+    if len(values) < ID_LIKE_MIN_ROWS or not values.is_unique:
+        return None
+    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_float_dtype(series):
+        return None
+    if pd.api.types.is_integer_dtype(series):
+        if int(values.max()) - int(values.min()) + 1 != len(values):
+            return None
+        detail = "consecutive integers, one per row"
+    else:
+        detail = "a different value in every row"
+    return ExcludedColumn(name=name, reason="id_like", detail=f"identifier: {detail}")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from training.config import ValidationThresholds
-from training.schema import FLOAT32_MAX, ColumnSchema, DatasetSchema
+from training.schema import FLOAT32_MAX, ColumnSchema, ColumnType, DatasetSchema
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -191,7 +191,8 @@ def _check_columns(
                 column=name,
                 message=f"required column {name!r} is missing",
             )
-    allowed = set(schema.feature_names) | {schema.target.name}
+    # Excluded columns (identifiers, constants) may be there or not: the model never reads them.
+    allowed = set(schema.feature_names) | set(schema.excluded_names) | {schema.target.name}
     for name in header:
         if name not in allowed:
             yield Issue(
@@ -254,7 +255,7 @@ def _check_rows(
         if col.kind == "numeric":
             yield from _check_numeric(raw, missing, col, t, rows)
         else:
-            unknown = ~missing & ~canonical_categories(raw, col).isin(col.categories)
+            unknown = ~missing & ~canonical_categories(raw, col.dtype).isin(col.categories)
             if unknown.mean() > t.max_unknown_category_ratio:
                 yield _issue(
                     "unknown_category",
@@ -341,8 +342,8 @@ def _check_target(
     frame: pd.DataFrame, schema: DatasetSchema, t: ValidationThresholds, rows: int
 ) -> Iterable[Issue]:
     target = schema.target
-    labels = frame[target.name]
-    missing = labels.isna()
+    missing = frame[target.name].isna()
+    labels = canonical_categories(frame[target.name], target.dtype).where(~missing)
     if missing.any():
         yield _issue(
             "missing_label",
@@ -354,7 +355,7 @@ def _check_target(
         )
     unknown = ~missing & ~labels.isin(target.classes)
     if unknown.any():
-        sample = ", ".join(sorted({repr(v) for v in labels[unknown].head(3)}))
+        sample = ", ".join(sorted({repr(v) for v in frame[target.name][unknown].head(3)}))
         yield _issue(
             "unknown_label",
             "error",
@@ -384,10 +385,11 @@ def _check_target(
             )
 
 
-def canonical_categories(raw: pd.Series, col: ColumnSchema) -> pd.Series:
-    """Categoricals as the model sees them; booleans spelled like Python's (True/False)."""
+def canonical_categories(raw: pd.Series, dtype: ColumnType) -> pd.Series:
+    """Categoricals and labels as the model sees them; booleans spelled like Python's
+    (True/False), whatever case the file used (pandas read true, TRUE and True alike)."""
     values = raw.astype(str)
-    return values.str.capitalize() if col.dtype == "boolean" else values
+    return values.str.capitalize() if dtype == "boolean" else values
 
 
 def coerce_frame(frame: pd.DataFrame, schema: DatasetSchema, *, with_target: bool) -> pd.DataFrame:
@@ -400,8 +402,10 @@ def coerce_frame(frame: pd.DataFrame, schema: DatasetSchema, *, with_target: boo
         if col.kind == "numeric":
             out[col.name] = pd.to_numeric(frame[col.name], errors="coerce").astype(np.float32)
         else:
-            values = canonical_categories(frame[col.name], col)
+            values = canonical_categories(frame[col.name], col.dtype)
             out[col.name] = values.astype(object).where(frame[col.name].notna(), None)
     if with_target:
-        out[schema.target.name] = frame[schema.target.name].astype(str)
+        out[schema.target.name] = canonical_categories(
+            frame[schema.target.name], schema.target.dtype
+        )
     return out

@@ -6,14 +6,24 @@ from __future__ import annotations
 import random
 import secrets
 import time
-from typing import Any
+from typing import Annotated, Any
 
+import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import (
+    AllowInfNan,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    create_model,
+)
 from pydantic_core import to_json
 
 from infra.backend import Backend
@@ -21,6 +31,7 @@ from infra.ports import MetricsSink, PredictionLog
 from infra.records import PredictionRecord
 from infra.serving import LoadedModel, ModelRouter, paused_gc
 from infra.settings import Settings
+from training.schema import Label
 
 
 class PredictRequest(BaseModel):
@@ -41,8 +52,15 @@ PREDICT_REQUEST_DOC = {
 
 class Prediction(BaseModel):
     prediction_id: str
-    label: str
+    label: Label = Field(
+        description="The predicted class, typed as the training data's labels (0, true, 'yes')."
+    )
     probability: float = Field(description="Probability of the predicted label.")
+    probabilities: dict[str, float] | None = Field(
+        default=None,
+        description="Multiclass models only: the probability of every class, keyed by the "
+        "class as text.",
+    )
 
 
 class PredictResponse(BaseModel):
@@ -54,7 +72,12 @@ class PredictResponse(BaseModel):
 
 class FeedbackRequest(BaseModel):
     prediction_id: str = Field(min_length=1, max_length=64)
-    label: str = Field(min_length=1, max_length=256)
+    label: (
+        StrictBool
+        | StrictInt
+        | Annotated[float, AllowInfNan(False)]
+        | Annotated[str, Field(min_length=1, max_length=256)]
+    ) = Field(description="The true class: a label equal to a class once converted to its type.")
 
 
 class FeedbackResponse(BaseModel):
@@ -190,25 +213,32 @@ def create_app(
             raise RequestValidationError(
                 [_safe_error(e) for e in exc.errors(include_url=False)]
             ) from None
-        labels, top = _score(loaded, records)
+        labels, probabilities = loaded.classifier.predict_objects(records)
+        top = _top(probabilities)
         # One random base per request: unique ids without a uuid4 per record.
         base = secrets.token_hex(10)
         ids = [f"{base}{i:06x}" for i in range(len(labels))]
+        typed = loaded.schema.target.label_values()
+        answers: list[dict[str, Any]] = [
+            {"prediction_id": i, "label": typed[label], "probability": p}
+            for i, label, p in zip(ids, labels, top, strict=True)
+        ]
+        if probabilities.shape[1] > 2:  # binary: the top probability says it all
+            classes = loaded.classifier.classes
+            for answer, row in zip(answers, probabilities.round(6).tolist(), strict=True):
+                answer["probabilities"] = dict(zip(classes, row, strict=True))
         payload = {
             "model": loaded.record.model,
             "version": loaded.version,
             "stage": loaded.stage,
-            "predictions": [
-                {"prediction_id": i, "label": label, "probability": p}
-                for i, label, p in zip(ids, labels, top, strict=True)
-            ],
+            "predictions": answers,
         }
         capture = predictions is not None and random.random() < capture_sample_rate
         if capture:
             _capture(loaded, ids, records, labels, top)
         if route.shadow is not None:
             # The challenger scores the same records; its answer is measured, never returned.
-            shadow_labels, shadow_top = _score(route.shadow, records)
+            shadow_labels, shadow_probabilities = route.shadow.classifier.predict_objects(records)
             agreement = sum(a == b for a, b in zip(labels, shadow_labels, strict=True))
             emit(
                 "ShadowAgreement",
@@ -218,7 +248,11 @@ def create_app(
             )
             if capture:
                 _capture(
-                    route.shadow, [f"{i}-shadow" for i in ids], records, shadow_labels, shadow_top
+                    route.shadow,
+                    [f"{i}-shadow" for i in ids],
+                    records,
+                    shadow_labels,
+                    _top(shadow_probabilities),
                 )
         version = str(loaded.version)
         emit("Predictions", len(labels), version=version)
@@ -232,9 +266,8 @@ def create_app(
         )
         return Response(content=to_json(payload), media_type="application/json")
 
-    def _score(loaded: LoadedModel, records: list[BaseModel]) -> tuple[list[str], list[float]]:
-        labels, probabilities = loaded.classifier.predict_objects(records)
-        return labels, probabilities.max(axis=1).round(6).tolist()
+    def _top(probabilities: np.ndarray) -> list[float]:
+        return list(probabilities.max(axis=1).round(6).tolist())
 
     def _capture(
         loaded: LoadedModel,
@@ -314,18 +347,21 @@ def create_app(
         loaded = router.get()
         if loaded is None:
             return unavailable()
-        if body.label not in loaded.schema.target.classes:
+        target = loaded.schema.target
+        # Stored as the class's text, the way predictions are: accuracy compares like with like.
+        label = target.class_of(body.label)
+        if label is None:
             raise RequestValidationError(
                 [
                     {
                         "type": "enum",
                         "loc": ("body", "label"),
-                        "msg": f"label must be one of {loaded.schema.target.classes}",
+                        "msg": f"label must be one of {list(target.label_values().values())}",
                         "input": body.label,
                     }
                 ]
             )
-        if predictions is None or not predictions.add_feedback(body.prediction_id, body.label):
+        if predictions is None or not predictions.add_feedback(body.prediction_id, label):
             return JSONResponse(
                 status_code=404,
                 content={"detail": f"prediction {body.prediction_id} was not captured"},
@@ -358,8 +394,15 @@ def create_app(
         }
         content = spec["paths"]["/predict"]["post"]["requestBody"]["content"]
         content["application/json"]["schema"] = body
-        feedback = spec["components"]["schemas"]["FeedbackRequest"]["properties"]["label"]
-        feedback["enum"] = list(loaded.schema.target.classes)
+        # The served model's classes, typed as its training labels (and, for numbers and
+        # booleans, their text forms, which feedback accepts too).
+        target = loaded.schema.target
+        typed = list(target.label_values().values())
+        schemas = spec["components"]["schemas"]
+        schemas["Prediction"]["properties"]["label"] = {"enum": typed}
+        schemas["FeedbackRequest"]["properties"]["label"] = {
+            "enum": typed if target.dtype == "string" else [*typed, *target.classes]
+        }
         return spec
 
     app.openapi = openapi  # type: ignore[method-assign]

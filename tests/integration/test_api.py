@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 from fastapi.testclient import TestClient
 
 from functions.inference.app import create_app
-from infra.pipeline import Dataset, PipelineSteps
+from infra.pipeline import Dataset, LocalPipeline, PipelineSteps
 from infra.serving import ModelRouter
+from infra.smoke import smoke_test_from_api
+from training.config import TrainingConfig
 from training.files import MODEL_FILE
 from training.gate import GateResult
 
@@ -86,6 +90,7 @@ def test_predict_scores_one_or_many_records(client, live, records, typed_frame):
     accuracy = sum(p["label"] == t for p, t in zip(many, truth, strict=True)) / 20
     assert accuracy > 0.9
     assert all(0.5 <= p["probability"] <= 1 for p in many)
+    assert all("probabilities" not in p for p in many)  # binary: the answer as it always was
 
 
 def test_invalid_records_get_422_naming_the_record_and_field(client, live, records):
@@ -235,3 +240,58 @@ def test_metrics_are_split_by_the_version_that_served(client, live, records, bac
     points = backend.metrics.read("Predictions")
     assert points[-1]["value"] == 3 and points[-1]["dimensions"]["version"] == "1"
     assert backend.metrics.read("PredictionLatency")[-1]["unit"] == "Milliseconds"
+
+
+@pytest.fixture
+def wine(backend):
+    """A three-class model trained through the pipeline on integer labels (0, 1, 2), served."""
+    from sklearn.datasets import load_wine
+
+    bunch = load_wine(as_frame=True)
+    data = bunch.data.assign(cultivar=bunch.target)
+    steps = PipelineSteps(backend)
+    config = {"model_name": "wine", "target": "cultivar", "model.algorithm": "logistic_regression"}
+    steps.save_config(TrainingConfig().with_overrides(**config))
+    backend.data.put("incoming/wine.csv", data.to_csv(index=False).encode())
+    with warnings.catch_warnings():
+        # e.g. scikit-learn's "y_prob values do not sum to one" on float32 ONNX probabilities
+        warnings.simplefilter("error")
+        result = LocalPipeline(backend).run("wine", "incoming/wine.csv")
+    assert result.status == "registered", result.error
+    backend.registry.promote("wine", result.version, "production", actor="test")
+    router = ModelRouter(backend.registry, backend.artifacts, "wine", refresh_seconds=0)
+    client = TestClient(create_app(router, predictions=backend.predictions))
+    return client, data.drop(columns="cultivar").head(5).to_dict(orient="records")
+
+
+def test_labels_keep_their_type_and_multiclass_answers_every_probability(wine):
+    client, records = wine
+    predictions = client.post("/predict", json={"records": records}).json()["predictions"]
+    assert [p["label"] for p in predictions] == [0] * 5  # the first rows are all cultivar 0
+    for p in predictions:
+        assert set(p["probabilities"]) == {"0", "1", "2"}
+        assert sum(p["probabilities"].values()) == pytest.approx(1, abs=1e-5)
+        assert p["probability"] == max(p["probabilities"].values())
+    spec = client.get("/openapi.json").json()["components"]["schemas"]
+    assert spec["Prediction"]["properties"]["label"] == {"enum": [0, 1, 2]}
+
+
+def test_feedback_takes_a_label_equal_to_a_class_once_converted_to_its_type(wine, backend):
+    client, records = wine
+    predictions = client.post("/predict", json={"records": records[:4]}).json()["predictions"]
+    for prediction, label in zip(predictions, [0, "1", 2.0], strict=False):
+        feedback = {"prediction_id": prediction["prediction_id"], "label": label}
+        assert client.post("/feedback", json=feedback).status_code == 202, label
+    stored = {p.prediction_id: p.true_label for p in backend.predictions.recent("wine")}
+    assert [stored[p["prediction_id"]] for p in predictions[:3]] == ["0", "1", "2"]
+    for wrong in (3, True, 0.5, "zero"):
+        feedback = {"prediction_id": predictions[3]["prediction_id"], "label": wrong}
+        response = client.post("/feedback", json=feedback)
+        assert response.status_code == 422, wrong
+        assert response.json()["detail"][0]["loc"] == ["body", "label"]
+
+
+def test_the_smoke_test_knows_the_typed_labels(wine):
+    client, _ = wine
+    result = smoke_test_from_api(client, expect_version=1)
+    assert result.passed, result.summary()

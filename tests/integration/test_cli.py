@@ -79,6 +79,20 @@ def test_validate_exits_1_on_a_bad_file_and_names_the_problem(run, tmp_path, dat
     assert {i["check"] for i in report["issues"]} == {"missing_column", "unexpected_column"}
 
 
+def test_schema_infer_says_which_columns_it_left_out(run, tmp_path, customers_csv):
+    data = tmp_path / "customers.csv"
+    data.write_bytes(customers_csv)
+    out = tmp_path / "schema.json"
+    result = run("schema", "infer", str(data), "--target", "diagnosis", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "30 features" in result.output
+    assert "excluded customer_id: identifier" in result.output
+    assert "excluded source: constant" in result.output
+    excluded = json.loads(out.read_text())["excluded_columns"]
+    assert [c["name"] for c in excluded] == ["customer_id", "source"]
+    assert run("validate", str(data), "--schema", str(out)).exit_code == 0
+
+
 def test_validate_without_a_schema_says_how_to_get_one(run, data_file):
     result = run("validate", str(data_file))
     assert result.exit_code == 1 and "mlops schema infer" in result.output

@@ -1,7 +1,11 @@
+import io
+
+import numpy as np
 import pandas as pd
 import pytest
 from pydantic import ValidationError
 
+from training.datasets import TARGET
 from training.schema import DatasetSchema, SchemaError, infer_schema
 
 
@@ -69,3 +73,55 @@ def test_record_model_rejects_strings_infinities_and_unknown_fields(schema):
     del missing["worst_area"]
     with pytest.raises(ValidationError, match="worst_area"):
         schema.record_model.model_validate(missing)
+
+
+def test_identifiers_and_constant_columns_are_excluded_from_the_features(customers_csv):
+    frame = pd.read_csv(io.BytesIO(customers_csv))
+    schema = infer_schema(frame, TARGET)
+    assert [(c.name, c.reason) for c in schema.excluded_columns] == [
+        ("customer_id", "id_like"),
+        ("source", "constant"),
+    ]
+    assert "customer_id" not in schema.feature_names and "source" not in schema.feature_names
+    assert len(schema.feature_names) == 30
+    kept = infer_schema(frame, TARGET, keep=["source"])
+    assert kept.column("source").kind == "categorical" and kept.excluded_names == ["customer_id"]
+
+
+def test_only_text_ids_and_row_numbers_count_as_identifiers():
+    rng = np.random.default_rng(0)
+    rows = 40
+    frame = pd.DataFrame(
+        {
+            "row_number": range(1, rows + 1),
+            "price": rng.normal(size=rows),  # distinct in every row, and a real feature
+            "income": rng.permutation(rows) * 1000,  # distinct integers, not consecutive
+            "y": ["a", "b"] * (rows // 2),
+        }
+    )
+    schema = infer_schema(frame, "y")
+    assert schema.excluded_names == ["row_number"]
+    assert schema.feature_names == ["price", "income"]
+
+
+def test_records_may_carry_excluded_columns_but_no_other_unknown_field(customers_csv):
+    schema = infer_schema(pd.read_csv(io.BytesIO(customers_csv)), TARGET)
+    record = {c: 1.0 for c in schema.feature_names}
+    with_ids = schema.record_model.model_validate({**record, "customer_id": "C1", "source": "x"})
+    assert with_ids.model_dump() == record
+    assert schema.record_model.model_validate(record).model_dump() == record
+    with pytest.raises(ValidationError, match="colour"):
+        schema.record_model.model_validate({**record, "colour": "red"})
+
+
+def test_the_target_records_the_type_of_its_labels():
+    target = infer_schema(pd.DataFrame({"x": [1, 2, 3, 4], "y": [0, 1, 0, 1]}), "y").target
+    assert (target.dtype, target.classes) == ("integer", ["0", "1"])
+    assert target.label_values() == {"0": 0, "1": 1}
+    named = [target.class_of(v) for v in (1, "1", 1.0, " 1 ", True, 2, 0.5, "one", 1e400)]
+    assert named == ["1", "1", "1", "1", None, None, None, None, None]
+    flags = infer_schema(pd.DataFrame({"x": [1, 2], "y": [True, False]}), "y").target
+    assert flags.label_values() == {"False": False, "True": True}
+    assert [flags.class_of(v) for v in (True, "true", 1)] == ["True", "True", None]
+    words = infer_schema(pd.DataFrame({"x": [1, 2], "y": ["no", "yes"]}), "y").target
+    assert (words.dtype, words.class_of("yes"), words.class_of(0)) == ("string", "yes", None)

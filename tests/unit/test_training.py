@@ -1,13 +1,20 @@
 """Training: metrics against the baseline, reproducibility, ONNX parity, provenance."""
 
+import io
+
 import numpy as np
+import onnx
+import pandas as pd
 import pytest
 
 from training.config import ConfigError, TrainingConfig, load_config
+from training.datasets import TARGET
 from training.export import parity_error
 from training.files import ARTIFACT_FILES, MANIFEST_FILE
 from training.onnx_model import OnnxClassifier
+from training.schema import infer_schema
 from training.train import TrainingError, split_by_hash, train
+from training.validation import validate_csv
 
 
 def test_the_model_beats_the_dummy_baseline(trained):
@@ -119,3 +126,13 @@ def test_config_files_are_validated_with_the_field_named(tmp_path):
     with pytest.raises(ConfigError, match=r"model\.algorithm"):
         load_config(bad)
     assert TrainingConfig().gate.metric == "roc_auc"
+
+
+def test_identifiers_and_constants_are_not_model_inputs(customers_csv, config):
+    schema = infer_schema(pd.read_csv(io.BytesIO(customers_csv)), TARGET)
+    _, frame = validate_csv(customers_csv, schema)
+    fast = config.with_overrides(**{"model.algorithm": "logistic_regression"})
+    run = train(frame, schema, fast, data_sha256="x")
+    inputs = [i.name for i in onnx.load_from_string(run.onnx_bytes).graph.input]
+    assert inputs == schema.feature_names and "customer_id" not in inputs
+    assert run.manifest.metrics["roc_auc"] > 0.95

@@ -1,8 +1,13 @@
 """Each kind of validation failure is reported with its column, count and lines."""
 
+import io
+
+import pandas as pd
 import pytest
 
 from training.config import ValidationThresholds
+from training.datasets import TARGET
+from training.schema import infer_schema
 from training.validation import validate_csv
 
 
@@ -15,6 +20,23 @@ def test_the_training_file_is_valid_and_typed(csv_bytes, schema):
     assert report.passed and not report.issues
     assert report.rows == 569
     assert str(typed["mean_radius"].dtype) == "float32"
+
+
+def test_the_file_a_schema_came_from_passes_without_warnings_despite_ids(customers_csv):
+    schema = infer_schema(pd.read_csv(io.BytesIO(customers_csv)), TARGET)
+    report, typed = validate_csv(customers_csv, schema)
+    assert report.passed and report.issues == []
+    assert list(typed.columns) == [*schema.feature_names, TARGET]
+
+
+def test_boolean_labels_validate_in_any_case_pandas_reads(frame):
+    data = frame.head(100).assign(diagnosis=frame.diagnosis.head(100).eq("malignant"))
+    text = data.to_csv(index=False).replace("True", "true").replace("False", "FALSE").encode()
+    schema = infer_schema(pd.read_csv(io.BytesIO(text)), TARGET)
+    assert schema.target.dtype == "boolean"
+    report, typed = validate_csv(text, schema)
+    assert report.passed, report.summary()
+    assert set(typed[TARGET]) == {"True", "False"}
 
 
 def _edit(frame, fn):
