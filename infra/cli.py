@@ -4,20 +4,51 @@ from __future__ import annotations
 
 import getpass
 import os
+import shlex
 import shutil
 import tempfile
+from enum import IntEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from infra.backend import Backend, build_backend
+from infra.records import version_label
 from infra.settings import Settings
+from infra.smoke import DEFAULT_WAIT_SECONDS
+
+if TYPE_CHECKING:
+    from infra.pipeline import PipelineResult
+    from infra.promotion import ReleaseResult
+    from training.config import TrainingConfig
+
+
+class ExitCode(IntEnum):
+    """What a script can tell from `mlops`'s exit status (2 is a usage error, from Click)."""
+
+    OK = 0
+    ERROR = 1
+    DATA_REJECTED = 3
+    GATE_FAILED = 4
+
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 done; 1 error; 2 usage error (a bad option or argument); "
+    "3 data rejected (the file breaks the schema, quarantined by train); "
+    "4 the gate refused the model (nothing registered)."
+)
+SETTINGS_HELP = (
+    "Each setting comes from its option, else its MLOPS_* environment variable, else the "
+    "--config file, else its default."
+)
 
 app = typer.Typer(
-    help="Serverless MLOps template: validate, train, register, promote, serve and monitor models.",
+    help="Serverless MLOps template: validate, train, register, promote, serve and monitor "
+    f"models.\n\n{SETTINGS_HELP}\n\n{EXIT_CODES_HELP}",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
@@ -31,8 +62,24 @@ app.add_typer(pipeline_app, name="pipeline")
 console = Console()
 err = Console(stderr=True)
 
+# The API re-reads its stage every MLOPS_MODEL_REFRESH_SECONDS: a smoke test after a promotion
+# polls until the new version is served.
+WaitOption = Annotated[
+    float,
+    typer.Option(
+        min=0,
+        help="How long to wait for the API to serve the expected version (it re-reads its "
+        "stage every MLOPS_MODEL_REFRESH_SECONDS, 30 s by default).",
+    ),
+]
 ModelOption = Annotated[
-    str | None, typer.Option("--model", "-m", help="Model name (default: MLOPS_MODEL_NAME).")
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Model name (default: MLOPS_MODEL_NAME, else the --config file's model_name, "
+        'else "model").',
+    ),
 ]
 
 
@@ -49,12 +96,28 @@ def _backend(settings: Settings | None = None) -> Backend:
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/] {message}")
+    err.print(f"[red]error:[/] {escape(message)}")
     return typer.Exit(code)
 
 
-def _model(model: str | None) -> str:
-    return model or _settings().model_name
+def _model(model: str | None, config: TrainingConfig | None = None) -> str:
+    """--model, else MLOPS_MODEL_NAME, else the config file's model_name, else the default."""
+    if model:
+        return model
+    settings = _settings()
+    if config is None or "model_name" in settings.model_fields_set:
+        return settings.model_name
+    return config.model_name  # the file's, or the same default as the settings'
+
+
+def _pipeline_exit(result: PipelineResult) -> None:
+    if result.status == "rejected":
+        raise typer.Exit(ExitCode.GATE_FAILED)
+    if result.status == "failed":
+        from infra.pipeline import DataValidationError
+
+        rejected = result.error_type == DataValidationError.__name__
+        raise typer.Exit(ExitCode.DATA_REJECTED if rejected else ExitCode.ERROR)
 
 
 @app.command()
@@ -88,7 +151,7 @@ def demo(
 
         if aws_emulated:
             result = _emulated_demo(on_step)
-            where = "moto (in-process AWS)"
+            inspect = None
         else:
             workdir = home or Path(tempfile.mkdtemp(prefix="mlops-demo-"))
             if home is not None and home.exists():
@@ -97,9 +160,15 @@ def demo(
 
             backend = _backend(_settings(home=workdir, backend="local"))
             result = Demo(backend, on_step=on_step).run()
-            where = str(workdir)
+            inspect = (
+                f"MLOPS_HOME={shlex.quote(str(workdir))} mlops registry list "
+                f"--model {shlex.quote(result.model)}"
+            )
     render_demo(console, result)
-    console.print(f"[dim]state kept in {where}[/]")
+    if inspect is None:
+        console.print("[dim]state was kept in moto (in-process AWS): gone with this process[/]")
+    else:
+        console.print(f"[dim]state kept; inspect it with:[/] {escape(inspect)}", soft_wrap=True)
     if report is not None:
         report.write_text(result.model_dump_json(indent=2))
         console.print(f"[dim]report written to {report}[/]")
@@ -111,28 +180,38 @@ def _emulated_demo(on_step: Any) -> Any:
     from functions.inference.handler import handler as inference_handler
     from infra.aws import aws_backend
     from infra.demo import Demo
-    from infra.emulation import AslPipeline, LambdaApiClient, emulated_aws
+    from infra.emulation import AslPipeline, EmulatorUnavailable, LambdaApiClient, emulated_aws
 
-    with emulated_aws() as settings:
-        backend = aws_backend(settings)
-        pipeline = AslPipeline(settings, backend)
-        return Demo(
-            backend,
-            on_step=on_step,
-            pipeline=pipeline.run,
-            api=lambda: LambdaApiClient(inference_handler),
-            label="aws-emulated",
-        ).run()
+    try:
+        with emulated_aws() as settings:
+            backend = aws_backend(settings)
+            pipeline = AslPipeline(settings, backend)
+            return Demo(
+                backend,
+                on_step=on_step,
+                pipeline=pipeline.run,
+                api=lambda: LambdaApiClient(inference_handler),
+                label="aws-emulated",
+            ).run()
+    except EmulatorUnavailable as exc:
+        raise _fail(str(exc)) from exc
 
 
 @app.command()
 def train(
     data: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="Training CSV.")],
     target: Annotated[
-        str | None, typer.Option(help="Target column (needed for a new model).")
+        str | None,
+        typer.Option(help="Target column (needed for a new model; default: the config's target)."),
     ] = None,
     config: Annotated[
-        Path | None, typer.Option(exists=True, dir_okay=False, help="TOML or JSON training config.")
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="TOML or JSON training config; --model, --target and MLOPS_MODEL_NAME take "
+            "precedence over its values.",
+        ),
     ] = None,
     model: ModelOption = None,
     promote: Annotated[
@@ -144,7 +223,10 @@ def train(
     run_id: Annotated[str | None, typer.Option(help="Run id (default: time-based).")] = None,
     poll_seconds: Annotated[float, typer.Option(help="SageMaker status polling interval.")] = 30,
 ) -> None:
-    """Validate, train, evaluate and (if the gate passes) register a model version."""
+    """Validate, train, evaluate and (if the gate passes) register a model version.
+
+    Exit codes: 0 registered; 1 error; 3 data rejected (the file is quarantined); 4 the gate
+    refused the model (nothing registered)."""
     from infra.pipeline import LocalPipeline, PipelineSteps, remote_training_task, step_tasks
     from training.config import ConfigError, load_config
 
@@ -155,7 +237,7 @@ def train(
         cfg = load_config(config)
     except ConfigError as exc:
         raise _fail(str(exc)) from exc
-    name = model or (cfg.model_name if config else _model(None))
+    name = _model(model, cfg)
     cfg = cfg.with_overrides(model_name=name, target=target)
     backend = _backend()
     PipelineSteps(backend).save_config(cfg)
@@ -172,8 +254,7 @@ def train(
             name, key, run_id=run_id, auto_promote=promote
         )
     _print_pipeline(result)
-    if result.status == "failed":
-        raise typer.Exit(1)
+    _pipeline_exit(result)
 
 
 def _sagemaker_launcher() -> Any:
@@ -216,39 +297,51 @@ def validate(
         ),
     ] = None,
     model: ModelOption = None,
-    config: Annotated[Path | None, typer.Option(exists=True, dir_okay=False)] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="TOML or JSON training config: its [validation] thresholds, and its model_name "
+            "when neither --model nor MLOPS_MODEL_NAME is set.",
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Check a CSV against the schema; exit 1 when it would be rejected."""
+    """Check a CSV against the schema; exit 3 when it would be rejected, 1 on an error."""
     from infra.console import validation_table
-    from infra.pipeline import PipelineSteps
-    from training.config import load_config
+    from infra.pipeline import PipelineSteps, schema_hint
+    from training.config import ConfigError, load_config
     from training.schema import DatasetSchema
     from training.validation import validate_csv
 
+    try:
+        cfg = load_config(config)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
     if schema is not None:
         contract = DatasetSchema.from_json(schema.read_text())
     else:
-        found = PipelineSteps(_backend()).load_schema(_model(model))
+        name = _model(model, cfg)
+        found = PipelineSteps(_backend()).load_schema(name)
         if found is None:
-            raise _fail(
-                f"no schema for model {_model(model)!r}: pass --schema or run `mlops schema infer`"
-            )
+            hint = schema_hint(name, str(data), cfg.target)
+            raise _fail(f"no schema for model {name!r}: pass --schema or run `{hint}`")
         contract = found
-    report, _ = validate_csv(
-        data.read_bytes(), contract, load_config(config).validation, source=str(data)
-    )
+    report, _ = validate_csv(data.read_bytes(), contract, cfg.validation, source=str(data))
     if json_out:
         console.print_json(report.model_dump_json())
     else:
         console.print(validation_table(report))
     if not report.passed:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.DATA_REJECTED)
 
 
 @schema_app.command("infer")
 def schema_infer(
-    data: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    data: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="CSV to infer the schema from.")
+    ],
     target: Annotated[str, typer.Option(help="Target column.")],
     out: Annotated[Path | None, typer.Option(help="Write the schema JSON here.")] = None,
     save: Annotated[bool, typer.Option(help="Store it as the model's data contract.")] = False,
@@ -358,7 +451,12 @@ def registry_export(
 
 @registry_app.command("import")
 def registry_import(
-    directory: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
+    directory: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, file_okay=False, help="What `mlops registry export --out` wrote."
+        ),
+    ],
     source_env: Annotated[str, typer.Option(help="Environment the version comes from.")],
     output_file: Annotated[
         Path | None, typer.Option(help="Append version=<N> here (e.g. $GITHUB_OUTPUT).")
@@ -383,7 +481,10 @@ def registry_import(
 
 @registry_app.command("history")
 def registry_history(
-    model: ModelOption = None, stage: Annotated[str | None, typer.Option()] = None
+    model: ModelOption = None,
+    stage: Annotated[
+        str | None, typer.Option(help="Only this stage's moves (default: every stage).")
+    ] = None,
 ) -> None:
     """Every stage move, oldest first."""
     from infra.console import history_table
@@ -402,7 +503,7 @@ def promote(
         int | None, typer.Option(help="Fail unless the stage still serves this version.")
     ] = None,
     weight: Annotated[float | None, typer.Option(help="Traffic share for a canary.")] = None,
-    reason: Annotated[str, typer.Option()] = "",
+    reason: Annotated[str, typer.Option(help="Why, recorded in the stage history.")] = "",
 ) -> None:
     """Point a stage at a version (a conditional write: a stale view fails)."""
     from infra.registry import RegistryError
@@ -423,15 +524,16 @@ def promote(
     if event is None:
         console.print(f"{to} of {name} already serves v{version}")
     else:
-        was = f"v{event.from_version}" if event.from_version else "nothing"
-        console.print(f"{to} of {name}: {was} -> v{event.to_version}")
+        console.print(f"{to} of {name}: {version_label(event.from_version)} -> v{event.to_version}")
 
 
 @app.command()
 def rollback(
     stage: Annotated[str, typer.Option(help="Stage to roll back.")] = "production",
     model: ModelOption = None,
-    reason: Annotated[str, typer.Option()] = "manual rollback",
+    reason: Annotated[
+        str, typer.Option(help="Why, recorded in the stage history.")
+    ] = "manual rollback",
 ) -> None:
     """Point a stage back at the version it served before."""
     from infra.registry import RegistryError
@@ -446,7 +548,8 @@ def rollback(
 
 @app.command()
 def monitor(
-    model: ModelOption = None, stage: Annotated[str, typer.Option()] = "production"
+    model: ModelOption = None,
+    stage: Annotated[str, typer.Option(help="Stage whose version is monitored.")] = "production",
 ) -> None:
     """Compare live inputs with the training profile; publish drift and accuracy metrics."""
     from infra.console import drift_table
@@ -467,8 +570,8 @@ def monitor(
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option()] = "127.0.0.1",
-    port: Annotated[int, typer.Option()] = 8000,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     model: ModelOption = None,
     stage: Annotated[
         str | None, typer.Option(help="Stage to serve (default: MLOPS_SERVING_STAGE).")
@@ -651,16 +754,22 @@ def env(
 def smoke(
     url: Annotated[str, typer.Option(help="Base URL of the deployed API.")],
     expect_version: Annotated[
-        int | None, typer.Option(help="Fail unless the API serves this version.")
+        int | None,
+        typer.Option(help="Fail unless the API serves this version within --wait-seconds."),
     ] = None,
     sigv4: Annotated[bool, typer.Option(help="Sign requests (APIs with IAM auth).")] = False,
     region: Annotated[str | None, typer.Option(help="Region for SigV4.")] = None,
+    wait_seconds: WaitOption = DEFAULT_WAIT_SECONDS,
 ) -> None:
     """Smoke-test a deployed API: health, version, a prediction, a refused bad record."""
     from infra.smoke import HttpApiClient, smoke_test_from_api
 
+    if expect_version is not None:
+        console.print(f"waiting up to {wait_seconds:g}s for {url} to serve v{expect_version}")
     result = smoke_test_from_api(
-        HttpApiClient(url, sigv4=sigv4, region=region), expect_version=expect_version
+        HttpApiClient(url, sigv4=sigv4, region=region),
+        expect_version=expect_version,
+        wait_seconds=wait_seconds,
     )
     for check in result.checks:
         mark = "[green]ok[/]" if check.passed else "[red]FAILED[/]"
@@ -686,6 +795,7 @@ def release(
     sigv4: Annotated[bool, typer.Option(help="Sign smoke-test requests.")] = False,
     stage: Annotated[str, typer.Option(help="Stage the target API serves.")] = "production",
     model: ModelOption = None,
+    wait_seconds: WaitOption = DEFAULT_WAIT_SECONDS,
     aws_emulated: Annotated[
         bool,
         typer.Option(
@@ -694,66 +804,81 @@ def release(
     ] = False,
 ) -> None:
     """Move a model version to another environment: export, import (hashes checked), promote,
-    smoke-test, and roll back if the smoke test fails."""
+    smoke-test once the API serves it, and roll back if the smoke test fails. The last line
+    says what happened to the target stage."""
     if aws_emulated:
         _emulated_release()
         return
     if version is None or from_env_file is None or to_env_file is None or url is None:
         raise _fail("give VERSION, --from-env-file, --to-env-file and --url (or --aws-emulated)")
+    from infra.artifacts import ArtifactIntegrityError
     from infra.promotion import release as run_release
+    from infra.registry import RegistryError
     from infra.smoke import HttpApiClient
 
     source = build_backend(Settings(_env_file=from_env_file))  # type: ignore[call-arg]
     target_settings = Settings(_env_file=to_env_file)  # type: ignore[call-arg]
     target = build_backend(target_settings)
-    with tempfile.TemporaryDirectory() as workdir:
-        result = run_release(
-            source,
-            target,
-            model or target_settings.model_name,
-            version,
-            stage,
-            source_environment=from_env_file.stem,
-            actor=actor(),
-            workdir=Path(workdir),
-            client=lambda: HttpApiClient(url, sigv4=sigv4),
-        )
-    _print_release(result.model_dump(mode="json"), target_settings.environment)
-    if not result.succeeded:
-        raise typer.Exit(1)
-
-
-def _print_release(step: dict[str, Any], to: str) -> None:
-    smoke = step.get("smoke") or {}
-    verdict = "[green]released[/]" if smoke.get("passed") else "[red]smoke test failed[/]"
     console.print(
-        f"{to}: v{step['source_version']} -> v{step['target_version']} in "
-        f"{step['stage']}: {verdict}"
+        f"{target_settings.environment}: the smoke test waits up to {wait_seconds:g}s "
+        f"for {url} to serve the new version"
     )
-    for check in smoke.get("checks", []):
-        if not check["passed"]:
-            console.print(f"    [red]{check['name']}[/]: {check['detail'][:160]}")
-    if step.get("rolled_back"):
-        event = step["rolled_back"]
-        console.print(f"    rolled back: v{event['from_version']} -> v{event['to_version']}")
+    try:
+        with tempfile.TemporaryDirectory() as workdir:
+            result = run_release(
+                source,
+                target,
+                model or target_settings.model_name,
+                version,
+                stage,
+                source_environment=from_env_file.stem,
+                actor=actor(),
+                workdir=Path(workdir),
+                client=lambda: HttpApiClient(url, sigv4=sigv4),
+                wait_seconds=wait_seconds,
+            )
+    except (RegistryError, ArtifactIntegrityError) as exc:
+        raise _fail(f"{exc}; {stage} left unchanged") from exc
+    _print_release(result, target_settings.environment)
+    if not result.succeeded:
+        raise typer.Exit(ExitCode.ERROR)
+
+
+def _print_release(result: ReleaseResult, to: str) -> None:
+    verdict = "[green]released[/]" if result.succeeded else "[red]smoke test failed[/]"
+    console.print(
+        f"{to}: v{result.source_version} -> v{result.target_version} in {result.stage}: {verdict}"
+    )
+    for check in result.smoke.checks if result.smoke else []:
+        # Failures, and how long the API took to serve the version.
+        if not check.passed or check.name == "serves the promoted version":
+            name = check.name if check.passed else f"[red]{check.name}[/]"
+            console.print(f"    {name}: {escape(check.detail[:160])}")
+    console.print(f"    {escape(result.stage_outcome())}")
 
 
 def _emulated_release() -> None:
     from infra.console import history_table
-    from infra.emulation import emulated_release
+    from infra.emulation import EmulatorUnavailable, emulated_release
+    from infra.promotion import ReleaseResult
     from infra.records import StageEvent
 
-    with tempfile.TemporaryDirectory() as workdir, console.status("releasing on moto"):
-        outcome = emulated_release(workdir)
+    try:
+        with tempfile.TemporaryDirectory() as workdir, console.status("releasing on moto"):
+            outcome = emulated_release(workdir)
+    except EmulatorUnavailable as exc:
+        raise _fail(str(exc)) from exc
     for step in outcome["steps"]:
-        _print_release(step, step["to"])
+        _print_release(ReleaseResult.model_validate(step), step["to"])
     for env, events in outcome["history"].items():
         table = history_table(StageEvent.model_validate(e) for e in events)
         table.title = f"{env}: stage history"
         console.print(table)
     console.print(
         "production serves: "
-        + ", ".join(f"{env} v{version}" for env, version in outcome["production"].items())
+        + ", ".join(
+            f"{env} {version_label(version)}" for env, version in outcome["production"].items()
+        )
     )
 
 
@@ -765,7 +890,7 @@ def pipeline_start(
         str | None, typer.Option("--promote", help="Promote when registered.")
     ] = None,
 ) -> None:
-    """Drop a file into incoming/ and run the pipeline on it."""
+    """Drop a file into incoming/ and run the pipeline on it (exit codes as for train)."""
     from infra.pipeline import LocalPipeline
 
     name = _model(model)
@@ -789,5 +914,4 @@ def pipeline_start(
     with console.status(f"pipeline for {name} on {key}"):
         result = LocalPipeline(backend, actor=actor()).run(name, key, auto_promote=promote_to)
     _print_pipeline(result)
-    if result.status == "failed":
-        raise typer.Exit(1)
+    _pipeline_exit(result)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from infra.records import ModelVersion, StageAlias, StageEvent
+from infra.records import ModelVersion, StageAlias, StageEvent, version_label
 from training.drift import DriftReport
 from training.validation import ValidationReport
 
@@ -70,7 +70,7 @@ def history_table(events: Iterable[StageEvent]) -> Table:
             e.at[:23],
             e.stage,
             e.action,
-            f"v{e.from_version}" if e.from_version else "-",
+            version_label(e.from_version) if e.from_version is not None else "-",
             f"v{e.to_version}",
             e.actor,
             e.reason,
@@ -78,21 +78,32 @@ def history_table(events: Iterable[StageEvent]) -> Table:
     return table
 
 
+def drift_verdict(drift: DriftReport) -> str:
+    if not drift.enough_data:
+        # PSI on a handful of rows is noise: no verdict either way.
+        return (
+            f"[yellow]too few rows to judge[/]: {drift.rows} live, "
+            f"drift.min_rows is {drift.min_rows}"
+        )
+    return "[red]DRIFT[/]" if drift.drift_detected else "[green]no drift[/]"
+
+
 def drift_table(drift: DriftReport, top: int = 8) -> Table:
     table = Table(
         title=f"Drift: {drift.rows} live rows vs {drift.reference_rows} training rows "
-        f"({'[red]DRIFT[/]' if drift.drift_detected else '[green]no drift[/]'})",
+        f"({drift_verdict(drift)})",
         title_justify="left",
     )
     for col in ("feature", "PSI", "KS", "KS p-value", "drifted"):
         table.add_column(col)
     for f in sorted(drift.features, key=lambda f: f.psi, reverse=True)[:top]:
+        flag = ("[red]yes[/]" if f.drifted else "no") if drift.enough_data else "[dim]?[/]"
         table.add_row(
             f.name,
             f"{f.psi:.3f}",
             f"{f.ks_statistic:.3f}" if f.ks_statistic is not None else "-",
             f"{f.ks_pvalue:.2e}" if f.ks_pvalue is not None else "-",
-            "[red]yes[/]" if f.drifted else "no",
+            flag,
         )
     return table
 
@@ -136,7 +147,7 @@ def render_demo(console: Console, report: DemoReport) -> None:
     console.print(
         f"{verdict} in {report.seconds:.1f}s: "
         f"{report.summary.get('versions_registered')} versions, "
-        f"production serves v{report.production_version}, "
+        f"production serves {version_label(report.production_version)}, "
         f"drift detected: {report.summary.get('drift_detected')}, "
         f"quarantined: {report.summary.get('quarantined')}"
     )

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from infra.backend import Backend
 from infra.monitoring import MonitorResult, run_monitor
 from infra.pipeline import LocalPipeline, PipelineResult, PipelineSteps
+from infra.records import version_label
 from infra.registry import NoPreviousVersionError
 from infra.serving import ModelRouter
 from training.config import TrainingConfig
@@ -233,9 +234,12 @@ class Demo:
                     f"candidate rejected, production stays v{first.version}: {_gate_line(second)}"
                 )
             production = registry.current(MODEL, "production")
-            served = client.get("/model").json()["version"]
+            served = client.get("/model").json().get("version")
             if production is None or served != production.version:
-                raise RuntimeError(f"API serves v{served}, production is {production}")
+                raise RuntimeError(
+                    f"API serves {version_label(served)}, production is "
+                    f"{version_label(production.version if production else None)}"
+                )
 
         with self.step("corrupted file goes to quarantine") as s:
             corrupted = future.head(40).copy().drop(columns=["worst_texture"])
@@ -270,11 +274,12 @@ class Demo:
                 # Production only ever served v1: the refusal is the behaviour to show.
                 self.report.rollback = {"refused": str(exc)}
                 s.detail = f"refused clearly: {exc}"
-            served = client.get("/model").json()["version"]
+            served = client.get("/model").json().get("version")
             production = registry.current(MODEL, "production")
             if production is None or served != production.version:
                 raise RuntimeError(
-                    f"API serves v{served} after rollback, production is {production}"
+                    f"API serves {version_label(served)} after rollback, production is "
+                    f"{version_label(production.version if production else None)}"
                 )
 
     def _run_pipeline(self, key: str) -> PipelineResult:

@@ -217,13 +217,19 @@ FAKE_CREDENTIALS = {
 }
 
 
+class EmulatorUnavailable(RuntimeError):
+    """moto is not installed (it comes with the dev extras, not with the package)."""
+
+
 @contextmanager
 def emulated_aws(prefix: str = "mlops-demo", **overrides: Any) -> Iterator[Settings]:
     """moto for the whole block: fake credentials, resources created, handlers pointed at them."""
     try:
         from moto import mock_aws
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise RuntimeError("the AWS emulator needs moto: pip install '.[dev]'") from exc
+    except ImportError as exc:
+        raise EmulatorUnavailable(
+            "the AWS emulator needs moto, from the dev extras: pip install '.[dev]'"
+        ) from exc
     settings = emulated_settings(prefix, **overrides)
     with (
         environment({**FAKE_CREDENTIALS, **settings_env(settings)}, unset=("AWS_ENDPOINT_URL",)),

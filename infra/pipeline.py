@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import shlex
 import time
 from collections.abc import Callable
 from functools import partial
@@ -39,6 +40,15 @@ from training.gate import GateResult, evaluate_gate
 from training.schema import DatasetSchema, SchemaError, infer_schema
 from training.train import RunManifest, TrainingRun, train
 from training.validation import ValidationReport, coerce_frame, read_csv_bytes, validate_csv
+
+
+def schema_hint(model: str, data: str, target: str | None) -> str:
+    """The command that stores a model's data contract (without --save it only prints it)."""
+    column = shlex.quote(target) if target else "TARGET_COLUMN"
+    return (
+        f"mlops schema infer {shlex.quote(data)} --target {column} --save "
+        f"--model {shlex.quote(model)}"
+    )
 
 
 class DataValidationError(Exception):
@@ -176,7 +186,7 @@ class PipelineSteps:
         if not config.target:
             raise SchemaError(
                 f"no schema for model {model!r} yet: set `target` in its config or run "
-                "`mlops schema infer`"
+                f"`{schema_hint(model, 'FILE.csv', None)}`"
             )
         import pandas as pd
 

@@ -14,9 +14,16 @@ from pydantic import BaseModel
 
 from infra.artifacts import ArtifactIntegrityError, read_verified, version_key
 from infra.backend import Backend
-from infra.records import ArtifactRef, ModelVersion, StageEvent, utc_now
+from infra.records import ArtifactRef, ModelVersion, StageEvent, utc_now, version_label
 from infra.registry import GateNotPassedError, RegistryError
-from infra.smoke import ApiClient, SmokeResult, example_records, smoke_test
+from infra.smoke import (
+    DEFAULT_WAIT_SECONDS,
+    ApiClient,
+    Check,
+    SmokeResult,
+    example_records,
+    smoke_test,
+)
 from training.files import SCHEMA_FILE
 from training.schema import DatasetSchema
 
@@ -32,10 +39,25 @@ class ReleaseResult(BaseModel):
     smoke: SmokeResult | None = None
     rolled_back: StageEvent | None = None
     rollback_refused: str | None = None
+    previous_version: int | None = None
 
     @property
     def succeeded(self) -> bool:
         return self.smoke is not None and self.smoke.passed and self.rolled_back is None
+
+    def stage_outcome(self) -> str:
+        """What the release did to the target stage, in one line."""
+        stage, version = self.stage, f"v{self.target_version}"
+        if self.promoted is None:
+            return f"{stage} unchanged: it already served {version}"
+        if self.rolled_back is not None:
+            return f"{stage} rolled back to {version_label(self.rolled_back.to_version)}"
+        if self.rollback_refused is not None:
+            return f"{stage} left on {version}, rollback refused: {self.rollback_refused}"
+        return (
+            f"{stage} promoted from {version_label(self.previous_version)} to {version}, "
+            "and the API serves it"
+        )
 
 
 def check_version(backend: Backend, model: str, version: int) -> ModelVersion:
@@ -112,12 +134,20 @@ def release(
     client: Callable[[], ApiClient],
     actor: str,
     workdir: Path,
+    wait_seconds: float = DEFAULT_WAIT_SECONDS,
 ) -> ReleaseResult:
     """Export from `source`, import into `target`, promote, smoke-test, roll back on failure."""
     export_version(source, model, version, workdir)
     imported = import_version(target, workdir, source_environment=source_environment, actor=actor)
     return promote_and_verify(
-        target, model, imported.version, stage, client=client, actor=actor, source_version=version
+        target,
+        model,
+        imported.version,
+        stage,
+        client=client,
+        actor=actor,
+        source_version=version,
+        wait_seconds=wait_seconds,
     )
 
 
@@ -130,13 +160,19 @@ def promote_and_verify(
     client: Callable[[], ApiClient],
     actor: str,
     source_version: int | None = None,
+    wait_seconds: float = DEFAULT_WAIT_SECONDS,
 ) -> ReleaseResult:
-    """Promote with a conditional write on the stage as read now, then smoke-test the API; a
-    failed smoke test rolls the stage back (recorded in history)."""
+    """Promote with a conditional write on the stage as read now, then smoke-test the API once
+    it serves the version (waiting up to `wait_seconds`); a failed smoke test rolls the stage
+    back (recorded in history)."""
     record = check_version(backend, model, version)
     current = backend.registry.current(model, stage)
     result = ReleaseResult(
-        model=model, source_version=source_version or version, target_version=version, stage=stage
+        model=model,
+        source_version=source_version or version,
+        target_version=version,
+        stage=stage,
+        previous_version=current.version if current else None,
     )
     result.promoted = backend.registry.promote(
         model,
@@ -150,12 +186,19 @@ def promote_and_verify(
     schema = DatasetSchema.from_json(
         read_verified(backend.artifacts, record.artifacts[SCHEMA_FILE])
     )
-    result.smoke = smoke_test(
-        client(),
-        expect_version=version,
-        records=example_records(schema),
-        classes=list(schema.target.label_values().values()),
-    )
+    try:
+        result.smoke = smoke_test(
+            client(),
+            expect_version=version,
+            records=example_records(schema),
+            classes=list(schema.target.label_values().values()),
+            wait_seconds=wait_seconds,
+        )
+    except Exception as exc:  # an unreachable API fails the smoke test like a wrong answer does
+        detail = f"{type(exc).__name__}: {exc}"
+        result.smoke = SmokeResult(
+            passed=False, checks=[Check(name="API reachable", passed=False, detail=detail)]
+        )
     if not result.smoke.passed and result.promoted is not None:
         try:
             result.rolled_back = backend.registry.rollback(

@@ -11,6 +11,11 @@ STAGES = ("staging", "production", "canary", "shadow")
 Stage = Literal["staging", "production", "canary", "shadow"]
 
 
+def version_label(version: int | None) -> str:
+    """ "v3", or "no version" where a stage or an API serves none (never "vNone")."""
+    return "no version" if version is None else f"v{version}"
+
+
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 

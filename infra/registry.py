@@ -7,7 +7,7 @@ alias plus its history event, so two promotions racing on the same view cannot b
 from __future__ import annotations
 
 from infra.ports import ModelRegistry
-from infra.records import STAGES, ModelVersion, StageAlias, StageEvent, utc_now
+from infra.records import STAGES, ModelVersion, StageAlias, StageEvent, utc_now, version_label
 
 
 class RegistryError(Exception):
@@ -114,7 +114,8 @@ class Registry:
             )
         if expected_version is not None and current_version != expected_version:
             raise StaleStageError(
-                f"{stage} of {model} serves v{current_version}, not v{expected_version}: "
+                f"{stage} of {model} serves {version_label(current_version)}, "
+                f"not v{expected_version}: "
                 "it moved since you read it"
             )
         if current_version == version and (current is None or current.weight == weight):

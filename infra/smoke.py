@@ -6,10 +6,13 @@ with SigV4 when the API uses IAM auth)."""
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from infra.records import version_label
 from training.schema import DatasetSchema, Label
 
 
@@ -23,6 +26,11 @@ class ApiClient(Protocol):
     def get(self, path: str) -> Response: ...
 
     def post(self, path: str, json: Any = None) -> Response: ...
+
+
+# The API re-reads its stage every MLOPS_MODEL_REFRESH_SECONDS (30 s by default): a smoke test
+# right after a promotion waits this long, by default, for the new version to be served.
+DEFAULT_WAIT_SECONDS = 60.0
 
 
 class Check(BaseModel):
@@ -62,8 +70,17 @@ def example_records(schema: DatasetSchema, count: int = 3) -> list[dict[str, Any
     return records
 
 
-def smoke_test_from_api(client: ApiClient, *, expect_version: int | None) -> SmokeResult:
+def smoke_test_from_api(
+    client: ApiClient,
+    *,
+    expect_version: int | None,
+    wait_seconds: float = DEFAULT_WAIT_SECONDS,
+    poll_seconds: float = 1.0,
+) -> SmokeResult:
     """Smoke-test an API knowing nothing but its URL: the schema comes from GET /model."""
+    if expect_version is not None:
+        # /model answers with the schema of the version served: wait until it is the new one.
+        wait_for_version(client, expect_version, wait_seconds, poll_seconds)
     info = client.get("/model")
     if info.status_code != 200:
         return SmokeResult(
@@ -78,7 +95,45 @@ def smoke_test_from_api(client: ApiClient, *, expect_version: int | None) -> Smo
         expect_version=expect_version,
         records=example_records(schema),
         classes=list(schema.target.label_values().values()),
+        wait_seconds=wait_seconds,
+        poll_seconds=poll_seconds,
     )
+
+
+class Waited(BaseModel):
+    """The last /health answer while waiting for a version, and how long it took."""
+
+    status_code: int
+    body: dict[str, Any]
+    seconds: float
+
+    @property
+    def served(self) -> int | None:
+        version = self.body.get("version")
+        return version if isinstance(version, int) else None
+
+
+def wait_for_version(
+    client: ApiClient,
+    version: int,
+    wait_seconds: float,
+    poll_seconds: float = 1.0,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Waited:
+    """Poll GET /health until the API serves `version`, it reports that it cannot load it, or
+    `wait_seconds` pass."""
+    start = clock()
+    while True:
+        health = client.get("/health")
+        waited = Waited(status_code=health.status_code, body=_json(health), seconds=clock() - start)
+        reason = waited.body.get("reason") or ""
+        # The API saw the new version and failed to load it: waiting longer changes nothing.
+        refused = f" v{version}:" in reason
+        if waited.served == version or refused or waited.seconds + poll_seconds > wait_seconds:
+            return waited
+        sleep(poll_seconds)
 
 
 def smoke_test(
@@ -87,21 +142,33 @@ def smoke_test(
     expect_version: int | None,
     records: list[dict[str, Any]],
     classes: list[Label],
+    wait_seconds: float = DEFAULT_WAIT_SECONDS,
+    poll_seconds: float = 1.0,
 ) -> SmokeResult:
-    """`classes` typed as the API answers them (see `TargetSchema.label_values`)."""
+    """The checks; with `expect_version`, first wait up to `wait_seconds` for it to be served.
+    `classes` typed as the API answers them (see `TargetSchema.label_values`)."""
     checks: list[Check] = []
 
     def check(name: str, passed: bool, detail: str = "") -> None:
         checks.append(Check(name=name, passed=bool(passed), detail=detail))
 
-    health = client.get("/health")
-    body = _json(health)
-    check("health", health.status_code == 200, f"HTTP {health.status_code} {body}")
+    if expect_version is None:
+        health = client.get("/health")
+        waited = Waited(status_code=health.status_code, body=_json(health), seconds=0)
+    else:
+        waited = wait_for_version(client, expect_version, wait_seconds, poll_seconds)
+    body = waited.body
+    check("health", waited.status_code == 200, f"HTTP {waited.status_code} {body}")
     if expect_version is not None:
+        served = waited.served == expect_version
         check(
             "serves the promoted version",
-            body.get("version") == expect_version,
-            f"serves v{body.get('version')}, expected v{expect_version}",
+            served,
+            f"served v{expect_version} after {waited.seconds:.1f}s"
+            if served
+            else f"serves {version_label(waited.served)} after {waited.seconds:.1f}s "
+            f"(waited up to {wait_seconds:g}s), expected v{expect_version}"
+            + (f": {body['reason']}" if body.get("reason") else ""),
         )
     answer = client.post("/predict", json={"records": records})
     payload = _json(answer)

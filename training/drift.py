@@ -58,6 +58,7 @@ class DriftReport(BaseModel):
     drifted_share: float
     drift_detected: bool
     enough_data: bool
+    min_rows: int = Field(default=1, description="Live rows needed before drift is judged.")
 
     @property
     def max_psi(self) -> float:
@@ -179,4 +180,5 @@ def compare(
         drifted_share=round(share, 6),
         drift_detected=enough and share >= config.drifted_share,
         enough_data=enough,
+        min_rows=config.min_rows,
     )

@@ -132,5 +132,5 @@ def test_release_from_a_laptop_on_emulated_aws():
     assert result.exit_code == 0, result.output
     assert "staging: v1 -> v1 in production: released" in result.output
     assert "prod: v1 -> v1 in production: released" in result.output
-    assert "smoke test failed" in result.output and "rolled back: v2 -> v1" in result.output
+    assert "smoke test failed" in result.output and "production rolled back to v1" in result.output
     assert "production serves: dev v1, staging v1, prod v1" in result.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,13 @@ def test_demo_runs_the_whole_lifecycle_and_reports_it(tmp_path):
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "PASSED" in result.stdout
+    # The command it prints to inspect the state works as printed.
+    inspect = re.search(r"inspect it with: (MLOPS_HOME=.*)", result.stdout)
+    assert inspect, result.stdout[-500:]
+    listing = subprocess.run(
+        inspect.group(1), shell=True, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert listing.returncode == 0 and "v1" in listing.stdout, listing.stdout + listing.stderr
     report = json.loads(report_path.read_text())
 
     assert report["passed"] is True

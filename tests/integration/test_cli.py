@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
+import sys
 
+import numpy as np
+import pandas as pd
 import pytest
+import typer
 from typer.testing import CliRunner
 
-from infra.cli import app
+from infra.cli import ExitCode, app
 from infra.settings import get_settings
 
 
@@ -55,7 +61,7 @@ def test_promote_and_rollback_report_clear_errors(run, data_file):
     assert "production" in history.output
 
 
-def test_validate_exits_1_on_a_bad_file_and_names_the_problem(run, tmp_path, data_file, csv_bytes):
+def test_validate_exits_3_on_a_bad_file_and_names_the_problem(run, tmp_path, data_file, csv_bytes):
     schema_path = tmp_path / "schema.json"
     assert (
         run(
@@ -74,7 +80,7 @@ def test_validate_exits_1_on_a_bad_file_and_names_the_problem(run, tmp_path, dat
     bad = tmp_path / "bad.csv"
     bad.write_bytes(csv_bytes.replace(b"diagnosis", b"label"))
     result = run("validate", str(bad), "--schema", str(schema_path), "--json")
-    assert result.exit_code == 1
+    assert result.exit_code == ExitCode.DATA_REJECTED
     report = json.loads(result.output)
     assert {i["check"] for i in report["issues"]} == {"missing_column", "unexpected_column"}
 
@@ -109,3 +115,128 @@ def test_monitor_reports_drift_for_the_served_version(run, data_file):
     run("train", "--data", str(data_file), "--target", "diagnosis", "--promote", "production")
     result = run("monitor")
     assert result.exit_code == 0 and "0 captured" in result.output
+
+
+# -- settings precedence: option, then environment, then config file, then default -------------
+
+
+def test_the_environment_model_name_beats_the_config_file(run, tmp_path, data_file):
+    config = tmp_path / "c.toml"
+    config.write_text('target = "diagnosis"\n')  # no model_name: MLOPS_MODEL_NAME=bc decides
+    result = run("train", "--data", str(data_file), "--config", str(config))
+    assert result.exit_code == 0, result.output
+    assert "v1" in run("registry", "list", "--model", "bc").output
+    assert "no versions of 'model'" in run("registry", "list", "--model", "model").output
+
+
+def test_the_model_option_beats_the_environment_and_the_config_file(run, tmp_path, data_file):
+    config = tmp_path / "c.toml"
+    config.write_text('model_name = "from-file"\ntarget = "diagnosis"\n')
+    result = run("train", "--data", str(data_file), "--config", str(config), "-m", "opt")
+    assert result.exit_code == 0, result.output
+    assert "v1" in run("registry", "list", "--model", "opt").output
+
+
+def test_the_config_file_model_name_applies_without_option_or_environment(
+    run, tmp_path, data_file, monkeypatch
+):
+    monkeypatch.delenv("MLOPS_MODEL_NAME")
+    config = tmp_path / "c.toml"
+    config.write_text('model_name = "from-file"\ntarget = "diagnosis"\n')
+    assert run("train", "--data", str(data_file), "--config", str(config)).exit_code == 0
+    assert "v1" in run("registry", "list", "--model", "from-file").output
+    # validate reads the same config, so it finds that model's stored schema
+    assert run("validate", str(data_file), "--config", str(config)).exit_code == 0
+
+
+def test_help_states_the_precedence_and_the_exit_codes(run):
+    text = " ".join(run("--help").output.split())
+    assert "option, else its MLOPS_* environment variable, else the --config file" in text
+    assert "4 the gate refused the model" in text
+
+
+# -- exit codes ----------------------------------------------------------------------------------
+
+
+def test_train_exits_4_when_the_gate_refuses_the_model(run, tmp_path):
+    rng = np.random.default_rng(0)
+    noise = pd.DataFrame(rng.normal(size=(400, 5)), columns=[f"x{i}" for i in range(5)])
+    noise["y"] = rng.integers(0, 2, len(noise))  # labels with no signal: no lift over baseline
+    path = tmp_path / "noise.csv"
+    noise.to_csv(path, index=False)
+    result = run("train", "--data", str(path), "--target", "y")
+    assert result.exit_code == ExitCode.GATE_FAILED == 4, result.output
+    assert "gate failed, nothing registered" in result.output
+
+
+def test_train_exits_3_when_the_data_is_rejected(run, tmp_path, data_file, csv_bytes):
+    assert run("train", "--data", str(data_file), "--target", "diagnosis").exit_code == 0
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(csv_bytes.replace(b"diagnosis", b"label"))
+    result = run("train", "--data", str(bad))
+    assert result.exit_code == ExitCode.DATA_REJECTED == 3, result.output
+    assert "quarantined" in result.output
+    assert run("validate", str(bad)).exit_code == ExitCode.DATA_REJECTED
+
+
+def test_validate_hints_a_command_that_stores_the_schema(run, data_file):
+    refused = run("validate", str(data_file))
+    assert refused.exit_code == ExitCode.ERROR
+    hint = re.search(r"run `(mlops schema infer [^`]+)`", " ".join(refused.output.split()))
+    assert hint, refused.output
+    args = shlex.split(hint.group(1).replace("TARGET_COLUMN", "diagnosis"))[1:]
+    assert run(*args).exit_code == 0
+    assert run("validate", str(data_file)).exit_code == 0
+
+
+def test_monitor_with_too_few_rows_gives_no_drift_verdict(run, data_file, frame):
+    from fastapi.testclient import TestClient
+
+    from functions.inference.app import app_from_settings
+    from infra.backend import build_backend
+    from infra.settings import Settings
+
+    run("train", "--data", str(data_file), "--target", "diagnosis", "--promote", "production")
+    settings = Settings()
+    api = TestClient(app_from_settings(settings, build_backend(settings)))
+    records = frame.drop(columns=["diagnosis"]).head(5).to_dict(orient="records")
+    assert api.post("/predict", json={"records": records}).status_code == 200
+    result = run("monitor")
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0 and "5 captured" in text
+    assert "too few rows to judge: 5 live, drift.min_rows is 30" in text
+    assert "no drift" not in text
+
+
+@pytest.mark.parametrize("command", [["demo", "--aws-emulated"], ["release", "--aws-emulated"]])
+def test_aws_emulated_without_moto_says_which_extra_to_install(run, monkeypatch, command):
+    monkeypatch.setitem(sys.modules, "moto", None)  # what an install without the dev extras has
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == ExitCode.ERROR
+    assert "pip install '.[dev]'" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_no_message_says_vnone(run, data_file):
+    run("train", "--data", str(data_file), "--target", "diagnosis")
+    stale = run("promote", "1", "--to", "production", "--expect-version", "3")
+    assert stale.exit_code == 1 and "serves no version, not v3" in stale.output
+    assert "production of bc: no version -> v1" in run("promote", "1", "--to", "production").output
+
+
+def test_every_option_and_argument_has_help():
+    def commands(command, path):
+        subcommands = getattr(command, "commands", None)
+        if subcommands is None:
+            yield path, command
+            return
+        for name, sub in subcommands.items():
+            yield from commands(sub, f"{path} {name}")
+
+    missing = [
+        f"{path} {param.name}"
+        for path, command in commands(typer.main.get_command(app), "mlops")
+        for param in command.params
+        if not getattr(param, "help", None)
+    ]
+    assert missing == []

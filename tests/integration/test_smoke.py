@@ -2,28 +2,32 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import uvicorn
 from typer.testing import CliRunner
 
 from functions.inference.app import create_app
+from infra.backend import local_backend
 from infra.cli import app as cli
 from infra.serving import ModelRouter
+from infra.settings import Settings
 from infra.smoke import HttpApiClient, example_records, smoke_test_from_api
 
 from .test_api import MODEL, register
 
 
-@pytest.fixture
-def served(backend, trained):
-    version = register(backend, trained)
-    backend.registry.promote(MODEL, version.version, "production", actor="test")
+@contextmanager
+def serving(backend, refresh_seconds: float = 0) -> Iterator[str]:
+    """The API on a free port, serving MODEL's production; yields its base URL."""
     router = ModelRouter(
-        backend.registry, backend.artifacts, MODEL, "production", refresh_seconds=0
+        backend.registry, backend.artifacts, MODEL, "production", refresh_seconds=refresh_seconds
     )
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -42,9 +46,17 @@ def served(backend, trained):
     while not server.started:
         assert time.monotonic() < deadline, "server did not start"
         time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}", version
+    yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(5)
+
+
+@pytest.fixture
+def served(backend, trained):
+    version = register(backend, trained)
+    backend.registry.promote(MODEL, version.version, "production", actor="test")
+    with serving(backend) as url:
+        yield url, version
 
 
 def test_the_smoke_test_passes_against_a_served_model(served):
@@ -62,8 +74,82 @@ def test_the_smoke_command_fails_on_the_wrong_version(served):
     url, version = served
     ok = CliRunner().invoke(cli, ["smoke", "--url", url, "--expect-version", str(version.version)])
     assert ok.exit_code == 0, ok.output
-    wrong = CliRunner().invoke(cli, ["smoke", "--url", url, "--expect-version", "99"])
+    wrong = CliRunner().invoke(
+        cli, ["smoke", "--url", url, "--expect-version", "99", "--wait-seconds", "0"]
+    )
     assert wrong.exit_code == 1 and "serves the promoted version" in wrong.output
+
+
+# -- a release against an API that re-reads its stage every few seconds -----------------------
+
+
+@pytest.fixture
+def release_to(tmp_path, trained, monkeypatch):
+    """`mlops release` of the source's v1 to a target environment whose API re-reads its stage
+    every `refresh` seconds; returns (the CLI's result, the target backend)."""
+    monkeypatch.delenv("MLOPS_HOME", raising=False)
+    source = local_backend(Settings(home=tmp_path / "source"))
+    target = local_backend(Settings(home=tmp_path / "target"))
+    register(source, trained)
+    (tmp_path / "dev.env").write_text(f"MLOPS_HOME={tmp_path / 'source'}\n")
+    (tmp_path / "prod.env").write_text(
+        f"MLOPS_HOME={tmp_path / 'target'}\nMLOPS_ENVIRONMENT=prod\n"
+    )
+
+    def release(*, refresh: float, wait: float, served_before: bool = True):
+        if served_before:
+            register(target, trained)
+            target.registry.promote(MODEL, 1, "production", actor="test")
+        with serving(target, refresh_seconds=refresh) as url:
+            HttpApiClient(url).get("/health")  # the API reads its stage now, then every `refresh`
+            result = CliRunner().invoke(
+                cli,
+                [
+                    "release",
+                    "1",
+                    "--from-env-file",
+                    str(tmp_path / "dev.env"),
+                    "--to-env-file",
+                    str(tmp_path / "prod.env"),
+                    "--url",
+                    url,
+                    "--model",
+                    MODEL,
+                    "--wait-seconds",
+                    str(wait),
+                ],
+            )
+        return result, target
+
+    return release
+
+
+def test_release_waits_for_the_api_to_serve_the_new_version(release_to):
+    result, target = release_to(refresh=3, wait=30)
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    assert "waits up to 30s" in text
+    assert re.search(r"served v2 after [1-9][0-9.]*s", text), text
+    assert "production promoted from v1 to v2, and the API serves it" in text
+    assert target.registry.current(MODEL, "production").version == 2
+
+
+def test_release_past_its_deadline_rolls_back_and_says_so(release_to):
+    result, target = release_to(refresh=60, wait=1)
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1
+    assert "serves v1 after" in text and "(waited up to 1s), expected v2" in text
+    assert "production rolled back to v1" in text
+    assert target.registry.current(MODEL, "production").version == 1
+
+
+def test_a_first_release_that_cannot_roll_back_says_where_the_stage_is_left(release_to):
+    result, target = release_to(refresh=60, wait=0, served_before=False)
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1
+    assert "production left on v1, rollback refused" in text
+    assert "serves no version after" in text and "vNone" not in text
+    assert target.registry.current(MODEL, "production").version == 1
 
 
 def test_example_records_satisfy_the_contract(schema):
