@@ -3,13 +3,15 @@ anywhere else. It imports no pandas or scikit-learn: ONNX Runtime and numpy do t
 
 from __future__ import annotations
 
+import math
 import random
 import secrets
 import time
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
@@ -31,12 +33,42 @@ class PredictRequest(BaseModel):
     )
 
 
-PREDICT_REQUEST_DOC = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": PredictRequest.model_json_schema()}},
+Body = TypeVar("Body", bound=BaseModel)
+
+
+def json_body_doc(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI request body of an operation that reads its body with `parse_json_body`
+    (a new dict each time: the app's `openapi()` fills it in with the served model's schema)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
     }
-}
+
+
+def parse_json_body(model: type[Body], body: bytes) -> Body:
+    """The body as `model`, parsed and validated by pydantic-core in one pass.
+
+    Every operation with a JSON body reads it this way, whatever its content-type says: the
+    sample events API Gateway projects publish (REST v1 and HTTP API v2) carry none. An invalid
+    body is a 422 whose errors are located under `body`, like FastAPI's own.
+    """
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from None
+
+
+def json_body(model: type[Body]) -> Any:
+    """`parse_json_body` as a dependency: `body: Annotated[Model, json_body(Model)]`."""
+
+    async def read(request: Request) -> Body:
+        return parse_json_body(model, await request.body())
+
+    return Depends(read)
 
 
 class Prediction(BaseModel):
@@ -115,6 +147,7 @@ def create_app(
         description="Predictions from the model version in the served stage.",
     )
     dims = {"model": router.model, "stage": router.stage}
+    app.add_exception_handler(RequestValidationError, validation_failed)  # type: ignore[arg-type]
 
     def emit(name: str, value: float, unit: str = "Count", **extra: str) -> None:
         if metrics is not None:
@@ -164,7 +197,7 @@ def create_app(
             413: {"model": ErrorMessage},
             422: {"model": ValidationErrors},
         },
-        openapi_extra=PREDICT_REQUEST_DOC,
+        openapi_extra=json_body_doc(PredictRequest),
     )
     async def predict(request: Request) -> Any:
         body = await request.body()
@@ -183,13 +216,7 @@ def create_app(
             emit("PredictionErrors", 1)
             return unavailable()
         loaded = route.serving
-        try:
-            # pydantic-core parses and validates the JSON in one pass, with no dicts in between.
-            records = request_model(loaded).model_validate_json(body).records  # type: ignore[attr-defined]
-        except ValidationError as exc:
-            raise RequestValidationError(
-                [_safe_error(e) for e in exc.errors(include_url=False)]
-            ) from None
+        records = parse_json_body(request_model(loaded), body).records  # type: ignore[attr-defined]
         labels, top = _score(loaded, records)
         # One random base per request: unique ids without a uuid4 per record.
         base = secrets.token_hex(10)
@@ -305,12 +332,13 @@ def create_app(
         status_code=202,
         response_model=FeedbackResponse,
         responses={
-            400: {"model": ErrorMessage, "description": "The body is not UTF-8 text."},
             404: {"model": ErrorMessage},
+            422: {"model": ValidationErrors},
             503: {"model": ErrorMessage},
         },
+        openapi_extra=json_body_doc(FeedbackRequest),
     )
-    def feedback(body: FeedbackRequest) -> Any:
+    def feedback(body: Annotated[FeedbackRequest, json_body(FeedbackRequest)]) -> Any:
         loaded = router.get()
         if loaded is None:
             return unavailable()
@@ -358,7 +386,8 @@ def create_app(
         }
         content = spec["paths"]["/predict"]["post"]["requestBody"]["content"]
         content["application/json"]["schema"] = body
-        feedback = spec["components"]["schemas"]["FeedbackRequest"]["properties"]["label"]
+        feedback_body = spec["paths"]["/feedback"]["post"]["requestBody"]["content"]
+        feedback = feedback_body["application/json"]["schema"]["properties"]["label"]
         feedback["enum"] = list(loaded.schema.target.classes)
         return spec
 
@@ -366,16 +395,34 @@ def create_app(
     return app
 
 
+async def validation_failed(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """The 422 of every operation, encodable whatever the client sent: FastAPI's own handler
+    fails (a 500, and uvicorn drops the connection) on an input JSON cannot carry."""
+    return JSONResponse(status_code=422, content={"detail": [_safe_error(e) for e in exc.errors()]})
+
+
 def _safe_error(error: Any) -> dict[str, Any]:
-    """A pydantic error as a JSON-safe 422 entry under `body`: a body that is not UTF-8 JSON is
-    echoed as a short description, not as raw bytes (which would fail to encode, i.e. a 500)."""
-    entry = {**error, "loc": ("body", *error["loc"])}
-    value = entry.get("input")
-    if isinstance(value, bytes | bytearray):
-        entry["input"] = f"<{len(value)} bytes of invalid JSON>"
+    entry = dict(error)
+    if "input" in entry:
+        entry["input"] = _json_safe(entry["input"])
     if "ctx" in entry:
         entry["ctx"] = {k: str(v) for k, v in entry["ctx"].items()}
-    return entry
+    return jsonable_encoder(entry)
+
+
+def _json_safe(value: Any) -> Any:
+    """An echoed input JSON can carry: a body that is not UTF-8 JSON as a short description
+    (raw bytes would not encode), NaN and infinities (which Python's json and pydantic-core
+    parse, 1e400 included) by the names clients write them with."""
+    if isinstance(value, bytes | bytearray):
+        return f"<{len(value)} bytes of invalid JSON>"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def app_from_settings(settings: Settings, backend: Backend) -> FastAPI:

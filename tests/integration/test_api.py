@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -13,6 +15,15 @@ from training.gate import GateResult
 
 MODEL = "bc"
 PASSED = GateResult(passed=True, metric="roc_auc", candidate=0.99, baseline=0.5, reasons=[])
+
+
+def strict_json(text: str):
+    """JSON as the standard has it: NaN and Infinity are not JSON, whatever Python's json says."""
+
+    def refuse(constant: str):
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
 
 
 def register(backend, trained, run_id="r1"):
@@ -103,6 +114,24 @@ def test_invalid_records_get_422_naming_the_record_and_field(client, live, recor
     }
 
 
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_non_finite_numbers_get_422_naming_the_record_and_field(client, live, records, number):
+    """Python's json and many clients write these; pydantic-core reads them (1e400 as inf)."""
+    bad = [dict(r) for r in records[:2]]
+    bad[1]["mean_radius"] = "NUMBER"
+    body = json.dumps({"records": bad}).replace('"NUMBER"', number)
+    response = client.post("/predict", content=body)
+    assert response.status_code == 422
+    [error] = strict_json(response.text)["detail"]
+    assert (error["loc"], error["type"]) == (["body", "records", 1, "mean_radius"], "finite_number")
+    for where in ('{"records": NUMBER}', '{"records": [NUMBER]}', '{"records": [{"x": NUMBER}]}'):
+        nested = client.post("/predict", content=where.replace("NUMBER", number))
+        assert nested.status_code == 422 and strict_json(nested.text)["detail"]
+    feedback = client.post("/feedback", content=f'{{"prediction_id": "p", "label": {number}}}')
+    assert feedback.status_code == 422
+    assert strict_json(feedback.text)["detail"][0]["loc"] == ["body", "label"]
+
+
 @pytest.mark.parametrize("body", [{}, {"records": []}, {"records": "x"}, {"rows": [{}]}])
 def test_malformed_bodies_get_422(client, live, body):
     assert client.post("/predict", json=body).status_code == 422
@@ -134,6 +163,12 @@ def test_feedback_attaches_the_true_label_to_a_captured_prediction(client, live,
     assert ok.status_code == 202
     captured = backend.predictions.recent(MODEL)
     assert captured[0].true_label == "benign" and captured[0].version == 1
+    again = client.post(  # no content-type, as API Gateway's published sample events
+        "/feedback",
+        content=json.dumps({"prediction_id": prediction["prediction_id"], "label": "malignant"}),
+    )
+    assert again.status_code == 202, again.text
+    assert backend.predictions.recent(MODEL)[0].true_label == "malignant"
     unknown = client.post("/feedback", json={"prediction_id": "nope", "label": "benign"})
     assert unknown.status_code == 404
     bad_label = client.post(
