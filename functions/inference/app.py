@@ -113,6 +113,11 @@ class ModelInfo(BaseModel):
     metrics: dict[str, float]
     gate: dict[str, Any]
     schema_: dict[str, Any] = Field(alias="schema")
+    unknown_categories: dict[str, int] = Field(
+        description="Per categorical feature, how many values outside the schema's categories "
+        "this instance has scored since it loaded the version (also the UnknownCategories "
+        "metric, per request)."
+    )
 
 
 class ErrorMessage(BaseModel):
@@ -217,6 +222,7 @@ def create_app(
             return unavailable()
         loaded = route.serving
         records = parse_json_body(request_model(loaded), body).records  # type: ignore[attr-defined]
+        unknown = loaded.unknown_categories.count(records)
         labels, top = _score(loaded, records)
         # One random base per request: unique ids without a uuid4 per record.
         base = secrets.token_hex(10)
@@ -249,6 +255,8 @@ def create_app(
                 )
         version = str(loaded.version)
         emit("Predictions", len(labels), version=version)
+        for feature, count in unknown.items():
+            emit("UnknownCategories", count, version=version, feature=feature)
         for label in set(labels):
             emit("PredictedLabel", labels.count(label), version=version, label=label)
         emit(
@@ -325,6 +333,7 @@ def create_app(
             metrics=record.metrics,
             gate=record.gate,
             schema=loaded.schema.model_dump(),
+            unknown_categories=loaded.unknown_categories.since_load(),
         )
 
     @app.post(

@@ -10,8 +10,12 @@ from fastapi.testclient import TestClient
 from functions.inference.app import create_app
 from infra.pipeline import Dataset, PipelineSteps
 from infra.serving import ModelRouter
+from training.datasets import to_csv_bytes
 from training.files import MODEL_FILE
 from training.gate import GateResult
+from training.schema import infer_schema
+from training.train import train
+from training.validation import validate_csv
 
 MODEL = "bc"
 PASSED = GateResult(passed=True, metric="roc_auc", candidate=0.99, baseline=0.5, reasons=[])
@@ -270,3 +274,39 @@ def test_metrics_are_split_by_the_version_that_served(client, live, records, bac
     points = backend.metrics.read("Predictions")
     assert points[-1]["value"] == 3 and points[-1]["dimensions"]["version"] == "1"
     assert backend.metrics.read("PredictionLatency")[-1]["unit"] == "Milliseconds"
+
+
+@pytest.fixture
+def live_with_a_category(backend, frame, config):
+    """A model with a categorical feature (and a boolean one), in production."""
+    data = frame[["mean_radius", "mean_texture", "worst_area", "diagnosis"]].copy()
+    data["clinic"] = [("north", "south", "east")[i % 3] for i in range(len(data))]
+    data["referred"] = [i % 2 == 0 for i in range(len(data))]
+    schema = infer_schema(data, "diagnosis")
+    report, typed = validate_csv(to_csv_bytes(data), schema)
+    assert report.passed and typed is not None
+    version = register(backend, train(typed, schema, config, data_sha256="test"))
+    backend.registry.promote(MODEL, version.version, "production", actor="test")
+    return data.drop(columns="diagnosis").head(4).to_dict(orient="records")
+
+
+def test_unknown_categories_are_counted_per_request_and_since_load(
+    client, live_with_a_category, backend
+):
+    records = live_with_a_category
+    assert client.get("/model").json()["unknown_categories"] == {"clinic": 0, "referred": 0}
+    records[1]["clinic"] = "North "
+    records[2]["clinic"] = "Mars"
+    assert client.post("/predict", json={"records": records}).status_code == 200
+    [point] = backend.metrics.read("UnknownCategories")
+    assert point["value"] == 2
+    assert point["dimensions"] == {
+        "model": MODEL,
+        "stage": "production",
+        "version": "1",
+        "feature": "clinic",
+    }
+    client.post("/predict", json={"records": records[2:]})
+    client.post("/predict", json={"records": records[:1]})  # all known: nothing to count
+    assert [p["value"] for p in backend.metrics.read("UnknownCategories")] == [2, 1]
+    assert client.get("/model").json()["unknown_categories"] == {"clinic": 3, "referred": 0}
