@@ -15,6 +15,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic_core import to_json
 
@@ -146,10 +147,14 @@ def create_app(
     max_body_bytes: int = 6 * 1024 * 1024,
     capture_max_records: int = 100,
 ) -> FastAPI:
-    app = FastAPI(
+    # /docs (Swagger UI) and /redoc with their scripts and styles served by the app itself, from
+    # the fastapi-offline package: FastAPI's own pages load them from a CDN, blank offline.
+    # No online validator either: Swagger UI would send the spec's URL to swagger.io.
+    app = FastAPIOffline(
         title="Model API",
         version="1",
         description="Predictions from the model version in the served stage.",
+        swagger_ui_parameters={"validatorUrl": None},
     )
     dims = {"model": router.model, "stage": router.stage}
     app.add_exception_handler(RequestValidationError, validation_failed)  # type: ignore[arg-type]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import pytest
 
@@ -80,6 +81,16 @@ def test_invalid_record_gets_422_naming_the_field(production_v1, typed_frame, sc
     status, answer = call(v2(json.dumps({"records": [record]})), context)
     assert status == 422
     assert answer["detail"][0]["loc"] == ["body", "records", 0, "worst_area"]
+
+
+def test_the_docs_page_and_its_assets_are_served_through_api_gateway(aws, context):
+    page = inference.handler(v2("", path="/docs", method="GET"), context)
+    assert page["statusCode"] == 200 and "://" not in page["body"]
+    for asset in re.findall(r'(?:src|href)="([^"]+)"', page["body"]):
+        response = inference.handler(v2("", path=asset, method="GET"), context)
+        assert response["statusCode"] == 200, asset
+        # Lambda refuses a response over 6 MB: the largest asset must fit.
+        assert len(json.dumps(response)) < 6 * 1024 * 1024
 
 
 def test_no_model_in_production_answers_503_with_a_reason(aws, context):

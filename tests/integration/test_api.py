@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from fastapi.testclient import TestClient
@@ -157,6 +158,22 @@ def test_model_endpoint_describes_the_served_version(client, live):
     assert info["model_sha256"] == live.model_sha256
     assert len(info["schema"]["columns"]) == 30
     assert info["metrics"]["roc_auc"] > 0.9
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_docs_pages_load_everything_from_the_app_itself(client, page):
+    """They render offline: no external host, and every script, style and the spec served."""
+    html = client.get(page)
+    assert html.status_code == 200
+    assert "://" not in html.text
+    urls = re.findall(r'(?:src|href|spec-url)="([^"]+)"', html.text)
+    urls += re.findall(r"url: '([^']+)'", html.text)
+    assert "/openapi.json" in urls and any(url.endswith(".js") for url in urls)
+    for url in urls:
+        asset = client.get(url)
+        assert asset.status_code == 200 and len(asset.content) > 1000, url
+    if page == "/docs":  # Swagger UI's online validator would send the spec's URL out
+        assert '"validatorUrl": null' in html.text
 
 
 def test_feedback_attaches_the_true_label_to_a_captured_prediction(client, live, records, backend):
