@@ -1,9 +1,9 @@
 """Lambda deployment packages, built reproducibly for the Lambda platform.
 
-The inference zip holds our code and only what serving imports (FastAPI, Mangum, Powertools,
-pydantic, numpy, ONNX Runtime), as manylinux wheels for Python 3.12 on x86_64 or arm64. boto3
-is left to the runtime. Files are added in sorted order with fixed timestamps and modes, so the
-same inputs give the same bytes and the same SHA-256.
+The inference zip holds our code and only what serving imports (FastAPI and the assets of its
+docs pages, Mangum, Powertools, pydantic, numpy, ONNX Runtime), as manylinux wheels for Python
+3.12 on x86_64 or arm64. boto3 is left to the runtime. Files are added in sorted order with
+fixed timestamps and modes, so the same inputs give the same bytes and the same SHA-256.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ PLATFORMS = {
 # What the serving path imports, at the versions this environment pins (pyproject.toml).
 INFERENCE_DISTRIBUTIONS = (
     "fastapi",
+    "fastapi-offline",
     "mangum",
     "aws-lambda-powertools",
     "aws-xray-sdk",

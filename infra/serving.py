@@ -12,7 +12,8 @@ import gc
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -25,6 +26,44 @@ from training.onnx_model import OnnxClassifier
 from training.schema import DatasetSchema
 
 
+class UnknownCategories:
+    """Values of categorical features that the schema does not list, counted per feature.
+
+    The model scores them without a word (one-hot encoding ignores an unknown category), so a
+    client sending "Paris " for "Paris" gets answers from a model that never saw that input:
+    the API counts them per request (a metric) and since the model was loaded (`/model`).
+    A missing value is not unknown: the schema says whether a feature may be missing.
+    """
+
+    def __init__(self, schema: DatasetSchema) -> None:
+        self._known = {
+            c.name: frozenset(c.categories) for c in schema.columns if c.kind == "categorical"
+        }
+        self._since_load: Counter[str] = Counter()
+        self._lock = threading.Lock()  # requests are scored on a thread pool
+
+    def count(self, records: Sequence[object]) -> dict[str, int]:
+        """Per feature, how many of these validated records carry an unknown category; the
+        counts are added to the running totals."""
+        found: dict[str, int] = {}
+        for name, known in self._known.items():
+            # str(): booleans are categories spelled "True"/"False", as the model sees them.
+            n = sum(
+                1 for r in records if (v := getattr(r, name)) is not None and str(v) not in known
+            )
+            if n:
+                found[name] = n
+        if found:
+            with self._lock:
+                self._since_load.update(found)
+        return found
+
+    def since_load(self) -> dict[str, int]:
+        """Every categorical feature with its running count (0 included)."""
+        with self._lock:
+            return {name: self._since_load[name] for name in self._known}
+
+
 @dataclass
 class LoadedModel:
     record: ModelVersion
@@ -33,6 +72,10 @@ class LoadedModel:
     classifier: OnnxClassifier
     loaded_at: float = field(default_factory=time.time)
     weight: float | None = None
+    unknown_categories: UnknownCategories = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.unknown_categories = UnknownCategories(self.schema)
 
     @property
     def version(self) -> int:

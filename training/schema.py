@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import (
     AllowInfNan,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     Strict,
     create_model,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,6 +45,17 @@ FLOAT32_MAX = 3.4028234663852886e38
 ID_LIKE_MIN_ROWS = 20
 # A request number: a real JSON number (not a string or a bool), finite and float32-sized.
 ModelNumber = Annotated[float, Strict(), AllowInfNan(False), Field(ge=-FLOAT32_MAX, le=FLOAT32_MAX)]
+
+
+def _finite_if_number(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PydanticCustomError("finite_number", "Input should be a finite number")
+    return value
+
+
+# A request category: text, or a number taken as its text (a zip code); NaN or an infinity is
+# refused like in a numeric field rather than scored as the unknown category "NaN".
+ModelCategory = Annotated[str, BeforeValidator(_finite_if_number)]
 
 
 class SchemaError(ValueError):
@@ -192,7 +205,7 @@ class DatasetSchema(BaseModel):
         """
         fields: dict[str, Any] = {}
         for c in self.columns:
-            annotation: Any = ModelNumber if c.kind == "numeric" else str
+            annotation: Any = ModelNumber if c.kind == "numeric" else ModelCategory
             if c.dtype == "boolean":
                 annotation = bool
             if c.nullable:

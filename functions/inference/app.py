@@ -3,28 +3,22 @@ anywhere else. It imports no pandas or scikit-learn: ONNX Runtime and numpy do t
 
 from __future__ import annotations
 
+import math
 import random
 import secrets
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import numpy as np
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
-from pydantic import (
-    AllowInfNan,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictInt,
-    ValidationError,
-    create_model,
-)
-from pydantic_core import to_json
+from fastapi_offline import FastAPIOffline
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
+from pydantic_core import PydanticCustomError, to_json
 
 from infra.backend import Backend
 from infra.ports import MetricsSink, PredictionLog
@@ -42,12 +36,42 @@ class PredictRequest(BaseModel):
     )
 
 
-PREDICT_REQUEST_DOC = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": PredictRequest.model_json_schema()}},
+Body = TypeVar("Body", bound=BaseModel)
+
+
+def json_body_doc(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI request body of an operation that reads its body with `parse_json_body`
+    (a new dict each time: the app's `openapi()` fills it in with the served model's schema)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
     }
-}
+
+
+def parse_json_body(model: type[Body], body: bytes) -> Body:
+    """The body as `model`, parsed and validated by pydantic-core in one pass.
+
+    Every operation with a JSON body reads it this way, whatever its content-type says: the
+    sample events API Gateway projects publish (REST v1 and HTTP API v2) carry none. An invalid
+    body is a 422 whose errors are located under `body`, like FastAPI's own.
+    """
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from None
+
+
+def json_body(model: type[Body]) -> Any:
+    """`parse_json_body` as a dependency: `body: Annotated[Model, json_body(Model)]`."""
+
+    async def read(request: Request) -> Body:
+        return parse_json_body(model, await request.body())
+
+    return Depends(read)
 
 
 class Prediction(BaseModel):
@@ -70,14 +94,26 @@ class PredictResponse(BaseModel):
     predictions: list[Prediction]
 
 
+def _label_value(value: Any) -> Any:
+    """A label as JSON carries it: a boolean, an integer, a finite number or 1..256 characters.
+    One check (not a union of types) so that a wrong label is one error at `label`."""
+    if isinstance(value, bool | int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    if isinstance(value, str) and 1 <= len(value) <= 256:
+        return value
+    raise PydanticCustomError(
+        "label_type",
+        "label must be a boolean, an integer, a finite number or a string of 1 to 256 characters",
+    )
+
+
 class FeedbackRequest(BaseModel):
     prediction_id: str = Field(min_length=1, max_length=64)
-    label: (
-        StrictBool
-        | StrictInt
-        | Annotated[float, AllowInfNan(False)]
-        | Annotated[str, Field(min_length=1, max_length=256)]
-    ) = Field(description="The true class: a label equal to a class once converted to its type.")
+    label: Annotated[Label, BeforeValidator(_label_value)] = Field(
+        description="The true class: a label equal to a class once converted to its type."
+    )
 
 
 class FeedbackResponse(BaseModel):
@@ -104,6 +140,11 @@ class ModelInfo(BaseModel):
     metrics: dict[str, float]
     gate: dict[str, Any]
     schema_: dict[str, Any] = Field(alias="schema")
+    unknown_categories: dict[str, int] = Field(
+        description="Per categorical feature, how many values outside the schema's categories "
+        "this instance has scored since it loaded the version (also the UnknownCategories "
+        "metric, per request)."
+    )
 
 
 class ErrorMessage(BaseModel):
@@ -132,12 +173,17 @@ def create_app(
     max_body_bytes: int = 6 * 1024 * 1024,
     capture_max_records: int = 100,
 ) -> FastAPI:
-    app = FastAPI(
+    # /docs (Swagger UI) and /redoc with their scripts and styles served by the app itself, from
+    # the fastapi-offline package: FastAPI's own pages load them from a CDN, blank offline.
+    # No online validator either: Swagger UI would send the spec's URL to swagger.io.
+    app = FastAPIOffline(
         title="Model API",
         version="1",
         description="Predictions from the model version in the served stage.",
+        swagger_ui_parameters={"validatorUrl": None},
     )
     dims = {"model": router.model, "stage": router.stage}
+    app.add_exception_handler(RequestValidationError, validation_failed)  # type: ignore[arg-type]
 
     def emit(name: str, value: float, unit: str = "Count", **extra: str) -> None:
         if metrics is not None:
@@ -187,7 +233,7 @@ def create_app(
             413: {"model": ErrorMessage},
             422: {"model": ValidationErrors},
         },
-        openapi_extra=PREDICT_REQUEST_DOC,
+        openapi_extra=json_body_doc(PredictRequest),
     )
     async def predict(request: Request) -> Any:
         body = await request.body()
@@ -206,13 +252,8 @@ def create_app(
             emit("PredictionErrors", 1)
             return unavailable()
         loaded = route.serving
-        try:
-            # pydantic-core parses and validates the JSON in one pass, with no dicts in between.
-            records = request_model(loaded).model_validate_json(body).records  # type: ignore[attr-defined]
-        except ValidationError as exc:
-            raise RequestValidationError(
-                [_safe_error(e) for e in exc.errors(include_url=False)]
-            ) from None
+        records = parse_json_body(request_model(loaded), body).records  # type: ignore[attr-defined]
+        unknown = loaded.unknown_categories.count(records)
         labels, probabilities = loaded.classifier.predict_objects(records)
         top = _top(probabilities)
         # One random base per request: unique ids without a uuid4 per record.
@@ -256,6 +297,8 @@ def create_app(
                 )
         version = str(loaded.version)
         emit("Predictions", len(labels), version=version)
+        for feature, count in unknown.items():
+            emit("UnknownCategories", count, version=version, feature=feature)
         for label in set(labels):
             emit("PredictedLabel", labels.count(label), version=version, label=label)
         emit(
@@ -331,6 +374,7 @@ def create_app(
             metrics=record.metrics,
             gate=record.gate,
             schema=loaded.schema.model_dump(),
+            unknown_categories=loaded.unknown_categories.since_load(),
         )
 
     @app.post(
@@ -338,12 +382,13 @@ def create_app(
         status_code=202,
         response_model=FeedbackResponse,
         responses={
-            400: {"model": ErrorMessage, "description": "The body is not UTF-8 text."},
             404: {"model": ErrorMessage},
+            422: {"model": ValidationErrors},
             503: {"model": ErrorMessage},
         },
+        openapi_extra=json_body_doc(FeedbackRequest),
     )
-    def feedback(body: FeedbackRequest) -> Any:
+    def feedback(body: Annotated[FeedbackRequest, json_body(FeedbackRequest)]) -> Any:
         loaded = router.get()
         if loaded is None:
             return unavailable()
@@ -398,9 +443,9 @@ def create_app(
         # booleans, their text forms, which feedback accepts too).
         target = loaded.schema.target
         typed = list(target.label_values().values())
-        schemas = spec["components"]["schemas"]
-        schemas["Prediction"]["properties"]["label"] = {"enum": typed}
-        schemas["FeedbackRequest"]["properties"]["label"] = {
+        spec["components"]["schemas"]["Prediction"]["properties"]["label"] = {"enum": typed}
+        feedback_body = spec["paths"]["/feedback"]["post"]["requestBody"]["content"]
+        feedback_body["application/json"]["schema"]["properties"]["label"] = {
             "enum": typed if target.dtype == "string" else [*typed, *target.classes]
         }
         return spec
@@ -409,16 +454,34 @@ def create_app(
     return app
 
 
+async def validation_failed(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """The 422 of every operation, encodable whatever the client sent: FastAPI's own handler
+    fails (a 500, and uvicorn drops the connection) on an input JSON cannot carry."""
+    return JSONResponse(status_code=422, content={"detail": [_safe_error(e) for e in exc.errors()]})
+
+
 def _safe_error(error: Any) -> dict[str, Any]:
-    """A pydantic error as a JSON-safe 422 entry under `body`: a body that is not UTF-8 JSON is
-    echoed as a short description, not as raw bytes (which would fail to encode, i.e. a 500)."""
-    entry = {**error, "loc": ("body", *error["loc"])}
-    value = entry.get("input")
-    if isinstance(value, bytes | bytearray):
-        entry["input"] = f"<{len(value)} bytes of invalid JSON>"
+    entry = dict(error)
+    if "input" in entry:
+        entry["input"] = _json_safe(entry["input"])
     if "ctx" in entry:
         entry["ctx"] = {k: str(v) for k, v in entry["ctx"].items()}
-    return entry
+    return jsonable_encoder(entry)
+
+
+def _json_safe(value: Any) -> Any:
+    """An echoed input JSON can carry: a body that is not UTF-8 JSON as a short description
+    (raw bytes would not encode), NaN and infinities (which Python's json and pydantic-core
+    parse, 1e400 included) by the names clients write them with."""
+    if isinstance(value, bytes | bytearray):
+        return f"<{len(value)} bytes of invalid JSON>"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def app_from_settings(settings: Settings, backend: Backend) -> FastAPI:

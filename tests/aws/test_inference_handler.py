@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 
 import pytest
 
 from functions import runtime
 from functions.inference import handler as inference
+from tests.integration.test_api import strict_json
 from training.files import MODEL_FILE
 
 from .conftest import MODEL, load_event
@@ -30,6 +33,26 @@ def v2(body: str, path: str = "/predict", method: str = "POST"):
     event["rawPath"] = event["requestContext"]["http"]["path"] = path
     event["requestContext"]["http"]["method"] = method
     event["headers"]["content-length"] = str(len(body))
+    return event
+
+
+# Shaped like the samples AWS's own tooling generates (`sam local generate-event apigateway
+# aws-proxy` and `http-api-proxy`): a base64 body and no content-type header.
+SAMPLE_EVENTS = {
+    "rest-v1": "apigw_v1_sample_no_content_type.json",
+    "http-v2": "apigw_v2_sample_no_content_type.json",
+}
+
+
+def sample_event(kind: str, path: str, body: str):
+    event = load_event(SAMPLE_EVENTS[kind])
+    event["body"] = base64.b64encode(body.encode()).decode()
+    if kind == "rest-v1":
+        event["path"] = event["pathParameters"]["proxy"] = path
+        event["requestContext"]["path"] = f"/prod{path}"
+    else:
+        event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    assert not {k.lower() for k in event["headers"]} & {"content-type"}
     return event
 
 
@@ -58,6 +81,16 @@ def test_invalid_record_gets_422_naming_the_field(production_v1, typed_frame, sc
     status, answer = call(v2(json.dumps({"records": [record]})), context)
     assert status == 422
     assert answer["detail"][0]["loc"] == ["body", "records", 0, "worst_area"]
+
+
+def test_the_docs_page_and_its_assets_are_served_through_api_gateway(aws, context):
+    page = inference.handler(v2("", path="/docs", method="GET"), context)
+    assert page["statusCode"] == 200 and "://" not in page["body"]
+    for asset in re.findall(r'(?:src|href)="([^"]+)"', page["body"]):
+        response = inference.handler(v2("", path=asset, method="GET"), context)
+        assert response["statusCode"] == 200, asset
+        # Lambda refuses a response over 6 MB: the largest asset must fit.
+        assert len(json.dumps(response)) < 6 * 1024 * 1024
 
 
 def test_no_model_in_production_answers_503_with_a_reason(aws, context):
@@ -93,3 +126,36 @@ def test_predictions_are_captured_and_feedback_lands_in_dynamodb(
     assert status == 202
     captured = {p.prediction_id: p for p in aws_backend.predictions.recent(MODEL)}
     assert captured[pid].true_label == "benign"
+
+
+@pytest.mark.parametrize("kind", sorted(SAMPLE_EVENTS))
+def test_published_sample_events_without_content_type_predict_and_give_feedback(
+    production_v1, aws_backend, body, context, kind
+):
+    status, answer = call(sample_event(kind, "/predict", body), context)
+    assert status == 200 and len(answer["predictions"]) == 3
+    pid = answer["predictions"][0]["prediction_id"]
+    feedback = json.dumps({"prediction_id": pid, "label": "benign"})
+    status, answer = call(sample_event(kind, "/feedback", feedback), context)
+    assert (status, answer) == (202, {"status": "recorded", "prediction_id": pid})
+    captured = {p.prediction_id: p for p in aws_backend.predictions.recent(MODEL)}
+    assert captured[pid].true_label == "benign"
+
+
+@pytest.mark.parametrize("kind", sorted(SAMPLE_EVENTS))
+def test_non_finite_numbers_get_422_naming_the_record_and_field(
+    production_v1, typed_frame, schema, context, kind
+):
+    records = typed_frame[schema.feature_names].head(2).to_dict(orient="records")
+    records[1]["worst_area"] = "NUMBER"
+    for number in ("NaN", "Infinity", "-Infinity", "1e400"):
+        body = json.dumps({"records": records}).replace('"NUMBER"', number)
+        response = inference.handler(sample_event(kind, "/predict", body), context)
+        assert response["statusCode"] == 422, number
+        [error] = strict_json(response["body"])["detail"]
+        assert error["loc"] == ["body", "records", 1, "worst_area"]
+        assert error["type"] == "finite_number"
+        label = f'{{"prediction_id": "p", "label": {number}}}'
+        feedback = inference.handler(sample_event(kind, "/feedback", label), context)
+        assert feedback["statusCode"] == 422, number
+        assert strict_json(feedback["body"])["detail"][0]["loc"] == ["body", "label"]

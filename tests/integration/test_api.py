@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import warnings
 
 import pytest
@@ -12,11 +14,24 @@ from infra.pipeline import Dataset, LocalPipeline, PipelineSteps
 from infra.serving import ModelRouter
 from infra.smoke import smoke_test_from_api
 from training.config import TrainingConfig
+from training.datasets import to_csv_bytes
 from training.files import MODEL_FILE
 from training.gate import GateResult
+from training.schema import infer_schema
+from training.train import train
+from training.validation import validate_csv
 
 MODEL = "bc"
 PASSED = GateResult(passed=True, metric="roc_auc", candidate=0.99, baseline=0.5, reasons=[])
+
+
+def strict_json(text: str):
+    """JSON as the standard has it: NaN and Infinity are not JSON, whatever Python's json says."""
+
+    def refuse(constant: str):
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
 
 
 def register(backend, trained, run_id="r1"):
@@ -108,6 +123,24 @@ def test_invalid_records_get_422_naming_the_record_and_field(client, live, recor
     }
 
 
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_non_finite_numbers_get_422_naming_the_record_and_field(client, live, records, number):
+    """Python's json and many clients write these; pydantic-core reads them (1e400 as inf)."""
+    bad = [dict(r) for r in records[:2]]
+    bad[1]["mean_radius"] = "NUMBER"
+    body = json.dumps({"records": bad}).replace('"NUMBER"', number)
+    response = client.post("/predict", content=body)
+    assert response.status_code == 422
+    [error] = strict_json(response.text)["detail"]
+    assert (error["loc"], error["type"]) == (["body", "records", 1, "mean_radius"], "finite_number")
+    for where in ('{"records": NUMBER}', '{"records": [NUMBER]}', '{"records": [{"x": NUMBER}]}'):
+        nested = client.post("/predict", content=where.replace("NUMBER", number))
+        assert nested.status_code == 422 and strict_json(nested.text)["detail"]
+    feedback = client.post("/feedback", content=f'{{"prediction_id": "p", "label": {number}}}')
+    assert feedback.status_code == 422
+    assert strict_json(feedback.text)["detail"][0]["loc"] == ["body", "label"]
+
+
 @pytest.mark.parametrize("body", [{}, {"records": []}, {"records": "x"}, {"rows": [{}]}])
 def test_malformed_bodies_get_422(client, live, body):
     assert client.post("/predict", json=body).status_code == 422
@@ -131,6 +164,22 @@ def test_model_endpoint_describes_the_served_version(client, live):
     assert info["metrics"]["roc_auc"] > 0.9
 
 
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_docs_pages_load_everything_from_the_app_itself(client, page):
+    """They render offline: no external host, and every script, style and the spec served."""
+    html = client.get(page)
+    assert html.status_code == 200
+    assert "://" not in html.text
+    urls = re.findall(r'(?:src|href|spec-url)="([^"]+)"', html.text)
+    urls += re.findall(r"url: '([^']+)'", html.text)
+    assert "/openapi.json" in urls and any(url.endswith(".js") for url in urls)
+    for url in urls:
+        asset = client.get(url)
+        assert asset.status_code == 200 and len(asset.content) > 1000, url
+    if page == "/docs":  # Swagger UI's online validator would send the spec's URL out
+        assert '"validatorUrl": null' in html.text
+
+
 def test_feedback_attaches_the_true_label_to_a_captured_prediction(client, live, records, backend):
     prediction = client.post("/predict", json={"records": records[:1]}).json()["predictions"][0]
     ok = client.post(
@@ -139,6 +188,12 @@ def test_feedback_attaches_the_true_label_to_a_captured_prediction(client, live,
     assert ok.status_code == 202
     captured = backend.predictions.recent(MODEL)
     assert captured[0].true_label == "benign" and captured[0].version == 1
+    again = client.post(  # no content-type, as API Gateway's published sample events
+        "/feedback",
+        content=json.dumps({"prediction_id": prediction["prediction_id"], "label": "malignant"}),
+    )
+    assert again.status_code == 202, again.text
+    assert backend.predictions.recent(MODEL)[0].true_label == "malignant"
     unknown = client.post("/feedback", json={"prediction_id": "nope", "label": "benign"})
     assert unknown.status_code == 404
     bad_label = client.post(
@@ -295,3 +350,39 @@ def test_the_smoke_test_knows_the_typed_labels(wine):
     client, _ = wine
     result = smoke_test_from_api(client, expect_version=1)
     assert result.passed, result.summary()
+
+
+@pytest.fixture
+def live_with_a_category(backend, frame, config):
+    """A model with a categorical feature (and a boolean one), in production."""
+    data = frame[["mean_radius", "mean_texture", "worst_area", "diagnosis"]].copy()
+    data["clinic"] = [("north", "south", "east")[i % 3] for i in range(len(data))]
+    data["referred"] = [i % 2 == 0 for i in range(len(data))]
+    schema = infer_schema(data, "diagnosis")
+    report, typed = validate_csv(to_csv_bytes(data), schema)
+    assert report.passed and typed is not None
+    version = register(backend, train(typed, schema, config, data_sha256="test"))
+    backend.registry.promote(MODEL, version.version, "production", actor="test")
+    return data.drop(columns="diagnosis").head(4).to_dict(orient="records")
+
+
+def test_unknown_categories_are_counted_per_request_and_since_load(
+    client, live_with_a_category, backend
+):
+    records = live_with_a_category
+    assert client.get("/model").json()["unknown_categories"] == {"clinic": 0, "referred": 0}
+    records[1]["clinic"] = "North "
+    records[2]["clinic"] = "Mars"
+    assert client.post("/predict", json={"records": records}).status_code == 200
+    [point] = backend.metrics.read("UnknownCategories")
+    assert point["value"] == 2
+    assert point["dimensions"] == {
+        "model": MODEL,
+        "stage": "production",
+        "version": "1",
+        "feature": "clinic",
+    }
+    client.post("/predict", json={"records": records[2:]})
+    client.post("/predict", json={"records": records[:1]})  # all known: nothing to count
+    assert [p["value"] for p in backend.metrics.read("UnknownCategories")] == [2, 1]
+    assert client.get("/model").json()["unknown_categories"] == {"clinic": 3, "referred": 0}

@@ -42,6 +42,12 @@ def test_the_package_holds_serving_code_and_nothing_heavy(built):
         names = zf.namelist()
     tops = {n.split("/", 1)[0] for n in names}
     assert {"functions", "infra", "training", "onnxruntime", "numpy", "fastapi", "mangum"} <= tops
+    # /docs and /redoc render offline: their assets travel with the app.
+    assert {
+        "fastapi_offline/static/swagger-ui-bundle.js",
+        "fastapi_offline/static/swagger-ui.css",
+        "fastapi_offline/static/redoc.standalone.js",
+    } <= set(names)
     for heavy in ("pandas", "sklearn", "scipy", "skl2onnx", "boto3", "botocore"):
         assert heavy not in tops, heavy
     assert not [n for n in names if "/tests/" in n or n.endswith((".pyi", ".c", ".h"))]

@@ -37,6 +37,21 @@ def test_text_columns_become_categoricals_and_missing_values_make_a_column_nulla
     assert schema.column("flag").dtype == "boolean"
 
 
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_a_record_refuses_non_finite_numbers_in_numeric_and_categorical_fields(number):
+    df = pd.DataFrame({"city": ["a", "b", "a"], "age": [1.0, 2.0, 3.0], "y": ["n", "y", "n"]})
+    record = infer_schema(df, "y").record_model
+    assert record.model_validate_json('{"city": 12, "age": 1}').city == "12"  # a zip code
+    for field, body in (
+        ("age", f'{{"city": "a", "age": {number}}}'),
+        ("city", f'{{"city": {number}, "age": 1}}'),
+    ):
+        with pytest.raises(ValidationError) as caught:
+            record.model_validate_json(body)
+        [error] = caught.value.errors()
+        assert (error["loc"], error["type"]) == ((field,), "finite_number")
+
+
 def test_schema_round_trips_through_json(schema):
     again = DatasetSchema.from_json(schema.to_json())
     assert again == schema
