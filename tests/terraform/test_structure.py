@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib.metadata
+import re
 import subprocess
 import tomllib
 
 import pytest
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 from .conftest import MODULES, TERRAFORM, first, parse
@@ -116,3 +118,32 @@ def test_environments_tag_everything():
         provider = parse(TERRAFORM / "envs" / env / "main.tf")["provider"][0]["aws"]
         tags = first(first(provider["default_tags"])["tags"])
         assert {"project", "environment", "managed_by", "repository"} <= set(tags)
+
+
+# `data.aws_region.<name>.name` is deprecated in AWS provider 6, which adds `.region` in its place.
+DEPRECATED_REGION_NAME = re.compile(r"data\.aws_region\.\w+\.name\b")
+
+
+def test_no_deprecated_region_attribute(all_tf_files):
+    uses = [
+        f"{path.relative_to(TERRAFORM)}:{number}"
+        for path in all_tf_files
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if DEPRECATED_REGION_NAME.search(line)
+    ]
+    assert not uses, f"use data.aws_region.<name>.region (AWS provider 6): {uses}"
+
+
+def test_every_root_and_module_requires_aws_provider_6(all_tf_files):
+    """`.region` of aws_region exists from provider 6.0 on: older ones must be refused."""
+    constraints = {
+        str(path.relative_to(TERRAFORM)): first(first(providers["aws"])["version"])
+        for path in all_tf_files
+        if path.name == "versions.tf"
+        for block in parse(path)["terraform"]
+        for providers in block.get("required_providers", [])
+    }
+    assert len(constraints) == len(list(TERRAFORM.rglob("versions.tf")))
+    for where, constraint in constraints.items():
+        allowed = SpecifierSet(constraint)  # Terraform's ">= 6.0, < 7.0" reads the same way
+        assert "6.0.0" in allowed and "5.100.0" not in allowed, f"{where}: {constraint}"
