@@ -86,9 +86,10 @@ localstack=$!
 stop() {
   trap - TERM INT
   kill -TERM "$localstack" 2>/dev/null || true
-  for _ in $(seq 80); do
+  local deadline=$((SECONDS + 8))
+  while ((SECONDS < deadline)); do
     kill -0 "$localstack" 2>/dev/null || exit 0
-    sleep 0.1
+    sleep 0.2
   done
   echo "LocalStack did not stop within 8 s of SIGTERM: killed" >&2
   pkill -KILL -P "$localstack" 2>/dev/null || true

@@ -96,7 +96,7 @@ class LocalStack:
             return False
         return True
 
-    def stop(self, timeout: float = 12) -> float:
+    def stop(self, timeout: float = 15) -> float:
         """SIGTERM, as a service manager would send it; seconds until the script and everything
         it started are gone. Whatever is left after `timeout` is killed, and that is an error."""
         start = time.monotonic()

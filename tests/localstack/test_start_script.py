@@ -58,5 +58,5 @@ def test_localstack_stops_on_sigterm_with_its_children(real_python313, tmp_path,
         raise
     seconds = localstack.stop()  # raises unless the script and all it started are gone
     figure("LocalStack SIGTERM", f"its process group gone {seconds:.1f}s after SIGTERM")
-    assert seconds < 10
+    assert seconds < 12  # the script allows LocalStack 8 s, then kills it
     assert localstack.process.returncode is not None
