@@ -8,19 +8,19 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.runtime import backend, logger, settings
 from functions.tracing import tracer
+from infra.events import EventBridgeEvent
 from infra.monitoring import run_monitor
 from infra.registry import RegistryError
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
-@event_parser(model=EventBridgeModel)
-def handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
+@event_parser(model=EventBridgeEvent)
+def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
     model, stage = settings().model_name, settings().serving_stage
     try:
         result = run_monitor(backend(), model, stage=stage)

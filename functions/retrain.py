@@ -20,9 +20,9 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.runtime import backend, logger, pipeline_starter, settings
+from functions.runtime import backend, logger, not_an_alarm, pipeline_starter, settings
 from functions.tracing import tracer
-from infra.alarms import AlarmNotification, parse_alarms
+from infra.alarms import AlarmNotification, NotAnAlarmError, parse_alarms
 from infra.reactions import retrain
 
 
@@ -56,8 +56,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     s = settings()
     react, config = _idempotent_retrain(s.idempotency_table, s.retrain_cooldown_seconds)
     config.register_lambda_context(context)
+    try:
+        alarms = parse_alarms(event)
+    except NotAnAlarmError as error:
+        return not_an_alarm(error)
     results = []
-    for alarm in parse_alarms(event):
+    for alarm in alarms:
         if not alarm.firing:
             results.append({"alarm": alarm.name, "action": "ignored", "detail": alarm.state})
             continue

@@ -10,9 +10,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.runtime import backend, logger, settings
+from functions.runtime import backend, logger, not_an_alarm, settings
 from functions.tracing import tracer
-from infra.alarms import parse_alarms
+from infra.alarms import NotAnAlarmError, parse_alarms
 from infra.reactions import rollback_if_fresh
 
 
@@ -20,6 +20,10 @@ from infra.reactions import rollback_if_fresh
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     s = settings()
+    try:
+        alarms = parse_alarms(event)
+    except NotAnAlarmError as error:
+        return not_an_alarm(error)
     results = [
         rollback_if_fresh(
             backend(),
@@ -28,7 +32,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             alarm,
             window_seconds=s.rollback_window_seconds,
         ).model_dump()
-        for alarm in parse_alarms(event)
+        for alarm in alarms
     ]
     logger.info("rollback", extra={"results": results})
     return {"reactions": results}

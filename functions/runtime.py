@@ -4,7 +4,7 @@ Lambda container (outside the handler, so warm invocations reuse clients)."""
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
@@ -13,6 +13,7 @@ from infra.ports import PipelineStarter, TrainingLauncher
 from infra.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from infra.alarms import NotAnAlarmError
     from infra.pipeline import PipelineSteps
 
 # Service name and log level come from POWERTOOLS_* variables set by Terraform.
@@ -48,6 +49,13 @@ def training_launcher() -> TrainingLauncher:
     from infra.aws.sagemaker import SageMakerTrainingLauncher, launcher_options
 
     return SageMakerTrainingLauncher(**launcher_options(settings()))
+
+
+def not_an_alarm(error: NotAnAlarmError) -> dict[str, Any]:
+    """The answer of an alarm handler to an event that holds no alarm: logged with the reason
+    and returned, not raised, because a retry of the same event could never succeed."""
+    logger.error("not an alarm notification, ignored", extra={"reason": str(error)})
+    return {"reactions": [], "rejected": str(error)}
 
 
 def reset() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -111,6 +112,18 @@ def aws_backend(aws):
     from infra.aws import aws_backend as build
 
     return build(aws)
+
+
+# -- tools the tests fetch once and keep ---------------------------------------------------------
+
+
+def tool_cache(name: str) -> Path:
+    """A folder for a tool that is slow to fetch (a pinned binary, a LocalStack venv), kept across
+    runs and clones: under XDG_CACHE_HOME (else ~/.cache), outside the repository and off PATH."""
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    path = root / "serverless-mlops-template" / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 # -- figures measured by tests, printed at the end of the run (CI logs keep them) -------------

@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 from functions import ingest, monitor, retrain, rollback
-from infra.alarms import AlarmNotification, parse_alarms
+from infra.alarms import AlarmNotification, NotAnAlarmError, parse_alarms
 from infra.reactions import rollback_if_fresh
 
 from .conftest import MODEL, load_event
@@ -189,6 +189,31 @@ def test_the_monitor_publishes_drift_and_accuracy_to_cloudwatch(
     assert latest("FeedbackAccuracy") == pytest.approx(expected)
 
 
-def test_the_monitor_skips_when_nothing_is_served(aws, context):
-    result = monitor.handler(load_event("eventbridge_schedule.json"), context)
+# sam_scheduled_event.json is what `sam local generate-event cloudwatch scheduled-event` writes:
+# the EventBridge envelope without `version`.
+@pytest.mark.parametrize("sample", ["eventbridge_schedule.json", "sam_scheduled_event.json"])
+def test_the_monitor_skips_when_nothing_is_served(aws, context, sample):
+    result = monitor.handler(load_event(sample), context)
     assert "nothing to monitor" in result["skipped"]
+
+
+# sam_sns_notification.json is what `sam local generate-event sns notification` writes: its
+# default message, "example message", is not JSON.
+@pytest.mark.parametrize("function", [retrain, rollback], ids=["retrain", "rollback"])
+def test_a_message_that_is_not_an_alarm_is_logged_with_the_reason(
+    aws, state_machine, context, caplog, function
+):
+    result = function.handler(load_event("sam_sns_notification.json"), context)
+    assert result["reactions"] == []
+    assert "95df01b4-ee98-5cb9-9903-4c221d41eb5e" in result["rejected"]
+    assert "is not JSON" in result["rejected"] and "'example message'" in result["rejected"]
+    (record,) = [r for r in caplog.records if r.msg == "not an alarm notification, ignored"]
+    assert (record.levelname, record.reason) == ("ERROR", result["rejected"])
+    assert executions(state_machine) == []
+
+
+def test_a_json_message_that_is_not_an_alarm_names_what_it_lacks():
+    event = load_event("sam_sns_notification.json")
+    event["Records"][0]["Sns"]["Message"] = json.dumps({"hello": "world"})
+    with pytest.raises(NotAnAlarmError, match="JSON without AlarmName and NewStateValue"):
+        parse_alarms(event)

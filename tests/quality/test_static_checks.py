@@ -34,3 +34,22 @@ def test_static_check_passes(command):
         timeout=600,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+# Folders that tools run by the tests leave in the working tree (schemathesis, hypothesis,
+# pytest, mypy, ruff): none may show up as a change to commit.
+TOOL_FOLDERS = (".schemathesis", ".hypothesis", ".pytest_cache", ".mypy_cache", ".ruff_cache")
+
+
+def test_folders_the_test_tools_leave_are_ignored():
+    if not (ROOT / ".git").exists() or not shutil.which("git"):
+        pytest.skip("not a git checkout")
+    paths = [f"{folder}/anything" for folder in TOOL_FOLDERS]
+    result = subprocess.run(
+        ["git", "check-ignore", "--no-index", *paths],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert set(result.stdout.split()) == set(paths), result.stdout + result.stderr

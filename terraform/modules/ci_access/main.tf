@@ -4,7 +4,7 @@ data "aws_region" "current" {}
 
 locals {
   p       = data.aws_partition.current.partition
-  region  = data.aws_region.current.name
+  region  = data.aws_region.current.region
   account = data.aws_caller_identity.current.account_id
   prefix  = var.resource_prefix
   arn     = "${local.p}:%s:${local.region}:${local.account}"

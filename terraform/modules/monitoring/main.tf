@@ -182,14 +182,14 @@ resource "aws_cloudwatch_dashboard" "this" {
       {
         type = "metric", x = 0, y = 0, width = 12, height = 6
         properties = {
-          title   = "Predictions by version", region = data.aws_region.current.name, stat = "Sum", period = 300
+          title   = "Predictions by version", region = data.aws_region.current.region, stat = "Sum", period = 300
           metrics = [[{ expression = "SEARCH('{${var.metrics_namespace},model,stage,version} MetricName=\"Predictions\"', 'Sum', 300)", id = "p" }]]
         }
       },
       {
         type = "metric", x = 12, y = 0, width = 12, height = 6
         properties = {
-          title = "API latency p99 and 5xx", region = data.aws_region.current.name, period = 60
+          title = "API latency p99 and 5xx", region = data.aws_region.current.region, period = 60
           metrics = [
             concat([local.api_namespace, "Latency"], flatten([for k, v in local.api_dimensions : [k, v]]), [{ stat = "p99" }]),
             concat([local.api_namespace, local.api_5xx_metric], flatten([for k, v in local.api_dimensions : [k, v]]), [{ stat = "Sum", yAxis = "right" }]),
@@ -199,7 +199,7 @@ resource "aws_cloudwatch_dashboard" "this" {
       {
         type = "metric", x = 0, y = 6, width = 12, height = 6
         properties = {
-          title = "Drift and feedback accuracy", region = data.aws_region.current.name, period = 3600
+          title = "Drift and feedback accuracy", region = data.aws_region.current.region, period = 3600
           metrics = [
             [var.metrics_namespace, "DataDriftShare", "model", var.model_name, "stage", "production", { stat = "Maximum" }],
             [var.metrics_namespace, "MaxFeaturePSI", "model", var.model_name, "stage", "production", { stat = "Maximum" }],
@@ -210,7 +210,7 @@ resource "aws_cloudwatch_dashboard" "this" {
       {
         type = "metric", x = 12, y = 6, width = 12, height = 6
         properties = {
-          title = "Pipeline runs", region = data.aws_region.current.name, stat = "Sum", period = 3600
+          title = "Pipeline runs", region = data.aws_region.current.region, stat = "Sum", period = 3600
           metrics = [
             ["AWS/States", "ExecutionsSucceeded", "StateMachineArn", var.state_machine_arn],
             ["AWS/States", "ExecutionsFailed", "StateMachineArn", var.state_machine_arn],
