@@ -127,29 +127,31 @@ def tool_cache(name: str) -> Path:
 
 
 # -- figures measured by tests, printed at the end of the run (CI logs keep them) -------------
-# A figure travels in the test report's user_properties, so it reaches the summary from pytest-xdist
-# workers too (the controller prints it; workers have no terminal of their own).
+# Under pytest-xdist each worker fills its own FIGURES; it hands them to the controller, which
+# prints them, when it finishes (figures from session fixtures' teardown included).
 
-FIGURE_PROPERTY = "mlops-figure"
 FIGURES: dict[str, str] = {}
 
 
 @pytest.fixture
-def figure(request):
+def figure():
     """figure("load", "1191 requests ...") records a measured figure for the run's summary."""
 
     def record(name: str, text: str) -> None:
-        request.node.user_properties.append((FIGURE_PROPERTY, (name, text)))
+        FIGURES[name] = text
 
     return record
 
 
-def pytest_runtest_logreport(report):
-    if report.when == "call":
-        for key, value in report.user_properties:
-            if key == FIGURE_PROPERTY:
-                name, text = value
-                FIGURES[name] = text
+def pytest_sessionfinish(session):
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker
+        workeroutput["mlops_figures"] = dict(FIGURES)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    FIGURES.update(getattr(node, "workeroutput", {}).get("mlops_figures", {}))
 
 
 def pytest_terminal_summary(terminalreporter):

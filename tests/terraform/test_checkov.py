@@ -6,7 +6,6 @@ the user's cache (one per checkov version), created on first use and reused by l
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import venv
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import tool_cache
 from .conftest import TERRAFORM
 
 CHECKOV = "checkov==3.3.30"
@@ -21,8 +21,7 @@ CHECKOV = "checkov==3.3.30"
 
 @pytest.fixture(scope="session")
 def checkov() -> Path:
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    home = cache / "serverless-mlops-template" / CHECKOV.replace("==", "-")
+    home = tool_cache(CHECKOV.replace("==", "-"))
     binary = home / "bin" / "checkov"
     marker = home / "installed.txt"
     if not (binary.exists() and marker.exists() and marker.read_text() == CHECKOV):
