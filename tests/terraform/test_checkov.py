@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import tool_cache
+
 from .conftest import TERRAFORM
 
 CHECKOV = "checkov==3.3.30"
