@@ -145,7 +145,7 @@ def client(localstack_url):
             endpoint_url=localstack_url,
             region_name="us-east-1",
             aws_access_key_id="test",
-            aws_secret_access_key="test",
+            aws_secret_access_key="test",  # pragma: allowlist secret
         )
 
     return make
