@@ -90,11 +90,13 @@ class FileBlobStore:
     def claim(self, source: str, destination: str) -> None:
         # A rename is atomic: the file moves whole, and a later write under `source` creates a
         # new file that stays where it is.
-        dst = self._path(destination)
+        src, dst = self._path(source), self._path(destination)
+        if not src.is_file():
+            raise BlobNotFound(source)
         dst.parent.mkdir(parents=True, exist_ok=True)
         try:
-            os.rename(self._path(source), dst)
-        except FileNotFoundError:
+            os.rename(src, dst)
+        except FileNotFoundError:  # another claimant took it first
             raise BlobNotFound(source) from None
 
     def delete(self, key: str) -> None:
