@@ -19,4 +19,4 @@ from infra.pipeline import PipelineState
 @tracer.capture_lambda_handler
 @event_parser(model=PipelineState)
 def handler(event: PipelineState, context: LambdaContext) -> dict[str, Any]:
-    return steps().validate(event.model, event.key).model_dump(mode="json")
+    return steps().validate(event.model, event.key, run_id=event.run_id).model_dump(mode="json")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
 from datetime import UTC, datetime
 
 from infra.ports import BlobStore
@@ -33,6 +34,17 @@ def validated_key(model: str, sha256: str) -> str:
     return f"validated/{model}/{sha256}.csv"
 
 
+def arrival_key(filename: str) -> str:
+    # A folder of its own per upload: two files with the same name never share a key.
+    return f"{INCOMING_PREFIX}{uuid.uuid4().hex[:12]}/{filename}"
+
+
+def claimed_key(model: str, run_id: str, source_key: str) -> str:
+    # One key per pipeline run: the arrival it took out of incoming/, which nothing else writes.
+    name = source_key.rsplit("/", 1)[-1]
+    return f"claimed/{model}/{run_id}/{name}"
+
+
 def quarantine_key(model: str, source_key: str) -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     name = source_key.rsplit("/", 1)[-1]
@@ -47,8 +59,18 @@ def run_key(model: str, run_id: str, name: str) -> str:
     return f"runs/{model}/{run_id}/{name}"
 
 
+def versions_prefix(model: str) -> str:
+    return f"models/{model}/"
+
+
 def version_key(model: str, version: int, name: str) -> str:
-    return f"models/{model}/v{version}/{name}"
+    return f"{versions_prefix(model)}v{version}/{name}"
+
+
+def pending_key(model: str, version: int) -> str:
+    # Written when a version number is taken, removed once its record is written: a version
+    # folder holding it and no record was left by a run that died (see PipelineSteps.register).
+    return version_key(model, version, "pending.json")
 
 
 _RUN_ID = re.compile(r"[^A-Za-z0-9_.-]+")

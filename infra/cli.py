@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from infra.artifacts import arrival_key
 from infra.backend import Backend, build_backend
 from infra.records import version_label
 from infra.settings import Settings
@@ -241,7 +242,7 @@ def train(
     cfg = cfg.with_overrides(model_name=name, target=target)
     backend = _backend()
     PipelineSteps(backend).save_config(cfg)
-    key = f"incoming/{data.name}"
+    key = arrival_key(data.name)
     backend.data.put(key, data.read_bytes())
     steps = PipelineSteps(backend)
     tasks = step_tasks(steps, actor=actor())
@@ -896,7 +897,7 @@ def pipeline_start(
     name = _model(model)
     settings = _settings()
     backend = _backend(settings)
-    key = f"incoming/{data.name}"
+    key = arrival_key(data.name)
     content = data.read_bytes()
     backend.data.put(key, content)
     if settings.backend == "aws":

@@ -11,7 +11,9 @@ import io
 import json
 import shlex
 import time
+import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Literal
 
@@ -20,8 +22,10 @@ from pydantic import BaseModel, Field
 from infra.artifacts import (
     INCOMING_PREFIX,
     ArtifactIntegrityError,
+    claimed_key,
     config_key,
     latest_dataset_key,
+    pending_key,
     quarantine_key,
     read_verified,
     report_key,
@@ -30,10 +34,12 @@ from infra.artifacts import (
     schema_key,
     validated_key,
     version_key,
+    versions_prefix,
 )
 from infra.backend import Backend
 from infra.ports import BlobNotFound, TrainingLauncher
 from infra.records import ArtifactRef, ModelVersion, TrainingJob
+from infra.registry import VersionNotFound
 from training.config import TrainingConfig, parse_config
 from training.files import ARTIFACT_FILES, HOLDOUT_FILE, MANIFEST_FILE, MODEL_FILE, SCHEMA_FILE
 from training.gate import GateResult, evaluate_gate
@@ -147,8 +153,13 @@ class PipelineState(BaseModel):
 class PipelineSteps:
     """The steps, bound to a backend. Each returns a pydantic model: its dump is the state."""
 
-    def __init__(self, backend: Backend) -> None:
+    # How old an unfinished registration must be before another one may delete its files: far
+    # longer than any registration takes (the register function times out after 5 minutes).
+    ABANDONED_AFTER = timedelta(hours=1)
+
+    def __init__(self, backend: Backend, *, abandoned_after: timedelta = ABANDONED_AFTER) -> None:
         self.backend = backend
+        self.abandoned_after = abandoned_after
 
     # -- contract and config -------------------------------------------------------------
     def load_config(self, model: str, override: dict[str, Any] | None = None) -> TrainingConfig:
@@ -197,30 +208,46 @@ class PipelineSteps:
 
     # -- steps ---------------------------------------------------------------------------
     def validate(
-        self, model: str, key: str, config: TrainingConfig | None = None
+        self,
+        model: str,
+        key: str,
+        config: TrainingConfig | None = None,
+        *,
+        run_id: str | None = None,
     ) -> ValidateOutput:
-        """Check a data file. Valid: copied to validated/ (content-addressed). Invalid: moved to
-        quarantine/ with its report, then DataValidationError. Nothing is dropped silently."""
+        """Check a data file. Valid: stored under validated/ (content-addressed). Invalid: stored
+        in quarantine/ with its report, then DataValidationError. Nothing is dropped silently.
+
+        A file under incoming/ is first claimed: moved to a key of this run's own, so a second
+        file arriving under the same name cannot be swapped in. What is stored is the very bytes
+        that were checked, never a second read of a key."""
         config = config or self.load_config(model)
         store = self.backend.data
+        source = key
+        claimed = None
+        if key.startswith(INCOMING_PREFIX):
+            claimed = claimed_key(model, safe_run_id(run_id or uuid.uuid4().hex), key)
+            if not store.exists(claimed):  # a retried step finds its claim already made
+                store.claim(key, claimed)
+            key = claimed
         data = store.get(key)
         try:
             schema = self._contract_for(model, data, config)
-            report, _ = validate_csv(data, schema, config.validation, source=store.uri(key))
+            report, _ = validate_csv(data, schema, config.validation, source=store.uri(source))
         except SchemaError as exc:
-            report = _unusable_report(store.uri(key), data, str(exc))
+            report = _unusable_report(store.uri(source), data, str(exc))
         except Exception as exc:  # an unreadable first file cannot even yield a schema
-            report = _unusable_report(store.uri(key), data, f"cannot read the file: {exc}")
+            report = _unusable_report(store.uri(source), data, f"cannot read the file: {exc}")
         if not report.passed:
-            target = quarantine_key(model, key)
+            target = quarantine_key(model, source)
             store.put(
                 report_key(target),
                 report.model_dump_json(indent=2).encode(),
                 content_type="application/json",
             )
-            store.copy(key, target)
-            if key.startswith(INCOMING_PREFIX):
-                store.delete(key)
+            store.put(target, data)
+            if claimed:
+                store.delete(claimed)
             raise DataValidationError(f"{report.summary()} (quarantined as {target})")
         target = validated_key(model, report.sha256)
         store.put(
@@ -229,15 +256,16 @@ class PipelineSteps:
             content_type="application/json",
         )
         if target != key:
-            store.copy(key, target)
-            if key.startswith(INCOMING_PREFIX):
-                store.delete(key)
+            # Content-addressed: the same bytes validated again are already there; never rewrite.
+            store.put_if_absent(target, data, content_type="text/csv")
         dataset = Dataset(key=target, uri=store.uri(target), sha256=report.sha256, rows=report.rows)
         store.put(
             latest_dataset_key(model),
             dataset.model_dump_json().encode(),
             content_type="application/json",
         )
+        if claimed:  # last: until here a retried step still finds the file it claimed
+            store.delete(claimed)
         return ValidateOutput(
             dataset=dataset,
             warnings=[i.message for i in report.warnings],
@@ -380,11 +408,42 @@ class PipelineSteps:
         """Copy the run's artifacts under models/<model>/v<N>/, check them, then record v<N>.
 
         The record is written last: a crash before it leaves only unreferenced files, never a
-        version that points at a missing artifact."""
+        version that points at a missing artifact. Those files carry a pending marker; a failed
+        attempt deletes them at once, and those of a killed one are deleted by a later
+        registration once they are older than `abandoned_after`. Numbers are not reused."""
         store = self.backend.artifacts
         registry = self.backend.registry
+        self.discard_abandoned_versions(model)
         manifest = RunManifest.model_validate_json(store.get(run.manifest_key))
         version = registry.allocate_version(model)
+        pending = PendingVersion(run_id=run.run_id, actor=actor, allocated_at=datetime.now(UTC))
+        store.put(
+            pending_key(model, version),
+            pending.model_dump_json().encode(),
+            content_type="application/json",
+        )
+        try:
+            registered = registry.register(
+                self._version_record(model, version, run, gate, dataset, manifest, actor=actor)
+            )
+        except Exception:
+            self._discard_unregistered(model, version)
+            raise
+        store.delete(pending_key(model, version))
+        return registered
+
+    def _version_record(
+        self,
+        model: str,
+        version: int,
+        run: RunOutput,
+        gate: GateResult,
+        dataset: Dataset,
+        manifest: RunManifest,
+        *,
+        actor: str,
+    ) -> ModelVersion:
+        store = self.backend.artifacts
         artifacts: dict[str, ArtifactRef] = {}
         for name, ref in run.artifacts.items():
             key = version_key(model, version, name)
@@ -394,7 +453,7 @@ class PipelineSteps:
             )
             read_verified(store, copied)
             artifacts[name] = copied
-        record = ModelVersion(
+        return ModelVersion(
             model=model,
             version=version,
             created_by=actor,
@@ -414,7 +473,57 @@ class PipelineSteps:
             timings=manifest.timings,
             artifacts=artifacts,
         )
-        return registry.register(record)
+
+    def discard_abandoned_versions(self, model: str) -> list[int]:
+        """Delete the files of versions whose registration died (a pending marker older than
+        `abandoned_after` and no record); returns their numbers."""
+        store = self.backend.artifacts
+        cutoff = datetime.now(UTC) - self.abandoned_after
+        discarded = []
+        for key in store.keys(versions_prefix(model)):
+            version = _pending_version(model, key)
+            if version is None:
+                continue
+            try:
+                pending = PendingVersion.model_validate_json(store.get(key))
+            except BlobNotFound:  # another registration discarded it meanwhile
+                continue
+            if pending.allocated_at <= cutoff and self._discard_unregistered(model, version):
+                discarded.append(version)
+        return discarded
+
+    def _discard_unregistered(self, model: str, version: int) -> bool:
+        """Delete a version's files unless it has a record (a write that failed may still have
+        landed); the marker goes last, so an interrupted discard is picked up again."""
+        store = self.backend.artifacts
+        try:
+            self.backend.registry.get(model, version)
+        except VersionNotFound:
+            marker = pending_key(model, version)
+            for key in store.keys(version_key(model, version, "")):
+                if key != marker:
+                    store.delete(key)
+            store.delete(marker)
+            return True
+        store.delete(pending_key(model, version))
+        return False
+
+
+class PendingVersion(BaseModel):
+    """The pending marker: which run took a version number, and when."""
+
+    run_id: str
+    actor: str
+    allocated_at: datetime
+
+
+def _pending_version(model: str, key: str) -> int | None:
+    """The version number if `key` is a pending marker of `model`."""
+    folder = key.removeprefix(versions_prefix(model)).split("/", 1)[0]
+    if not folder.removeprefix("v").isdigit():
+        return None
+    version = int(folder.removeprefix("v"))
+    return version if pending_key(model, version) == key else None
 
 
 def run_output(
@@ -487,7 +596,9 @@ def step_tasks(steps: PipelineSteps, *, actor: str) -> dict[str, Task]:
     """The tasks as plain calls into PipelineSteps (what the Lambda handlers do, minus Lambda)."""
 
     def validate(state: dict[str, Any]) -> dict[str, Any]:
-        return steps.validate(state["model"], state["key"]).model_dump(mode="json")
+        return steps.validate(state["model"], state["key"], run_id=state["run_id"]).model_dump(
+            mode="json"
+        )
 
     def train(state: dict[str, Any]) -> dict[str, Any]:
         s = PipelineState.model_validate(state)

@@ -32,7 +32,23 @@ class BlobStore(Protocol):
 
     def keys(self, prefix: str = "") -> list[str]: ...
 
-    def copy(self, source: str, destination: str) -> None: ...
+    def put_if_absent(
+        self, key: str, data: bytes, *, content_type: str = "application/octet-stream"
+    ) -> bool:
+        """Store bytes only if nothing is stored under `key` yet; True when they were written.
+        Content-addressed objects go through this: an existing one is never rewritten."""
+        ...
+
+    def copy(self, source: str, destination: str) -> None:
+        """Copy an object; the destination holds either its old state or the whole copy, never
+        part of it (a crash mid-copy leaves nothing at the destination)."""
+        ...
+
+    def claim(self, source: str, destination: str) -> None:
+        """Move one arrival to a key of its own: `destination` receives the bytes `source` held
+        at one instant, and `source` is removed only if it still holds exactly those bytes (a
+        newer write under the same key stays for its own run). BlobNotFound if it is gone."""
+        ...
 
     def delete(self, key: str) -> None: ...
 

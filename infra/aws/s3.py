@@ -12,6 +12,8 @@ from infra.aws.clients import client, error_code
 from infra.ports import BlobNotFound
 
 _MISSING = {"NoSuchKey", "404", "NotFound"}
+# A conditional request lost: the object is not (or no longer) the one the condition named.
+_TAKEN = {"PreconditionFailed", "412", "ConditionalRequestConflict"}
 
 
 class S3BlobStore:
@@ -26,6 +28,21 @@ class S3BlobStore:
             self._sse["SSEKMSKeyId"] = kms_key_id
 
     def put(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> str:
+        return self._put(key, data, content_type)
+
+    def put_if_absent(
+        self, key: str, data: bytes, *, content_type: str = "application/octet-stream"
+    ) -> bool:
+        try:
+            # S3 refuses the write if any object exists under the key (conditional write).
+            self._put(key, data, content_type, IfNoneMatch="*")
+        except ClientError as exc:
+            if error_code(exc) in _TAKEN:
+                return False
+            raise
+        return True
+
+    def _put(self, key: str, data: bytes, content_type: str, **condition: str) -> str:
         digest = hashlib.sha256(data)
         self._s3.put_object(
             Bucket=self.bucket,
@@ -35,6 +52,7 @@ class S3BlobStore:
             # S3 verifies this checksum on arrival and stores it with the object.
             ChecksumSHA256=base64.b64encode(digest.digest()).decode(),
             Metadata={"sha256": digest.hexdigest()},
+            **condition,
             **self._sse,
         )
         return digest.hexdigest()
@@ -78,6 +96,38 @@ class S3BlobStore:
             if error_code(exc) in _MISSING:
                 raise BlobNotFound(source) from None
             raise
+
+    def claim(self, source: str, destination: str) -> None:
+        # Pin one version of the source (its VersionId in a versioned bucket, else its ETag),
+        # copy exactly that version, then delete exactly that version: an object written under
+        # the same key meanwhile is a newer version and stays.
+        try:
+            head = self._s3.head_object(Bucket=self.bucket, Key=source)
+        except ClientError as exc:
+            if error_code(exc) in _MISSING:
+                raise BlobNotFound(source) from None
+            raise
+        etag, version = head["ETag"], head.get("VersionId")
+        pinned = {"VersionId": version} if version else {}
+        try:
+            self._s3.copy_object(
+                Bucket=self.bucket,
+                Key=destination,
+                CopySource={"Bucket": self.bucket, "Key": source, **pinned},
+                CopySourceIfMatch=etag,
+                MetadataDirective="COPY",
+                **self._sse,
+            )
+        except ClientError as exc:
+            if error_code(exc) in _MISSING | _TAKEN:
+                raise BlobNotFound(f"{source} changed while it was being claimed") from None
+            raise
+        condition = pinned or {"IfMatch": etag}
+        try:
+            self._s3.delete_object(Bucket=self.bucket, Key=source, **condition)
+        except ClientError as exc:
+            if error_code(exc) not in _MISSING | _TAKEN:
+                raise
 
     def delete(self, key: str) -> None:
         self._s3.delete_object(Bucket=self.bucket, Key=key)

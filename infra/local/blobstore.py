@@ -6,9 +6,13 @@ import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from infra.ports import BlobNotFound
+
+TEMP_PREFIX = ".tmp-"
 
 
 class FileBlobStore:
@@ -23,17 +27,36 @@ class FileBlobStore:
         return self.root.joinpath(*parts)
 
     def put(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> str:
-        path = self._path(key)
+        self._write(self._path(key), lambda handle: handle.write(data), replace=True)
+        return hashlib.sha256(data).hexdigest()
+
+    def put_if_absent(
+        self, key: str, data: bytes, *, content_type: str = "application/octet-stream"
+    ) -> bool:
+        return self._write(self._path(key), lambda handle: handle.write(data), replace=False)
+
+    @staticmethod
+    def _write(path: Path, fill: Callable[[BinaryIO], object], *, replace: bool) -> bool:
+        """Write a temporary file beside `path`, then give it the final name in one step: a crash
+        at any point leaves the old object or the whole new one, never a torn file. With
+        replace=False the name is taken with a hard link, which fails if it exists already."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX)
         try:
             with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, path)
-        except BaseException:
+                fill(handle)
+                handle.flush()
+                os.fsync(handle.fileno())  # the bytes are on disk before the name points at them
+            if replace:
+                os.replace(tmp, path)
+                return True
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return False
+            return True
+        finally:
             Path(tmp).unlink(missing_ok=True)
-            raise
-        return hashlib.sha256(data).hexdigest()
 
     def get(self, key: str) -> bytes:
         try:
@@ -48,17 +71,33 @@ class FileBlobStore:
         keys = [
             p.relative_to(self.root).as_posix()
             for p in self.root.rglob("*")
-            if p.is_file() and not p.name.startswith(".tmp-")
+            if p.is_file() and not p.name.startswith(TEMP_PREFIX)
         ]
         return sorted(k for k in keys if k.startswith(prefix))
 
     def copy(self, source: str, destination: str) -> None:
-        src = self._path(source)
+        try:
+            reader = self._path(source).open("rb")
+        except (FileNotFoundError, IsADirectoryError):
+            raise BlobNotFound(source) from None
+        with reader:
+            self._write(
+                self._path(destination),
+                lambda handle: shutil.copyfileobj(reader, handle),
+                replace=True,
+            )
+
+    def claim(self, source: str, destination: str) -> None:
+        # A rename is atomic: the file moves whole, and a later write under `source` creates a
+        # new file that stays where it is.
+        src, dst = self._path(source), self._path(destination)
         if not src.is_file():
             raise BlobNotFound(source)
-        dst = self._path(destination)
         dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, dst)
+        try:
+            os.rename(src, dst)
+        except FileNotFoundError:  # another claimant took it first
+            raise BlobNotFound(source) from None
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)

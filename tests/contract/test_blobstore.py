@@ -49,3 +49,79 @@ def test_keys_cannot_escape_the_bucket(tmp_path):
     for key in ("../evil", "/etc/passwd", "a/../../x"):
         with pytest.raises(ValueError, match="invalid object key"):
             store.put(key, b"x")
+
+
+def test_put_if_absent_never_rewrites_an_object(blobstore):
+    assert blobstore.put_if_absent("validated/m/abc.csv", b"first")
+    assert not blobstore.put_if_absent("validated/m/abc.csv", b"second")
+    assert blobstore.get("validated/m/abc.csv") == b"first"
+
+
+def test_claim_moves_an_arrival_to_its_own_key(blobstore):
+    blobstore.put("incoming/data.csv", b"rows")
+    blobstore.claim("incoming/data.csv", "claimed/m/run-1/data.csv")
+    assert blobstore.get("claimed/m/run-1/data.csv") == b"rows"
+    assert not blobstore.exists("incoming/data.csv")
+    with pytest.raises(BlobNotFound):  # a second claimant of the same arrival finds it gone
+        blobstore.claim("incoming/data.csv", "claimed/m/run-2/data.csv")
+
+
+@pytest.mark.parametrize("versioned", [True, False], ids=["versioned", "unversioned"])
+def test_a_file_landing_while_s3_claims_the_same_key_stays(aws, versioned):
+    """The S3 claim is copy then delete: a write between the two must survive the delete."""
+    import boto3
+
+    from infra.aws.s3 import S3BlobStore
+
+    s3 = boto3.client("s3")  # its own client: the hook below must not reach other tests
+    bucket = aws.data_bucket  # versioned, as Terraform makes it
+    if not versioned:
+        bucket = f"{aws.data_bucket}-unversioned"
+        s3.create_bucket(Bucket=bucket)
+    store = S3BlobStore(bucket, s3=s3)
+    store.put("incoming/data.csv", b"first arrival")
+
+    def second_arrival(**_: object) -> None:
+        store.put("incoming/data.csv", b"second arrival")
+
+    s3.meta.events.register("after-call.s3.CopyObject", second_arrival)
+    store.claim("incoming/data.csv", "claimed/m/run-1/data.csv")
+    assert store.get("claimed/m/run-1/data.csv") == b"first arrival"
+    assert store.get("incoming/data.csv") == b"second arrival"
+
+
+CRASHING_WRITE = """
+import resource, sys
+from infra.local.blobstore import FileBlobStore
+
+store = FileBlobStore(sys.argv[1])
+# The kernel kills this process (SIGXFSZ) the moment a write goes past 4 KiB: a crash mid-write.
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+if sys.argv[2] == "copy":
+    store.copy("big.bin", "target.bin")
+else:
+    store.put("target.bin", store.get("big.bin"))
+"""
+
+
+@pytest.mark.parametrize("operation", ["copy", "put"])
+def test_a_crash_mid_write_never_leaves_a_torn_object(tmp_path, operation):
+    import os
+    import subprocess
+    import sys
+
+    from infra.local.blobstore import FileBlobStore
+
+    store = FileBlobStore(tmp_path / "bucket")
+    whole = os.urandom(64 * 1024)
+    store.put("big.bin", whole)
+    store.put("target.bin", b"the old object")
+    crashed = subprocess.run(
+        [sys.executable, "-c", CRASHING_WRITE, str(store.root), operation],
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True,
+        check=False,
+    )
+    assert crashed.returncode != 0, "the write was meant to be cut short"
+    assert store.get("target.bin") == b"the old object"
+    assert store.keys() == ["big.bin", "target.bin"]  # the torn temporary file is not an object

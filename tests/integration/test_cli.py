@@ -179,6 +179,31 @@ def test_train_exits_3_when_the_data_is_rejected(run, tmp_path, data_file, csv_b
     assert run("validate", str(bad)).exit_code == ExitCode.DATA_REJECTED
 
 
+def test_two_files_of_one_name_ingested_at_once_are_each_judged_on_their_own(
+    run, tmp_path, data_file, csv_bytes, monkeypatch
+):
+    """A second `data.csv` lands after the first was uploaded, before its pipeline took it."""
+    from infra.pipeline import PipelineSteps
+
+    assert run("schema", "infer", str(data_file), "--target", "diagnosis", "--save").exit_code == 0
+    other = tmp_path / "elsewhere" / "data.csv"
+    other.parent.mkdir()
+    other.write_bytes(csv_bytes.replace(b"diagnosis", b"label"))
+    validate = PipelineSteps.validate
+    second: list = []
+
+    def second_ingest_lands_first(self, *args, **kwargs):
+        if not second:
+            second.append("running")
+            second[0] = run("pipeline", "start", "--data", str(other))
+        return validate(self, *args, **kwargs)
+
+    monkeypatch.setattr(PipelineSteps, "validate", second_ingest_lands_first)
+    first = run("train", "--data", str(data_file), "--target", "diagnosis")
+    assert second[0].exit_code == ExitCode.DATA_REJECTED, second[0].output
+    assert first.exit_code == 0 and "registered v1" in first.output, first.output
+
+
 def test_validate_hints_a_command_that_stores_the_schema(run, data_file):
     refused = run("validate", str(data_file))
     assert refused.exit_code == ExitCode.ERROR

@@ -83,6 +83,7 @@ def test_a_crash_after_upload_leaves_no_version_pointing_at_missing_files_on_aws
     assert (result.status, result.error_type) == ("failed", "ConnectionError")
     monkeypatch.undo()
     assert aws_backend.registry.versions("bc") == []
+    assert aws_backend.artifacts.keys("models/bc/") == []  # the failed attempt took its files
     # A later run registers normally; every registered version's artifacts exist.
     aws_backend.data.put("incoming/y.csv", csv_bytes)
     again = LocalPipeline(aws_backend).run("bc", "incoming/y.csv")

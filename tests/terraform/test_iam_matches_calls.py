@@ -39,6 +39,11 @@ SPECIAL = {
 
 
 def iam_actions(service: str, operation: str, params: dict[str, Any]) -> set[str]:
+    # Naming one version of an object is an action of its own.
+    if service == "s3" and operation == "DeleteObject" and params.get("VersionId"):
+        return {"s3:DeleteObjectVersion"}
+    if service == "s3" and operation == "CopyObject" and params["CopySource"].get("VersionId"):
+        return {"s3:GetObjectVersion", "s3:PutObject"}
     if (service, operation) in SPECIAL:
         return SPECIAL[(service, operation)]
     if service == "dynamodb" and operation == "TransactWriteItems":

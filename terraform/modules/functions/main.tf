@@ -49,6 +49,8 @@ locals {
       env     = {}
       statements = [
         { sid = "ReadWriteData", actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], resources = [local.data_objects] },
+        # Claiming an upload copies and then deletes exactly the version it read.
+        { sid = "ClaimUploads", actions = ["s3:GetObjectVersion", "s3:DeleteObjectVersion"], resources = ["${var.data_bucket_arn}/incoming/*"] },
         { sid = "ListData", actions = ["s3:ListBucket"], resources = [var.data_bucket_arn] },
       ]
     }
@@ -100,7 +102,8 @@ locals {
       async   = false, reserved = 5
       env     = { MLOPS_AUTO_PROMOTE_STAGE = var.auto_promote_stage }
       statements = [
-        { sid = "CopyArtifacts", actions = ["s3:GetObject", "s3:PutObject"], resources = [local.artifact_objects] },
+        # Delete: a version's pending marker, and the files of a registration that died.
+        { sid = "CopyArtifacts", actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], resources = [local.artifact_objects] },
         { sid = "ListArtifacts", actions = ["s3:ListBucket"], resources = [var.artifact_bucket_arn] },
         # TransactWriteItems (stage moves) is authorised as the PutItems it holds.
         { sid = "WriteRegistry", actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], resources = [var.registry_table_arn] },
