@@ -18,6 +18,19 @@ from training.train import TrainingRun, train
 from training.validation import validate_csv
 
 
+@pytest.fixture(scope="session", autouse=True)
+def scratch_home(tmp_path_factory):
+    """No test writes the state of the directory it runs in (./.mlops): code that falls back to
+    the default home gets a scratch one. Tests that need their own still set MLOPS_HOME."""
+    previous = os.environ.get("MLOPS_HOME")
+    os.environ["MLOPS_HOME"] = str(tmp_path_factory.mktemp("default-home"))
+    yield
+    if previous is None:
+        os.environ.pop("MLOPS_HOME", None)
+    else:
+        os.environ["MLOPS_HOME"] = previous
+
+
 @pytest.fixture(scope="session")
 def frame() -> pd.DataFrame:
     return breast_cancer_frame()
