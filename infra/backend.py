@@ -9,7 +9,7 @@ from infra.local.metrics import JsonlMetricsSink
 from infra.local.predictions import SqlitePredictionLog
 from infra.local.registry import SqliteRegistry
 from infra.ports import BlobStore, MetricsSink, PredictionLog
-from infra.registry import Registry
+from infra.registry import Registry, RegistryOutOfStep
 from infra.settings import Settings
 
 
@@ -25,10 +25,19 @@ class Backend:
 
 def local_backend(settings: Settings) -> Backend:
     home = settings.home.resolve()
+    artifacts = FileBlobStore(home / "artifacts")
+    registry_db = home / "registry.db"
+    if not (registry_db.is_file() and registry_db.stat().st_size) and artifacts.keys("models/"):
+        # A fresh registry here would number versions from 1 again, over the old versions' files.
+        raise RegistryOutOfStep(
+            f"{home} holds model artifacts but its registry {registry_db.name} is "
+            f"{'empty' if registry_db.exists() else 'missing'}: restore it from a backup "
+            "(nothing was changed)"
+        )
     return Backend(
         data=FileBlobStore(home / "data"),
-        artifacts=FileBlobStore(home / "artifacts"),
-        registry=Registry(SqliteRegistry(home / "registry.db")),
+        artifacts=artifacts,
+        registry=Registry(SqliteRegistry(registry_db), artifacts),
         metrics=JsonlMetricsSink(home / "metrics.jsonl"),
         predictions=SqlitePredictionLog(home / "predictions.db"),
         name="local",

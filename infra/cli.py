@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from typer.core import TyperGroup
 
 from infra.backend import Backend, build_backend
 from infra.records import version_label
@@ -46,7 +47,22 @@ SETTINGS_HELP = (
     "--config file, else its default."
 )
 
+
+class _Commands(TyperGroup):
+    """A registry that cannot be used (damaged, read-only, out of step with the artifacts) is
+    one line on stderr and exit 1 from every command, not a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:
+        from infra.registry import RegistryError
+
+        try:
+            return super().invoke(ctx)
+        except RegistryError as exc:
+            raise _fail(str(exc)) from None
+
+
 app = typer.Typer(
+    cls=_Commands,
     help="Serverless MLOps template: validate, train, register, promote, serve and monitor "
     f"models.\n\n{SETTINGS_HELP}\n\n{EXIT_CODES_HELP}",
     no_args_is_help=True,
@@ -96,7 +112,7 @@ def _backend(settings: Settings | None = None) -> Backend:
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/] {escape(message)}")
+    err.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
     return typer.Exit(code)
 
 

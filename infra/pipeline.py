@@ -388,7 +388,8 @@ class PipelineSteps:
         artifacts: dict[str, ArtifactRef] = {}
         for name, ref in run.artifacts.items():
             key = version_key(model, version, name)
-            store.copy(ref.key, key)
+            # Written from the verified bytes, never over an existing version's file.
+            store.put_if_absent(key, read_verified(store, ref))
             copied = ArtifactRef(
                 key=key, uri=store.uri(key), sha256=ref.sha256, size_bytes=ref.size_bytes
             )

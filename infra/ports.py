@@ -19,11 +19,21 @@ class BlobNotFound(KeyError):
     """No object under that key."""
 
 
+class BlobExists(Exception):
+    """The key already holds an object, and this write may not replace it."""
+
+
 class BlobStore(Protocol):
     """A bucket: data files, reports and model artifacts, by key."""
 
     def put(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> str:
         """Store bytes; returns their SHA-256 (hex)."""
+        ...
+
+    def put_if_absent(
+        self, key: str, data: bytes, *, content_type: str = "application/octet-stream"
+    ) -> str:
+        """Store bytes only if the key holds nothing yet, atomically; BlobExists otherwise."""
         ...
 
     def get(self, key: str) -> bytes: ...

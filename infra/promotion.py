@@ -66,8 +66,7 @@ def check_version(backend: Backend, model: str, version: int) -> ModelVersion:
     if not record.gate_passed:
         reasons = "; ".join(record.gate.get("reasons", [])) or "no gate result"
         raise GateNotPassedError(f"{model} v{version} did not pass its gate ({reasons})")
-    for ref in record.artifacts.values():
-        read_verified(backend.artifacts, ref)
+    backend.registry.verify_artifacts(record)
     return record
 
 
@@ -106,7 +105,7 @@ def import_version(
     artifacts: dict[str, ArtifactRef] = {}
     for name, data in files.items():
         key = version_key(source.model, version, name)
-        digest = backend.artifacts.put(key, data)
+        digest = backend.artifacts.put_if_absent(key, data)
         artifacts[name] = ArtifactRef(
             key=key, uri=backend.artifacts.uri(key), sha256=digest, size_bytes=len(data)
         )

@@ -18,10 +18,11 @@ def aws_backend(settings: Settings) -> Backend:
         if settings.metrics_sink == "emf"
         else CloudWatchMetricsSink(settings.metrics_namespace)
     )
+    artifacts = S3BlobStore(settings.artifact_bucket, kms_key_id=settings.kms_key_id)
     return Backend(
         data=S3BlobStore(settings.data_bucket, kms_key_id=settings.kms_key_id),
-        artifacts=S3BlobStore(settings.artifact_bucket, kms_key_id=settings.kms_key_id),
-        registry=Registry(DynamoRegistry(settings.registry_table)),
+        artifacts=artifacts,
+        registry=Registry(DynamoRegistry(settings.registry_table), artifacts),
         metrics=metrics,
         predictions=DynamoPredictionLog(settings.predictions_table),
         name="aws",

@@ -9,7 +9,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from infra.aws.clients import client, error_code
-from infra.ports import BlobNotFound
+from infra.ports import BlobExists, BlobNotFound
 
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 
@@ -25,7 +25,14 @@ class S3BlobStore:
         if kms_key_id:
             self._sse["SSEKMSKeyId"] = kms_key_id
 
-    def put(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> str:
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str = "application/octet-stream",
+        **conditions: str,
+    ) -> str:
         digest = hashlib.sha256(data)
         self._s3.put_object(
             Bucket=self.bucket,
@@ -36,8 +43,21 @@ class S3BlobStore:
             ChecksumSHA256=base64.b64encode(digest.digest()).decode(),
             Metadata={"sha256": digest.hexdigest()},
             **self._sse,
+            **conditions,
         )
         return digest.hexdigest()
+
+    def put_if_absent(
+        self, key: str, data: bytes, *, content_type: str = "application/octet-stream"
+    ) -> str:
+        try:
+            # S3 conditional write: refused with 412 when the key exists, 409 while a
+            # concurrent conditional write to it is in flight.
+            return self.put(key, data, content_type=content_type, IfNoneMatch="*")
+        except ClientError as exc:
+            if error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict"):
+                raise BlobExists(key) from None
+            raise
 
     def get(self, key: str) -> bytes:
         try:

@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
 
-from infra.ports import BlobNotFound
+from infra.ports import BlobExists, BlobNotFound
 
 
 class FileBlobStore:
@@ -33,6 +33,22 @@ class FileBlobStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        return hashlib.sha256(data).hexdigest()
+
+    def put_if_absent(
+        self, key: str, data: bytes, *, content_type: str = "application/octet-stream"
+    ) -> str:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.link(tmp, path)  # a hard link never replaces an existing file: atomic create
+        except FileExistsError:
+            raise BlobExists(key) from None
+        finally:
+            Path(tmp).unlink(missing_ok=True)
         return hashlib.sha256(data).hexdigest()
 
     def get(self, key: str) -> bytes:

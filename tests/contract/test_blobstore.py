@@ -3,7 +3,7 @@ import hashlib
 import pytest
 
 from infra.artifacts import ArtifactIntegrityError, read_verified
-from infra.ports import BlobNotFound
+from infra.ports import BlobExists, BlobNotFound
 from infra.records import ArtifactRef
 
 
@@ -12,6 +12,15 @@ def test_put_returns_the_sha256_and_get_returns_the_bytes(blobstore):
     assert digest == hashlib.sha256(b"onnx").hexdigest()
     assert blobstore.get("models/a/v1/model.onnx") == b"onnx"
     assert blobstore.exists("models/a/v1/model.onnx")
+
+
+def test_put_if_absent_never_replaces_an_object(blobstore):
+    key = "models/a/v1/model.onnx"
+    assert blobstore.put_if_absent(key, b"first") == hashlib.sha256(b"first").hexdigest()
+    with pytest.raises(BlobExists):
+        blobstore.put_if_absent(key, b"second")
+    assert blobstore.get(key) == b"first"
+    assert blobstore.keys("models/a/") == [key]  # no temporary file left behind
 
 
 def test_missing_keys_raise_blob_not_found(blobstore):

@@ -30,13 +30,6 @@ def run(tmp_path, monkeypatch):
     return invoke
 
 
-@pytest.fixture
-def data_file(tmp_path, csv_bytes):
-    path = tmp_path / "data.csv"
-    path.write_bytes(csv_bytes)
-    return path
-
-
 def test_train_registers_a_version_and_registry_lists_it(run, data_file):
     result = run("train", "--data", str(data_file), "--target", "diagnosis", "--promote", "staging")
     assert result.exit_code == 0, result.output
