@@ -71,9 +71,13 @@ app = typer.Typer(
 registry_app = typer.Typer(help="Inspect the model registry.", no_args_is_help=True)
 schema_app = typer.Typer(help="The data contract (schema) of a data set.", no_args_is_help=True)
 pipeline_app = typer.Typer(help="Run the training pipeline.", no_args_is_help=True)
+config_app = typer.Typer(
+    help="A model's stored training config (what train and retrains use).", no_args_is_help=True
+)
 app.add_typer(registry_app, name="registry")
 app.add_typer(schema_app, name="schema")
 app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(config_app, name="config")
 
 console = Console()
 err = Console(stderr=True)
@@ -226,7 +230,8 @@ def train(
             exists=True,
             dir_okay=False,
             help="TOML or JSON training config; --model, --target and MLOPS_MODEL_NAME take "
-            "precedence over its values.",
+            "precedence over its values. It replaces the model's stored config (each change is "
+            "printed and kept in `mlops config history`); without it the stored one applies.",
         ),
     ] = None,
     model: ModelOption = None,
@@ -244,22 +249,28 @@ def train(
     Exit codes: 0 registered; 1 error; 3 data rejected (the file is quarantined); 4 the gate
     refused the model (nothing registered)."""
     from infra.pipeline import LocalPipeline, PipelineSteps, remote_training_task, step_tasks
-    from training.config import ConfigError, load_config
+    from training.config import ConfigError, TrainingConfig, load_config
 
     if on not in ("local", "sagemaker"):
         raise _fail(f"--on must be local or sagemaker, not {on!r}")
 
     try:
-        cfg = load_config(config)
+        file_config = load_config(config) if config else None
+        name = _model(model, file_config)
+        backend = _backend()
+        steps = PipelineSteps(backend)
+        # Without --config the stored config applies (the one alarm-driven retrains use too).
+        stored = steps.stored_config(name)
+        cfg = (file_config or stored or TrainingConfig()).with_overrides(
+            model_name=name, target=target
+        )
     except ConfigError as exc:
         raise _fail(str(exc)) from exc
-    name = _model(model, cfg)
-    cfg = cfg.with_overrides(model_name=name, target=target)
-    backend = _backend()
-    PipelineSteps(backend).save_config(cfg)
+    changes = steps.save_config(cfg, actor=actor())
+    for change in changes if stored else []:
+        console.print(f"config changed: {escape(change)}")
     key = f"incoming/{data.name}"
     backend.data.put(key, data.read_bytes())
-    steps = PipelineSteps(backend)
     tasks = step_tasks(steps, actor=actor())
     if on == "sagemaker":
         tasks["train"] = remote_training_task(
@@ -396,6 +407,30 @@ def schema_infer(
     notes = console if out or save else err
     for column in inferred.excluded_columns:
         notes.print(f"  [yellow]excluded[/] {column.name}: {column.detail} (keep it: --keep)")
+
+
+@config_app.command("show")
+def config_show(model: ModelOption = None) -> None:
+    """The stored config as JSON (what `train` without --config and retrains use)."""
+    from infra.pipeline import PipelineSteps
+
+    name = _model(model)
+    stored = PipelineSteps(_backend()).stored_config(name)
+    if stored is None:
+        raise _fail(f"no config stored for {name!r} yet: `mlops train` stores one")
+    console.print_json(stored.model_dump_json())
+
+
+@config_app.command("history")
+def config_history(model: ModelOption = None) -> None:
+    """Every change of the stored config, oldest first: when, who, what."""
+    from infra.pipeline import PipelineSteps
+
+    name = _model(model)
+    for change in PipelineSteps(_backend()).config_history(name):
+        console.print(
+            f"{change.at} {escape(change.by)}: {escape('; '.join(change.changes))}", soft_wrap=True
+        )
 
 
 @registry_app.command("list")

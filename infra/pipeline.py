@@ -20,6 +20,8 @@ from pydantic import BaseModel, Field
 from infra.artifacts import (
     INCOMING_PREFIX,
     ArtifactIntegrityError,
+    config_history_key,
+    config_history_prefix,
     config_key,
     latest_dataset_key,
     quarantine_key,
@@ -33,8 +35,8 @@ from infra.artifacts import (
 )
 from infra.backend import Backend
 from infra.ports import BlobNotFound, TrainingLauncher
-from infra.records import ArtifactRef, ModelVersion, TrainingJob
-from training.config import TrainingConfig, parse_config
+from infra.records import ArtifactRef, ConfigChange, ModelVersion, TrainingJob
+from training.config import TrainingConfig, config_changes, parse_config
 from training.files import ARTIFACT_FILES, HOLDOUT_FILE, MANIFEST_FILE, MODEL_FILE, SCHEMA_FILE
 from training.gate import GateResult, evaluate_gate
 from training.schema import DatasetSchema, SchemaError, infer_schema
@@ -154,18 +156,43 @@ class PipelineSteps:
     def load_config(self, model: str, override: dict[str, Any] | None = None) -> TrainingConfig:
         if override:
             return parse_config({**override, "model_name": model}, source="pipeline input config")
+        return self.stored_config(model) or parse_config({"model_name": model})
+
+    def stored_config(self, model: str) -> TrainingConfig | None:
+        """The config every run of the model uses (retrains too), or None before the first."""
         try:
             stored = json.loads(self.backend.data.get(config_key(model)))
         except BlobNotFound:
-            stored = {}
+            return None
         return parse_config({**stored, "model_name": model}, source=config_key(model))
 
-    def save_config(self, config: TrainingConfig) -> None:
-        self.backend.data.put(
+    def save_config(self, config: TrainingConfig, *, actor: str = "unknown") -> list[str]:
+        """Store the model's config and keep a record of the change under configs/<model>/
+        history/. Returns what changed ("path: old -> new"); nothing is written when nothing did."""
+        stored = self.stored_config(config.model_name)
+        changes = config_changes(stored, config) if stored else ["first stored"]
+        if not changes:
+            return []
+        change = ConfigChange(by=actor, changes=changes, config=config.model_dump(mode="json"))
+        store = self.backend.data
+        store.put(
+            config_history_key(config.model_name, change.at),
+            change.model_dump_json(indent=2).encode(),
+            content_type="application/json",
+        )
+        store.put(
             config_key(config.model_name),
             config.model_dump_json(indent=2).encode(),
             content_type="application/json",
         )
+        return changes
+
+    def config_history(self, model: str) -> list[ConfigChange]:
+        store = self.backend.data
+        return [
+            ConfigChange.model_validate_json(store.get(key))
+            for key in store.keys(config_history_prefix(model))
+        ]
 
     def load_schema(self, model: str) -> DatasetSchema | None:
         try:

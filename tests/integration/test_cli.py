@@ -142,6 +142,32 @@ def test_the_config_file_model_name_applies_without_option_or_environment(
     assert run("validate", str(data_file), "--config", str(config)).exit_code == 0
 
 
+def test_train_without_config_keeps_the_stored_one_and_a_new_one_is_a_recorded_change(
+    run, tmp_path, data_file
+):
+    strict = tmp_path / "strict.toml"
+    strict.write_text(
+        'target = "diagnosis"\n[model]\nalgorithm = "logistic_regression"\n'
+        "[validation]\nmax_missing_ratio = 0.0\n[gate]\nmin_lift_over_baseline = 0.3\n"
+    )
+    assert run("train", "--data", str(data_file), "--config", str(strict)).exit_code == 0
+    plain = run("train", "--data", str(data_file))
+    assert plain.exit_code == 0, plain.output
+    assert "config changed" not in plain.output
+    used = json.loads(run("registry", "show", "2").output)["config"]
+    assert used["model"]["algorithm"] == "logistic_regression"
+    assert used["validation"]["max_missing_ratio"] == 0.0
+    assert used["gate"]["min_lift_over_baseline"] == 0.3
+    loose = tmp_path / "loose.toml"
+    loose.write_text('target = "diagnosis"\n')
+    changed = run("train", "--data", str(data_file), "--config", str(loose))
+    assert "config changed: model.algorithm: 'logistic_regression' -> " in changed.output
+    assert "config changed: gate.min_lift_over_baseline: 0.3 -> 0.05" in changed.output
+    history = run("config", "history").output.splitlines()
+    assert len(history) == 2 and "first stored" in history[0]
+    assert "validation.max_missing_ratio: 0.0 -> 0.05" in history[1]
+
+
 def test_help_states_the_precedence_and_the_exit_codes(run):
     text = " ".join(run("--help").output.split())
     assert "option, else its MLOPS_* environment variable, else the --config file" in text
