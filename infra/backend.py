@@ -8,7 +8,8 @@ from infra.local.blobstore import FileBlobStore
 from infra.local.metrics import JsonlMetricsSink
 from infra.local.predictions import SqlitePredictionLog
 from infra.local.registry import SqliteRegistry
-from infra.ports import BlobStore, MetricsSink, PredictionLog
+from infra.local.signing import HmacSigner
+from infra.ports import BlobStore, ExportSigner, MetricsSink, PredictionLog
 from infra.registry import Registry, RegistryOutOfStep
 from infra.settings import Settings
 
@@ -20,6 +21,7 @@ class Backend:
     registry: Registry
     metrics: MetricsSink
     predictions: PredictionLog
+    signer: ExportSigner
     name: str = "local"
 
 
@@ -40,6 +42,11 @@ def local_backend(settings: Settings) -> Backend:
         registry=Registry(SqliteRegistry(registry_db), artifacts),
         metrics=JsonlMetricsSink(home / "metrics.jsonl"),
         predictions=SqlitePredictionLog(home / "predictions.db"),
+        signer=HmacSigner(
+            settings.export_signing_key,
+            home / "export-signing.key",
+            settings.trusted_export_key_list,
+        ),
         name="local",
     )
 

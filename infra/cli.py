@@ -488,16 +488,18 @@ def registry_export(
     out: Annotated[Path, typer.Option(help="Directory for the version record and artifacts.")],
     model: ModelOption = None,
 ) -> None:
-    """Write a version and its verified artifacts to a directory (to import elsewhere)."""
+    """Write a version, its verified artifacts and this environment's signature over them to a
+    directory (to import elsewhere)."""
     from infra.artifacts import ArtifactIntegrityError
+    from infra.ports import SigningUnavailable
     from infra.promotion import export_version
     from infra.registry import RegistryError
 
     try:
         record = export_version(_backend(), _model(model), version, out)
-    except (RegistryError, ArtifactIntegrityError) as exc:
+    except (RegistryError, ArtifactIntegrityError, SigningUnavailable) as exc:
         raise _fail(str(exc)) from exc
-    console.print(f"exported {record.model} v{record.version} to {out}")
+    console.print(f"exported {record.model} v{record.version} to {out} (signed)")
 
 
 @registry_app.command("import")
@@ -513,7 +515,8 @@ def registry_import(
         Path | None, typer.Option(help="Append version=<N> here (e.g. $GITHUB_OUTPUT).")
     ] = None,
 ) -> None:
-    """Register an exported version in this environment, checking every artifact's hash."""
+    """Register an exported version in this environment: its signature must be from a key this
+    environment trusts (its own, MLOPS_TRUSTED_EXPORT_KEYS), and every artifact match its hash."""
     from infra.artifacts import ArtifactIntegrityError
     from infra.promotion import import_version
 
@@ -523,7 +526,8 @@ def registry_import(
         raise _fail(str(exc)) from exc
     console.print(
         f"imported as {record.model} v{record.version} "
-        f"(from {source_env} v{record.lineage['imported_from']['version']})"
+        f"(from {source_env} v{record.lineage['imported_from']['version']}, "
+        f"signed by {record.lineage.get('export_signed_by', 'an earlier import')})"
     )
     if output_file is not None:
         with output_file.open("a") as handle:
@@ -863,6 +867,7 @@ def release(
     if version is None or from_env_file is None or to_env_file is None or url is None:
         raise _fail("give VERSION, --from-env-file, --to-env-file and --url (or --aws-emulated)")
     from infra.artifacts import ArtifactIntegrityError
+    from infra.ports import SigningUnavailable
     from infra.promotion import release as run_release
     from infra.registry import RegistryError
     from infra.smoke import HttpApiClient
@@ -888,7 +893,7 @@ def release(
                 client=lambda: HttpApiClient(url, sigv4=sigv4),
                 wait_seconds=wait_seconds,
             )
-    except (RegistryError, ArtifactIntegrityError) as exc:
+    except (RegistryError, ArtifactIntegrityError, SigningUnavailable) as exc:
         raise _fail(f"{exc}; {stage} left unchanged") from exc
     _print_release(result, target_settings.environment)
     if not result.succeeded:

@@ -86,6 +86,28 @@ class ModelRegistry(Protocol):
     def history(self, model: str, stage: str | None = None) -> list[StageEvent]: ...
 
 
+class SigningUnavailable(Exception):
+    """This environment has no key to sign exports with."""
+
+
+class ExportSigner(Protocol):
+    """Signs exported version records and checks the signature on import: HMAC-SHA-256 with one
+    key per environment (a KMS HMAC key on AWS, a secret locally)."""
+
+    def sign(self, message: bytes) -> tuple[str, str]:
+        """(id of the key that signed, MAC as base64)."""
+        ...
+
+    def verify(self, message: bytes, mac: str) -> str | None:
+        """The id of a trusted key (this environment's or one it imports from) that produced
+        `mac` over `message`, or None when none did."""
+        ...
+
+    def trusted(self) -> list[str]:
+        """The ids of the keys whose signatures imports accept (for messages)."""
+        ...
+
+
 class MetricsSink(Protocol):
     def put(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from infra.aws.dynamodb import DynamoRegistry
+from infra.aws.kms import KmsMacSigner
 from infra.aws.metrics import CloudWatchMetricsSink, EmfMetricsSink
 from infra.aws.predictions import DynamoPredictionLog
 from infra.aws.s3 import S3BlobStore
@@ -25,5 +26,6 @@ def aws_backend(settings: Settings) -> Backend:
         registry=Registry(DynamoRegistry(settings.registry_table), artifacts),
         metrics=metrics,
         predictions=DynamoPredictionLog(settings.predictions_table),
+        signer=KmsMacSigner(settings.export_signing_key, settings.trusted_export_key_list),
         name="aws",
     )

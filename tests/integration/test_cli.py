@@ -168,6 +168,23 @@ def test_train_without_config_keeps_the_stored_one_and_a_new_one_is_a_recorded_c
     assert "validation.max_missing_ratio: 0.0 -> 0.05" in history[1]
 
 
+def test_an_export_edited_by_hand_is_not_imported_and_an_intact_one_is(run, tmp_path, data_file):
+    from tests.aws.test_promotion import forge
+
+    assert run("train", "--data", str(data_file), "--target", "diagnosis").exit_code == 0
+    bundle = tmp_path / "bundle"
+    assert run("registry", "export", "1", "--out", str(bundle)).exit_code == 0
+    intact = {path.name: path.read_bytes() for path in bundle.iterdir()}
+    forge(bundle, b"another model")
+    refused = run("registry", "import", str(bundle), "--source-env", "dev")
+    assert refused.exit_code == 1 and "changed after export" in refused.output, refused.output
+    assert "v2" not in run("registry", "list").output
+    for name, data in intact.items():
+        (bundle / name).write_bytes(data)
+    imported = run("registry", "import", str(bundle), "--source-env", "dev")
+    assert imported.exit_code == 0 and "imported as bc v2" in imported.output, imported.output
+
+
 def test_help_states_the_precedence_and_the_exit_codes(run):
     text = " ".join(run("--help").output.split())
     assert "option, else its MLOPS_* environment variable, else the --config file" in text
