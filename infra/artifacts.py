@@ -25,6 +25,15 @@ def config_key(model: str) -> str:
     return f"configs/{model}.json"
 
 
+def config_history_prefix(model: str) -> str:
+    return f"configs/{model}/history/"
+
+
+def config_history_key(model: str, at: str) -> str:
+    # ISO timestamps sort as text: listing the prefix gives the changes oldest first.
+    return f"{config_history_prefix(model)}{at.replace(':', '')}.json"
+
+
 def latest_dataset_key(model: str) -> str:
     return f"datasets/{model}/latest.json"
 

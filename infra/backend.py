@@ -8,8 +8,9 @@ from infra.local.blobstore import FileBlobStore
 from infra.local.metrics import JsonlMetricsSink
 from infra.local.predictions import SqlitePredictionLog
 from infra.local.registry import SqliteRegistry
-from infra.ports import BlobStore, MetricsSink, PredictionLog
-from infra.registry import Registry
+from infra.local.signing import HmacSigner
+from infra.ports import BlobStore, ExportSigner, MetricsSink, PredictionLog
+from infra.registry import Registry, RegistryOutOfStep
 from infra.settings import Settings
 
 
@@ -20,17 +21,32 @@ class Backend:
     registry: Registry
     metrics: MetricsSink
     predictions: PredictionLog
+    signer: ExportSigner
     name: str = "local"
 
 
 def local_backend(settings: Settings) -> Backend:
     home = settings.home.resolve()
+    artifacts = FileBlobStore(home / "artifacts")
+    registry_db = home / "registry.db"
+    if not (registry_db.is_file() and registry_db.stat().st_size) and artifacts.keys("models/"):
+        # A fresh registry here would number versions from 1 again, over the old versions' files.
+        raise RegistryOutOfStep(
+            f"{home} holds model artifacts but its registry {registry_db.name} is "
+            f"{'empty' if registry_db.exists() else 'missing'}: restore it from a backup "
+            "(nothing was changed)"
+        )
     return Backend(
         data=FileBlobStore(home / "data"),
-        artifacts=FileBlobStore(home / "artifacts"),
-        registry=Registry(SqliteRegistry(home / "registry.db")),
+        artifacts=artifacts,
+        registry=Registry(SqliteRegistry(registry_db), artifacts),
         metrics=JsonlMetricsSink(home / "metrics.jsonl"),
         predictions=SqlitePredictionLog(home / "predictions.db"),
+        signer=HmacSigner(
+            settings.export_signing_key,
+            home / "export-signing.key",
+            settings.trusted_export_key_list,
+        ),
         name="local",
     )
 

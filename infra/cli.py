@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from typer.core import TyperGroup
 
 from infra.artifacts import arrival_key
 from infra.backend import Backend, build_backend
@@ -47,7 +48,22 @@ SETTINGS_HELP = (
     "--config file, else its default."
 )
 
+
+class _Commands(TyperGroup):
+    """A registry that cannot be used (damaged, read-only, out of step with the artifacts) is
+    one line on stderr and exit 1 from every command, not a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:
+        from infra.registry import RegistryError
+
+        try:
+            return super().invoke(ctx)
+        except RegistryError as exc:
+            raise _fail(str(exc)) from None
+
+
 app = typer.Typer(
+    cls=_Commands,
     help="Serverless MLOps template: validate, train, register, promote, serve and monitor "
     f"models.\n\n{SETTINGS_HELP}\n\n{EXIT_CODES_HELP}",
     no_args_is_help=True,
@@ -56,9 +72,13 @@ app = typer.Typer(
 registry_app = typer.Typer(help="Inspect the model registry.", no_args_is_help=True)
 schema_app = typer.Typer(help="The data contract (schema) of a data set.", no_args_is_help=True)
 pipeline_app = typer.Typer(help="Run the training pipeline.", no_args_is_help=True)
+config_app = typer.Typer(
+    help="A model's stored training config (what train and retrains use).", no_args_is_help=True
+)
 app.add_typer(registry_app, name="registry")
 app.add_typer(schema_app, name="schema")
 app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(config_app, name="config")
 
 console = Console()
 err = Console(stderr=True)
@@ -97,7 +117,7 @@ def _backend(settings: Settings | None = None) -> Backend:
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/] {escape(message)}")
+    err.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -211,7 +231,8 @@ def train(
             exists=True,
             dir_okay=False,
             help="TOML or JSON training config; --model, --target and MLOPS_MODEL_NAME take "
-            "precedence over its values.",
+            "precedence over its values. It replaces the model's stored config (each change is "
+            "printed and kept in `mlops config history`); without it the stored one applies.",
         ),
     ] = None,
     model: ModelOption = None,
@@ -229,22 +250,28 @@ def train(
     Exit codes: 0 registered; 1 error; 3 data rejected (the file is quarantined); 4 the gate
     refused the model (nothing registered)."""
     from infra.pipeline import LocalPipeline, PipelineSteps, remote_training_task, step_tasks
-    from training.config import ConfigError, load_config
+    from training.config import ConfigError, TrainingConfig, load_config
 
     if on not in ("local", "sagemaker"):
         raise _fail(f"--on must be local or sagemaker, not {on!r}")
 
     try:
-        cfg = load_config(config)
+        file_config = load_config(config) if config else None
+        name = _model(model, file_config)
+        backend = _backend()
+        steps = PipelineSteps(backend)
+        # Without --config the stored config applies (the one alarm-driven retrains use too).
+        stored = steps.stored_config(name)
+        cfg = (file_config or stored or TrainingConfig()).with_overrides(
+            model_name=name, target=target
+        )
     except ConfigError as exc:
         raise _fail(str(exc)) from exc
-    name = _model(model, cfg)
-    cfg = cfg.with_overrides(model_name=name, target=target)
-    backend = _backend()
-    PipelineSteps(backend).save_config(cfg)
+    changes = steps.save_config(cfg, actor=actor())
+    for change in changes if stored else []:
+        console.print(f"config changed: {escape(change)}")
     key = arrival_key(data.name)
     backend.data.put(key, data.read_bytes())
-    steps = PipelineSteps(backend)
     tasks = step_tasks(steps, actor=actor())
     if on == "sagemaker":
         tasks["train"] = remote_training_task(
@@ -383,6 +410,30 @@ def schema_infer(
         notes.print(f"  [yellow]excluded[/] {column.name}: {column.detail} (keep it: --keep)")
 
 
+@config_app.command("show")
+def config_show(model: ModelOption = None) -> None:
+    """The stored config as JSON (what `train` without --config and retrains use)."""
+    from infra.pipeline import PipelineSteps
+
+    name = _model(model)
+    stored = PipelineSteps(_backend()).stored_config(name)
+    if stored is None:
+        raise _fail(f"no config stored for {name!r} yet: `mlops train` stores one")
+    console.print_json(stored.model_dump_json())
+
+
+@config_app.command("history")
+def config_history(model: ModelOption = None) -> None:
+    """Every change of the stored config, oldest first: when, who, what."""
+    from infra.pipeline import PipelineSteps
+
+    name = _model(model)
+    for change in PipelineSteps(_backend()).config_history(name):
+        console.print(
+            f"{change.at} {escape(change.by)}: {escape('; '.join(change.changes))}", soft_wrap=True
+        )
+
+
 @registry_app.command("list")
 def registry_list(model: ModelOption = None) -> None:
     """Versions of a model with their stages, gate and metrics."""
@@ -438,16 +489,18 @@ def registry_export(
     out: Annotated[Path, typer.Option(help="Directory for the version record and artifacts.")],
     model: ModelOption = None,
 ) -> None:
-    """Write a version and its verified artifacts to a directory (to import elsewhere)."""
+    """Write a version, its verified artifacts and this environment's signature over them to a
+    directory (to import elsewhere)."""
     from infra.artifacts import ArtifactIntegrityError
+    from infra.ports import SigningUnavailable
     from infra.promotion import export_version
     from infra.registry import RegistryError
 
     try:
         record = export_version(_backend(), _model(model), version, out)
-    except (RegistryError, ArtifactIntegrityError) as exc:
+    except (RegistryError, ArtifactIntegrityError, SigningUnavailable) as exc:
         raise _fail(str(exc)) from exc
-    console.print(f"exported {record.model} v{record.version} to {out}")
+    console.print(f"exported {record.model} v{record.version} to {out} (signed)")
 
 
 @registry_app.command("import")
@@ -463,7 +516,8 @@ def registry_import(
         Path | None, typer.Option(help="Append version=<N> here (e.g. $GITHUB_OUTPUT).")
     ] = None,
 ) -> None:
-    """Register an exported version in this environment, checking every artifact's hash."""
+    """Register an exported version in this environment: its signature must be from a key this
+    environment trusts (its own, MLOPS_TRUSTED_EXPORT_KEYS), and every artifact match its hash."""
     from infra.artifacts import ArtifactIntegrityError
     from infra.promotion import import_version
 
@@ -473,7 +527,8 @@ def registry_import(
         raise _fail(str(exc)) from exc
     console.print(
         f"imported as {record.model} v{record.version} "
-        f"(from {source_env} v{record.lineage['imported_from']['version']})"
+        f"(from {source_env} v{record.lineage['imported_from']['version']}, "
+        f"signed by {record.lineage.get('export_signed_by', 'an earlier import')})"
     )
     if output_file is not None:
         with output_file.open("a") as handle:
@@ -813,6 +868,7 @@ def release(
     if version is None or from_env_file is None or to_env_file is None or url is None:
         raise _fail("give VERSION, --from-env-file, --to-env-file and --url (or --aws-emulated)")
     from infra.artifacts import ArtifactIntegrityError
+    from infra.ports import SigningUnavailable
     from infra.promotion import release as run_release
     from infra.registry import RegistryError
     from infra.smoke import HttpApiClient
@@ -838,7 +894,7 @@ def release(
                 client=lambda: HttpApiClient(url, sigv4=sigv4),
                 wait_seconds=wait_seconds,
             )
-    except (RegistryError, ArtifactIntegrityError) as exc:
+    except (RegistryError, ArtifactIntegrityError, SigningUnavailable) as exc:
         raise _fail(f"{exc}; {stage} left unchanged") from exc
     _print_release(result, target_settings.environment)
     if not result.succeeded:

@@ -96,6 +96,16 @@ def create_tables(dynamodb: Any, settings: Settings) -> None:
     )
 
 
+def export_signing_alias(prefix: str) -> str:
+    """The alias of an environment's export signing key (terraform/modules/storage)."""
+    return f"alias/{prefix}-export-signing"
+
+
+def create_export_signing_key(kms: Any, alias: str) -> None:
+    key = kms.create_key(KeyUsage="GENERATE_VERIFY_MAC", KeySpec="HMAC_256")
+    kms.create_alias(AliasName=alias, TargetKeyId=key["KeyMetadata"]["KeyId"])
+
+
 def emulated_settings(prefix: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "backend": "aws",
@@ -108,6 +118,7 @@ def emulated_settings(prefix: str, **overrides: Any) -> Settings:
         "state_machine_arn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{prefix}-pipeline",
         "model_refresh_seconds": 0,
         "metrics_namespace": "MLOps",
+        "export_signing_key": export_signing_alias(prefix),
     }
     values.update(overrides)
     return Settings(**values)
@@ -120,6 +131,10 @@ def create_resources(settings: Settings) -> None:
         boto3.client("s3", region_name=REGION), settings.data_bucket, settings.artifact_bucket
     )
     create_tables(boto3.client("dynamodb", region_name=REGION), settings)
+    if settings.export_signing_key:
+        create_export_signing_key(
+            boto3.client("kms", region_name=REGION), settings.export_signing_key
+        )
 
 
 @contextmanager
@@ -674,8 +689,12 @@ def emulated_release(workdir: Any) -> dict[str, Any]:
     workdir = Path(workdir)
     with emulated_aws("mlops-dev") as dev_settings:
         envs = {"dev": EmulatedEnvironment("dev", dev_settings)}
-        for name in ENVIRONMENTS[1:]:
-            settings = emulated_settings(f"mlops-{name}", environment=name)
+        for index, name in enumerate(ENVIRONMENTS[1:], start=1):
+            # Each environment imports only what the environments before it signed.
+            earlier = [export_signing_alias(f"mlops-{e}") for e in ENVIRONMENTS[:index]]
+            settings = emulated_settings(
+                f"mlops-{name}", environment=name, trusted_export_keys=",".join(earlier)
+            )
             create_resources(settings)
             envs[name] = EmulatedEnvironment(name, settings)
         dev = envs["dev"]

@@ -7,6 +7,7 @@ runner (`LocalPipeline`) plays the same states in order.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import shlex
@@ -23,6 +24,8 @@ from infra.artifacts import (
     INCOMING_PREFIX,
     ArtifactIntegrityError,
     claimed_key,
+    config_history_key,
+    config_history_prefix,
     config_key,
     latest_dataset_key,
     pending_key,
@@ -37,10 +40,10 @@ from infra.artifacts import (
     versions_prefix,
 )
 from infra.backend import Backend
-from infra.ports import BlobNotFound, TrainingLauncher
-from infra.records import ArtifactRef, ModelVersion, TrainingJob
+from infra.ports import BlobExists, BlobNotFound, TrainingLauncher
+from infra.records import ArtifactRef, ConfigChange, ModelVersion, TrainingJob
 from infra.registry import VersionNotFound
-from training.config import TrainingConfig, parse_config
+from training.config import TrainingConfig, config_changes, parse_config
 from training.files import ARTIFACT_FILES, HOLDOUT_FILE, MANIFEST_FILE, MODEL_FILE, SCHEMA_FILE
 from training.gate import GateResult, evaluate_gate
 from training.schema import DatasetSchema, SchemaError, infer_schema
@@ -165,18 +168,43 @@ class PipelineSteps:
     def load_config(self, model: str, override: dict[str, Any] | None = None) -> TrainingConfig:
         if override:
             return parse_config({**override, "model_name": model}, source="pipeline input config")
+        return self.stored_config(model) or parse_config({"model_name": model})
+
+    def stored_config(self, model: str) -> TrainingConfig | None:
+        """The config every run of the model uses (retrains too), or None before the first."""
         try:
             stored = json.loads(self.backend.data.get(config_key(model)))
         except BlobNotFound:
-            stored = {}
+            return None
         return parse_config({**stored, "model_name": model}, source=config_key(model))
 
-    def save_config(self, config: TrainingConfig) -> None:
-        self.backend.data.put(
+    def save_config(self, config: TrainingConfig, *, actor: str = "unknown") -> list[str]:
+        """Store the model's config and keep a record of the change under configs/<model>/
+        history/. Returns what changed ("path: old -> new"); nothing is written when nothing did."""
+        stored = self.stored_config(config.model_name)
+        changes = config_changes(stored, config) if stored else ["first stored"]
+        if not changes:
+            return []
+        change = ConfigChange(by=actor, changes=changes, config=config.model_dump(mode="json"))
+        store = self.backend.data
+        store.put(
+            config_history_key(config.model_name, change.at),
+            change.model_dump_json(indent=2).encode(),
+            content_type="application/json",
+        )
+        store.put(
             config_key(config.model_name),
             config.model_dump_json(indent=2).encode(),
             content_type="application/json",
         )
+        return changes
+
+    def config_history(self, model: str) -> list[ConfigChange]:
+        store = self.backend.data
+        return [
+            ConfigChange.model_validate_json(store.get(key))
+            for key in store.keys(config_history_prefix(model))
+        ]
 
     def load_schema(self, model: str) -> DatasetSchema | None:
         try:
@@ -257,7 +285,8 @@ class PipelineSteps:
         )
         if target != key:
             # Content-addressed: the same bytes validated again are already there; never rewrite.
-            store.put_if_absent(target, data, content_type="text/csv")
+            with contextlib.suppress(BlobExists):
+                store.put_if_absent(target, data, content_type="text/csv")
         dataset = Dataset(key=target, uri=store.uri(target), sha256=report.sha256, rows=report.rows)
         store.put(
             latest_dataset_key(model),
@@ -447,7 +476,8 @@ class PipelineSteps:
         artifacts: dict[str, ArtifactRef] = {}
         for name, ref in run.artifacts.items():
             key = version_key(model, version, name)
-            store.copy(ref.key, key)
+            # Written from the verified bytes, never over an existing version's file.
+            store.put_if_absent(key, read_verified(store, ref))
             copied = ArtifactRef(
                 key=key, uri=store.uri(key), sha256=ref.sha256, size_bytes=ref.size_bytes
             )

@@ -19,6 +19,10 @@ class BlobNotFound(KeyError):
     """No object under that key."""
 
 
+class BlobExists(Exception):
+    """The key already holds an object, and this write may not replace it."""
+
+
 class BlobStore(Protocol):
     """A bucket: data files, reports and model artifacts, by key."""
 
@@ -26,18 +30,18 @@ class BlobStore(Protocol):
         """Store bytes; returns their SHA-256 (hex)."""
         ...
 
+    def put_if_absent(
+        self, key: str, data: bytes, *, content_type: str = "application/octet-stream"
+    ) -> str:
+        """Store bytes only if the key holds nothing yet, atomically; BlobExists otherwise.
+        Content-addressed objects and a version's artifacts go through this: never rewritten."""
+        ...
+
     def get(self, key: str) -> bytes: ...
 
     def exists(self, key: str) -> bool: ...
 
     def keys(self, prefix: str = "") -> list[str]: ...
-
-    def put_if_absent(
-        self, key: str, data: bytes, *, content_type: str = "application/octet-stream"
-    ) -> bool:
-        """Store bytes only if nothing is stored under `key` yet; True when they were written.
-        Content-addressed objects go through this: an existing one is never rewritten."""
-        ...
 
     def copy(self, source: str, destination: str) -> None:
         """Copy an object; the destination holds either its old state or the whole copy, never
@@ -90,6 +94,28 @@ class ModelRegistry(Protocol):
         ...
 
     def history(self, model: str, stage: str | None = None) -> list[StageEvent]: ...
+
+
+class SigningUnavailable(Exception):
+    """This environment has no key to sign exports with."""
+
+
+class ExportSigner(Protocol):
+    """Signs exported version records and checks the signature on import: HMAC-SHA-256 with one
+    key per environment (a KMS HMAC key on AWS, a secret locally)."""
+
+    def sign(self, message: bytes) -> tuple[str, str]:
+        """(id of the key that signed, MAC as base64)."""
+        ...
+
+    def verify(self, message: bytes, mac: str) -> str | None:
+        """The id of a trusted key (this environment's or one it imports from) that produced
+        `mac` over `message`, or None when none did."""
+        ...
+
+    def trusted(self) -> list[str]:
+        """The ids of the keys whose signatures imports accept (for messages)."""
+        ...
 
 
 class MetricsSink(Protocol):

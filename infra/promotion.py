@@ -28,6 +28,50 @@ from training.files import SCHEMA_FILE
 from training.schema import DatasetSchema
 
 RECORD_FILE = "version.json"
+SIGNATURE_FILE = "signature.json"
+
+
+class ExportSignatureError(ArtifactIntegrityError):
+    """A bundle is unsigned, or its signature is not from a key this environment trusts."""
+
+
+class ExportSignature(BaseModel):
+    """What `signature.json` holds: an HMAC-SHA-256 over the SHA-256 of version.json's bytes.
+    The record carries every artifact's SHA-256, so the signature covers the artifacts too."""
+
+    algorithm: str = "HMAC_SHA_256"
+    key: str
+    mac: str
+    signed_file: str = RECORD_FILE
+    signed_at: str
+
+
+def _record_digest(record_bytes: bytes) -> bytes:
+    # KMS MACs messages of up to 4 KB: the record's digest stands for the record.
+    return hashlib.sha256(record_bytes).digest()
+
+
+def verify_bundle(backend: Backend, directory: Path) -> tuple[ModelVersion, str]:
+    """The bundle's record, and the trusted key that signed it; refused otherwise."""
+    record_bytes = (directory / RECORD_FILE).read_bytes()
+    try:
+        signature = ExportSignature.model_validate_json((directory / SIGNATURE_FILE).read_text())
+    except FileNotFoundError:
+        raise ExportSignatureError(
+            f"{directory} has no {SIGNATURE_FILE}: only bundles written by `mlops registry "
+            "export` in a trusted environment can be imported; nothing imported"
+        ) from None
+    except ValueError as exc:
+        raise ExportSignatureError(f"{directory}/{SIGNATURE_FILE} is unreadable: {exc}") from None
+    signer = backend.signer.verify(_record_digest(record_bytes), signature.mac)
+    if signer is None:
+        trusted = ", ".join(backend.signer.trusted()) or "none configured"
+        raise ExportSignatureError(
+            f"the signature of {directory}/{RECORD_FILE} (key {signature.key}) does not match: "
+            "the bundle was changed after export, or exported by an environment this one does "
+            f"not trust (trusted keys: {trusted}); nothing imported"
+        )
+    return ModelVersion.model_validate_json(record_bytes), signer
 
 
 class ReleaseResult(BaseModel):
@@ -66,8 +110,7 @@ def check_version(backend: Backend, model: str, version: int) -> ModelVersion:
     if not record.gate_passed:
         reasons = "; ".join(record.gate.get("reasons", [])) or "no gate result"
         raise GateNotPassedError(f"{model} v{version} did not pass its gate ({reasons})")
-    for ref in record.artifacts.values():
-        read_verified(backend.artifacts, ref)
+    backend.registry.verify_artifacts(record)
     return record
 
 
@@ -76,17 +119,22 @@ def export_version(backend: Backend, model: str, version: int, directory: Path) 
     directory.mkdir(parents=True, exist_ok=True)
     for name, ref in record.artifacts.items():
         (directory / name).write_bytes(read_verified(backend.artifacts, ref))
-    (directory / RECORD_FILE).write_text(record.model_dump_json(indent=2))
+    record_bytes = record.model_dump_json(indent=2).encode()
+    key, mac = backend.signer.sign(_record_digest(record_bytes))
+    (directory / RECORD_FILE).write_bytes(record_bytes)
+    signature = ExportSignature(key=key, mac=mac, signed_at=utc_now())
+    (directory / SIGNATURE_FILE).write_text(signature.model_dump_json(indent=2))
     return record
 
 
 def import_version(
     backend: Backend, directory: Path, *, source_environment: str, actor: str
 ) -> ModelVersion:
-    """Register an exported version here as a new version (its own number, the same bytes).
+    """Register an exported version here as a new version (its own number, the same bytes),
+    once its signature is from a trusted key and every file matches the signed record.
 
     Importing the same source version again returns the version it became the first time."""
-    source = ModelVersion.model_validate_json((directory / RECORD_FILE).read_text())
+    source, signer = verify_bundle(backend, directory)
     origin = {
         "environment": source_environment,
         "version": source.version,
@@ -106,7 +154,7 @@ def import_version(
     artifacts: dict[str, ArtifactRef] = {}
     for name, data in files.items():
         key = version_key(source.model, version, name)
-        digest = backend.artifacts.put(key, data)
+        digest = backend.artifacts.put_if_absent(key, data)
         artifacts[name] = ArtifactRef(
             key=key, uri=backend.artifacts.uri(key), sha256=digest, size_bytes=len(data)
         )
@@ -117,7 +165,7 @@ def import_version(
             "artifacts": artifacts,
             "created_by": actor,
             "created_at": utc_now(),
-            "lineage": {**source.lineage, "imported_from": origin},
+            "lineage": {**source.lineage, "imported_from": origin, "export_signed_by": signer},
         }
     )
     return registry.register(record)

@@ -79,6 +79,15 @@ class StageEvent(BaseModel):
     at: str = Field(default_factory=utc_now)
 
 
+class ConfigChange(BaseModel):
+    """One change of a model's stored training config: who, when, what, and the result."""
+
+    at: str = Field(default_factory=utc_now)
+    by: str = "unknown"
+    changes: list[str]
+    config: dict[str, Any]
+
+
 class PredictionRecord(BaseModel):
     prediction_id: str
     model: str

@@ -6,7 +6,10 @@ alias plus its history event, so two promotions racing on the same view cannot b
 
 from __future__ import annotations
 
-from infra.ports import ModelRegistry
+import hashlib
+
+from infra.artifacts import ArtifactIntegrityError, version_key
+from infra.ports import BlobNotFound, BlobStore, ModelRegistry
 from infra.records import STAGES, ModelVersion, StageAlias, StageEvent, utc_now, version_label
 
 
@@ -39,6 +42,19 @@ class UnknownStageError(RegistryError, ValueError):
     pass
 
 
+class ArtifactCheckError(RegistryError, ArtifactIntegrityError):
+    """An artifact of a version is missing or does not match its recorded SHA-256."""
+
+
+class RegistryOutOfStep(RegistryError):
+    """The artifact store holds files of a version the registry never issued: the registry was
+    reset or restored from an older copy. Nothing is written until it is restored."""
+
+
+class RegistryUnavailable(RegistryError):
+    """The registry's storage cannot be read (a corrupt or missing database)."""
+
+
 def check_stage(stage: str) -> str:
     if stage not in STAGES:
         raise UnknownStageError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
@@ -46,11 +62,46 @@ def check_stage(stage: str) -> str:
 
 
 class Registry:
-    def __init__(self, store: ModelRegistry) -> None:
+    """`artifacts` is the store the versions' artifacts live in: every stage move checks them."""
+
+    def __init__(self, store: ModelRegistry, artifacts: BlobStore) -> None:
         self.store = store
+        self.artifacts = artifacts
 
     def allocate_version(self, model: str) -> int:
-        return self.store.allocate_version(model)
+        version = self.store.allocate_version(model)
+        existing = self.artifacts.keys(version_key(model, version, ""))
+        if existing:
+            raise RegistryOutOfStep(
+                f"the registry issued {model} v{version}, but the artifact store already holds "
+                f"{self.artifacts.uri(existing[0])}: the registry was reset or restored from an "
+                "older copy; restore it before training or importing (nothing was overwritten)"
+            )
+        return version
+
+    def artifact_problems(self, record: ModelVersion) -> list[str]:
+        """What is wrong with a version's artifacts (missing, or not the recorded bytes)."""
+        problems = []
+        for name, ref in sorted(record.artifacts.items()):
+            try:
+                data = self.artifacts.get(ref.key)
+            except BlobNotFound:
+                problems.append(f"{name} is missing ({ref.uri})")
+                continue
+            actual = hashlib.sha256(data).hexdigest()
+            if actual != ref.sha256:
+                problems.append(
+                    f"{name} has SHA-256 {actual[:12]}..., the registry recorded "
+                    f"{ref.sha256[:12]}... ({ref.uri})"
+                )
+        return problems
+
+    def verify_artifacts(self, record: ModelVersion) -> None:
+        problems = self.artifact_problems(record)
+        if problems:
+            raise ArtifactCheckError(
+                f"{record.model} v{record.version} cannot be used: {'; '.join(problems)}"
+            )
 
     def register(self, version: ModelVersion) -> ModelVersion:
         return self.store.register(version)
@@ -104,6 +155,7 @@ class Registry:
             raise RegistryError(f"canary weight must be between 0 and 1, got {weight}")
         if stage == "canary" and weight is None:
             raise RegistryError("a canary needs a traffic weight (0 < weight < 1)")
+        self.verify_artifacts(candidate)
         current = self.store.alias(model, stage)
         current_version = current.version if current else None
         current_revision = current.revision if current else 0
@@ -158,7 +210,8 @@ class Registry:
                 f"(v{current.version} is the first it served)"
             )
         target = current.previous[-1]
-        self.store.get(model, target)  # fails clearly if the record is gone
+        # Fails clearly if the record is gone or its artifacts no longer match it.
+        self.verify_artifacts(self.store.get(model, target))
         event = StageEvent(
             model=model,
             stage=stage,

@@ -67,6 +67,21 @@ class Settings(BaseSettings):
         "(training imports nothing of ours) and records it with every model version.",
     )
     environment: str = Field(default="dev", description="dev, staging or prod.")
+    export_signing_key: str = Field(
+        default="",
+        description="Signs model exports (HMAC-SHA-256 over the version record). AWS: a KMS HMAC "
+        "key (id, ARN or alias); local: the secret itself (default: a random key kept in "
+        "MLOPS_HOME/export-signing.key).",
+    )
+    trusted_export_keys: str = Field(
+        default="",
+        description="Comma-separated keys whose export signatures an import accepts besides this "
+        "environment's own: those of the environments it imports from.",
+    )
+
+    @property
+    def trusted_export_key_list(self) -> list[str]:
+        return [key.strip() for key in self.trusted_export_keys.split(",") if key.strip()]
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -85,6 +100,8 @@ TERRAFORM_OUTPUTS = {
     "predictions_table": "MLOPS_PREDICTIONS_TABLE",
     "state_machine_arn": "MLOPS_STATE_MACHINE_ARN",
     "kms_key_arn": "MLOPS_KMS_KEY_ID",
+    "export_signing_key": "MLOPS_EXPORT_SIGNING_KEY",
+    "trusted_export_keys": "MLOPS_TRUSTED_EXPORT_KEYS",
 }
 
 

@@ -75,6 +75,14 @@ def trained(
 
 
 @pytest.fixture
+def data_file(tmp_path: Path, csv_bytes: bytes) -> Path:
+    """The sample data as a CSV file, for commands that read one."""
+    path = tmp_path / "data.csv"
+    path.write_bytes(csv_bytes)
+    return path
+
+
+@pytest.fixture
 def backend(tmp_path: Path) -> Backend:
     return local_backend(Settings(home=tmp_path / "home"))
 

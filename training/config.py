@@ -95,6 +95,26 @@ class TrainingConfig(_Strict):
         return TrainingConfig.model_validate(data)
 
 
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def config_changes(old: TrainingConfig, new: TrainingConfig) -> list[str]:
+    """What differs, one "path: old -> new" per setting (model.algorithm: 'a' -> 'b')."""
+    before, after = _flatten(old.model_dump(mode="json")), _flatten(new.model_dump(mode="json"))
+    return [
+        f"{key}: {before.get(key)!r} -> {after.get(key)!r}"
+        for key in sorted(before.keys() | after.keys())
+        if before.get(key) != after.get(key)
+    ]
+
+
 def load_config(path: str | Path | None) -> TrainingConfig:
     if path is None:
         return TrainingConfig()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from infra.aws.dynamodb import DynamoRegistry
+from infra.aws.kms import KmsMacSigner
 from infra.aws.metrics import CloudWatchMetricsSink, EmfMetricsSink
 from infra.aws.predictions import DynamoPredictionLog
 from infra.aws.s3 import S3BlobStore
@@ -18,11 +19,13 @@ def aws_backend(settings: Settings) -> Backend:
         if settings.metrics_sink == "emf"
         else CloudWatchMetricsSink(settings.metrics_namespace)
     )
+    artifacts = S3BlobStore(settings.artifact_bucket, kms_key_id=settings.kms_key_id)
     return Backend(
         data=S3BlobStore(settings.data_bucket, kms_key_id=settings.kms_key_id),
-        artifacts=S3BlobStore(settings.artifact_bucket, kms_key_id=settings.kms_key_id),
-        registry=Registry(DynamoRegistry(settings.registry_table)),
+        artifacts=artifacts,
+        registry=Registry(DynamoRegistry(settings.registry_table), artifacts),
         metrics=metrics,
         predictions=DynamoPredictionLog(settings.predictions_table),
+        signer=KmsMacSigner(settings.export_signing_key, settings.trusted_export_key_list),
         name="aws",
     )

@@ -9,7 +9,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from infra.aws.clients import client, error_code
-from infra.ports import BlobNotFound
+from infra.ports import BlobExists, BlobNotFound
 
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 # A conditional request lost: the object is not (or no longer) the one the condition named.
@@ -30,18 +30,6 @@ class S3BlobStore:
     def put(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> str:
         return self._put(key, data, content_type)
 
-    def put_if_absent(
-        self, key: str, data: bytes, *, content_type: str = "application/octet-stream"
-    ) -> bool:
-        try:
-            # S3 refuses the write if any object exists under the key (conditional write).
-            self._put(key, data, content_type, IfNoneMatch="*")
-        except ClientError as exc:
-            if error_code(exc) in _TAKEN:
-                return False
-            raise
-        return True
-
     def _put(self, key: str, data: bytes, content_type: str, **condition: str) -> str:
         digest = hashlib.sha256(data)
         self._s3.put_object(
@@ -56,6 +44,18 @@ class S3BlobStore:
             **self._sse,
         )
         return digest.hexdigest()
+
+    def put_if_absent(
+        self, key: str, data: bytes, *, content_type: str = "application/octet-stream"
+    ) -> str:
+        try:
+            # S3 conditional write: refused (412) when the key exists, or (409) while a
+            # concurrent conditional write to it is in flight.
+            return self._put(key, data, content_type, IfNoneMatch="*")
+        except ClientError as exc:
+            if error_code(exc) in _TAKEN:
+                raise BlobExists(key) from None
+            raise
 
     def get(self, key: str) -> bytes:
         try:

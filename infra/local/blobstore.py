@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from infra.ports import BlobNotFound
+from infra.ports import BlobExists, BlobNotFound
 
 TEMP_PREFIX = ".tmp-"
 
@@ -32,8 +32,10 @@ class FileBlobStore:
 
     def put_if_absent(
         self, key: str, data: bytes, *, content_type: str = "application/octet-stream"
-    ) -> bool:
-        return self._write(self._path(key), lambda handle: handle.write(data), replace=False)
+    ) -> str:
+        if not self._write(self._path(key), lambda handle: handle.write(data), replace=False):
+            raise BlobExists(key)
+        return hashlib.sha256(data).hexdigest()
 
     @staticmethod
     def _write(path: Path, fill: Callable[[BinaryIO], object], *, replace: bool) -> bool:

@@ -13,7 +13,12 @@ from pathlib import Path
 
 from infra.local.sqlite import connect
 from infra.records import ModelVersion, StageAlias, StageEvent
-from infra.registry import StaleStageError, VersionExists, VersionNotFound
+from infra.registry import (
+    RegistryUnavailable,
+    StaleStageError,
+    VersionExists,
+    VersionNotFound,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS versions (
@@ -33,15 +38,32 @@ class SqliteRegistry:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as db:
+        with self._database() as db:
             db.executescript(SCHEMA)
 
-    def _connect(self) -> sqlite3.Connection:
-        return connect(self.path)
+    @contextmanager
+    def _database(self) -> Iterator[sqlite3.Connection]:
+        """A connection; SQLite's own failures become one RegistryUnavailable that says what to
+        do (a registry rebuilt from nothing would reissue version numbers: never do that here)."""
+        try:
+            with closing(connect(self.path)) as db:
+                yield db
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.OperationalError as exc:
+            if "readonly" in str(exc):
+                message = f"cannot write the registry {self.path}: it is read-only here"
+            else:
+                message = f"cannot use the registry {self.path}: {exc}"
+            raise RegistryUnavailable(message) from None
+        except sqlite3.DatabaseError as exc:
+            raise RegistryUnavailable(
+                f"the registry {self.path} is damaged ({exc}): restore it from a backup"
+            ) from None
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        with closing(self._connect()) as db:
+        with self._database() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
@@ -51,7 +73,7 @@ class SqliteRegistry:
             db.execute("COMMIT")
 
     def _read(self, sql: str, *args: object) -> list[tuple[str, ...]]:
-        with closing(self._connect()) as db:
+        with self._database() as db:
             return db.execute(sql, args).fetchall()
 
     def allocate_version(self, model: str) -> int:

@@ -148,4 +148,6 @@ module "ci_access" {
   resource_prefix   = "${var.project}-${each.value}"
   state_bucket_arn  = aws_s3_bucket.state.arn
   state_kms_key_arn = aws_kms_key.state.arn
+  # An environment imports the models of the environments before it (promote-model.yml).
+  trusted_export_prefixes = [for e in slice(var.environments, 0, index(var.environments, each.value)) : "${var.project}-${e}"]
 }

@@ -25,13 +25,6 @@ def run(aws):
     )
 
 
-@pytest.fixture
-def data_file(tmp_path, csv_bytes):
-    path = tmp_path / "day1.csv"
-    path.write_bytes(csv_bytes)
-    return path
-
-
 def test_train_on_the_aws_backend_registers_in_dynamodb(run, data_file, aws):
     result = run("train", "--data", str(data_file), "--target", "diagnosis", "--model", MODEL)
     assert result.exit_code == 0, result.output

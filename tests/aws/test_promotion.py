@@ -3,6 +3,9 @@ roll back; and the laptop command that plays dev -> staging -> prod."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import pytest
 from typer.testing import CliRunner
 
@@ -14,7 +17,13 @@ from infra.emulation import (
     emulated_settings,
 )
 from infra.pipeline import LocalPipeline, PipelineSteps
-from infra.promotion import check_version, export_version, import_version, promote_and_verify
+from infra.promotion import (
+    ExportSignatureError,
+    check_version,
+    export_version,
+    import_version,
+    promote_and_verify,
+)
 from infra.registry import GateNotPassedError
 from training.config import TrainingConfig
 from training.datasets import TARGET
@@ -27,7 +36,9 @@ from .conftest import MODEL
 def environments(aws, csv_bytes):
     dev = EmulatedEnvironment("dev", aws)
     staging_settings = emulated_settings(
-        aws.data_bucket.replace("-data", "-stg"), metrics_namespace=aws.metrics_namespace
+        aws.data_bucket.replace("-data", "-stg"),
+        metrics_namespace=aws.metrics_namespace,
+        trusted_export_keys=aws.export_signing_key,  # staging imports what dev signed
     )
     create_resources(staging_settings)
     staging = EmulatedEnvironment("staging", staging_settings)
@@ -69,6 +80,41 @@ def test_an_altered_bundle_is_refused(environments, tmp_path):
     with pytest.raises(ArtifactIntegrityError, match="altered"):
         import_version(staging.backend, tmp_path / "bundle", source_environment="dev", actor="ci")
     assert staging.backend.registry.versions(MODEL) == []
+
+
+def forge(bundle, model_bytes: bytes) -> None:
+    """What a hand edit does: swap the model, record its SHA-256, mark the gate passed."""
+    (bundle / MODEL_FILE).write_bytes(model_bytes)
+    record = json.loads((bundle / "version.json").read_text())
+    digest = hashlib.sha256(model_bytes).hexdigest()
+    record["artifacts"][MODEL_FILE]["sha256"] = record["model_sha256"] = digest
+    record["gate"] = {"passed": True, "reasons": []}
+    (bundle / "version.json").write_text(json.dumps(record))
+
+
+def test_a_hand_edited_bundle_is_refused_though_its_hashes_match(environments, tmp_path):
+    dev, staging = environments
+    export_version(dev.backend, MODEL, 1, tmp_path / "bundle")
+    forge(tmp_path / "bundle", b"another model")
+    with pytest.raises(ExportSignatureError, match="changed after export"):
+        import_version(staging.backend, tmp_path / "bundle", source_environment="dev", actor="ci")
+    (tmp_path / "bundle" / "signature.json").unlink()
+    with pytest.raises(ExportSignatureError, match=r"no signature\.json"):
+        import_version(staging.backend, tmp_path / "bundle", source_environment="dev", actor="ci")
+    assert staging.backend.registry.versions(MODEL) == []
+
+
+def test_only_the_keys_of_earlier_environments_are_trusted(environments, tmp_path):
+    dev, staging = environments
+    export_version(dev.backend, MODEL, 1, tmp_path / "forward")
+    imported = import_version(
+        staging.backend, tmp_path / "forward", source_environment="dev", actor="ci"
+    )
+    assert imported.lineage["export_signed_by"]  # the key that signed, kept with the version
+    # dev does not import from staging: staging's signature means nothing there.
+    export_version(staging.backend, MODEL, imported.version, tmp_path / "back")
+    with pytest.raises(ExportSignatureError, match="not trust"):
+        import_version(dev.backend, tmp_path / "back", source_environment="staging", actor="ci")
 
 
 def test_only_versions_that_passed_their_gate_and_match_their_hashes_can_leave(environments):

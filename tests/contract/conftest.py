@@ -14,12 +14,14 @@ from infra.registry import Registry
 
 @pytest.fixture(params=["sqlite", "dynamodb"])
 def registry(request, tmp_path: Path) -> Registry:
+    """The registry over its artifact store: files with SQLite, S3 with DynamoDB."""
     if request.param == "sqlite":
-        return Registry(SqliteRegistry(tmp_path / "registry.db"))
+        return Registry(SqliteRegistry(tmp_path / "registry.db"), FileBlobStore(tmp_path / "a"))
     from infra.aws.dynamodb import DynamoRegistry
+    from infra.aws.s3 import S3BlobStore
 
     settings = request.getfixturevalue("aws")
-    return Registry(DynamoRegistry(settings.registry_table))
+    return Registry(DynamoRegistry(settings.registry_table), S3BlobStore(settings.artifact_bucket))
 
 
 @pytest.fixture(params=["files", "s3"])

@@ -3,7 +3,7 @@ import hashlib
 import pytest
 
 from infra.artifacts import ArtifactIntegrityError, read_verified
-from infra.ports import BlobNotFound
+from infra.ports import BlobExists, BlobNotFound
 from infra.records import ArtifactRef
 
 
@@ -12,6 +12,15 @@ def test_put_returns_the_sha256_and_get_returns_the_bytes(blobstore):
     assert digest == hashlib.sha256(b"onnx").hexdigest()
     assert blobstore.get("models/a/v1/model.onnx") == b"onnx"
     assert blobstore.exists("models/a/v1/model.onnx")
+
+
+def test_put_if_absent_never_replaces_an_object(blobstore):
+    key = "models/a/v1/model.onnx"
+    assert blobstore.put_if_absent(key, b"first") == hashlib.sha256(b"first").hexdigest()
+    with pytest.raises(BlobExists):
+        blobstore.put_if_absent(key, b"second")
+    assert blobstore.get(key) == b"first"
+    assert blobstore.keys("models/a/") == [key]  # no temporary file left behind
 
 
 def test_missing_keys_raise_blob_not_found(blobstore):
@@ -49,12 +58,6 @@ def test_keys_cannot_escape_the_bucket(tmp_path):
     for key in ("../evil", "/etc/passwd", "a/../../x"):
         with pytest.raises(ValueError, match="invalid object key"):
             store.put(key, b"x")
-
-
-def test_put_if_absent_never_rewrites_an_object(blobstore):
-    assert blobstore.put_if_absent("validated/m/abc.csv", b"first")
-    assert not blobstore.put_if_absent("validated/m/abc.csv", b"second")
-    assert blobstore.get("validated/m/abc.csv") == b"first"
 
 
 def test_claim_moves_an_arrival_to_its_own_key(blobstore):

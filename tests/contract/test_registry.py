@@ -6,22 +6,30 @@ import threading
 
 import pytest
 
+from infra.artifacts import version_key
 from infra.records import ArtifactRef, ModelVersion
 from infra.registry import (
+    ArtifactCheckError,
     GateNotPassedError,
     NoPreviousVersionError,
     Registry,
+    RegistryOutOfStep,
     StaleStageError,
     UnknownStageError,
     VersionExists,
     VersionNotFound,
 )
+from training.files import MODEL_FILE
 
 MODEL = "churn"
 
 
 def make_version(registry: Registry, *, passed: bool = True, model: str = MODEL) -> ModelVersion:
+    """A registered version whose one artifact is in the registry's artifact store."""
     number = registry.allocate_version(model)
+    key = version_key(model, number, MODEL_FILE)
+    data = f"onnx of {model} v{number}".encode()
+    digest = registry.artifacts.put(key, data)
     return registry.register(
         ModelVersion(
             model=model,
@@ -36,7 +44,11 @@ def make_version(registry: Registry, *, passed: bool = True, model: str = MODEL)
             baseline_metrics={"roc_auc": 0.5},
             gate={"passed": passed, "reasons": [] if passed else ["too weak"]},
             config={},
-            artifacts={"model.onnx": ArtifactRef(key="k", uri="u", sha256="0" * 64)},
+            artifacts={
+                MODEL_FILE: ArtifactRef(
+                    key=key, uri=registry.artifacts.uri(key), sha256=digest, size_bytes=len(data)
+                )
+            },
         )
     )
 
@@ -204,3 +216,40 @@ def test_models_are_isolated(registry):
     registry.promote("a", 1, "production", actor="t")
     assert registry.current("b", "production") is None
     assert registry.history("b") == []
+
+
+@pytest.mark.parametrize("stage", ["staging", "production", "canary", "shadow"])
+def test_no_stage_moves_to_a_version_whose_artifact_is_missing(registry, stage):
+    v1 = make_version(registry)
+    registry.artifacts.delete(v1.artifacts[MODEL_FILE].key)
+    weight = 0.1 if stage == "canary" else None
+    with pytest.raises(ArtifactCheckError, match=f"{MODEL_FILE} is missing"):
+        registry.promote(MODEL, v1.version, stage, actor="t", weight=weight)
+    assert registry.current(MODEL, stage) is None and registry.history(MODEL) == []
+
+
+def test_no_stage_moves_to_a_version_whose_artifact_was_replaced(registry):
+    v1 = make_version(registry)
+    registry.artifacts.put(v1.artifacts[MODEL_FILE].key, b"other bytes")
+    with pytest.raises(ArtifactCheckError, match="the registry recorded"):
+        registry.promote(MODEL, v1.version, "production", actor="t")
+    assert registry.current(MODEL, "production") is None
+
+
+def test_rollback_refuses_a_target_whose_artifact_is_gone(registry):
+    v1, v2 = make_version(registry), make_version(registry)
+    registry.promote(MODEL, v1.version, "production", actor="t")
+    registry.promote(MODEL, v2.version, "production", actor="t")
+    registry.artifacts.delete(v1.artifacts[MODEL_FILE].key)
+    with pytest.raises(ArtifactCheckError, match=f"v1 cannot be used: {MODEL_FILE} is missing"):
+        registry.rollback(MODEL, "production", actor="t")
+    assert registry.current(MODEL, "production").version == v2.version
+
+
+def test_a_registry_behind_its_artifacts_refuses_to_reissue_a_version(registry):
+    """A reset registry counts from 1 again: the number is refused, the old files kept."""
+    key = version_key(MODEL, 1, MODEL_FILE)
+    registry.artifacts.put(key, b"the old v1")
+    with pytest.raises(RegistryOutOfStep, match="reset or restored"):
+        registry.allocate_version(MODEL)
+    assert registry.artifacts.get(key) == b"the old v1"

@@ -216,8 +216,9 @@ def test_a_stage_move_is_served_without_a_restart(client, live, backend, trained
 
 def test_a_tampered_artifact_is_never_served(client, backend, trained):
     version = register(backend, trained)
-    backend.artifacts.put(version.artifacts[MODEL_FILE].key, b"not the model")
     backend.registry.promote(MODEL, version.version, "production", actor="test")
+    # Changed after its promotion (which itself refuses a version whose files do not match).
+    backend.artifacts.put(version.artifacts[MODEL_FILE].key, b"not the model")
     response = client.get("/health")
     assert response.status_code == 503
     assert "ArtifactIntegrityError" in response.json()["reason"]
@@ -229,8 +230,8 @@ def test_the_last_good_model_keeps_serving_when_the_new_one_is_broken(
 ):
     assert client.post("/predict", json={"records": records[:1]}).json()["version"] == 1
     broken = register(backend, trained, run_id="r2")
-    backend.artifacts.delete(broken.artifacts[MODEL_FILE].key)
     backend.registry.promote(MODEL, broken.version, "production", actor="test")
+    backend.artifacts.delete(broken.artifacts[MODEL_FILE].key)  # lost after its promotion
     response = client.post("/predict", json={"records": records[:1]})
     assert response.status_code == 200 and response.json()["version"] == 1
     health = client.get("/health").json()

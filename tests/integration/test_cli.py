@@ -30,13 +30,6 @@ def run(tmp_path, monkeypatch):
     return invoke
 
 
-@pytest.fixture
-def data_file(tmp_path, csv_bytes):
-    path = tmp_path / "data.csv"
-    path.write_bytes(csv_bytes)
-    return path
-
-
 def test_train_registers_a_version_and_registry_lists_it(run, data_file):
     result = run("train", "--data", str(data_file), "--target", "diagnosis", "--promote", "staging")
     assert result.exit_code == 0, result.output
@@ -147,6 +140,49 @@ def test_the_config_file_model_name_applies_without_option_or_environment(
     assert "v1" in run("registry", "list", "--model", "from-file").output
     # validate reads the same config, so it finds that model's stored schema
     assert run("validate", str(data_file), "--config", str(config)).exit_code == 0
+
+
+def test_train_without_config_keeps_the_stored_one_and_a_new_one_is_a_recorded_change(
+    run, tmp_path, data_file
+):
+    strict = tmp_path / "strict.toml"
+    strict.write_text(
+        'target = "diagnosis"\n[model]\nalgorithm = "logistic_regression"\n'
+        "[validation]\nmax_missing_ratio = 0.0\n[gate]\nmin_lift_over_baseline = 0.3\n"
+    )
+    assert run("train", "--data", str(data_file), "--config", str(strict)).exit_code == 0
+    plain = run("train", "--data", str(data_file))
+    assert plain.exit_code == 0, plain.output
+    assert "config changed" not in plain.output
+    used = json.loads(run("registry", "show", "2").output)["config"]
+    assert used["model"]["algorithm"] == "logistic_regression"
+    assert used["validation"]["max_missing_ratio"] == 0.0
+    assert used["gate"]["min_lift_over_baseline"] == 0.3
+    loose = tmp_path / "loose.toml"
+    loose.write_text('target = "diagnosis"\n')
+    changed = run("train", "--data", str(data_file), "--config", str(loose))
+    assert "config changed: model.algorithm: 'logistic_regression' -> " in changed.output
+    assert "config changed: gate.min_lift_over_baseline: 0.3 -> 0.05" in changed.output
+    history = run("config", "history").output.splitlines()
+    assert len(history) == 2 and "first stored" in history[0]
+    assert "validation.max_missing_ratio: 0.0 -> 0.05" in history[1]
+
+
+def test_an_export_edited_by_hand_is_not_imported_and_an_intact_one_is(run, tmp_path, data_file):
+    from tests.aws.test_promotion import forge
+
+    assert run("train", "--data", str(data_file), "--target", "diagnosis").exit_code == 0
+    bundle = tmp_path / "bundle"
+    assert run("registry", "export", "1", "--out", str(bundle)).exit_code == 0
+    intact = {path.name: path.read_bytes() for path in bundle.iterdir()}
+    forge(bundle, b"another model")
+    refused = run("registry", "import", str(bundle), "--source-env", "dev")
+    assert refused.exit_code == 1 and "changed after export" in refused.output, refused.output
+    assert "v2" not in run("registry", "list").output
+    for name, data in intact.items():
+        (bundle / name).write_bytes(data)
+    imported = run("registry", "import", str(bundle), "--source-env", "dev")
+    assert imported.exit_code == 0 and "imported as bc v2" in imported.output, imported.output
 
 
 def test_help_states_the_precedence_and_the_exit_codes(run):

@@ -91,9 +91,13 @@ def release_to(tmp_path, trained, monkeypatch):
     source = local_backend(Settings(home=tmp_path / "source"))
     target = local_backend(Settings(home=tmp_path / "target"))
     register(source, trained)
-    (tmp_path / "dev.env").write_text(f"MLOPS_HOME={tmp_path / 'source'}\n")
+    signing = "dev"  # prod imports what dev signs: dev's export key is one prod trusts
+    (tmp_path / "dev.env").write_text(
+        f"MLOPS_HOME={tmp_path / 'source'}\nMLOPS_EXPORT_SIGNING_KEY={signing}\n"
+    )
     (tmp_path / "prod.env").write_text(
         f"MLOPS_HOME={tmp_path / 'target'}\nMLOPS_ENVIRONMENT=prod\n"
+        f"MLOPS_TRUSTED_EXPORT_KEYS={signing}\n"
     )
 
     def release(*, refresh: float, wait: float, served_before: bool = True):

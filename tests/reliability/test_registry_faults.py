@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import itertools
+import os
+import shutil
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
+from infra.backend import local_backend
 from infra.pipeline import LocalPipeline, PipelineSteps
 from infra.registry import NoPreviousVersionError, StaleStageError
+from infra.settings import Settings
 from tests.contract.test_registry import MODEL, make_version
 from training.config import TrainingConfig
 from training.datasets import TARGET
+from training.files import MODEL_FILE
 
 RACERS = 12
 
@@ -91,3 +99,106 @@ def test_a_crash_after_upload_leaves_no_version_pointing_at_missing_files_on_aws
     for version in aws_backend.registry.versions("bc"):
         for ref in version.artifacts.values():
             assert aws_backend.artifacts.exists(ref.key)
+
+
+# -- the registry file itself damaged, emptied or read-only: `mlops` run as a person runs it ----
+
+
+@pytest.fixture(scope="module")
+def trained_home(tmp_path_factory, csv_bytes) -> Path:
+    """v1 and v2 of "bc" registered in a local home: trained once for the module."""
+    home = tmp_path_factory.mktemp("trained") / "home"
+    backend = local_backend(Settings(home=home))
+    PipelineSteps(backend).save_config(TrainingConfig(model_name="bc", target=TARGET))
+    for day in (1, 2):
+        backend.data.put(f"incoming/day{day}.csv", csv_bytes)
+        assert LocalPipeline(backend).run("bc", f"incoming/day{day}.csv").version == day
+    return home
+
+
+@pytest.fixture
+def home(trained_home, tmp_path) -> Path:
+    copy = tmp_path / "home"
+    shutil.copytree(trained_home, copy)
+    return copy
+
+
+def mlops(home: Path, *args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """The `mlops` console script in its own process, on `home`."""
+    script = Path(sys.executable).parent / "mlops"
+    env = {**os.environ, "MLOPS_HOME": str(home), "MLOPS_MODEL_NAME": "bc", "COLUMNS": "200"}
+    return subprocess.run(
+        [*prefix, str(script), *args], capture_output=True, text=True, env=env, check=False
+    )
+
+
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+def test_an_emptied_registry_refuses_to_start_over_on_the_old_versions(home, data_file):
+    model_file = home / "artifacts" / "models" / "bc" / "v1" / MODEL_FILE
+    before = model_file.read_bytes()
+    (home / "registry.db").write_bytes(b"")
+    listed = one_line_error(mlops(home, "registry", "list"))
+    assert "holds model artifacts but its registry registry.db is empty" in listed
+    one_line_error(mlops(home, "train", "--data", str(data_file)))
+    assert model_file.read_bytes() == before
+    assert (home / "registry.db").read_bytes() == b""  # left for the person to restore
+
+
+def test_a_damaged_registry_is_one_line_not_a_traceback(home):
+    database = home / "registry.db"
+    database.write_bytes(database.read_bytes()[: database.stat().st_size // 2])
+    for command in (
+        ("registry", "list"),
+        ("registry", "history"),
+        ("promote", "1", "--to", "staging"),
+    ):
+        assert "is damaged" in one_line_error(mlops(home, *command)), command
+
+
+def read_only_prefix(path: Path) -> tuple[str, ...]:
+    """A command prefix that runs a process with `path` read-only: root ignores file modes, so
+    it gets a read-only bind mount in a mount namespace of its own; others get the modes."""
+    if os.geteuid() != 0:
+        for item in [path, *path.rglob("*")]:
+            item.chmod(item.stat().st_mode & ~0o222)
+        return ()
+    mount = f'mount --bind {path} {path} && mount -o remount,ro,bind {path} && exec "$@"'
+    prefix = ("unshare", "--mount", "sh", "-c", mount, "sh")
+    if subprocess.run([*prefix, "true"], capture_output=True, check=False).returncode:
+        pytest.skip("cannot make a read-only mount here")
+    return prefix
+
+
+def test_a_read_only_home_still_answers_read_commands(home, data_file):
+    read_only = read_only_prefix(home)
+    try:
+        for command in (
+            ("registry", "list"),
+            ("registry", "show", "2"),
+            ("registry", "history"),
+            ("registry", "check", "2"),
+            ("validate", str(data_file)),
+        ):
+            result = mlops(home, *command, prefix=read_only)
+            assert result.returncode == 0, (command, result.stderr)
+        refused = one_line_error(mlops(home, "promote", "2", "--to", "staging", prefix=read_only))
+        assert "read-only" in refused
+    finally:
+        for item in [home, *home.rglob("*")]:
+            item.chmod(item.stat().st_mode | 0o200)
+
+
+def test_promotion_and_check_refuse_a_version_whose_model_file_is_gone(home):
+    (home / "artifacts" / "models" / "bc" / "v2" / MODEL_FILE).unlink()
+    refused = one_line_error(mlops(home, "promote", "2", "--to", "production"))
+    assert f"bc v2 cannot be used: {MODEL_FILE} is missing" in refused
+    checked = one_line_error(mlops(home, "registry", "check", "2"))
+    assert f"{MODEL_FILE} is missing" in checked
+    assert "production" not in mlops(home, "registry", "list").stdout

@@ -13,6 +13,8 @@ OUTPUTS = {
         "value": "arn:aws:states:eu-west-1:1:stateMachine:mlops-staging-pipeline"
     },
     "kms_key_arn": {"value": "arn:aws:kms:eu-west-1:1:key/abc"},
+    "export_signing_key": {"value": "alias/mlops-staging-export-signing"},
+    "trusted_export_keys": {"value": "alias/mlops-dev-export-signing"},
     "api_url": {"value": "https://x"},
 }
 
@@ -25,6 +27,8 @@ def test_terraform_outputs_become_the_settings_of_that_environment(monkeypatch):
     assert settings.backend == "aws" and settings.environment == "staging"
     assert settings.registry_table == "mlops-staging-registry"
     assert settings.kms_key_id.endswith("key/abc")
+    assert settings.export_signing_key == "alias/mlops-staging-export-signing"
+    assert settings.trusted_export_key_list == ["alias/mlops-dev-export-signing"]
 
 
 def test_missing_outputs_are_named():

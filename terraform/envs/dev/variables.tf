@@ -97,3 +97,9 @@ variable "notification_emails" {
   type        = list(string)
   default     = []
 }
+
+variable "trusted_export_environments" {
+  description = "Environments whose signed model exports this one imports (each trusts those before it)."
+  type        = list(string)
+  default     = []
+}

@@ -30,4 +30,5 @@ module "stack" {
   force_destroy                     = var.force_destroy
   deletion_protection               = var.deletion_protection
   notification_emails               = var.notification_emails
+  trusted_export_environments       = var.trusted_export_environments
 }

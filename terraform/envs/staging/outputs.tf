@@ -52,3 +52,13 @@ output "kms_key_arn" {
   description = "The stack's KMS key."
   value       = module.stack.kms_key_arn
 }
+
+output "export_signing_key" {
+  description = "KMS key (alias) that signs model exports from this environment."
+  value       = module.stack.export_signing_key
+}
+
+output "trusted_export_keys" {
+  description = "KMS keys whose signed exports an import into this environment accepts."
+  value       = module.stack.trusted_export_keys
+}

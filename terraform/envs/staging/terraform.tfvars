@@ -1,2 +1,3 @@
-model_name          = "breast-cancer"
-capture_sample_rate = 0.5
+model_name                  = "breast-cancer"
+capture_sample_rate         = 0.5
+trusted_export_environments = ["dev"]

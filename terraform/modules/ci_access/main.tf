@@ -128,6 +128,41 @@ data "aws_iam_policy_document" "deploy" {
       values   = [local.prefix]
     }
   }
+  # Model exports: this environment signs with its own export key, and verifies with it and
+  # with the keys of the environments it imports from (same account, tagged by their stack).
+  statement {
+    sid       = "SignModelExports"
+    actions   = ["kms:GenerateMac", "kms:VerifyMac"]
+    resources = ["arn:${format(local.arn, "kms")}:key/*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/stack"
+      values   = [local.prefix]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/purpose"
+      values   = ["export-signing"]
+    }
+  }
+  dynamic "statement" {
+    for_each = length(var.trusted_export_prefixes) > 0 ? [1] : []
+    content {
+      sid       = "VerifyExportsOfEarlierEnvironments"
+      actions   = ["kms:VerifyMac"]
+      resources = ["arn:${format(local.arn, "kms")}:key/*"]
+      condition {
+        test     = "StringEquals"
+        variable = "aws:ResourceTag/stack"
+        values   = var.trusted_export_prefixes
+      }
+      condition {
+        test     = "StringEquals"
+        variable = "aws:ResourceTag/purpose"
+        values   = ["export-signing"]
+      }
+    }
+  }
   # Creating a key, listing aliases, logging in to ECR, API Gateway and X-Ray have no
   # resource-level scoping (or the resource does not exist yet): these are "*".
   statement {

@@ -43,3 +43,9 @@ variable "max_session_seconds" {
   type        = number
   default     = 3600
 }
+
+variable "trusted_export_prefixes" {
+  description = "Stacks (<project>-<env>) whose signed model exports this environment imports: its role may verify their export keys."
+  type        = list(string)
+  default     = []
+}

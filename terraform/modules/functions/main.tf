@@ -147,6 +147,9 @@ locals {
       }
       statements = [
         { sid = "RollBackStages", actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"], resources = [var.registry_table_arn] },
+        # The version rolled back to must still have every artifact, byte for byte.
+        { sid = "VerifyArtifacts", actions = ["s3:GetObject"], resources = [local.artifact_objects] },
+        { sid = "ListArtifacts", actions = ["s3:ListBucket"], resources = [var.artifact_bucket_arn] },
       ]
     }
     inference = {

@@ -57,3 +57,13 @@ output "environment" {
   description = "dev, staging or prod."
   value       = var.environment
 }
+
+output "export_signing_key" {
+  description = "KMS key (alias) that signs this environment's model exports."
+  value       = module.storage.export_signing_key
+}
+
+output "trusted_export_keys" {
+  description = "Comma-separated KMS keys (aliases) whose signed exports an import here accepts."
+  value       = join(",", [for e in var.trusted_export_environments : "alias/${var.project}-${e}-export-signing"])
+}

@@ -123,3 +123,14 @@ variable "monitor_schedule" {
   type        = string
   default     = "rate(1 hour)"
 }
+
+variable "trusted_export_environments" {
+  description = "Environments whose signed model exports this one imports (staging: dev; prod: dev, staging)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for e in var.trusted_export_environments : contains(["dev", "staging", "prod"], e)])
+    error_message = "trusted_export_environments: dev, staging or prod."
+  }
+}

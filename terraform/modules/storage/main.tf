@@ -86,6 +86,47 @@ data "aws_iam_policy_document" "key" {
   }
 }
 
+# -- the export signing key ---------------------------------------------------------------
+# `mlops registry export` MACs each exported version record with it (kms:GenerateMac); the
+# environments that import from this one verify the MAC (kms:VerifyMac) before importing. Only
+# IAM policies of this account grant either (modules/ci_access).
+
+resource "aws_kms_key" "export_signing" {
+  #checkov:skip=CKV_AWS_7:AWS rotates only symmetric encryption keys automatically; an HMAC key is rotated by replacing it.
+  description              = "${var.name_prefix}: signs model exports (HMAC-SHA-256)"
+  key_usage                = "GENERATE_VERIFY_MAC"
+  customer_master_key_spec = "HMAC_256"
+  deletion_window_in_days  = 30
+  policy                   = data.aws_iam_policy_document.export_signing.json
+  tags                     = { stack = var.name_prefix, purpose = "export-signing" }
+}
+
+resource "aws_kms_alias" "export_signing" {
+  name          = "alias/${var.name_prefix}-export-signing"
+  target_key_id = aws_kms_key.export_signing.key_id
+}
+
+data "aws_iam_policy_document" "export_signing" {
+  #checkov:skip=CKV_AWS_109:A key policy's "*" resource is the key itself; without the account statement the key becomes unmanageable.
+  #checkov:skip=CKV_AWS_111:A key policy's "*" resource is the key itself.
+  #checkov:skip=CKV_AWS_356:A key policy's "*" resource is the key itself.
+  statement {
+    sid = "AccountAdministersTheKeyAndGrantsItsUseThroughIAM"
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${local.account}:root"]
+    }
+    actions = [
+      "kms:CancelKeyDeletion", "kms:CreateAlias", "kms:DeleteAlias", "kms:DescribeKey",
+      "kms:DisableKey", "kms:EnableKey", "kms:GenerateMac", "kms:GetKeyPolicy",
+      "kms:ListAliases", "kms:ListResourceTags", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion",
+      "kms:TagResource", "kms:UntagResource", "kms:UpdateAlias", "kms:UpdateKeyDescription",
+      "kms:VerifyMac",
+    ]
+    resources = ["*"]
+  }
+}
+
 # -- access logs --------------------------------------------------------------------------
 
 resource "aws_s3_bucket" "logs" {

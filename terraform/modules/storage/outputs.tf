@@ -22,3 +22,8 @@ output "artifact_bucket_arn" {
   description = "Artifact bucket ARN."
   value       = aws_s3_bucket.this["artifacts"].arn
 }
+
+output "export_signing_key" {
+  description = "Alias of the KMS HMAC key that signs this environment's model exports."
+  value       = aws_kms_alias.export_signing.name
+}
