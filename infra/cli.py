@@ -632,11 +632,25 @@ def serve(
     stage: Annotated[
         str | None, typer.Option(help="Stage to serve (default: MLOPS_SERVING_STAGE).")
     ] = None,
+    max_connections: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Connections served at once; a request beyond them is answered 503 "
+            "(default: MLOPS_MAX_CONNECTIONS).",
+        ),
+    ] = None,
 ) -> None:
-    """Serve the prediction API with uvicorn."""
+    """Serve the prediction API with uvicorn.
+
+    The API has no authentication here: keep the default 127.0.0.1 unless every machine that
+    can reach the address may predict and send feedback. Request headers and bodies must
+    arrive within MLOPS_READ_TIMEOUT_SECONDS (default 10); idle connections close after 5 s.
+    """
     import uvicorn
 
     from functions.inference.app import app_from_settings
+    from infra.server import is_loopback, server_config
 
     settings = _settings()
     backend = _backend(settings)
@@ -644,7 +658,20 @@ def serve(
         update={"model_name": _model(model), "serving_stage": stage or settings.serving_stage}
     )
     api = app_from_settings(settings, backend)
-    uvicorn.run(api, host=host, port=port, log_level="info")
+    if not is_loopback(host):
+        err.print(
+            f"[yellow]warning:[/] the API has no authentication when served locally: anyone "
+            f"who can reach {escape(host)}:{port} can predict and send feedback.",
+            soft_wrap=True,
+        )
+    config = server_config(
+        api,
+        host=host,
+        port=port,
+        read_timeout=settings.read_timeout_seconds,
+        max_connections=max_connections or settings.max_connections,
+    )
+    uvicorn.Server(config).run()
 
 
 @app.command()

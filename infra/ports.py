@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from infra.records import (
+    FeedbackOutcome,
     ModelVersion,
     PipelineStart,
     PredictionRecord,
@@ -134,8 +135,9 @@ class PredictionLog(Protocol):
 
     def record(self, predictions: Sequence[PredictionRecord]) -> None: ...
 
-    def add_feedback(self, prediction_id: str, label: str) -> bool:
-        """Attach the true label; False when the prediction id is unknown."""
+    def add_feedback(self, prediction_id: str, label: str) -> FeedbackOutcome:
+        """Attach the true label, once: a prediction that has one keeps it ("already_labelled"),
+        atomically even when two labels race; "unknown" when no such prediction was captured."""
         ...
 
     def recent(self, model: str, *, limit: int = 10_000) -> list[PredictionRecord]:

@@ -88,6 +88,11 @@ class ConfigChange(BaseModel):
     config: dict[str, Any]
 
 
+FeedbackOutcome = Literal["recorded", "unknown", "already_labelled"]
+"""What storing a true label did: stored it; found no such prediction; found one already labelled
+(feedback is write-once: a second label, right or wrong, changes nothing)."""
+
+
 class PredictionRecord(BaseModel):
     prediction_id: str
     model: str

@@ -29,6 +29,19 @@ class Settings(BaseSettings):
     )
     max_batch_records: int = Field(default=10_000, ge=1)
     max_body_bytes: int = Field(default=6 * 1024 * 1024, ge=1024)
+    read_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A request body not received within this many seconds is answered 408 and "
+        "its connection closed; under `mlops serve`, so is a connection whose request headers "
+        "take longer (slow clients cannot hold the server).",
+    )
+    max_connections: int = Field(
+        default=100,
+        ge=1,
+        description="`mlops serve`: connections served at once; a request beyond them is "
+        "answered 503.",
+    )
 
     # AWS adapters (MLOPS_BACKEND=aws); AWS_ENDPOINT_URL points them at an emulator.
     data_bucket: str = ""

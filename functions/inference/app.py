@@ -3,16 +3,20 @@ anywhere else. It imports no pandas or scikit-learn: ONNX Runtime and numpy do t
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
 import math
 import random
 import secrets
+import threading
 import time
-from typing import Annotated, Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
@@ -38,6 +42,25 @@ class PredictRequest(BaseModel):
 
 Body = TypeVar("Body", bound=BaseModel)
 
+log = logging.getLogger(__name__)
+
+# A 422 reports at most this many errors (and how many there were), each input cut to an
+# excerpt: a 5 MB body with 300k unknown keys would otherwise answer a 39 MB 422.
+MAX_REPORTED_ERRORS = 20
+EXCERPT_CHARS = 100
+
+
+class BodyValidationError(RequestValidationError):
+    """A body's 422: the first errors found and how many there are in all."""
+
+    def __init__(self, errors: Sequence[Any], *, count: int) -> None:
+        super().__init__(errors)
+        self.count = count
+
+
+class BodyReadTimeout(Exception):
+    """The client did not send its whole body within the app's body-read deadline."""
+
 
 def json_body_doc(model: type[BaseModel]) -> dict[str, Any]:
     """The OpenAPI request body of an operation that reads its body with `parse_json_body`
@@ -50,26 +73,109 @@ def json_body_doc(model: type[BaseModel]) -> dict[str, Any]:
     }
 
 
-def parse_json_body(model: type[Body], body: bytes) -> Body:
-    """The body as `model`, parsed and validated by pydantic-core in one pass.
+def fields_given(parsed: BaseModel) -> int:
+    """The keys a flat model's JSON object had (see `parse_json_body`)."""
+    return len(parsed.model_fields_set)
 
-    Every operation with a JSON body reads it this way, whatever its content-type says: the
-    sample events API Gateway projects publish (REST v1 and HTTP API v2) carry none. An invalid
-    body is a 422 whose errors are located under `body`, like FastAPI's own.
+
+def parse_json_body(
+    model: type[Body], body: bytes, members: Callable[[Body], int] = fields_given
+) -> Body:
+    """The body as `model`, parsed and validated by pydantic-core in one pass, with no key
+    twice in an object.
+
+    An invalid body is a 422 whose errors are located under `body`, like FastAPI's own.
+    `members(parsed)` counts the object members the validated body had (keys across all its
+    objects). pydantic-core keeps the last of duplicate keys silently; a colon outside a string
+    is always a member's, so when the body has exactly `members` colons no key can be
+    duplicated. That count is the fast path (about 0.3 ms per MB); only a body with more
+    colons (duplicates, colons inside strings, or keys the model drops) is parsed once more to
+    look for a duplicate.
     """
     try:
-        return model.model_validate_json(body)
+        parsed = model.model_validate_json(body)
     except ValidationError as exc:
-        raise RequestValidationError(
-            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        errors = exc.errors(include_url=False)[:MAX_REPORTED_ERRORS]
+        raise BodyValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in errors], count=exc.error_count()
         ) from None
+    if body.count(b":") != members(parsed):
+        _refuse_duplicate_keys(body)
+    return parsed
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return obj
+
+
+def _refuse_duplicate_keys(body: bytes) -> None:
+    try:
+        json.loads(body, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise BodyValidationError(
+            [
+                {
+                    "type": "duplicate_key",
+                    "loc": ("body",),
+                    "msg": "a key appears twice in one object: each key may appear once",
+                    "input": exc.args[0],
+                }
+            ],
+            count=1,
+        ) from None
+    except ValueError:
+        # What pydantic-core read and Python's json does not (an integer of over 4300 digits
+        # coerced to text): pydantic-core's reading stands.
+        return
+
+
+def is_json_media_type(content_type: str | None) -> bool:
+    """application/json or application/<anything>+json, any parameters; or no content-type."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media in ("", "application/json") or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+async def read_json_request(request: Request) -> bytes:
+    """The body of an operation that takes JSON, read within the app's body-read deadline.
+
+    JSON only (415 otherwise): a browser posts text/plain and form bodies to any site without
+    asking. A body with no content-type is read as JSON: the sample events API Gateway projects
+    publish (REST v1 and HTTP API v2) carry none. A browser can send a body without a
+    content-type too, so a request a browser marks as coming from another site is refused (403):
+    no page elsewhere is served by this API (it sends no CORS headers).
+    """
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        raise HTTPException(403, "cross-site browser requests are refused")
+    content_type = request.headers.get("content-type")
+    if not is_json_media_type(content_type):
+        raise HTTPException(
+            415, f"content-type {_excerpt_text(content_type or '')!r}: send application/json"
+        )
+    try:
+        async with asyncio.timeout(request.app.state.body_read_timeout_seconds):
+            return await request.body()
+    except TimeoutError:
+        raise BodyReadTimeout from None
 
 
 def json_body(model: type[Body]) -> Any:
     """`parse_json_body` as a dependency: `body: Annotated[Model, json_body(Model)]`."""
 
     async def read(request: Request) -> Body:
-        return parse_json_body(model, await request.body())
+        return parse_json_body(model, await read_json_request(request))
 
     return Depends(read)
 
@@ -121,12 +227,25 @@ class FeedbackResponse(BaseModel):
     prediction_id: str
 
 
+class CaptureHealth(BaseModel):
+    status: Literal["ok", "failing", "off"] = Field(
+        description="failing: the last capture failed (predictions are answered regardless)."
+    )
+    errors: int = Field(
+        default=0,
+        description="Captures that failed since this instance started (also the CaptureErrors "
+        "metric).",
+    )
+    reason: str | None = None
+
+
 class HealthResponse(BaseModel):
     status: str
     model: str
     version: int | None = None
     stage: str
     reason: str | None = None
+    capture: CaptureHealth
 
 
 class ModelInfo(BaseModel):
@@ -160,7 +279,30 @@ class ValidationIssue(BaseModel):
 
 
 class ValidationErrors(BaseModel):
-    detail: list[ValidationIssue]
+    detail: list[ValidationIssue] = Field(
+        description=f"The first {MAX_REPORTED_ERRORS} errors; inputs cut to an excerpt."
+    )
+    error_count: int = Field(description="How many errors the body has in all.")
+
+
+class CaptureTracker:
+    """The capture path's state for /health: a prediction never fails because its capture
+    did, so a failing capture must be visible here (and in the CaptureErrors metric)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._lock = threading.Lock()
+        self.health = CaptureHealth(status="ok" if enabled else "off")
+
+    def succeeded(self) -> None:
+        if self.health.status != "ok":
+            with self._lock:
+                self.health = self.health.model_copy(update={"status": "ok", "reason": None})
+
+    def failed(self, exc: Exception) -> None:
+        reason = f"{type(exc).__name__}: {_excerpt_text(str(exc), 200)}"
+        with self._lock:
+            errors = self.health.errors + 1
+            self.health = CaptureHealth(status="failing", errors=errors, reason=reason)
 
 
 def create_app(
@@ -172,6 +314,7 @@ def create_app(
     max_batch_records: int = 10_000,
     max_body_bytes: int = 6 * 1024 * 1024,
     capture_max_records: int = 100,
+    body_read_timeout_seconds: float | None = 10.0,
 ) -> FastAPI:
     # /docs (Swagger UI) and /redoc with their scripts and styles served by the app itself, from
     # the fastapi-offline package: FastAPI's own pages load them from a CDN, blank offline.
@@ -184,10 +327,17 @@ def create_app(
     )
     dims = {"model": router.model, "stage": router.stage}
     app.add_exception_handler(RequestValidationError, validation_failed)  # type: ignore[arg-type]
+    app.add_exception_handler(BodyReadTimeout, body_read_timed_out)
+    app.state.body_read_timeout_seconds = body_read_timeout_seconds
+    capture_tracker = CaptureTracker(predictions is not None and capture_sample_rate > 0)
 
     def emit(name: str, value: float, unit: str = "Count", **extra: str) -> None:
-        if metrics is not None:
+        if metrics is None:
+            return
+        try:
             metrics.put(name, value, unit=unit, dimensions={**dims, **extra})
+        except Exception as exc:  # e.g. a full disk under the local metrics file
+            log.warning("metric %s not written: %s", name, type(exc).__name__)
 
     def unavailable() -> JSONResponse:
         return JSONResponse(
@@ -230,13 +380,16 @@ def create_app(
         response_model=PredictResponse,
         responses={
             503: {"model": ErrorMessage},
+            403: {"model": ErrorMessage},
+            408: {"model": ErrorMessage},
             413: {"model": ErrorMessage},
+            415: {"model": ErrorMessage},
             422: {"model": ValidationErrors},
         },
         openapi_extra=json_body_doc(PredictRequest),
     )
     async def predict(request: Request) -> Any:
-        body = await request.body()
+        body = await read_json_request(request)
         if len(body) > max_body_bytes:  # a chunked body has no content-length to check early
             return too_large(len(body))
         return await run_in_threadpool(predict_body, body)
@@ -252,7 +405,8 @@ def create_app(
             emit("PredictionErrors", 1)
             return unavailable()
         loaded = route.serving
-        records = parse_json_body(request_model(loaded), body).records  # type: ignore[attr-defined]
+        parsed = parse_json_body(request_model(loaded), body, records_members)
+        records = parsed.records  # type: ignore[attr-defined]
         unknown = loaded.unknown_categories.count(records)
         labels, probabilities = loaded.classifier.predict_objects(records)
         top = _top(probabilities)
@@ -309,6 +463,10 @@ def create_app(
         )
         return Response(content=to_json(payload), media_type="application/json")
 
+    def records_members(parsed: Any) -> int:
+        """The members of {"records": [{...}, ...]} (see `parse_json_body`)."""
+        return 1 + sum(len(r.model_fields_set) for r in parsed.records)
+
     def _top(probabilities: np.ndarray) -> list[float]:
         return list(probabilities.max(axis=1).round(6).tolist())
 
@@ -321,20 +479,26 @@ def create_app(
     ) -> None:
         assert predictions is not None
         n = capture_max_records
-        predictions.record(
-            [
-                PredictionRecord(
-                    prediction_id=i,
-                    model=loaded.record.model,
-                    version=loaded.version,
-                    stage=loaded.stage,
-                    features=r.model_dump(),
-                    label=label,
-                    probability=p,
-                )
-                for i, r, label, p in zip(ids[:n], records[:n], labels[:n], top[:n], strict=True)
-            ]
-        )
+        captured = [
+            PredictionRecord(
+                prediction_id=i,
+                model=loaded.record.model,
+                version=loaded.version,
+                stage=loaded.stage,
+                features=r.model_dump(),
+                label=label,
+                probability=p,
+            )
+            for i, r, label, p in zip(ids[:n], records[:n], labels[:n], top[:n], strict=True)
+        ]
+        try:
+            predictions.record(captured)
+        except Exception as exc:  # a full disk, a missing table: the answer goes out anyway
+            capture_tracker.failed(exc)
+            emit("CaptureErrors", 1)
+            log.warning("capture failed: %s", capture_tracker.health.reason)
+        else:
+            capture_tracker.succeeded()
 
     @app.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
     def health() -> Any:
@@ -347,6 +511,7 @@ def create_app(
                     model=router.model,
                     stage=router.stage,
                     reason=router.last_error,
+                    capture=capture_tracker.health,
                 ).model_dump(),
             )
         return HealthResponse(
@@ -355,6 +520,7 @@ def create_app(
             version=loaded.version,
             stage=loaded.stage,
             reason=router.last_error,
+            capture=capture_tracker.health,
         )
 
     @app.get("/model", response_model=ModelInfo, responses={503: {"model": ErrorMessage}})
@@ -382,7 +548,11 @@ def create_app(
         status_code=202,
         response_model=FeedbackResponse,
         responses={
+            403: {"model": ErrorMessage},
             404: {"model": ErrorMessage},
+            408: {"model": ErrorMessage},
+            409: {"model": ErrorMessage},
+            415: {"model": ErrorMessage},
             422: {"model": ValidationErrors},
             503: {"model": ErrorMessage},
         },
@@ -406,10 +576,35 @@ def create_app(
                     }
                 ]
             )
-        if predictions is None or not predictions.add_feedback(body.prediction_id, label):
+        try:
+            outcome = (
+                "unknown"
+                if predictions is None
+                else predictions.add_feedback(body.prediction_id, label)
+            )
+        except Exception as exc:
+            # Unlike a capture, feedback is what the caller asked for: say it was not stored.
+            emit("FeedbackErrors", 1)
+            log.warning("feedback not stored: %s", type(exc).__name__)
+            return JSONResponse(
+                status_code=503,
+                content={
+                    "detail": f"feedback could not be stored ({type(exc).__name__}); "
+                    "try again later"
+                },
+            )
+        if outcome == "unknown":
             return JSONResponse(
                 status_code=404,
                 content={"detail": f"prediction {body.prediction_id} was not captured"},
+            )
+        if outcome == "already_labelled":
+            return JSONResponse(
+                status_code=409,
+                content={
+                    "detail": f"prediction {body.prediction_id} already has feedback: "
+                    "a prediction is labelled once"
+                },
             )
         emit("Feedback", 1)
         return FeedbackResponse(status="recorded", prediction_id=body.prediction_id)
@@ -455,33 +650,68 @@ def create_app(
 
 
 async def validation_failed(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """The 422 of every operation, encodable whatever the client sent: FastAPI's own handler
-    fails (a 500, and uvicorn drops the connection) on an input JSON cannot carry."""
-    return JSONResponse(status_code=422, content={"detail": [_safe_error(e) for e in exc.errors()]})
+    """The 422 of every operation: bounded whatever the client sent (the first errors, each
+    with an excerpt of its input) and encodable (FastAPI's own handler fails, a 500, on an
+    input JSON cannot carry). Nothing of the input is logged."""
+    errors = exc.errors()
+    return JSONResponse(
+        status_code=422,
+        content={
+            "detail": [_safe_error(e) for e in errors[:MAX_REPORTED_ERRORS]],
+            "error_count": getattr(exc, "count", len(errors)),
+        },
+    )
+
+
+async def body_read_timed_out(request: Request, exc: Exception) -> JSONResponse:
+    seconds = request.app.state.body_read_timeout_seconds
+    return JSONResponse(
+        status_code=408,
+        content={"detail": f"the request body did not arrive within {seconds:g} s"},
+        headers={"connection": "close"},  # the rest of the body is never read
+    )
 
 
 def _safe_error(error: Any) -> dict[str, Any]:
-    entry = dict(error)
-    if "input" in entry:
-        entry["input"] = _json_safe(entry["input"])
-    if "ctx" in entry:
-        entry["ctx"] = {k: str(v) for k, v in entry["ctx"].items()}
-    return jsonable_encoder(entry)
+    """Where (a location), what (type and message) and a bounded excerpt of the input."""
+    entry: dict[str, Any] = {
+        "loc": [_excerpt_text(p) if isinstance(p, str) else p for p in error["loc"]],
+        "msg": _excerpt_text(str(error["msg"]), 4 * EXCERPT_CHARS),
+        "type": str(error["type"]),
+    }
+    if "input" in error:
+        entry["input"] = _excerpt(error["input"])
+    if error.get("ctx"):
+        entry["ctx"] = {str(k): _excerpt_text(str(v)) for k, v in error["ctx"].items()}
+    return entry
 
 
-def _json_safe(value: Any) -> Any:
-    """An echoed input JSON can carry: a body that is not UTF-8 JSON as a short description
-    (raw bytes would not encode), NaN and infinities (which Python's json and pydantic-core
-    parse, 1e400 included) by the names clients write them with."""
+def _excerpt_text(text: str, limit: int = EXCERPT_CHARS) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _excerpt(value: Any) -> Any:
+    """An echoed input, short and encodable: a body that is not UTF-8 JSON and containers as
+    a description (a missing field's input is its whole record), text cut to an excerpt, NaN
+    and infinities (which Python's json and pydantic-core parse, 1e400 included) by the names
+    clients write them with."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if value.bit_length() <= 256 else f"<integer of {value.bit_length()} bits>"
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, str):
+        return _excerpt_text(value)
     if isinstance(value, bytes | bytearray):
         return f"<{len(value)} bytes of invalid JSON>"
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return f"<object of {len(value)} keys>"
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value
+        return f"<array of {len(value)} items>"
+    return _excerpt_text(repr(value))
 
 
 def app_from_settings(settings: Settings, backend: Backend) -> FastAPI:
@@ -501,4 +731,5 @@ def app_from_settings(settings: Settings, backend: Backend) -> FastAPI:
         capture_sample_rate=settings.capture_sample_rate,
         max_batch_records=settings.max_batch_records,
         max_body_bytes=settings.max_body_bytes,
+        body_read_timeout_seconds=settings.read_timeout_seconds,
     )

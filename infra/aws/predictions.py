@@ -13,7 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from infra.aws.clients import client, error_code
-from infra.records import PredictionRecord
+from infra.records import FeedbackOutcome, PredictionRecord
 
 BATCH = 25  # BatchWriteItem limit
 BY_MODEL_INDEX = "by_model"
@@ -57,20 +57,24 @@ class DynamoPredictionLog:
             else:
                 raise RuntimeError(f"DynamoDB kept throttling writes to {self.table}")
 
-    def add_feedback(self, prediction_id: str, label: str) -> bool:
+    def add_feedback(self, prediction_id: str, label: str) -> FeedbackOutcome:
         try:
             self._db.update_item(
                 TableName=self.table,
                 Key={"prediction_id": {"S": prediction_id}},
                 UpdateExpression="SET true_label = :label",
-                ConditionExpression="attribute_exists(prediction_id)",
+                # Write-once: the condition makes DynamoDB refuse a second label atomically.
+                ConditionExpression="attribute_exists(prediction_id) AND "
+                "attribute_not_exists(true_label)",
                 ExpressionAttributeValues={":label": {"S": label}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
-                return False
+                # The item as it was when the condition failed: absent, or already labelled.
+                return "already_labelled" if exc.response.get("Item") else "unknown"
             raise
-        return True
+        return "recorded"
 
     def recent(self, model: str, *, limit: int = 10_000) -> list[PredictionRecord]:
         records: list[PredictionRecord] = []

@@ -8,7 +8,7 @@ from contextlib import closing
 from pathlib import Path
 
 from infra.local.sqlite import connect
-from infra.records import PredictionRecord
+from infra.records import FeedbackOutcome, PredictionRecord
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
@@ -38,13 +38,20 @@ class SqlitePredictionLog:
             )
             db.execute("COMMIT")
 
-    def add_feedback(self, prediction_id: str, label: str) -> bool:
+    def add_feedback(self, prediction_id: str, label: str) -> FeedbackOutcome:
         with closing(self._connect()) as db:
+            # One statement, so two racing labels cannot both find the row unlabelled.
             changed = db.execute(
-                "UPDATE predictions SET true_label = ? WHERE prediction_id = ?",
+                "UPDATE predictions SET true_label = ? "
+                "WHERE prediction_id = ? AND true_label IS NULL",
                 (label, prediction_id),
             ).rowcount
-        return changed == 1
+            if changed == 1:
+                return "recorded"
+            known = db.execute(
+                "SELECT 1 FROM predictions WHERE prediction_id = ?", (prediction_id,)
+            ).fetchone()
+        return "already_labelled" if known else "unknown"
 
     def recent(self, model: str, *, limit: int = 10_000) -> list[PredictionRecord]:
         with closing(self._connect()) as db:

@@ -159,3 +159,24 @@ def test_non_finite_numbers_get_422_naming_the_record_and_field(
         feedback = inference.handler(sample_event(kind, "/feedback", label), context)
         assert feedback["statusCode"] == 422, number
         assert strict_json(feedback["body"])["detail"][0]["loc"] == ["body", "label"]
+
+
+def test_only_json_bodies_are_read_and_duplicate_keys_are_refused(production_v1, body, context):
+    text = v2(body)
+    text["headers"]["content-type"] = "text/plain"
+    status, answer = call(text, context)
+    assert status == 415 and "application/json" in answer["detail"]
+    duplicated = body[:-1] + ", " + body[1:]  # {"records": [...], "records": [...]}
+    status, answer = call(sample_event("http-v2", "/predict", duplicated), context)
+    assert status == 422 and answer["detail"][0]["type"] == "duplicate_key"
+    assert answer["detail"][0]["input"] == "records"
+
+
+def test_a_422_fits_a_lambda_response_whatever_the_body(
+    production_v1, typed_frame, schema, context
+):
+    """Lambda refuses responses over 6 MB: a 5 MB field used to be echoed whole."""
+    record = typed_frame[schema.feature_names].head(1).to_dict(orient="records")[0]
+    record["worst_area"] = "9" * 5_000_000
+    response = inference.handler(v2(json.dumps({"records": [record]})), context)
+    assert response["statusCode"] == 422 and len(response["body"]) < 2_000

@@ -1,3 +1,5 @@
+from concurrent.futures import ThreadPoolExecutor
+
 from infra.records import PredictionRecord
 
 
@@ -26,7 +28,22 @@ def test_recorded_predictions_come_back_newest_first(prediction_log):
 
 def test_feedback_attaches_to_a_known_prediction_only(prediction_log):
     prediction_log.record([record(1)])
-    assert prediction_log.add_feedback("p0001", "no") is True
-    assert prediction_log.add_feedback("missing", "no") is False
+    assert prediction_log.add_feedback("p0001", "no") == "recorded"
+    assert prediction_log.add_feedback("missing", "no") == "unknown"
     (only,) = prediction_log.recent("bc")
     assert only.true_label == "no"
+
+
+def test_feedback_is_written_once_even_when_labels_race(prediction_log):
+    """A second label for a prediction, right or wrong, changes nothing: rewriting labels would
+    let anyone with feedback access drive the accuracy the retrain alarm watches."""
+    prediction_log.record([record(1), record(2)])
+    assert prediction_log.add_feedback("p0001", "yes") == "recorded"
+    assert prediction_log.add_feedback("p0001", "no") == "already_labelled"
+    assert prediction_log.add_feedback("p0001", "yes") == "already_labelled"
+    labels = [f"label-{i}" for i in range(8)]
+    with ThreadPoolExecutor(len(labels)) as pool:
+        outcomes = list(pool.map(lambda label: prediction_log.add_feedback("p0002", label), labels))
+    assert sorted(outcomes) == ["already_labelled"] * 7 + ["recorded"]
+    stored = {p.prediction_id: p.true_label for p in prediction_log.recent("bc")}
+    assert stored == {"p0001": "yes", "p0002": labels[outcomes.index("recorded")]}

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
+import time
 import warnings
 
 import pytest
@@ -90,6 +92,7 @@ def test_health_is_503_until_a_model_is_in_the_stage(client, backend, trained):
         "version": 1,
         "stage": "production",
         "reason": None,
+        "capture": {"status": "ok", "errors": 0, "reason": None},
     }
 
 
@@ -156,6 +159,87 @@ def test_batches_over_the_limit_get_422_and_bodies_over_the_limit_413(client, li
     assert big.status_code == 413 and "limit" in big.json()["detail"]
 
 
+@pytest.fixture
+def roomy_client(backend, provider):
+    """The API with its default limits (a 6 MB body)."""
+    return TestClient(create_app(provider, predictions=backend.predictions))
+
+
+def test_a_422_is_bounded_and_logs_no_input_whatever_the_body(roomy_client, live, records, caplog):
+    """A 4.8 MB body with 300k unknown keys answered a 39 MB 422; a 5 MB field came back whole
+    (and a rejected field may be a patient id): now the first errors, each with an excerpt."""
+    caplog.set_level(logging.DEBUG)
+    extra_keys = {f"k{i:06d}": 0 for i in range(300_000)}
+    body = json.dumps({"records": [{**records[0], **extra_keys}]})
+    assert len(body) > 4_000_000
+    started = time.perf_counter()
+    many = roomy_client.post("/predict", content=body, headers={"content-type": "application/json"})
+    seconds = time.perf_counter() - started
+    assert many.status_code == 422
+    assert len(many.content) < 10_000, len(many.content)
+    answer = many.json()
+    assert answer["error_count"] == 300_000 and len(answer["detail"]) == 20
+    assert answer["detail"][0]["loc"] == ["body", "records", 0, "k000000"]
+    huge = "patient-" + "7" * 5_000_000
+    big_field = roomy_client.post(
+        "/predict", json={"records": [{**records[0], "mean_radius": huge}]}
+    )
+    big_key = roomy_client.post("/predict", json={"records": [{**records[0], huge: 1}]})
+    big_label = roomy_client.post("/feedback", json={"prediction_id": "p", "label": huge})
+    for response in (big_field, big_key, big_label):
+        assert response.status_code == 422 and len(response.content) < 2_000, response.text[:500]
+        assert response.json()["error_count"] == 1
+        assert "(5000008 characters)" in response.text
+    assert big_field.json()["detail"][0]["input"].startswith("patient-777")
+    missing = roomy_client.post("/predict", json={"records": [{"mean_radius": 1.0}]})
+    assert all(e["input"] == "<object of 1 keys>" for e in missing.json()["detail"])
+    assert "7" * 200 not in caplog.text and "k299999" not in caplog.text
+    print(f"300k unknown keys: 422 in {seconds:.2f} s, {len(many.content)} bytes")
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "x"],
+)
+def test_bodies_that_are_not_json_get_415(client, live, records, content_type):
+    """What a browser page elsewhere can post without asking (a "simple" request)."""
+    body = json.dumps({"records": records[:1]})
+    headers = {"content-type": content_type}
+    answer = client.post("/predict", content=body, headers=headers)
+    assert answer.status_code == 415 and "application/json" in answer.json()["detail"]
+    prediction_id = client.post("/predict", json={"records": records[:1]}).json()["predictions"][0]
+    label = json.dumps({"prediction_id": prediction_id["prediction_id"], "label": "benign"})
+    assert client.post("/feedback", content=label, headers=headers).status_code == 415
+    for accepted in ("application/json", "application/json; charset=utf-8", "application/x+json"):
+        ok = client.post("/predict", content=body, headers={"content-type": accepted})
+        assert ok.status_code == 200, accepted
+    cross_site = client.post("/predict", content=body, headers={"sec-fetch-site": "cross-site"})
+    assert cross_site.status_code == 403  # a browser's request without a content-type
+
+
+def test_duplicate_keys_get_422_naming_the_key(client, live, records):
+    """pydantic-core keeps the last of duplicate keys; the record scored would not be the one
+    the client (or a proxy that read the first) saw."""
+    record = json.dumps(records[0])
+    duplicated = record[:-1] + ', "mean_radius": 99.0}'
+    for body in (
+        f'{{"records": [{duplicated}]}}',
+        f'{{"records": [{record}], "records": [{record}]}}',
+        f'{{"records": [{record}, {duplicated.replace(", ", ",  ")}]}}',
+    ):
+        answer = client.post("/predict", content=body)
+        assert answer.status_code == 422, body[-80:]
+        [error] = answer.json()["detail"]
+        assert error["type"] == "duplicate_key" and error["input"] in ("mean_radius", "records")
+    feedback = client.post(
+        "/feedback", content='{"prediction_id": "p", "label": "benign", "label": "malignant"}'
+    )
+    assert feedback.status_code == 422 and feedback.json()["detail"][0]["input"] == "label"
+    # Colons inside strings are not keys: such a body takes the exact check and passes.
+    with_colons = client.post("/feedback", json={"prediction_id": "a:b:c", "label": "benign"})
+    assert with_colons.status_code == 404
+
+
 def test_model_endpoint_describes_the_served_version(client, live):
     info = client.get("/model").json()
     assert info["version"] == 1 and info["stage"] == "production"
@@ -188,11 +272,12 @@ def test_feedback_attaches_the_true_label_to_a_captured_prediction(client, live,
     assert ok.status_code == 202
     captured = backend.predictions.recent(MODEL)
     assert captured[0].true_label == "benign" and captured[0].version == 1
-    again = client.post(  # no content-type, as API Gateway's published sample events
+    second = client.post("/predict", json={"records": records[:1]}).json()["predictions"][0]
+    no_content_type = client.post(  # as API Gateway's published sample events
         "/feedback",
-        content=json.dumps({"prediction_id": prediction["prediction_id"], "label": "malignant"}),
+        content=json.dumps({"prediction_id": second["prediction_id"], "label": "malignant"}),
     )
-    assert again.status_code == 202, again.text
+    assert no_content_type.status_code == 202, no_content_type.text
     assert backend.predictions.recent(MODEL)[0].true_label == "malignant"
     unknown = client.post("/feedback", json={"prediction_id": "nope", "label": "benign"})
     assert unknown.status_code == 404
@@ -203,6 +288,28 @@ def test_feedback_attaches_the_true_label_to_a_captured_prediction(client, live,
         "body",
         "label",
     ]
+
+
+def test_feedback_is_recorded_once_per_prediction(client, live, records, backend):
+    """100 honest labels then 100 wrong ones for the same ids: the wrong ones are refused, so
+    the accuracy the monitor reports (and the retrain alarm watches) stays the honest one."""
+    predictions = client.post("/predict", json={"records": records[:20]}).json()["predictions"]
+    for p in predictions:
+        honest = {"prediction_id": p["prediction_id"], "label": p["label"]}
+        assert client.post("/feedback", json=honest).status_code == 202
+    wrong = {"benign": "malignant", "malignant": "benign"}
+    for p in predictions:
+        flipped = {"prediction_id": p["prediction_id"], "label": wrong[p["label"]]}
+        refused = client.post("/feedback", json=flipped)
+        assert refused.status_code == 409 and "already has feedback" in refused.json()["detail"]
+    same_again = {
+        "prediction_id": predictions[0]["prediction_id"],
+        "label": predictions[0]["label"],
+    }
+    assert client.post("/feedback", json=same_again).status_code == 409
+    labelled = [p for p in backend.predictions.recent(MODEL) if p.true_label is not None]
+    assert len(labelled) == 20 and all(p.true_label == p.label for p in labelled)
+    assert len(backend.metrics.read("Feedback")) == 20
 
 
 def test_a_stage_move_is_served_without_a_restart(client, live, backend, trained):

@@ -9,6 +9,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx2
@@ -30,42 +32,59 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def server(tmp_path, trained, typed_frame, schema):
-    home = tmp_path / "home"
-    backend = local_backend(Settings(home=home))
-    v1, v2 = register(backend, trained, run_id="r1"), register(backend, trained, run_id="r2")
-    backend.registry.promote(MODEL, v1.version, "production", actor="test")
+@contextmanager
+def mlops_serve(
+    home: Path, *args: str, host: str = "127.0.0.1", healthy: bool = True, **settings: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`mlops serve` in its own process on a free port, as users run it; yields its URL (once
+    /health answers: 200, or any status when `healthy` is False) and the process, whose
+    stderr is a pipe."""
     port = free_port()
     mlops = str(Path(sys.executable).with_name("mlops"))
     env = {
         **os.environ,
         "MLOPS_HOME": str(home),
-        "MLOPS_MODEL_NAME": MODEL,
-        "MLOPS_MODEL_REFRESH_SECONDS": str(REFRESH_SECONDS),
-        "MLOPS_CAPTURE_SAMPLE_RATE": "1",
+        **{f"MLOPS_{name.upper()}": value for name, value in settings.items()},
     }
     process = subprocess.Popen(
-        [mlops, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [mlops, "serve", "--host", host, "--port", str(port), *args],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx2.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx2.HTTPError:
-            pass
-        assert process.poll() is None, process.stderr.read().decode()[-2000:]
-        assert time.monotonic() < deadline, "mlops serve did not become healthy"
-        time.sleep(0.1)
+    try:
+        while True:
+            try:
+                status = httpx2.get(f"{url}/health", timeout=1).status_code
+                if status == 200 or not healthy:
+                    break
+            except httpx2.HTTPError:
+                pass
+            assert process.poll() is None, process.stderr.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "mlops serve did not become healthy"
+            time.sleep(0.1)
+        yield url, process
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture
+def server(tmp_path, trained, typed_frame, schema):
+    home = tmp_path / "home"
+    backend = local_backend(Settings(home=home))
+    v1, v2 = register(backend, trained, run_id="r1"), register(backend, trained, run_id="r2")
+    backend.registry.promote(MODEL, v1.version, "production", actor="test")
     records = typed_frame[schema.feature_names].head(3).to_dict(orient="records")
-    yield url, backend, v1.version, v2.version, records
-    process.terminate()
-    process.wait(10)
+    with mlops_serve(
+        home,
+        model_name=MODEL,
+        model_refresh_seconds=str(REFRESH_SECONDS),
+        capture_sample_rate="1",
+    ) as (url, _):
+        yield url, backend, v1.version, v2.version, records
 
 
 async def load(url: str, records: list[dict], on_switch) -> list[dict]:

@@ -1,8 +1,10 @@
-"""Serving under faults: an unreachable registry, a missing or tampered artifact, and the
-guarantee that the serving path never unpickles anything."""
+"""Serving under faults: an unreachable registry, a missing or tampered artifact, a capture
+store that fails, and the guarantee that the serving path never unpickles anything."""
 
 from __future__ import annotations
 
+import errno
+import os
 import subprocess
 import sys
 
@@ -58,6 +60,53 @@ def test_a_deleted_registry_table_does_not_stop_a_loaded_model_on_aws(
     answer = client.post("/predict", json={"records": records})
     assert answer.status_code == 200 and answer.json()["version"] == version.version
     assert "ResourceNotFoundException" in client.get("/health").json()["reason"]
+
+
+def no_space_left(*_args, **_kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_full_disk_fails_no_prediction_and_feedback_says_so(
+    backend, trained, records, monkeypatch
+):
+    """With a full disk /predict and /feedback answered 500 while /health said 200."""
+    version = register(backend, trained)
+    backend.registry.promote(MODEL, version.version, "production", actor="t")
+    client, _ = client_for(backend)
+    monkeypatch.setattr(backend.predictions, "record", no_space_left)
+    answer = client.post("/predict", json={"records": records[:2]})
+    assert answer.status_code == 200 and len(answer.json()["predictions"]) == 2
+    capture = client.get("/health").json()["capture"]
+    assert capture["status"] == "failing" and capture["errors"] == 1
+    assert "No space left on device" in capture["reason"]
+    assert [p["value"] for p in backend.metrics.read("CaptureErrors")] == [1]
+    monkeypatch.setattr(backend.predictions, "add_feedback", no_space_left)
+    pid = answer.json()["predictions"][0]["prediction_id"]
+    feedback = client.post("/feedback", json={"prediction_id": pid, "label": "benign"})
+    assert feedback.status_code == 503 and "OSError" in feedback.json()["detail"]
+    monkeypatch.setattr(backend.metrics, "put", no_space_left)  # the metrics file too
+    assert client.post("/predict", json={"records": records[:2]}).status_code == 200
+    monkeypatch.undo()  # space again: capture recovers, the count of failures stays
+    assert client.post("/predict", json={"records": records[:2]}).status_code == 200
+    assert client.get("/health").json()["capture"] == {"status": "ok", "errors": 2, "reason": None}
+
+
+def test_a_deleted_capture_table_fails_no_prediction_on_aws(
+    aws, aws_backend, trained, typed_frame, schema
+):
+    version = register(aws_backend, trained)
+    aws_backend.registry.promote(MODEL, version.version, "production", actor="t")
+    client, _ = client_for(aws_backend)
+    records = typed_frame[schema.feature_names].head(2).to_dict(orient="records")
+    pid = client.post("/predict", json={"records": records}).json()["predictions"][0]
+    boto3.client("dynamodb").delete_table(TableName=aws.predictions_table)
+    answer = client.post("/predict", json={"records": records})
+    assert answer.status_code == 200 and answer.json()["version"] == version.version
+    health = client.get("/health")
+    assert health.status_code == 200
+    assert "ResourceNotFoundException" in health.json()["capture"]["reason"]
+    label = {"prediction_id": pid["prediction_id"], "label": "benign"}
+    assert client.post("/feedback", json=label).status_code == 503
 
 
 def test_the_serving_path_never_unpickles(tmp_path, trained):

@@ -20,9 +20,46 @@ def test_the_api_requires_iam_auth_unless_told_otherwise():
     for env in ("dev", "staging", "prod"):
         assert variable_default(TERRAFORM / "envs" / env / "variables.tf", "api_auth") == "iam"
         assert "api_auth" not in (TERRAFORM / "envs" / env / "terraform.tfvars").read_text()
-    api = (MODULES / "api" / "main.tf").read_text()
-    assert 'authorization_type = var.auth == "iam" ? "AWS_IAM"' in api
-    assert 'authorization = var.auth == "iam" ? "AWS_IAM" : "NONE"' in api
+    api = blocks(parse(MODULES / "api" / "main.tf"), "resource")
+    route = first(api["aws_apigatewayv2_route.http"]["authorization_type"])
+    assert route.startswith('${var.auth == "iam" ? "AWS_IAM"')
+    method = first(api["aws_api_gateway_method.proxy"]["authorization"])
+    assert method == '${var.auth == "iam" ? "AWS_IAM" : "NONE"}'
+
+
+def test_feedback_can_be_authorized_apart_from_predictions():
+    """Feedback labels drive the accuracy alarm that retrains: /feedback is a route of its own,
+    with its own JWT scopes and its own IAM resource ARN, apart from /predict."""
+    api = parse(MODULES / "api" / "main.tf")
+    routes = api["locals"][0]["http_routes"]
+    assert routes["predict"] == {
+        "route_key": "POST /predict",
+        "scopes": "${var.predict_authorization_scopes}",
+    }
+    assert routes["feedback"] == {
+        "route_key": "POST /feedback",
+        "scopes": "${var.feedback_authorization_scopes}",
+    }
+    assert routes["other"] == {"route_key": "ANY /{proxy+}", "scopes": []}
+    route = blocks(api, "resource")["aws_apigatewayv2_route.http"]
+    assert first(route["for_each"]) == "${local.http ? local.http_routes : {}}"
+    assert first(route["route_key"]) == "${each.value.route_key}"
+    assert "each.value.scopes" in first(route["authorization_scopes"])
+    # The single route of before keeps its identity: no replacement on apply.
+    assert api["moved"] == [
+        {
+            "from": "${aws_apigatewayv2_route.http[0]}",
+            "to": '${aws_apigatewayv2_route.http["other"]}',
+        }
+    ]
+    for name in ("predict_authorization_scopes", "feedback_authorization_scopes"):
+        assert variable_default(MODULES / "api" / "variables.tf", name) == []
+    outputs = {
+        k: v for entry in parse(MODULES / "api" / "outputs.tf")["output"] for k, v in entry.items()
+    }
+    arns = first(outputs["operation_arns"]["value"])
+    assert arns["predict"].endswith("/POST/predict")
+    assert arns["feedback"].endswith("/POST/feedback")
 
 
 def test_buckets_are_kms_encrypted_private_and_tls_only():

@@ -1,6 +1,16 @@
 locals {
   http = var.api_type == "http"
   rest = var.api_type == "rest"
+  # POST /predict and POST /feedback are routes of their own so that their authorization can
+  # differ: JWT scopes per route, and with IAM each has its own ARN to grant (operation_arns).
+  # Feedback labels feed the accuracy alarm that retrains: grant them to fewer callers.
+  http_routes = {
+    predict  = { route_key = "POST /predict", scopes = var.predict_authorization_scopes }
+    feedback = { route_key = "POST /feedback", scopes = var.feedback_authorization_scopes }
+    other    = { route_key = "ANY /{proxy+}", scopes = [] }
+  }
+  stage         = local.http ? "$default" : "api"
+  execution_arn = local.http ? aws_apigatewayv2_api.http[0].execution_arn : aws_api_gateway_rest_api.rest[0].execution_arn
   access_log_format = jsonencode({
     requestId      = "$context.requestId"
     ip             = "$context.identity.sourceIp"
@@ -52,12 +62,18 @@ resource "aws_apigatewayv2_authorizer" "jwt" {
 
 resource "aws_apigatewayv2_route" "http" {
   #checkov:skip=CKV_AWS_309:Authorization is AWS_IAM by default (or JWT); NONE only when a caller sets auth = "none" explicitly (checkov cannot evaluate the conditional).
-  count              = local.http ? 1 : 0
-  api_id             = aws_apigatewayv2_api.http[0].id
-  route_key          = "ANY /{proxy+}"
-  target             = "integrations/${aws_apigatewayv2_integration.http[0].id}"
-  authorization_type = var.auth == "iam" ? "AWS_IAM" : (var.auth == "jwt" ? "JWT" : "NONE")
-  authorizer_id      = var.auth == "jwt" ? aws_apigatewayv2_authorizer.jwt[0].id : null
+  for_each             = local.http ? local.http_routes : {}
+  api_id               = aws_apigatewayv2_api.http[0].id
+  route_key            = each.value.route_key
+  target               = "integrations/${aws_apigatewayv2_integration.http[0].id}"
+  authorization_type   = var.auth == "iam" ? "AWS_IAM" : (var.auth == "jwt" ? "JWT" : "NONE")
+  authorizer_id        = var.auth == "jwt" ? aws_apigatewayv2_authorizer.jwt[0].id : null
+  authorization_scopes = length(each.value.scopes) > 0 ? each.value.scopes : null
+}
+
+moved {
+  from = aws_apigatewayv2_route.http[0]
+  to   = aws_apigatewayv2_route.http["other"]
 }
 
 resource "aws_apigatewayv2_stage" "http" {
@@ -137,7 +153,7 @@ resource "aws_api_gateway_stage" "rest" {
   count                = local.rest ? 1 : 0
   rest_api_id          = aws_api_gateway_rest_api.rest[0].id
   deployment_id        = aws_api_gateway_deployment.rest[0].id
-  stage_name           = "api"
+  stage_name           = local.stage
   xray_tracing_enabled = true
 
   access_log_settings {

@@ -20,5 +20,14 @@ output "stage_name" {
 
 output "execution_arn" {
   description = "Execution ARN (for IAM policies that allow calling the API)."
-  value       = local.http ? aws_apigatewayv2_api.http[0].execution_arn : aws_api_gateway_rest_api.rest[0].execution_arn
+  value       = local.execution_arn
+}
+
+output "operation_arns" {
+  description = "execute-api:Invoke resource ARNs per operation (auth = iam): grant predict and feedback to different principals."
+  value = {
+    predict  = "${local.execution_arn}/${local.stage}/POST/predict"
+    feedback = "${local.execution_arn}/${local.stage}/POST/feedback"
+    read     = "${local.execution_arn}/${local.stage}/GET/*"
+  }
 }

@@ -37,6 +37,28 @@ variable "jwt_audience" {
   default     = []
 }
 
+variable "predict_authorization_scopes" {
+  description = "auth = jwt (HTTP API): OAuth scopes a token needs for POST /predict; none: any valid token."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = length(var.predict_authorization_scopes) == 0 || (var.auth == "jwt" && var.api_type == "http")
+    error_message = "Scopes need auth = jwt on the HTTP API; with iam, grant execute-api:Invoke on the operation_arns output instead."
+  }
+}
+
+variable "feedback_authorization_scopes" {
+  description = "auth = jwt (HTTP API): OAuth scopes a token needs for POST /feedback, e.g. [\"mlops/feedback\"]; none: any valid token. Feedback labels drive the accuracy alarm that retrains, so grant them to fewer callers than predictions."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = length(var.feedback_authorization_scopes) == 0 || (var.auth == "jwt" && var.api_type == "http")
+    error_message = "Scopes need auth = jwt on the HTTP API; with iam, grant execute-api:Invoke on the operation_arns output instead."
+  }
+}
+
 variable "function_name" {
   description = "Inference function name."
   type        = string
