@@ -1,7 +1,21 @@
 locals {
   http = var.api_type == "http"
   rest = var.api_type == "rest"
-  access_log_format = jsonencode({
+  # Who called: the IAM principal that signed the request (auth = "iam"), "-" when none.
+  caller_log_fields = {
+    callerArn     = "$context.identity.userArn"
+    caller        = "$context.identity.caller"
+    callerAccount = "$context.identity.accountId"
+  }
+  # What the authorizer established: the JWT's subject and client (HTTP API, auth = "jwt"),
+  # or an authorizer's principal (REST).
+  authorizer_log_fields = local.http ? tomap({
+    jwtSubject  = "$context.authorizer.claims.sub"
+    jwtClientId = "$context.authorizer.claims.client_id"
+    }) : tomap({
+    principalId = "$context.authorizer.principalId"
+  })
+  access_log_format = jsonencode(merge({
     requestId      = "$context.requestId"
     ip             = "$context.identity.sourceIp"
     requestTime    = "$context.requestTime"
@@ -11,7 +25,7 @@ locals {
     responseLength = "$context.responseLength"
     latencyMs      = "$context.responseLatency"
     integrationErr = "$context.integrationErrorMessage"
-  })
+  }, local.caller_log_fields, local.authorizer_log_fields))
 }
 
 resource "aws_cloudwatch_log_group" "access" {
