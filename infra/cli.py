@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from typer.core import TyperGroup
 
 from infra.artifacts import arrival_key
 from infra.backend import Backend, build_backend
+from infra.console import cell, markup
 from infra.records import version_label
 from infra.settings import Settings
 from infra.smoke import DEFAULT_WAIT_SECONDS
@@ -93,13 +93,25 @@ WaitOption = Annotated[
         "stage every MLOPS_MODEL_REFRESH_SECONDS, 30 s by default).",
     ),
 ]
+
+
+def _valid_model_name(name: str | None) -> str | None:
+    from training.config import check_model_name
+
+    try:
+        return None if name is None else check_model_name(name)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 ModelOption = Annotated[
     str | None,
     typer.Option(
         "--model",
         "-m",
-        help="Model name (default: MLOPS_MODEL_NAME, else the --config file's model_name, "
-        'else "model").',
+        callback=_valid_model_name,
+        help="Model name: lowercase letters, digits and hyphens (default: MLOPS_MODEL_NAME, "
+        'else the --config file\'s model_name, else "model").',
     ),
 ]
 
@@ -109,7 +121,14 @@ def actor() -> str:
 
 
 def _settings(**overrides: Any) -> Settings:
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    from pydantic import ValidationError
+
+    from training.config import one_line
+
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        raise _fail(one_line(exc, env_prefix="MLOPS_")) from None
 
 
 def _backend(settings: Settings | None = None) -> Backend:
@@ -117,7 +136,7 @@ def _backend(settings: Settings | None = None) -> Backend:
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
+    err.print(markup("[red]error:[/] {}", message), soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -189,10 +208,10 @@ def demo(
     if inspect is None:
         console.print("[dim]state was kept in moto (in-process AWS): gone with this process[/]")
     else:
-        console.print(f"[dim]state kept; inspect it with:[/] {escape(inspect)}", soft_wrap=True)
+        console.print(markup("[dim]state kept; inspect it with:[/] {}", inspect), soft_wrap=True)
     if report is not None:
         report.write_text(result.model_dump_json(indent=2))
-        console.print(f"[dim]report written to {report}[/]")
+        console.print(markup("[dim]report written to {}[/]", report))
     if not result.passed:
         raise typer.Exit(1)
 
@@ -269,7 +288,7 @@ def train(
         raise _fail(str(exc)) from exc
     changes = steps.save_config(cfg, actor=actor())
     for change in changes if stored else []:
-        console.print(f"config changed: {escape(change)}")
+        console.print(markup("config changed: {}", change), soft_wrap=True)
     key = arrival_key(data.name)
     backend.data.put(key, data.read_bytes())
     tasks = step_tasks(steps, actor=actor())
@@ -277,7 +296,7 @@ def train(
         tasks["train"] = remote_training_task(
             steps, _sagemaker_launcher(), poll_seconds=poll_seconds
         )
-    with console.status(f"training {name} on {data.name} ({on})"):
+    with console.status(markup("training {} on {} ({})", name, data.name, on)):
         result = LocalPipeline(backend, actor=actor(), tasks=tasks).run(
             name, key, run_id=run_id, auto_promote=promote
         )
@@ -298,21 +317,27 @@ def _sagemaker_launcher() -> Any:
         raise _fail(str(exc)) from exc
 
 
+STEP_LINES = {
+    status: f"  [{colour}]{{:>9}}[/] {{:<9}} {{:6.2f}}s {{}}"
+    for status, colour in (("succeeded", "green"), ("failed", "red"), ("skipped", "yellow"))
+}
+
+
 def _print_pipeline(result: Any) -> None:
     for s in result.steps:
-        colour = {"succeeded": "green", "failed": "red", "skipped": "yellow"}[s.status]
-        console.print(f"  [{colour}]{s.status:>9}[/] {s.name:<9} {s.seconds:6.2f}s {s.detail}")
+        template = STEP_LINES[s.status]
+        console.print(markup(template, s.status, s.name, s.seconds, s.detail))
     if result.status == "registered":
-        promoted = f", promoted to {result.promoted_to}" if result.promoted_to else ""
-        console.print(f"[green]registered v{result.version}[/]{promoted}")
+        promoted = markup(", promoted to {}", result.promoted_to) if result.promoted_to else ""
+        console.print(markup("[green]registered v{}[/]", result.version) + promoted)
     elif result.status == "rejected":
         console.print(
-            "[yellow]gate failed, nothing registered:[/] " + "; ".join(result.gate.reasons)
+            markup("[yellow]gate failed, nothing registered:[/] {}", "; ".join(result.gate.reasons))
         )
     else:
-        console.print(f"[red]{result.error_type}:[/] {result.error}")
+        console.print(markup("[red]{}:[/] {}", result.error_type, result.error))
     for warning in result.validation_warnings:
-        console.print(f"  [yellow]warning:[/] {warning}")
+        console.print(markup("  [yellow]warning:[/] {}", warning))
 
 
 @app.command()
@@ -387,8 +412,13 @@ def schema_infer(
     import pandas as pd
 
     from infra.pipeline import PipelineSteps
+    from training.config import ValidationThresholds
     from training.schema import SchemaError, infer_schema
+    from training.validation import header_too_wide
 
+    too_wide = header_too_wide(data.read_bytes(), ValidationThresholds().max_columns)
+    if too_wide:
+        raise _fail(f"cannot infer a schema from {data}: {too_wide}")
     try:
         inferred = infer_schema(pd.read_csv(data), target, keep=keep or ())
     except (SchemaError, ValueError, UnicodeDecodeError) as exc:
@@ -402,12 +432,19 @@ def schema_infer(
         console.print_json(text)
     else:
         console.print(
-            f"{len(inferred.columns)} features, target {target!r} classes {inferred.target.classes}"
+            markup(
+                "{} features, target {!r} classes {}",
+                len(inferred.columns),
+                target,
+                inferred.target.classes,
+            )
         )
     # On stderr when stdout is the JSON, so that it can still be redirected to a file.
     notes = console if out or save else err
     for column in inferred.excluded_columns:
-        notes.print(f"  [yellow]excluded[/] {column.name}: {column.detail} (keep it: --keep)")
+        notes.print(
+            markup("  [yellow]excluded[/] {}: {} (keep it: --keep)", column.name, column.detail)
+        )
 
 
 @config_app.command("show")
@@ -430,7 +467,7 @@ def config_history(model: ModelOption = None) -> None:
     name = _model(model)
     for change in PipelineSteps(_backend()).config_history(name):
         console.print(
-            f"{change.at} {escape(change.by)}: {escape('; '.join(change.changes))}", soft_wrap=True
+            markup("{} {}: {}", change.at, change.by, "; ".join(change.changes)), soft_wrap=True
         )
 
 
@@ -443,7 +480,8 @@ def registry_list(model: ModelOption = None) -> None:
     name = _model(model)
     versions = registry.versions(name)
     if not versions:
-        console.print(f"no versions of {name!r} (models: {', '.join(registry.models()) or 'none'})")
+        models = ", ".join(registry.models()) or "none"
+        console.print(markup("no versions of {!r} (models: {})", name, models))
         return
     console.print(versions_table(versions, registry.aliases(name)))
 
@@ -478,8 +516,12 @@ def registry_check(
     except (RegistryError, ArtifactIntegrityError) as exc:
         raise _fail(str(exc)) from exc
     console.print(
-        f"{record.model} v{record.version}: gate passed, "
-        f"{len(record.artifacts)} artifacts match their SHA-256"
+        markup(
+            "{} v{}: gate passed, {} artifacts match their SHA-256",
+            record.model,
+            record.version,
+            len(record.artifacts),
+        )
     )
 
 
@@ -500,7 +542,7 @@ def registry_export(
         record = export_version(_backend(), _model(model), version, out)
     except (RegistryError, ArtifactIntegrityError, SigningUnavailable) as exc:
         raise _fail(str(exc)) from exc
-    console.print(f"exported {record.model} v{record.version} to {out} (signed)")
+    console.print(markup("exported {} v{} to {} (signed)", record.model, record.version, out))
 
 
 @registry_app.command("import")
@@ -526,9 +568,14 @@ def registry_import(
     except ArtifactIntegrityError as exc:
         raise _fail(str(exc)) from exc
     console.print(
-        f"imported as {record.model} v{record.version} "
-        f"(from {source_env} v{record.lineage['imported_from']['version']}, "
-        f"signed by {record.lineage.get('export_signed_by', 'an earlier import')})"
+        markup(
+            "imported as {} v{} (from {} v{}, signed by {})",
+            record.model,
+            record.version,
+            source_env,
+            record.lineage["imported_from"]["version"],
+            record.lineage.get("export_signed_by", "an earlier import"),
+        )
     )
     if output_file is not None:
         with output_file.open("a") as handle:
@@ -578,9 +625,13 @@ def promote(
     except RegistryError as exc:
         raise _fail(str(exc)) from exc
     if event is None:
-        console.print(f"{to} of {name} already serves v{version}")
+        console.print(markup("{} of {} already serves v{}", to, name, version))
     else:
-        console.print(f"{to} of {name}: {version_label(event.from_version)} -> v{event.to_version}")
+        console.print(
+            markup(
+                "{} of {}: {} -> v{}", to, name, version_label(event.from_version), event.to_version
+            )
+        )
 
 
 @app.command()
@@ -599,7 +650,7 @@ def rollback(
         event = _backend().registry.rollback(name, stage, actor=actor(), reason=reason)
     except RegistryError as exc:
         raise _fail(str(exc)) from exc
-    console.print(f"{stage} of {name}: v{event.from_version} -> v{event.to_version}")
+    console.print(markup("{} of {}: v{} -> v{}", stage, name, event.from_version, event.to_version))
 
 
 @app.command()
@@ -619,8 +670,13 @@ def monitor(
     console.print(drift_table(result.drift))
     accuracy = f"{result.feedback_accuracy:.3f}" if result.feedback_accuracy is not None else "n/a"
     console.print(
-        f"v{result.version}: {result.captured} captured, {result.feedback_count} labelled, "
-        f"feedback accuracy {accuracy}"
+        markup(
+            "v{}: {} captured, {} labelled, feedback accuracy {}",
+            result.version,
+            result.captured,
+            result.feedback_count,
+            accuracy,
+        )
     )
 
 
@@ -660,8 +716,12 @@ def serve(
     api = app_from_settings(settings, backend)
     if not is_loopback(host):
         err.print(
-            f"[yellow]warning:[/] the API has no authentication when served locally: anyone "
-            f"who can reach {escape(host)}:{port} can predict and send feedback.",
+            markup(
+                "[yellow]warning:[/] the API has no authentication when served locally: anyone "
+                "who can reach {}:{} can predict and send feedback.",
+                host,
+                port,
+            ),
             soft_wrap=True,
         )
     config = server_config(
@@ -700,7 +760,7 @@ def package(
 
     architecture = arch or host_architecture()
     source = Path(__file__).resolve().parents[1]
-    with console.status(f"building the inference package for {architecture}"):
+    with console.status(markup("building the inference package for {}", architecture)):
         reports = [build_inference(source, output, architecture)]
         if training_image:
             reports.append(measure_training_image(output, architecture))
@@ -709,25 +769,32 @@ def package(
         table.add_column(col)
     for r in reports:
         budget = (
-            f"<= {r.budget.unzipped_mb:g} / {r.budget.zipped_mb:g} MB" if r.budget else "reported"
+            markup("<= {:g} / {:g} MB", r.budget.unzipped_mb, r.budget.zipped_mb)
+            if r.budget
+            else "reported"
         )
         verdict = "" if r.within_budget else " [red]OVER[/]"
         table.add_row(
-            r.name,
-            r.architecture,
-            str(r.files),
-            f"{r.unzipped_bytes / MB:.1f}",
-            f"{r.zipped_bytes / MB:.1f}" if r.zipped_bytes else "-",
+            cell(r.name),
+            cell(r.architecture),
+            cell(r.files),
+            markup("{:.1f}", r.unzipped_bytes / MB),
+            markup("{:.1f}", r.zipped_bytes / MB) if r.zipped_bytes else "-",
             budget + verdict,
-            r.sha256[:16] or "-",
+            cell(r.sha256[:16] or "-"),
         )
     console.print(table)
     inference = reports[0]
+    compiled = "" if inference.compiled_modules else ": no Python 3.12 of this architecture found"
+    largest = ", ".join(f"{name} {size / MB:.1f} MB" for name, size in inference.largest)
     console.print(
-        f"{inference.path} ({inference.compiled_modules} cold-start modules byte-compiled"
-        + ("" if inference.compiled_modules else ": no Python 3.12 of this architecture found")
-        + "); largest: "
-        + ", ".join(f"{name} {size / MB:.1f} MB" for name, size in inference.largest)
+        markup(
+            "{} ({} cold-start modules byte-compiled{}); largest: {}",
+            inference.path,
+            inference.compiled_modules,
+            compiled,
+            largest,
+        )
     )
     if markdown is not None:
         lines = [
@@ -784,15 +851,18 @@ def bench(
     )
     with console.status("benchmarking") as status:
         result = run(config, progress=lambda message: status.update(message))
-    table = Table(title=f"mlops bench ({result.machine})", title_justify="left")
+    table = Table(title=markup("mlops bench ({})", result.machine), title_justify="left")
     for col in ("metric", "ours", "baseline", "ours / baseline", "target"):
         table.add_column(col, justify="right" if col != "metric" else "left")
     for row in result.rows():
-        table.add_row(*row)
+        table.add_row(*map(cell, row))
     console.print(table)
     console.print(
-        f"[dim]{result.seconds:.0f}s; baseline = FastAPI + Mangum + pandas + "
-        "scikit-learn + joblib (tests/benchmarks/baseline_handler.py)[/]"
+        markup(
+            "[dim]{:.0f}s; baseline = FastAPI + Mangum + pandas + scikit-learn + joblib "
+            "(tests/benchmarks/baseline_handler.py)[/]",
+            result.seconds,
+        )
     )
     if report is not None:
         import json
@@ -848,7 +918,9 @@ def smoke(
     from infra.smoke import HttpApiClient, smoke_test_from_api
 
     if expect_version is not None:
-        console.print(f"waiting up to {wait_seconds:g}s for {url} to serve v{expect_version}")
+        console.print(
+            markup("waiting up to {:g}s for {} to serve v{}", wait_seconds, url, expect_version)
+        )
     result = smoke_test_from_api(
         HttpApiClient(url, sigv4=sigv4, region=region),
         expect_version=expect_version,
@@ -856,7 +928,9 @@ def smoke(
     )
     for check in result.checks:
         mark = "[green]ok[/]" if check.passed else "[red]FAILED[/]"
-        console.print(f"  {mark} {check.name} {'' if check.passed else check.detail}")
+        console.print(
+            "  " + mark + markup(" {} {}", check.name, "" if check.passed else check.detail)
+        )
     if not result.passed:
         raise _fail("smoke test " + result.summary())
 
@@ -904,8 +978,12 @@ def release(
     target_settings = Settings(_env_file=to_env_file)  # type: ignore[call-arg]
     target = build_backend(target_settings)
     console.print(
-        f"{target_settings.environment}: the smoke test waits up to {wait_seconds:g}s "
-        f"for {url} to serve the new version"
+        markup(
+            "{}: the smoke test waits up to {:g}s for {} to serve the new version",
+            target_settings.environment,
+            wait_seconds,
+            url,
+        )
     )
     try:
         with tempfile.TemporaryDirectory() as workdir:
@@ -931,14 +1009,21 @@ def release(
 def _print_release(result: ReleaseResult, to: str) -> None:
     verdict = "[green]released[/]" if result.succeeded else "[red]smoke test failed[/]"
     console.print(
-        f"{to}: v{result.source_version} -> v{result.target_version} in {result.stage}: {verdict}"
+        markup(
+            "{}: v{} -> v{} in {}: ",
+            to,
+            result.source_version,
+            result.target_version,
+            result.stage,
+        )
+        + verdict
     )
     for check in result.smoke.checks if result.smoke else []:
         # Failures, and how long the API took to serve the version.
         if not check.passed or check.name == "serves the promoted version":
-            name = check.name if check.passed else f"[red]{check.name}[/]"
-            console.print(f"    {name}: {escape(check.detail[:160])}")
-    console.print(f"    {escape(result.stage_outcome())}")
+            template = "    {}: {}" if check.passed else "    [red]{}[/]: {}"
+            console.print(markup(template, check.name, check.detail[:160]))
+    console.print(markup("    {}", result.stage_outcome()))
 
 
 def _emulated_release() -> None:
@@ -956,14 +1041,12 @@ def _emulated_release() -> None:
         _print_release(ReleaseResult.model_validate(step), step["to"])
     for env, events in outcome["history"].items():
         table = history_table(StageEvent.model_validate(e) for e in events)
-        table.title = f"{env}: stage history"
+        table.title = markup("{}: stage history", env)
         console.print(table)
-    console.print(
-        "production serves: "
-        + ", ".join(
-            f"{env} {version_label(version)}" for env, version in outcome["production"].items()
-        )
+    serving = ", ".join(
+        f"{env} {version_label(version)}" for env, version in outcome["production"].items()
     )
+    console.print(markup("production serves: {}", serving))
 
 
 @pipeline_app.command("start")
@@ -993,9 +1076,9 @@ def pipeline_start(
             name, key, token=token, reason=f"mlops pipeline start by {actor()}"
         )
         verb = "started" if started.started else "already ran for this file:"
-        console.print(f"pipeline {verb} {started.execution}")
+        console.print(markup("pipeline {} {}", verb, started.execution))
         return
-    with console.status(f"pipeline for {name} on {key}"):
+    with console.status(markup("pipeline for {} on {}", name, key)):
         result = LocalPipeline(backend, actor=actor()).run(name, key, auto_promote=promote_to)
     _print_pipeline(result)
     _pipeline_exit(result)

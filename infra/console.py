@@ -1,21 +1,52 @@
-"""Rich rendering of what the CLI shows: reports, registry tables, drift tables."""
+"""Rich rendering of what the CLI shows: reports, registry tables, drift tables.
+
+Column names, labels, file names, reasons and error messages come from users' files and
+options: Rich would read `[/x]` in them as markup (and fail). Markup therefore comes only from
+our own templates: `markup(template, *values)` escapes (and cuts) every value it fills in, and
+nothing else builds text for Rich (a test of the CLI's source holds that).
+"""
 
 from __future__ import annotations
 
+import string
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from infra.records import ModelVersion, StageAlias, StageEvent, version_label
 from training.drift import DriftReport
-from training.validation import ValidationReport
+from training.validation import ValidationReport, excerpt
 
 if TYPE_CHECKING:
     from infra.demo import DemoReport
 
 SHOWN_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
+MAX_SHOWN_CHARS = 1000  # per value: a 50 MB cell or message prints as its first 1000 characters
+
+
+class _EscapingFormatter(string.Formatter):
+    def format_field(self, value: Any, format_spec: str) -> str:
+        # After any !r conversion and format spec, so that the escape survives both.
+        return escape(excerpt(super().format_field(value, format_spec), MAX_SHOWN_CHARS))
+
+
+_FORMATTER = _EscapingFormatter()
+
+
+def markup(template: str, /, *args: Any, **kwargs: Any) -> str:
+    """`template.format(...)` for Rich: markup from the template, every value shown as itself."""
+    return _FORMATTER.format(template, *args, **kwargs)
+
+
+def cell(value: Any) -> str:
+    """One value as a table cell, shown as itself."""
+    return markup("{}", value)
+
+
+SEVERITY = {"error": "[red]error[/]", "warning": "[yellow]warning[/]"}
 
 
 def _ok(flag: bool) -> str:
@@ -24,18 +55,20 @@ def _ok(flag: bool) -> str:
 
 def validation_table(report: ValidationReport) -> Table:
     verdict = "[green]valid[/]" if report.passed else "[red]rejected[/]"
-    table = Table(title=f"{report.source}: {verdict}, {report.rows} rows", title_justify="left")
+    table = Table(
+        title=markup("{}: ", report.source) + verdict + markup(", {} rows", report.rows),
+        title_justify="left",
+    )
     for col in ("severity", "check", "column", "rows", "lines", "message"):
         table.add_column(col, overflow="fold")
     for issue in report.issues:
-        colour = "red" if issue.severity == "error" else "yellow"
         table.add_row(
-            f"[{colour}]{issue.severity}[/]",
-            issue.check,
-            issue.column or "",
-            str(issue.count or ""),
-            ", ".join(map(str, issue.lines)),
-            issue.message,
+            SEVERITY[issue.severity],
+            cell(issue.check),
+            cell(issue.column or ""),
+            cell(issue.count or ""),
+            cell(", ".join(map(str, issue.lines))),
+            cell(issue.message),
         )
     return table
 
@@ -49,14 +82,14 @@ def versions_table(versions: Iterable[ModelVersion], aliases: dict[str, StageAli
         table.add_column(col)
     for v in versions:
         table.add_row(
-            f"v{v.version}",
-            ", ".join(sorted(stages_of.get(v.version, []))),
+            markup("v{}", v.version),
+            cell(", ".join(sorted(stages_of.get(v.version, [])))),
             _ok(v.gate_passed),
-            f"{v.metrics.get('roc_auc', float('nan')):.4f}",
-            f"{v.metrics.get('f1', float('nan')):.4f}",
-            v.data_sha256[:12],
-            v.model_sha256[:12],
-            v.created_at[:19],
+            markup("{:.4f}", v.metrics.get("roc_auc", float("nan"))),
+            markup("{:.4f}", v.metrics.get("f1", float("nan"))),
+            cell(v.data_sha256[:12]),
+            cell(v.model_sha256[:12]),
+            cell(v.created_at[:19]),
         )
     return table
 
@@ -67,13 +100,13 @@ def history_table(events: Iterable[StageEvent]) -> Table:
         table.add_column(col, overflow="fold")
     for e in events:
         table.add_row(
-            e.at[:23],
-            e.stage,
-            e.action,
-            version_label(e.from_version) if e.from_version is not None else "-",
-            f"v{e.to_version}",
-            e.actor,
-            e.reason,
+            cell(e.at[:23]),
+            cell(e.stage),
+            cell(e.action),
+            cell(version_label(e.from_version) if e.from_version is not None else "-"),
+            markup("v{}", e.to_version),
+            cell(e.actor),
+            cell(e.reason),
         )
     return table
 
@@ -81,17 +114,19 @@ def history_table(events: Iterable[StageEvent]) -> Table:
 def drift_verdict(drift: DriftReport) -> str:
     if not drift.enough_data:
         # PSI on a handful of rows is noise: no verdict either way.
-        return (
-            f"[yellow]too few rows to judge[/]: {drift.rows} live, "
-            f"drift.min_rows is {drift.min_rows}"
+        return markup(
+            "[yellow]too few rows to judge[/]: {} live, drift.min_rows is {}",
+            drift.rows,
+            drift.min_rows,
         )
     return "[red]DRIFT[/]" if drift.drift_detected else "[green]no drift[/]"
 
 
 def drift_table(drift: DriftReport, top: int = 8) -> Table:
     table = Table(
-        title=f"Drift: {drift.rows} live rows vs {drift.reference_rows} training rows "
-        f"({drift_verdict(drift)})",
+        title=markup("Drift: {} live rows vs {} training rows (", drift.rows, drift.reference_rows)
+        + drift_verdict(drift)
+        + ")",
         title_justify="left",
     )
     for col in ("feature", "PSI", "KS", "KS p-value", "drifted"):
@@ -99,10 +134,10 @@ def drift_table(drift: DriftReport, top: int = 8) -> Table:
     for f in sorted(drift.features, key=lambda f: f.psi, reverse=True)[:top]:
         flag = ("[red]yes[/]" if f.drifted else "no") if drift.enough_data else "[dim]?[/]"
         table.add_row(
-            f.name,
-            f"{f.psi:.3f}",
-            f"{f.ks_statistic:.3f}" if f.ks_statistic is not None else "-",
-            f"{f.ks_pvalue:.2e}" if f.ks_pvalue is not None else "-",
+            cell(f.name),
+            markup("{:.3f}", f.psi),
+            markup("{:.3f}", f.ks_statistic) if f.ks_statistic is not None else "-",
+            markup("{:.2e}", f.ks_pvalue) if f.ks_pvalue is not None else "-",
             flag,
         )
     return table
@@ -114,25 +149,34 @@ def metrics_table(versions: list[dict[str, Any]]) -> Table:
     for m in SHOWN_METRICS:
         table.add_column(m, justify="right")
     for v in versions:
-        table.add_row(f"v{v['version']}", *(f"{v['metrics'][m]:.4f}" for m in SHOWN_METRICS))
+        table.add_row(
+            markup("v{}", v["version"]), *(markup("{:.4f}", v["metrics"][m]) for m in SHOWN_METRICS)
+        )
     if versions:
         base = versions[0]["baseline"]
         table.add_row(
-            "[dim]baseline (v1 split)[/]", *(f"[dim]{base[m]:.4f}[/]" for m in SHOWN_METRICS)
+            "[dim]baseline (v1 split)[/]",
+            *(markup("[dim]{:.4f}[/]", base[m]) for m in SHOWN_METRICS),
         )
     return table
 
 
 def render_demo(console: Console, report: DemoReport) -> None:
-    steps = Table(title=f"mlops demo on the {report.backend} backend", title_justify="left")
+    steps = Table(
+        title=markup("mlops demo on the {} backend", report.backend), title_justify="left"
+    )
     for col in ("step", "result", "seconds", "detail"):
         steps.add_column(col, overflow="fold")
     for s in report.steps:
-        steps.add_row(s.name, _ok(s.status == "passed"), f"{s.seconds:.2f}", s.detail)
+        steps.add_row(
+            cell(s.name), _ok(s.status == "passed"), markup("{:.2f}", s.seconds), cell(s.detail)
+        )
     console.print(steps)
     for run in report.pipeline_runs:
         if run.transitions:
-            console.print(f"[dim]{run.run_id} ({run.status}):[/] " + " -> ".join(run.transitions))
+            console.print(
+                markup("[dim]{} ({}):[/] {}", run.run_id, run.status, " -> ".join(run.transitions))
+            )
     if report.versions:
         console.print(metrics_table(report.versions))
     if report.monitoring:
@@ -145,9 +189,13 @@ def render_demo(console: Console, report: DemoReport) -> None:
         console.print(history_table(StageEvent.model_validate(e) for e in report.history))
     verdict = "[bold green]PASSED[/]" if report.passed else "[bold red]FAILED[/]"
     console.print(
-        f"{verdict} in {report.seconds:.1f}s: "
-        f"{report.summary.get('versions_registered')} versions, "
-        f"production serves {version_label(report.production_version)}, "
-        f"drift detected: {report.summary.get('drift_detected')}, "
-        f"quarantined: {report.summary.get('quarantined')}"
+        verdict
+        + markup(
+            " in {:.1f}s: {} versions, production serves {}, drift detected: {}, quarantined: {}",
+            report.seconds,
+            report.summary.get("versions_registered"),
+            version_label(report.production_version),
+            report.summary.get("drift_detected"),
+            report.summary.get("quarantined"),
+        )
     )

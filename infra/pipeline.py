@@ -43,12 +43,19 @@ from infra.backend import Backend
 from infra.ports import BlobExists, BlobNotFound, TrainingLauncher
 from infra.records import ArtifactRef, ConfigChange, ModelVersion, TrainingJob
 from infra.registry import VersionNotFound
-from training.config import TrainingConfig, config_changes, parse_config
+from training.config import ModelName, TrainingConfig, config_changes, parse_config
 from training.files import ARTIFACT_FILES, HOLDOUT_FILE, MANIFEST_FILE, MODEL_FILE, SCHEMA_FILE
 from training.gate import GateResult, evaluate_gate
 from training.schema import DatasetSchema, SchemaError, infer_schema
+from training.spreadsheet import read_spreadsheet_csv
 from training.train import RunManifest, TrainingRun, train
-from training.validation import ValidationReport, coerce_frame, read_csv_bytes, validate_csv
+from training.validation import (
+    ValidationReport,
+    coerce_frame,
+    header_too_wide,
+    read_csv_bytes,
+    validate_csv,
+)
 
 
 def schema_hint(model: str, data: str, target: str | None) -> str:
@@ -132,7 +139,7 @@ class RegisterOutput(BaseModel):
 class PipelineState(BaseModel):
     """The Step Functions execution state: each task adds its output under its own key."""
 
-    model: str
+    model: ModelName
     key: str
     run_id: str
     reason: str = ""
@@ -227,6 +234,9 @@ class PipelineSteps:
                 f"no schema for model {model!r} yet: set `target` in its config or run "
                 f"`{schema_hint(model, 'FILE.csv', None)}`"
             )
+        too_wide = header_too_wide(data, config.validation.max_columns)
+        if too_wide:
+            raise SchemaError(too_wide)
         import pandas as pd
 
         frame = pd.read_csv(io.BytesIO(data))
@@ -389,17 +399,14 @@ class PipelineSteps:
     ) -> EvaluateOutput:
         """Score the candidate and the production model on the candidate's held-out data, with
         the ONNX artifacts that would be served, and apply the promotion gate."""
-        import pandas as pd
-
         from training.evaluate import classification_metrics
         from training.onnx_model import OnnxClassifier
 
         config = config or self.load_config(model)
         store = self.backend.artifacts
         schema = DatasetSchema.from_json(read_verified(store, run.artifacts[SCHEMA_FILE]))
-        holdout = pd.read_csv(
-            io.BytesIO(read_verified(store, run.artifacts[HOLDOUT_FILE])),
-            dtype={schema.target.name: str},
+        holdout = read_spreadsheet_csv(
+            read_verified(store, run.artifacts[HOLDOUT_FILE]), dtype={schema.target.name: str}
         )
         frame = coerce_frame(holdout, schema, with_target=True)
         y_true = frame[schema.target.name].tolist()

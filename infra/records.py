@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from training.config import ModelName
+
 STAGES = ("staging", "production", "canary", "shadow")
 Stage = Literal["staging", "production", "canary", "shadow"]
 
@@ -28,7 +30,7 @@ class ArtifactRef(BaseModel):
 
 
 class ModelVersion(BaseModel):
-    model: str
+    model: ModelName  # an imported record names the keys its artifacts are written under
     version: int
     created_at: str = Field(default_factory=utc_now)
     created_by: str = "unknown"

@@ -13,13 +13,15 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from training.config import ModelName
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MLOPS_", extra="ignore", frozen=True)
 
     backend: Literal["local", "aws"] = "local"
     home: Path = Field(default=Path(".mlops"), description="Local backend state directory.")
-    model_name: str = "model"
+    model_name: ModelName = "model"
     serving_stage: str = Field(default="production", description="Stage the API serves.")
     model_refresh_seconds: float = Field(
         default=30.0, ge=0, description="How often the API checks whether its stage moved."

@@ -6,11 +6,12 @@ Files are TOML or JSON. Every field has a default, so an empty file is a valid c
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 Algorithm = Literal["logistic_regression", "random_forest", "hist_gradient_boosting"]
 Metric = Literal["accuracy", "precision", "recall", "f1", "roc_auc"]
@@ -18,6 +19,23 @@ Metric = Literal["accuracy", "precision", "recall", "f1", "roc_auc"]
 
 class ConfigError(ValueError):
     """The configuration file is missing, unreadable or invalid."""
+
+
+# Model names become bucket keys, table keys and (in Terraform) resource names: one rule for
+# every command, the pipeline, the handlers and the stack's `model_name` variable.
+MODEL_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+MODEL_NAME_RULE = "1 to 63 lowercase letters, digits or hyphens, starting with a letter or digit"
+
+
+def check_model_name(name: str) -> str:
+    """The name itself when it follows the rule; otherwise ValueError with a one-line reason."""
+    if not re.fullmatch(MODEL_NAME_PATTERN, name):
+        shown = name if len(name) <= 70 else f"{name[:70]}..."
+        raise ValueError(f"invalid model name {shown!r}: use {MODEL_NAME_RULE}")
+    return name
+
+
+ModelName = Annotated[str, AfterValidator(check_model_name)]
 
 
 class _Strict(BaseModel):
@@ -33,6 +51,9 @@ class ModelConfig(_Strict):
 
 class ValidationThresholds(_Strict):
     max_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
+    max_columns: int = Field(
+        default=2000, ge=1, description="A wider header is rejected before the file is parsed."
+    )
     min_rows: int = Field(default=20, ge=1)
     max_missing_ratio: float = Field(default=0.05, ge=0, le=1)
     max_duplicate_ratio: float = Field(default=0.05, ge=0, le=1)
@@ -73,7 +94,7 @@ class DriftConfig(_Strict):
 
 
 class TrainingConfig(_Strict):
-    model_name: str = Field(default="model", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    model_name: ModelName = "model"
     target: str | None = None
     seed: int = 42
     test_size: float = Field(default=0.2, gt=0, lt=1)
@@ -134,7 +155,15 @@ def parse_config(data: dict[str, Any], source: str = "config") -> TrainingConfig
     try:
         return TrainingConfig.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
-        raise ConfigError(f"{source} is invalid: {problems}") from exc
+        raise ConfigError(f"{source} is invalid: {one_line(exc)}") from exc
+
+
+def one_line(exc: ValidationError, env_prefix: str = "") -> str:
+    """A pydantic error as `field: reason; ...`, not its multi-line rendering (fields named as
+    environment variables when `env_prefix` is given)."""
+    problems = []
+    for e in exc.errors():
+        field = ".".join(str(p) for p in e["loc"])
+        field = f"{env_prefix}{field}".upper() if env_prefix else field
+        problems.append(f"{field}: {e['msg'].removeprefix('Value error, ')}")
+    return "; ".join(problems)

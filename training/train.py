@@ -6,7 +6,6 @@ The same data, config and seed give the same metrics and the same model bytes (a
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import time
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from training.files import (
 )
 from training.provenance import code_version, library_versions
 from training.schema import DatasetSchema
+from training.spreadsheet import to_spreadsheet_csv
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -72,13 +72,12 @@ class TrainingRun:
     def artifact_bytes(self) -> dict[str, bytes]:
         """The files a run produces, by name: what gets uploaded and registered."""
         if not self.files:
-            buffer = io.StringIO()
-            self.holdout.to_csv(buffer, index=False)
             self.files = {
                 MODEL_FILE: self.onnx_bytes,
                 SCHEMA_FILE: self.schema.to_json().encode(),
                 PROFILE_FILE: self.profile.model_dump_json().encode(),
-                HOLDOUT_FILE: buffer.getvalue().encode(),
+                # Exported with the version for people to inspect: no cell runs as a formula.
+                HOLDOUT_FILE: to_spreadsheet_csv(self.holdout),
             }
             self.manifest.artifacts = {n: sha256(b) for n, b in self.files.items()}
         return self.files

@@ -13,9 +13,9 @@ import io
 import math
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from training.config import ValidationThresholds
 from training.schema import FLOAT32_MAX, ColumnSchema, ColumnType, DatasetSchema
@@ -25,13 +25,26 @@ if TYPE_CHECKING:
 
 Severity = Literal["error", "warning"]
 MAX_LINES_LISTED = 10
+MAX_EXCERPT_CHARS = 80  # of a value quoted in a report: a 50 MB cell must not make a 50 MB report
+
+
+def excerpt(text: str, limit: int = MAX_EXCERPT_CHARS) -> str:
+    """The text, or its first `limit` characters and how long it was."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _q(value: object) -> str:
+    """A value from the file (a column name, a cell) as quoted in a message: cut to an excerpt."""
+    return repr(excerpt(str(value)))
 
 
 class Issue(BaseModel):
     check: str
     severity: Severity
     message: str
-    column: str | None = None
+    column: Annotated[str | None, AfterValidator(lambda c: c if c is None else excerpt(c))] = None
     count: int = 0
     ratio: float = 0.0
     lines: list[int] = Field(
@@ -44,7 +57,7 @@ class ValidationReport(BaseModel):
     sha256: str
     size_bytes: int
     rows: int = 0
-    columns: list[str] = Field(default_factory=list)
+    columns: list[Annotated[str, AfterValidator(excerpt)]] = Field(default_factory=list)
     passed: bool
     issues: list[Issue] = Field(default_factory=list)
     schema_fingerprint: str | None = None
@@ -106,8 +119,25 @@ def read_csv_bytes(data: bytes) -> pd.DataFrame:
 
 
 def _header(data: bytes) -> list[str]:
-    first = data.decode("utf-8-sig", errors="replace").splitlines()[:1]
-    return next(csv.reader(first), []) if first else []
+    # Only the first line is decoded: a 100 MB file is not copied to read its header.
+    end = data.find(b"\n")
+    first = data[: end if end >= 0 else len(data)].decode("utf-8-sig", errors="replace")
+    lines = first.splitlines()[:1]
+    return next(csv.reader(lines), []) if lines else []
+
+
+def _too_wide(columns: int, max_columns: int) -> str:
+    return f"header has {columns} columns, over the limit of {max_columns} (validation.max_columns)"
+
+
+def header_too_wide(data: bytes, max_columns: int) -> str | None:
+    """Why the file is refused on its header alone (parsing 100k columns takes a minute and
+    gigabytes), or None."""
+    try:
+        columns = len(_header(data))
+    except csv.Error:
+        return None  # not a width problem: parsing the file says what is wrong
+    return _too_wide(columns, max_columns) if columns > max_columns else None
 
 
 def validate_csv(
@@ -139,15 +169,20 @@ def validate_csv(
     if not data.strip():
         return rejected("empty_file", "file is empty")
     try:
+        header = _header(data)
+    except csv.Error as exc:  # e.g. a column name over the csv module's 128 KiB field limit
+        return rejected("unparseable", f"the header is not valid CSV: {exc}")
+    if len(header) > thresholds.max_columns:
+        return rejected("too_many_columns", _too_wide(len(header), thresholds.max_columns))
+    try:
         frame = read_csv_bytes(data)
     except UnicodeDecodeError as exc:
         return rejected(
             "encoding", f"file is not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8"
         )
     except Exception as exc:  # pandas raises several parser error types
-        return rejected("unparseable", f"file is not valid CSV: {exc}")
+        return rejected("unparseable", f"file is not valid CSV: {excerpt(str(exc), 500)}")
 
-    header = _header(data)
     issues = list(_check_columns(header, schema, thresholds, require_target))
     if len(frame) == 0:
         issues.append(
@@ -179,7 +214,7 @@ def _check_columns(
                 check="duplicate_column",
                 severity="error",
                 column=name,
-                message=f"column {name!r} appears more than once",
+                message=f"column {_q(name)} appears more than once",
             )
         seen.add(name)
     expected = schema.feature_names + ([schema.target.name] if require_target else [])
@@ -189,7 +224,7 @@ def _check_columns(
                 check="missing_column",
                 severity="error",
                 column=name,
-                message=f"required column {name!r} is missing",
+                message=f"required column {_q(name)} is missing",
             )
     # Excluded columns (identifiers, constants) may be there or not: the model never reads them.
     allowed = set(schema.feature_names) | set(schema.excluded_names) | {schema.target.name}
@@ -199,7 +234,7 @@ def _check_columns(
                 check="unexpected_column",
                 severity="warning" if t.allow_extra_columns else "error",
                 column=name,
-                message=f"column {name!r} is not in the schema",
+                message=f"column {_q(name)} is not in the schema",
             )
 
 
@@ -236,7 +271,7 @@ def _check_rows(
             yield _issue(
                 "missing_values",
                 "error",
-                f"column {col.name!r} is {missing.mean():.1%} empty, over the limit of "
+                f"column {_q(col.name)} is {missing.mean():.1%} empty, over the limit of "
                 f"{t.max_missing_ratio:.1%}",
                 column=col.name,
                 mask=missing,
@@ -246,7 +281,7 @@ def _check_rows(
             yield _issue(
                 "unexpected_missing",
                 "warning",
-                f"column {col.name!r} has {int(missing.sum())} empty values but had none "
+                f"column {_q(col.name)} has {int(missing.sum())} empty values but had none "
                 "in training",
                 column=col.name,
                 mask=missing,
@@ -260,7 +295,7 @@ def _check_rows(
                 yield _issue(
                     "unknown_category",
                     "warning",
-                    f"column {col.name!r} has {int(unknown.sum())} values outside its known "
+                    f"column {_q(col.name)} has {int(unknown.sum())} values outside its known "
                     "categories",
                     column=col.name,
                     mask=unknown,
@@ -282,11 +317,11 @@ def _check_numeric(
     nan_words = raw.astype(str).str.strip().str.lower().isin(["nan", "+nan", "-nan"])
     bad_type = ~missing & numbers.isna() & ~nan_words
     if bad_type.any():
-        sample = ", ".join(repr(v) for v in raw[bad_type].head(3))
+        sample = ", ".join(_q(v) for v in raw[bad_type].head(3))
         yield _issue(
             "type_mismatch",
             "error",
-            f"column {col.name!r} must be numeric; {int(bad_type.sum())} values are not "
+            f"column {_q(col.name)} must be numeric; {int(bad_type.sum())} values are not "
             f"(e.g. {sample})",
             column=col.name,
             mask=bad_type,
@@ -297,7 +332,7 @@ def _check_numeric(
         yield _issue(
             "non_finite",
             "error",
-            f"column {col.name!r} has {int(not_finite.sum())} NaN or infinite values",
+            f"column {_q(col.name)} has {int(not_finite.sum())} NaN or infinite values",
             column=col.name,
             mask=not_finite,
             rows=rows,
@@ -308,7 +343,7 @@ def _check_numeric(
         yield _issue(
             "value_overflow",
             "error",
-            f"column {col.name!r} has {int(overflow.sum())} values too large for the "
+            f"column {_q(col.name)} has {int(overflow.sum())} values too large for the "
             "model's float32 arithmetic",
             column=col.name,
             mask=overflow,
@@ -321,7 +356,7 @@ def _check_numeric(
             yield _issue(
                 "out_of_range",
                 "warning",
-                f"column {col.name!r} has {int(outside.sum())} values outside the training "
+                f"column {_q(col.name)} has {int(outside.sum())} values outside the training "
                 f"range [{col.min:g}, {col.max:g}]",
                 column=col.name,
                 mask=outside,
@@ -334,7 +369,8 @@ def _check_numeric(
                 check="mean_shift",
                 severity="warning",
                 column=col.name,
-                message=f"column {col.name!r} mean moved {z:.1f} standard deviations from training",
+                message=f"column {_q(col.name)} mean moved {z:.1f} standard deviations from "
+                "training",
             )
 
 
@@ -348,19 +384,19 @@ def _check_target(
         yield _issue(
             "missing_label",
             "error",
-            f"target {target.name!r} is empty in {int(missing.sum())} rows",
+            f"target {_q(target.name)} is empty in {int(missing.sum())} rows",
             column=target.name,
             mask=missing,
             rows=rows,
         )
     unknown = ~missing & ~labels.isin(target.classes)
     if unknown.any():
-        sample = ", ".join(sorted({repr(v) for v in frame[target.name][unknown].head(3)}))
+        sample = ", ".join(sorted({_q(v) for v in frame[target.name][unknown].head(3)}))
         yield _issue(
             "unknown_label",
             "error",
-            f"target {target.name!r} has {int(unknown.sum())} labels outside "
-            f"{target.classes} (e.g. {sample})",
+            f"target {_q(target.name)} has {int(unknown.sum())} labels outside "
+            f"{excerpt(str(target.classes))} (e.g. {sample})",
             column=target.name,
             mask=unknown,
             rows=rows,
@@ -371,7 +407,7 @@ def _check_target(
             check="single_class",
             severity="error",
             column=target.name,
-            message=f"target {target.name!r} has only one class; training needs two or more",
+            message=f"target {_q(target.name)} has only one class; training needs two or more",
         )
     if len(present) and target.class_ratios:
         ratios = present.value_counts(normalize=True)
@@ -381,7 +417,7 @@ def _check_target(
                 check="label_shift",
                 severity="warning",
                 column=target.name,
-                message=f"class balance of {target.name!r} moved by {shift:.0%} from training",
+                message=f"class balance of {_q(target.name)} moved by {shift:.0%} from training",
             )
 
 

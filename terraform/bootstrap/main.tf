@@ -109,7 +109,8 @@ data "aws_iam_policy_document" "state" {
       type        = "AWS"
       identifiers = ["*"]
     }
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"]
+    # Every S3 action, not a list: a list leaves the others (tagging, ACLs, versions) open.
+    actions   = ["s3:*"]
     resources = [aws_s3_bucket.state.arn, "${aws_s3_bucket.state.arn}/*"]
     condition {
       test     = "Bool"

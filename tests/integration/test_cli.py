@@ -301,3 +301,72 @@ def test_every_option_and_argument_has_help():
         if not getattr(param, "help", None)
     ]
     assert missing == []
+
+
+# -- hostile input -------------------------------------------------------------------------------
+
+MARKUP = "[/oops]"  # Rich reads it as a closing tag that matches nothing
+
+
+def test_markup_in_column_names_and_reasons_prints_as_itself(run, tmp_path, data_file, csv_bytes):
+    assert run("train", "--data", str(data_file), "--target", "diagnosis").exit_code == 0
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(csv_bytes.replace(b"mean_radius", MARKUP.encode()))
+    for command in (["validate", str(bad)], ["train", "--data", str(bad)]):
+        result = run(*command)
+        assert result.exit_code == ExitCode.DATA_REJECTED, result.output
+        assert MARKUP in result.output
+    assert run("promote", "1", "--to", "staging", "--reason", MARKUP).exit_code == 0
+    assert MARKUP in run("registry", "history").output
+
+
+def test_a_huge_cell_prints_as_an_excerpt(run, tmp_path, data_file, frame):
+    assert run("train", "--data", str(data_file), "--target", "diagnosis").exit_code == 0
+    poisoned = frame.astype({"mean_radius": object})
+    poisoned.loc[3, "mean_radius"] = "x" * 2_000_000
+    bad = tmp_path / "bad.csv"
+    poisoned.to_csv(bad, index=False)
+    table, report = run("validate", str(bad)), run("validate", str(bad), "--json")
+    assert table.exit_code == report.exit_code == ExitCode.DATA_REJECTED
+    assert len(table.output) < 10_000 and len(report.output) < 10_000
+    message = json.loads(report.output)["issues"][0]["message"]
+    assert f"{'x' * 80}... (2000000 characters)" in message
+
+
+def test_a_first_file_too_wide_is_refused_on_its_header(run, tmp_path):
+    wide = tmp_path / "wide.csv"
+    columns = [f"c{i}" for i in range(3000)]
+    wide.write_text(",".join(columns) + "\n" + "\n".join(",".join("1" * 3000) for _ in range(30)))
+    result = run("train", "--data", str(wide), "--target", "c0")
+    assert result.exit_code == ExitCode.DATA_REJECTED, result.output
+    assert "header has 3000 columns, over the limit of 2000" in " ".join(result.output.split())
+    refused = run("schema", "infer", str(wide), "--target", "c0")
+    assert refused.exit_code == ExitCode.ERROR and "over the limit of 2000" in refused.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["schema", "infer", "DATA", "--target", "diagnosis", "--save"],
+        ["train", "--data", "DATA", "--target", "diagnosis"],
+        ["pipeline", "start", "--data", "DATA"],
+        ["validate", "DATA"],
+        ["registry", "list"],
+        ["promote", "1", "--to", "staging"],
+    ],
+)
+def test_every_command_refuses_a_bad_model_name_in_one_message(run, tmp_path, data_file, command):
+    result = run(*(str(data_file) if arg == "DATA" else arg for arg in command), "--model", "a/b/c")
+    assert result.exit_code == 2, result.output
+    assert "invalid model name 'a/b/c'" in " ".join(result.output.split())
+    assert len(result.output.splitlines()) <= 6
+    assert not (tmp_path / "home").exists()  # nothing stored under any name
+
+
+def test_a_bad_model_name_in_the_environment_is_one_line(run, monkeypatch):
+    monkeypatch.setenv("MLOPS_MODEL_NAME", "a/b/c")
+    result = run("registry", "list")
+    assert result.exit_code == ExitCode.ERROR
+    assert " ".join(result.output.split()).startswith(
+        "error: MLOPS_MODEL_NAME: invalid model name 'a/b/c'"
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import boto3
 
 from .conftest import MODULES, TERRAFORM, blocks, first, parse
@@ -107,3 +109,146 @@ def test_every_object_we_write_is_kms_encrypted(aws, aws_backend):
         (aws.artifact_bucket, "models/m/v2/model.onnx"),
     ):
         assert s3.head_object(Bucket=bucket, Key=key)["ServerSideEncryption"] == "aws:kms"
+
+
+# -- dead letters, transport, the deploy role, the access log -----------------------------------
+
+
+def _modules(parsed):
+    return {name: body for entry in parsed.get("module", []) for name, body in entry.items()}
+
+
+def _outputs(module):
+    parsed = parse(MODULES / module / "outputs.tf")
+    return {
+        name: first(body["value"]) for entry in parsed["output"] for name, body in entry.items()
+    }
+
+
+def test_every_dead_letter_queue_raises_an_alarm_to_the_ops_topic():
+    queues = {
+        (path.parent.name, name.removeprefix("aws_sqs_queue."))
+        for path in MODULES.glob("*/main.tf")
+        for name in blocks(parse(path), "resource")
+        if name.startswith("aws_sqs_queue.")
+    }
+    assert len(queues) >= 2  # the functions' DLQ and the incoming-data rule's DLQ
+    watched = first(_modules(parse(MODULES / "stack" / "main.tf"))["monitoring"])[
+        "dead_letter_queues"
+    ]
+    for module, queue in queues:
+        output = next(
+            (k for k, v in _outputs(module).items() if v == f"${{aws_sqs_queue.{queue}.name}}"),
+            None,
+        )
+        assert output, f"{module} does not output the name of aws_sqs_queue.{queue}"
+        assert f"${{module.{module}.{output}}}" in watched.values(), f"{module}.{queue} unwatched"
+    alarm = blocks(parse(MODULES / "monitoring" / "main.tf"), "resource")[
+        "aws_cloudwatch_metric_alarm.dead_letters"
+    ]
+    assert alarm["for_each"] == "${var.dead_letter_queues}"
+    assert (alarm["namespace"], alarm["metric_name"]) == (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+    )
+    assert first(alarm["dimensions"]) == {"QueueName": "${each.value}"}
+    assert (alarm["comparison_operator"], alarm["threshold"]) == ("GreaterThanThreshold", 0)
+    assert alarm["alarm_actions"] == ['${aws_sns_topic.this["ops"].arn}']
+
+
+def test_undelivered_incoming_events_go_to_an_encrypted_queue_only_that_rule_writes():
+    pipeline = parse(MODULES / "pipeline" / "main.tf")
+    resources = blocks(pipeline, "resource")
+    target = resources["aws_cloudwatch_event_target.incoming"]
+    dlq_arn = first(target["dead_letter_config"])["arn"]
+    queue = re.fullmatch(r"\$\{aws_sqs_queue\.(\w+)\.arn\}", dlq_arn).group(1)
+    assert resources[f"aws_sqs_queue.{queue}"]["kms_master_key_id"] == "${var.kms_key_arn}"
+    policy = next(
+        body
+        for body in resources.values()
+        if body.get("queue_url") == f"${{aws_sqs_queue.{queue}.id}}"
+    )
+    document = policy["policy"].removeprefix("${data.").removesuffix(".json}")
+    (statement,) = blocks(pipeline, "data")[document]["statement"]
+    assert statement["actions"] == ["sqs:SendMessage"]
+    assert first(statement["principals"])["identifiers"] == ["events.amazonaws.com"]
+    condition = first(statement["condition"])
+    assert (condition["test"], condition["variable"]) == ("ArnEquals", "aws:SourceArn")
+    assert condition["values"] == ["${aws_cloudwatch_event_rule.incoming.arn}"]
+    # EventBridge must be able to use the stack's key to write to the encrypted queue.
+    key = blocks(parse(MODULES / "storage" / "main.tf"), "data")["aws_iam_policy_document.key"]
+    assert any(
+        first(s["principals"])["identifiers"] == ["events.amazonaws.com"]
+        and {"kms:GenerateDataKey", "kms:Decrypt"} <= set(s["actions"])
+        for s in key["statement"]
+    )
+
+
+def test_tls_only_bucket_policies_deny_every_s3_action():
+    found = 0
+    for path in (MODULES / "storage" / "main.tf", TERRAFORM / "bootstrap" / "main.tf"):
+        for name, body in blocks(parse(path), "data").items():
+            for statement in body.get("statement", []):
+                conditions = statement.get("condition", [])
+                if any(c["variable"] == "aws:SecureTransport" for c in conditions):
+                    found += 1
+                    assert statement["effect"] == "Deny", f"{path.name} {name}"
+                    assert statement["actions"] == ["s3:*"], f"{path.name} {name}"
+                    bucket, objects = statement["resources"]
+                    assert objects == f"{bucket}/*", f"{path.name} {name}"
+    assert found == 3  # data/artifacts, access logs, Terraform state
+
+
+# What Terraform calls to set (and to remove) each bucket resource the stack declares.
+PUT_ACTION_OF = {
+    "aws_s3_bucket": "s3:PutBucketTagging",
+    "aws_s3_bucket_versioning": "s3:PutBucketVersioning",
+    "aws_s3_bucket_server_side_encryption_configuration": "s3:PutEncryptionConfiguration",
+    "aws_s3_bucket_public_access_block": "s3:PutBucketPublicAccessBlock",
+    "aws_s3_bucket_ownership_controls": "s3:PutBucketOwnershipControls",
+    "aws_s3_bucket_logging": "s3:PutBucketLogging",
+    "aws_s3_bucket_lifecycle_configuration": "s3:PutLifecycleConfiguration",
+    "aws_s3_bucket_policy": "s3:PutBucketPolicy",
+    "aws_s3_bucket_notification": "s3:PutBucketNotification",
+}
+
+
+def test_the_deploy_role_puts_only_what_terraform_sets_on_the_buckets():
+    bucket_resources = {
+        name.split(".")[0]
+        for name in blocks(parse(MODULES / "storage" / "main.tf"), "resource")
+        if name.startswith("aws_s3_bucket")
+    }
+    assert bucket_resources <= set(PUT_ACTION_OF), "a new bucket resource: name its Put action"
+    deploy = blocks(parse(MODULES / "ci_access" / "main.tf"), "data")[
+        "aws_iam_policy_document.deploy"
+    ]
+    puts: dict[str, list[str]] = {}
+    for statement in deploy["statement"]:
+        for action in statement["actions"]:
+            if action.startswith("s3:Put"):
+                puts.setdefault(action, []).extend(statement["resources"])
+    state_puts = {"s3:PutObject": [r for r in puts.get("s3:PutObject", []) if "state_bucket" in r]}
+    assert not any("*" in action for action in puts), "no s3:Put* wildcard"
+    assert set(puts) == {PUT_ACTION_OF[r] for r in bucket_resources} | {"s3:PutObject"}
+    # Objects: the Terraform state, and model versions imported into the artifact bucket.
+    object_writes = set(puts["s3:PutObject"]) - set(state_puts["s3:PutObject"])
+    assert object_writes == {"arn:${local.p}:s3:::${local.prefix}-artifacts-*/models/*"}
+
+
+def test_the_api_access_log_records_who_called():
+    api = parse(MODULES / "api" / "main.tf")
+    local = {k: v for entry in api["locals"] for k, v in entry.items()}
+    assert set(first(local["caller_log_fields"]).values()) == {
+        "$context.identity.userArn",
+        "$context.identity.caller",
+        "$context.identity.accountId",
+    }
+    authorizer = local["authorizer_log_fields"]
+    assert "$context.authorizer.claims.sub" in authorizer  # JWT (HTTP API)
+    assert "$context.authorizer.principalId" in authorizer  # REST
+    assert "local.caller_log_fields, local.authorizer_log_fields" in local["access_log_format"]
+    resources = blocks(api, "resource")
+    for stage in ("aws_apigatewayv2_stage.http", "aws_api_gateway_stage.rest"):
+        settings = first(resources[stage]["access_log_settings"])
+        assert settings["format"] == "${local.access_log_format}"

@@ -1,6 +1,9 @@
 import pytest
+from pydantic import ValidationError
 
+from infra.pipeline import PipelineState
 from infra.settings import Settings, env_from_terraform_outputs, settings_env
+from training.config import TrainingConfig, one_line
 
 OUTPUTS = {
     "model_name": {"value": "churn"},
@@ -42,3 +45,18 @@ def test_settings_round_trip_through_the_environment(monkeypatch):
     for key, value in settings_env(original).items():
         monkeypatch.setenv(key, value)
     assert Settings() == original
+
+
+@pytest.mark.parametrize("name", ["a/b/c", "../x", "Model", "-x", "", "x" * 64])
+def test_every_entry_point_refuses_a_bad_model_name_in_one_line(monkeypatch, name):
+    monkeypatch.setenv("MLOPS_MODEL_NAME", name)
+    attempts = [
+        Settings,
+        lambda: TrainingConfig(model_name=name),
+        lambda: PipelineState(model=name, key="incoming/x.csv", run_id="r"),
+    ]
+    for attempt in attempts:
+        with pytest.raises(ValidationError) as caught:
+            attempt()
+        assert "invalid model name" in one_line(caught.value)
+        assert "\n" not in one_line(caught.value)

@@ -154,3 +154,30 @@ def test_shifted_values_are_warnings_not_errors(frame, schema):
     report, typed = validate_csv(_edit(frame, shift), schema)
     assert report.passed and typed is not None
     assert {("out_of_range", "warning"), ("mean_shift", "warning")} <= checks(report)
+
+
+def test_a_header_wider_than_the_limit_is_rejected_before_parsing(schema):
+    # Rows that do not even match the header: parsing them would report more than the width.
+    header = ",".join(f"c{i}" for i in range(100_000)).encode()
+    report, typed = validate_csv(header + b"\n1,2\n\x00\x00\n", schema)
+    assert typed is None
+    assert [i.check for i in report.issues] == ["too_many_columns"]
+    assert "100000 columns, over the limit of 2000" in report.issues[0].message
+
+
+def test_a_huge_cell_or_column_name_is_quoted_as_an_excerpt(frame, schema):
+    def poison(f):
+        f["mean_radius"] = f["mean_radius"].astype(object)
+        f.loc[3, "mean_radius"] = "x" * 5_000_000
+        f["y" * 100_000] = 1
+
+    report, _ = validate_csv(_edit(frame, poison), schema)
+    assert {"type_mismatch", "unexpected_column"} <= {i.check for i in report.errors}
+    assert len(report.model_dump_json()) < 5_000
+    assert "(5000000 characters)" in report.summary()
+    assert "(100000 characters)" in report.summary()
+
+
+def test_a_column_name_too_long_for_csv_is_rejected_not_raised(csv_bytes, schema):
+    report, _ = validate_csv(b"z" * 200_000 + b"," + csv_bytes, schema)
+    assert [i.check for i in report.issues] == ["unparseable"]

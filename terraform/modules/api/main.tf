@@ -11,7 +11,21 @@ locals {
   }
   stage         = local.http ? "$default" : "api"
   execution_arn = local.http ? aws_apigatewayv2_api.http[0].execution_arn : aws_api_gateway_rest_api.rest[0].execution_arn
-  access_log_format = jsonencode({
+  # Who called: the IAM principal that signed the request (auth = "iam"), "-" when none.
+  caller_log_fields = {
+    callerArn     = "$context.identity.userArn"
+    caller        = "$context.identity.caller"
+    callerAccount = "$context.identity.accountId"
+  }
+  # What the authorizer established: the JWT's subject and client (HTTP API, auth = "jwt"),
+  # or an authorizer's principal (REST).
+  authorizer_log_fields = local.http ? tomap({
+    jwtSubject  = "$context.authorizer.claims.sub"
+    jwtClientId = "$context.authorizer.claims.client_id"
+    }) : tomap({
+    principalId = "$context.authorizer.principalId"
+  })
+  access_log_format = jsonencode(merge({
     requestId      = "$context.requestId"
     ip             = "$context.identity.sourceIp"
     requestTime    = "$context.requestTime"
@@ -21,7 +35,7 @@ locals {
     responseLength = "$context.responseLength"
     latencyMs      = "$context.responseLatency"
     integrationErr = "$context.integrationErrorMessage"
-  })
+  }, local.caller_log_fields, local.authorizer_log_fields))
 }
 
 resource "aws_cloudwatch_log_group" "access" {

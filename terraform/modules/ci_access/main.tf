@@ -58,13 +58,31 @@ data "aws_iam_policy_document" "deploy" {
     actions   = ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
     resources = [var.state_kms_key_arn]
   }
+  # The stack's buckets (modules/storage): each Put action is the one Terraform calls for a
+  # resource there, also to remove that setting again (bucket tags, versioning, encryption,
+  # public access block, ownership controls, access logging, lifecycle, policy, EventBridge
+  # notifications). PutBucketPolicy and PutBucketPublicAccessBlock stay because Terraform
+  # writes both (TLS-only/KMS-only policy, all four blocks on). Not granted: ACLs, website,
+  # CORS, replication, object lock and retention, access points, inventory and analytics
+  # exports: nothing here sets them, and each could open or copy the data. Deleting objects
+  # is for force_destroy (dev); reading is for plans, `registry check` and `registry export`.
   statement {
     sid = "Buckets"
     actions = [
       "s3:CreateBucket", "s3:DeleteBucket", "s3:DeleteBucketPolicy", "s3:DeleteObject",
-      "s3:DeleteObjectVersion", "s3:Get*", "s3:List*", "s3:Put*",
+      "s3:DeleteObjectVersion", "s3:Get*", "s3:List*",
+      "s3:PutBucketTagging", "s3:PutBucketVersioning", "s3:PutEncryptionConfiguration",
+      "s3:PutBucketPublicAccessBlock", "s3:PutBucketOwnershipControls", "s3:PutBucketLogging",
+      "s3:PutLifecycleConfiguration", "s3:PutBucketPolicy", "s3:PutBucketNotification",
     ]
     resources = ["arn:${local.p}:s3:::${local.prefix}-*"]
+  }
+  # The only object writes: `mlops registry import` stores a promoted version's artifacts
+  # (promote-model.yml).
+  statement {
+    sid       = "ImportModelVersions"
+    actions   = ["s3:PutObject"]
+    resources = ["arn:${local.p}:s3:::${local.prefix}-artifacts-*/models/*"]
   }
   statement {
     sid = "Tables"

@@ -39,6 +39,11 @@ output "dead_letter_queue_arn" {
   value       = aws_sqs_queue.dead_letters.arn
 }
 
+output "dead_letter_queue_name" {
+  description = "Name of the DLQ of the asynchronously invoked functions."
+  value       = aws_sqs_queue.dead_letters.name
+}
+
 output "log_group_names" {
   description = "Log group of each function."
   value       = { for name, g in aws_cloudwatch_log_group.function : name => g.name }

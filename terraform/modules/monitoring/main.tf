@@ -152,6 +152,24 @@ resource "aws_cloudwatch_metric_alarm" "pipeline_failures" {
   alarm_actions       = [aws_sns_topic.this["ops"].arn]
 }
 
+# A message in a dead-letter queue is an event or invocation that failed every retry: a data
+# file never ingested, an alarm reaction that never ran. Nothing else looks at these queues.
+resource "aws_cloudwatch_metric_alarm" "dead_letters" {
+  for_each            = var.dead_letter_queues
+  alarm_name          = "${var.name_prefix}-dead-letters-${each.key}"
+  alarm_description   = "Messages in ${each.value}: events or invocations that failed every retry. Read them, fix the cause, redrive them."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = each.value }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.this["ops"].arn]
+}
+
 # -- the monitor's schedule ------------------------------------------------------------------
 
 resource "aws_cloudwatch_event_rule" "monitor" {
@@ -221,11 +239,11 @@ resource "aws_cloudwatch_dashboard" "this" {
         type = "alarm", x = 0, y = 12, width = 24, height = 3
         properties = {
           title = "Alarms"
-          alarms = [
+          alarms = concat([
             aws_cloudwatch_metric_alarm.drift.arn, aws_cloudwatch_metric_alarm.accuracy.arn,
             aws_cloudwatch_metric_alarm.api_5xx.arn, aws_cloudwatch_metric_alarm.api_latency.arn,
             aws_cloudwatch_metric_alarm.pipeline_failures.arn,
-          ]
+          ], [for alarm in aws_cloudwatch_metric_alarm.dead_letters : alarm.arn])
         }
       },
     ]

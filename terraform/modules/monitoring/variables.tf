@@ -49,6 +49,12 @@ variable "state_machine_arn" {
   type        = string
 }
 
+variable "dead_letter_queues" {
+  description = "Dead-letter queues to watch, by a short name: any message in one raises an alarm."
+  type        = map(string)
+  default     = {}
+}
+
 variable "functions" {
   description = "Names and ARNs of the functions wired here: monitor, retrain and rollback."
   type = object({

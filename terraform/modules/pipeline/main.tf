@@ -127,6 +127,40 @@ resource "aws_cloudwatch_event_target" "incoming" {
     maximum_event_age_in_seconds = 3600
     maximum_retry_attempts       = 5
   }
+
+  # An event still undelivered after the retries (the ingest function throttled, deleted or
+  # failing) lands here instead of being dropped: the file would otherwise never be trained on.
+  dead_letter_config {
+    arn = aws_sqs_queue.incoming_dead_letters.arn
+  }
+}
+
+resource "aws_sqs_queue" "incoming_dead_letters" {
+  name                      = "${var.name_prefix}-incoming-dlq"
+  kms_master_key_id         = var.kms_key_arn
+  message_retention_seconds = 1209600
+}
+
+data "aws_iam_policy_document" "incoming_dead_letters" {
+  statement {
+    sid     = "TheIncomingRuleSendsUndeliveredEvents"
+    actions = ["sqs:SendMessage"]
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+    resources = [aws_sqs_queue.incoming_dead_letters.arn]
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [aws_cloudwatch_event_rule.incoming.arn]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "incoming_dead_letters" {
+  queue_url = aws_sqs_queue.incoming_dead_letters.id
+  policy    = data.aws_iam_policy_document.incoming_dead_letters.json
 }
 
 resource "aws_lambda_permission" "incoming" {

@@ -12,3 +12,8 @@ output "log_group_name" {
   description = "Execution log group."
   value       = aws_cloudwatch_log_group.pipeline.name
 }
+
+output "dead_letter_queue_name" {
+  description = "Queue of incoming-data events EventBridge could not deliver to the ingest function."
+  value       = aws_sqs_queue.incoming_dead_letters.name
+}

@@ -49,7 +49,7 @@ variable "registry_table_arn" {
 }
 
 variable "kms_key_arn" {
-  description = "KMS key of the execution log group."
+  description = "KMS key of the execution log group and the incoming-data dead-letter queue."
   type        = string
 }
 

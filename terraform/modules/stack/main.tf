@@ -86,6 +86,10 @@ module "monitoring" {
   state_machine_arn   = module.pipeline.state_machine_arn
   monitor_schedule    = var.monitor_schedule
   notification_emails = var.notification_emails
+  dead_letter_queues = {
+    functions = module.functions.dead_letter_queue_name
+    incoming  = module.pipeline.dead_letter_queue_name
+  }
   functions = {
     monitor_name  = module.functions.function_names["monitor"]
     monitor_arn   = module.functions.function_arns["monitor"]

@@ -22,6 +22,12 @@ variable "environment" {
 variable "model_name" {
   description = "The model this stack trains and serves."
   type        = string
+
+  # The rule of training.config.MODEL_NAME_PATTERN (a test holds the two together).
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{0,62}$", var.model_name))
+    error_message = "model_name must be 1 to 63 lowercase letters, digits or hyphens, starting with a letter or digit."
+  }
 }
 
 variable "code_version" {

@@ -71,6 +71,21 @@ data "aws_iam_policy_document" "key" {
   }
 
   statement {
+    sid = "EventBridgeSendsToEncryptedQueues"
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+  }
+
+  statement {
     sid = "CloudWatchAlarmsPublishToEncryptedTopics"
     principals {
       type        = "Service"
@@ -209,7 +224,8 @@ data "aws_iam_policy_document" "logs" {
       type        = "AWS"
       identifiers = ["*"]
     }
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"]
+    # Every S3 action, not a list: a list leaves the others (tagging, ACLs, versions) open.
+    actions   = ["s3:*"]
     resources = [aws_s3_bucket.logs.arn, "${aws_s3_bucket.logs.arn}/*"]
     condition {
       test     = "Bool"
@@ -319,7 +335,8 @@ data "aws_iam_policy_document" "bucket" {
       type        = "AWS"
       identifiers = ["*"]
     }
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"]
+    # Every S3 action, not a list: a list leaves the others (tagging, ACLs, versions) open.
+    actions   = ["s3:*"]
     resources = [aws_s3_bucket.this[each.key].arn, "${aws_s3_bucket.this[each.key].arn}/*"]
     condition {
       test     = "Bool"
