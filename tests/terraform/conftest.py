@@ -142,7 +142,10 @@ def _split_top(text: str, separator: str) -> list[str]:
 class ModuleValues:
     """var.* from the given inputs over the module's defaults; local.* from its locals."""
 
-    def __init__(self, module: Path, inputs: dict[str, Any]) -> None:
+    def __init__(
+        self, module: Path, inputs: dict[str, Any], each: tuple[str, Any] | None = None
+    ) -> None:
+        self.each = each  # (each.key, each.value) inside a for_each resource
         variables = {
             name: first(body["default"])
             for entry in parse(module / "variables.tf").get("variable", [])
@@ -178,6 +181,8 @@ class ModuleValues:
             return text[1:-1]
         if text.startswith("{"):
             return self.value(_clean(hcl2.loads(f"value = {text}\n"))["value"])
+        if self.each is not None and text in ("each.key", "each.value"):
+            return self.each[0] if text == "each.key" else self.each[1]
         if text.startswith("var.") and text[4:] in self.variables:
             return self.variables[text[4:]]
         if text.startswith("local.") and text[6:] in self.locals:
@@ -217,19 +222,29 @@ ALARM_ARGUMENTS = {
 
 def metric_alarms(module: Path, inputs: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Every aws_cloudwatch_metric_alarm of the module as PutMetricAlarm parameters (actions
-    left out: they name resources), keyed by the resource's name."""
+    left out: they name resources), keyed by the resource's name, or `name[key]` for each
+    instance of a for_each resource."""
     values = ModuleValues(module, inputs)
     found = {}
     for address, body in blocks(parse(module / "main.tf"), "resource").items():
         kind, name = address.split(".", 1)
         if kind != "aws_cloudwatch_metric_alarm":
             continue
-        alarm = {
-            parameter: values.value(first(body[argument]))
-            for argument, parameter in ALARM_ARGUMENTS.items()
-            if argument in body
-        }
-        dimensions = values.value(first(body.get("dimensions", {})))
-        alarm["Dimensions"] = [{"Name": k, "Value": str(v)} for k, v in dimensions.items()]
-        found[name] = alarm
+        if "for_each" not in body:
+            found[name] = _alarm(values, body)
+            continue
+        for key, value in values.value(first(body["for_each"])).items():
+            each = ModuleValues(module, inputs, each=(key, value))
+            found[f"{name}[{key}]"] = _alarm(each, body)
     return found
+
+
+def _alarm(values: ModuleValues, body: dict[str, Any]) -> dict[str, Any]:
+    alarm = {
+        parameter: values.value(first(body[argument]))
+        for argument, parameter in ALARM_ARGUMENTS.items()
+        if argument in body
+    }
+    dimensions = values.value(first(body.get("dimensions", {})))
+    alarm["Dimensions"] = [{"Name": k, "Value": str(v)} for k, v in dimensions.items()]
+    return alarm
