@@ -70,26 +70,13 @@ data "aws_iam_policy_document" "key" {
     }
   }
 
+  # EventBridge sends undelivered events to encrypted queues; CloudWatch alarms publish to
+  # encrypted topics. Both only for this account.
   statement {
-    sid = "EventBridgeSendsToEncryptedQueues"
+    sid = "AwsServicesWriteToEncryptedQueuesAndTopics"
     principals {
       type        = "Service"
-      identifiers = ["events.amazonaws.com"]
-    }
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = ["*"]
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account]
-    }
-  }
-
-  statement {
-    sid = "CloudWatchAlarmsPublishToEncryptedTopics"
-    principals {
-      type        = "Service"
-      identifiers = ["cloudwatch.amazonaws.com"]
+      identifiers = ["events.amazonaws.com", "cloudwatch.amazonaws.com"]
     }
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = ["*"]
