@@ -14,6 +14,7 @@ from .lint import load, mlops_commands, promotion_order, workflow_problems
 
 WORKFLOWS = sorted((Path(__file__).resolve().parents[2] / ".github" / "workflows").glob("*.yml"))
 BROKEN = Path(__file__).with_name("samples") / "broken.yml"
+INJECTABLE = Path(__file__).with_name("samples") / "injectable.yml"
 
 
 def schema_check(*paths: Path) -> subprocess.CompletedProcess[str]:
@@ -26,6 +27,30 @@ def schema_check(*paths: Path) -> subprocess.CompletedProcess[str]:
         text=True,
         check=False,
     )
+
+
+def zizmor(*paths: Path) -> subprocess.CompletedProcess[str]:
+    local = Path(sys.executable).with_name("zizmor")
+    tool = str(local) if local.exists() else shutil.which("zizmor")
+    assert tool, "zizmor is not installed: pip install -e '.[dev]'"
+    return subprocess.run(
+        [tool, "--offline", "--min-severity", "low", "--format", "plain", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_zizmor_finds_nothing_above_informational():
+    result = zizmor(*WORKFLOWS)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No findings" in result.stdout + result.stderr
+
+
+def test_zizmor_flags_a_template_injection():
+    result = zizmor(INJECTABLE)
+    assert result.returncode != 0
+    assert "template-injection" in result.stdout
 
 
 def test_the_three_workflows_exist():
