@@ -34,6 +34,7 @@ class ExitCode(IntEnum):
 
     OK = 0
     ERROR = 1
+    USAGE = 2
     DATA_REJECTED = 3
     GATE_FAILED = 4
 
@@ -286,6 +287,15 @@ def train(
         )
     except ConfigError as exc:
         raise _fail(str(exc)) from exc
+    schema = steps.load_schema(name)
+    if schema is not None and cfg.target not in (None, schema.target.name):
+        # The contract names the target; a config that names another would be recorded while
+        # the model kept learning the contract's.
+        raise _fail(
+            f"the target of {name} is {schema.target.name!r} (its stored schema), not "
+            f"{cfg.target!r}: a new target is a new model (--model)",
+            ExitCode.USAGE,
+        )
     changes = steps.save_config(cfg, actor=actor())
     for change in changes if stored else []:
         console.print(markup("config changed: {}", change), soft_wrap=True)
@@ -301,6 +311,10 @@ def train(
             name, key, run_id=run_id, auto_promote=promote
         )
     _print_pipeline(result)
+    if stored is not None and changes and result.status != "registered":
+        # The stored config is the one retrains use: it stays one that produced a version.
+        steps.save_config(stored, actor=actor())
+        console.print("config changed back: this run registered no version", soft_wrap=True)
     _pipeline_exit(result)
 
 
@@ -403,6 +417,13 @@ def schema_infer(
         list[str] | None,
         typer.Option(help="Keep this column as a feature even if it looks like an id or constant."),
     ] = None,
+    positive_class: Annotated[
+        str | None,
+        typer.Option(
+            help="The class precision, recall and ROC AUC refer to (binary; default: 1 or True "
+            "for 0/1 and boolean labels, else the minority class)."
+        ),
+    ] = None,
 ) -> None:
     """Infer column types, ranges, categories and nullability from a CSV.
 
@@ -420,7 +441,9 @@ def schema_infer(
     if too_wide:
         raise _fail(f"cannot infer a schema from {data}: {too_wide}")
     try:
-        inferred = infer_schema(pd.read_csv(data), target, keep=keep or ())
+        inferred = infer_schema(
+            pd.read_csv(data), target, keep=keep or (), positive_class=positive_class
+        )
     except (SchemaError, ValueError, UnicodeDecodeError) as exc:
         raise _fail(f"cannot infer a schema from {data}: {exc}") from exc
     text = inferred.to_json()
@@ -595,11 +618,25 @@ def registry_history(
     console.print(history_table(_backend().registry.history(_model(model), stage)))
 
 
+def _known_stage(stage: str) -> str:
+    """A stage name is an argument: a wrong one is a usage error (exit 2), like a bad option."""
+    from infra.records import STAGES
+
+    if stage not in STAGES:
+        raise typer.BadParameter(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
+    return stage
+
+
 @app.command()
 def promote(
     version: Annotated[int, typer.Argument(help="Version to promote.")],
     to: Annotated[
-        str, typer.Option("--to", help="Target stage: staging, production, canary, shadow.")
+        str,
+        typer.Option(
+            "--to",
+            help="Target stage: staging, production, canary, shadow.",
+            callback=_known_stage,
+        ),
     ],
     model: ModelOption = None,
     expect_version: Annotated[
@@ -636,7 +673,9 @@ def promote(
 
 @app.command()
 def rollback(
-    stage: Annotated[str, typer.Option(help="Stage to roll back.")] = "production",
+    stage: Annotated[
+        str, typer.Option(help="Stage to roll back.", callback=_known_stage)
+    ] = "production",
     model: ModelOption = None,
     reason: Annotated[
         str, typer.Option(help="Why, recorded in the stage history.")

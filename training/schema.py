@@ -41,6 +41,12 @@ _BOOLEAN_WORDS = {"true": True, "false": False}
 MISSING_CATEGORY = ""
 # Beyond this a number does not fit the float32 the model computes in.
 FLOAT32_MAX = 3.4028234663852886e38
+# Binary labels whose positive class goes without saying.
+_CONVENTIONAL_POSITIVE = {
+    frozenset({"0", "1"}): "1",
+    frozenset({"0.0", "1.0"}): "1.0",
+    frozenset({"False", "True"}): "True",
+}
 # Fewer rows than this and a text column whose values are all distinct may just be small data.
 ID_LIKE_MIN_ROWS = 20
 # A request number: a real JSON number (not a string or a bool), finite and float32-sized.
@@ -267,8 +273,11 @@ def infer_schema(
         raise SchemaError(f"target column {target!r} needs at least two classes, found {classes}")
     counts = labels.value_counts(normalize=True)
     if positive_class is None and len(classes) == 2:
-        # The minority class is usually the one the user cares about (fraud, churn, malignant).
-        positive_class = str(counts.sort_values(kind="stable").index[0])
+        # 1 / True is the positive class by convention; otherwise the minority class is
+        # usually the one the user cares about (fraud, churn, malignant).
+        positive_class = _CONVENTIONAL_POSITIVE.get(frozenset(classes)) or str(
+            counts.sort_values(kind="stable").index[0]
+        )
     if positive_class is not None and positive_class not in classes:
         raise SchemaError(f"positive class {positive_class!r} is not one of {classes}")
 
@@ -360,7 +369,10 @@ def _exclusion(name: str, series: pd.Series) -> ExcludedColumn | None:
     import pandas as pd
 
     if series.nunique(dropna=False) <= 1:
-        value = "empty" if series.isna().all() else f"always {series.dropna().iloc[0]!r}"
+        values = series.dropna()
+        first: Any = values.iloc[0] if len(values) else None
+        first = first.item() if hasattr(first, "item") else first  # 7, not np.int64(7)
+        value = "empty" if first is None else f"always {first!r}"
         return ExcludedColumn(name=name, reason="constant", detail=f"constant: {value}")
     values = series.dropna()
     if len(values) < ID_LIKE_MIN_ROWS or not values.is_unique:

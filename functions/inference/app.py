@@ -682,7 +682,7 @@ def _safe_error(error: Any) -> dict[str, Any]:
     if "input" in error:
         entry["input"] = _excerpt(error["input"])
     if error.get("ctx"):
-        entry["ctx"] = {str(k): _excerpt_text(str(v)) for k, v in error["ctx"].items()}
+        entry["ctx"] = {str(k): _ctx_value(v) for k, v in error["ctx"].items()}
     return entry
 
 
@@ -712,6 +712,14 @@ def _excerpt(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return f"<array of {len(value)} items>"
     return _excerpt_text(repr(value))
+
+
+def _ctx_value(value: Any) -> Any:
+    """A limit in an error's context as JSON has it (`"min_length": 1`), anything else as
+    bounded text."""
+    if isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)):
+        return value
+    return _excerpt_text(str(value))
 
 
 def app_from_settings(settings: Settings, backend: Backend) -> FastAPI:

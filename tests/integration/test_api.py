@@ -494,3 +494,8 @@ def test_unknown_categories_are_counted_per_request_and_since_load(
     client.post("/predict", json={"records": records[:1]})  # all known: nothing to count
     assert [p["value"] for p in backend.metrics.read("UnknownCategories")] == [2, 1]
     assert client.get("/model").json()["unknown_categories"] == {"clinic": 3, "referred": 0}
+
+
+def test_a_422_gives_the_limits_it_names_as_numbers(client, live):
+    [error] = client.post("/predict", json={"records": []}).json()["detail"]
+    assert error["ctx"] == {"min_length": 1, "actual_length": 0, "field_type": "List"}

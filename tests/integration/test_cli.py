@@ -370,3 +370,43 @@ def test_a_bad_model_name_in_the_environment_is_one_line(run, monkeypatch):
     assert " ".join(result.output.split()).startswith(
         "error: MLOPS_MODEL_NAME: invalid model name 'a/b/c'"
     )
+
+
+def test_a_target_other_than_the_contracts_is_refused_and_recorded_nowhere(run, data_file):
+    assert run("train", "--data", str(data_file), "--target", "diagnosis").exit_code == 0
+    other = run("train", "--data", str(data_file), "--target", "mean_radius")
+    assert other.exit_code == ExitCode.USAGE
+    assert "the target of bc is 'diagnosis'" in " ".join(other.output.split())
+    assert json.loads(run("config", "show").output)["target"] == "diagnosis"
+    assert run("registry", "show", "2").exit_code == ExitCode.ERROR  # nothing registered
+
+
+def test_a_run_that_registers_nothing_leaves_the_stored_config_as_it_was(
+    run, tmp_path, data_file, csv_bytes
+):
+    assert run("train", "--data", str(data_file), "--target", "diagnosis").exit_code == 0
+    before = json.loads(run("config", "show").output)
+    strict = tmp_path / "strict.toml"
+    strict.write_text('target = "diagnosis"\n[gate]\nmin_lift_over_baseline = 0.9\n')
+    refused = run("train", "--data", str(data_file), "--config", str(strict))
+    assert refused.exit_code == ExitCode.GATE_FAILED, refused.output
+    assert "config changed back" in refused.output
+    assert json.loads(run("config", "show").output) == before
+    assert run("train", "--data", str(data_file)).exit_code == 0  # with the stored config
+
+
+def test_an_unknown_stage_is_a_usage_error(run, data_file):
+    run("train", "--data", str(data_file), "--target", "diagnosis")
+    assert run("promote", "1", "--to", "prod").exit_code == ExitCode.USAGE
+    assert run("rollback", "--stage", "prod").exit_code == ExitCode.USAGE
+
+
+def test_schema_infer_takes_one_as_the_positive_class_of_0_1_labels(run, tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=200), "y": [0] * 99 + [1] * 101})
+    path = tmp_path / "balanced.csv"
+    frame.to_csv(path, index=False)
+    inferred = json.loads(run("schema", "infer", str(path), "--target", "y").stdout)
+    assert inferred["target"]["positive_class"] == "1"  # though it is the majority here
+    chosen = run("schema", "infer", str(path), "--target", "y", "--positive-class", "0")
+    assert json.loads(chosen.stdout)["target"]["positive_class"] == "0"

@@ -140,3 +140,10 @@ def test_the_target_records_the_type_of_its_labels():
     assert [flags.class_of(v) for v in (True, "true", 1)] == ["True", "True", None]
     words = infer_schema(pd.DataFrame({"x": [1, 2], "y": ["no", "yes"]}), "y").target
     assert (words.dtype, words.class_of("yes"), words.class_of(0)) == ("string", "yes", None)
+
+
+def test_a_constant_column_is_described_by_its_value_as_written():
+    frame = pd.DataFrame({"x": range(40), "level": [7] * 40, "y": [0, 1] * 20})
+    schema = infer_schema(frame.assign(x=frame.x * 1.5), "y")
+    [constant] = schema.excluded_columns
+    assert constant.detail == "constant: always 7"  # not numpy's np.int64(7)
