@@ -267,8 +267,9 @@ def train(
 ) -> None:
     """Validate, train, evaluate and (if the gate passes) register a model version.
 
-    Exit codes: 0 registered; 1 error; 3 data rejected (the file is quarantined); 4 the gate
-    refused the model (nothing registered)."""
+    Exit codes: 0 registered; 1 error; 2 usage error (e.g. a target other than the stored
+    schema's); 3 data rejected (the file is quarantined); 4 the gate refused the model (nothing
+    registered)."""
     from infra.pipeline import LocalPipeline, PipelineSteps, remote_training_task, step_tasks
     from training.config import ConfigError, TrainingConfig, load_config
 
@@ -620,11 +621,12 @@ def registry_history(
 
 def _known_stage(stage: str) -> str:
     """A stage name is an argument: a wrong one is a usage error (exit 2), like a bad option."""
-    from infra.records import STAGES
+    from infra.registry import UnknownStageError, check_stage
 
-    if stage not in STAGES:
-        raise typer.BadParameter(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
-    return stage
+    try:
+        return check_stage(stage)
+    except UnknownStageError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 @app.command()

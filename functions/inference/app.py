@@ -715,11 +715,9 @@ def _excerpt(value: Any) -> Any:
 
 
 def _ctx_value(value: Any) -> Any:
-    """A limit in an error's context as JSON has it (`"min_length": 1`), anything else as
-    bounded text."""
-    if isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)):
-        return value
-    return _excerpt_text(str(value))
+    """A limit in an error's context as JSON has it (`"min_length": 1`), anything else (an
+    exception, a pattern) as bounded text."""
+    return _excerpt(value) if isinstance(value, int | float) else _excerpt_text(str(value))
 
 
 def app_from_settings(settings: Settings, backend: Backend) -> FastAPI:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from infra.cli import app as cli
 from infra.serving import ModelRouter
 from infra.settings import Settings
 from infra.smoke import HttpApiClient, example_records, smoke_test_from_api
+from tests.conftest import free_port
 
 from .test_api import MODEL, register
 
@@ -29,9 +29,7 @@ def serving(backend, refresh_seconds: float = 0) -> Iterator[str]:
     router = ModelRouter(
         backend.registry, backend.artifacts, MODEL, "production", refresh_seconds=refresh_seconds
     )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(router, predictions=backend.predictions),

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -17,7 +16,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.conftest import FIGURES, tool_cache
+from tests.conftest import FIGURES, free_port, tool_cache
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "localstack" / "start-without-docker.sh"
@@ -53,12 +52,6 @@ def python313(env: dict[str, str] | None = None) -> tuple[str | None, str]:
         return None, found.stderr.strip()
     assert found.returncode == 0, found.stderr
     return found.stdout.strip(), ""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class LocalStack:

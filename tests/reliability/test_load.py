@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,18 +17,13 @@ import pytest
 
 from infra.backend import local_backend
 from infra.settings import Settings
+from tests.conftest import free_port
 from tests.integration.test_api import MODEL, register
 
 CONCURRENCY = 8
 DURATION_SECONDS = 4.0
 SWITCH_AT_SECONDS = 2.0
 REFRESH_SECONDS = 0.25
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
