@@ -11,9 +11,9 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.runtime import logger, pipeline_starter, settings
-from functions.tracing import tracer
-from infra.artifacts import INCOMING_PREFIX
+from mlops_template.core.artifacts import INCOMING_PREFIX
+from mlops_template.functions.runtime import logger, pipeline_starter, settings
+from mlops_template.functions.tracing import tracer
 
 
 def _objects(event: dict[str, Any]) -> list[tuple[str, str, str]]:

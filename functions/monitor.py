@@ -10,11 +10,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.runtime import backend, logger, settings
-from functions.tracing import tracer
-from infra.events import EventBridgeEvent
-from infra.monitoring import run_monitor
-from infra.registry import RegistryError
+from mlops_template.core.events import EventBridgeEvent
+from mlops_template.core.monitoring import run_monitor
+from mlops_template.core.registry import RegistryError
+from mlops_template.functions.runtime import backend, logger, settings
+from mlops_template.functions.tracing import tracer
 
 
 @logger.inject_lambda_context(clear_state=True)

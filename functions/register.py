@@ -11,30 +11,18 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.runtime import backend, logger, settings, steps
-from functions.tracing import tracer
-from infra.pipeline import PipelineState, RegisterOutput
+from mlops_template.core.pipeline import PipelineState
+from mlops_template.functions.runtime import logger, settings, steps
+from mlops_template.functions.tracing import tracer
 
 
 @logger.inject_lambda_context(correlation_id_path="run_id", clear_state=True)
 @tracer.capture_lambda_handler
 @event_parser(model=PipelineState)
 def handler(event: PipelineState, context: LambdaContext) -> dict[str, Any]:
-    event.need("validation", "evaluation")
-    assert event.validation is not None and event.evaluation is not None
-    if not event.evaluation.gate.passed:
-        raise ValueError("refusing to register a candidate that failed its gate")
-    actor = f"pipeline:{event.run_id}"
-    version = steps().register(
-        event.model, event.run, event.evaluation.gate, event.validation.dataset, actor=actor
+    registered = steps().register_candidate(
+        event,
+        actor=f"pipeline:{event.run_id}",
+        promote_to=settings().auto_promote_stage or None,
     )
-    stage = settings().auto_promote_stage or None
-    if stage:
-        backend().registry.promote(
-            event.model,
-            version.version,
-            stage,
-            actor=actor,
-            reason=f"auto-promotion after run {event.run_id}",
-        )
-    return RegisterOutput(version=version.version, promoted_to=stage).model_dump(mode="json")
+    return registered.model_dump(mode="json")

@@ -20,10 +20,16 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.runtime import backend, logger, not_an_alarm, pipeline_starter, settings
-from functions.tracing import tracer
-from infra.alarms import AlarmNotification, NotAnAlarmError, parse_alarms
-from infra.reactions import retrain
+from mlops_template.core.alarms import AlarmNotification, NotAnAlarmError, parse_alarms
+from mlops_template.core.reactions import retrain
+from mlops_template.functions.runtime import (
+    backend,
+    logger,
+    not_an_alarm,
+    pipeline_starter,
+    settings,
+)
+from mlops_template.functions.tracing import tracer
 
 
 @lru_cache(maxsize=4)

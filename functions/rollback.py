@@ -10,10 +10,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.runtime import backend, logger, not_an_alarm, settings
-from functions.tracing import tracer
-from infra.alarms import NotAnAlarmError, parse_alarms
-from infra.reactions import rollback_if_fresh
+from mlops_template.core.alarms import NotAnAlarmError, parse_alarms
+from mlops_template.core.reactions import rollback_if_fresh
+from mlops_template.functions.runtime import backend, logger, not_an_alarm, settings
+from mlops_template.functions.tracing import tracer
 
 
 @logger.inject_lambda_context(log_event=True, clear_state=True)

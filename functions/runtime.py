@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
-from infra.backend import Backend, build_backend
-from infra.ports import PipelineStarter, TrainingLauncher
-from infra.settings import Settings, get_settings
+from mlops_template.core.backend import Backend
+from mlops_template.core.ports import PipelineStarter, TrainingLauncher
+from mlops_template.core.settings import Settings, get_settings
+from mlops_template.infra import build_backend, build_pipeline_starter, build_training_launcher
 
 if TYPE_CHECKING:
-    from infra.alarms import NotAnAlarmError
-    from infra.pipeline import PipelineSteps
+    from mlops_template.core.alarms import NotAnAlarmError
+    from mlops_template.core.pipeline import PipelineSteps
 
 # Service name and log level come from POWERTOOLS_* variables set by Terraform.
 logger = Logger()
@@ -30,25 +31,19 @@ def backend() -> Backend:
 
 
 def steps() -> PipelineSteps:
-    from infra.pipeline import PipelineSteps  # not on the inference path: kept out of its import
+    from mlops_template.core.pipeline import (
+        PipelineSteps,  # not on the inference path: kept out of its import
+    )
 
     return PipelineSteps(backend())
 
 
 def pipeline_starter() -> PipelineStarter:
-    if settings().backend == "aws":
-        from infra.aws.stepfunctions import StepFunctionsPipelineStarter
-
-        return StepFunctionsPipelineStarter(settings().state_machine_arn)
-    from infra.local.starter import LocalPipelineStarter
-
-    return LocalPipelineStarter(backend())
+    return build_pipeline_starter(settings(), backend())
 
 
 def training_launcher() -> TrainingLauncher:
-    from infra.aws.sagemaker import SageMakerTrainingLauncher, launcher_options
-
-    return SageMakerTrainingLauncher(**launcher_options(settings()))
+    return build_training_launcher(settings())
 
 
 def not_an_alarm(error: NotAnAlarmError) -> dict[str, Any]:
@@ -62,6 +57,6 @@ def reset() -> None:
     """Forget cached settings and clients (tests switch environments between cases)."""
     get_settings.cache_clear()
     backend.cache_clear()
-    from infra.aws.clients import client
+    from mlops_template.infra.aws.clients import client
 
     client.cache_clear()

@@ -10,9 +10,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.runtime import logger, settings, steps, training_launcher
-from functions.tracing import tracer
-from infra.pipeline import PipelineState, TrainOutput
+from mlops_template.core.pipeline import PipelineState, TrainOutput
+from mlops_template.functions.runtime import logger, settings, steps, training_launcher
+from mlops_template.functions.tracing import tracer
 
 
 @logger.inject_lambda_context(correlation_id_path="run_id", clear_state=True)

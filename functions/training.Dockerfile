@@ -1,7 +1,7 @@
 # The pipeline and reaction functions (validate, train, collect, evaluate, register, ingest,
 # monitor, retrain, rollback) and the SageMaker training entry point, in one image.
 # Each Lambda function sets its handler as the image command (terraform/modules/functions);
-# SageMaker jobs override the entry point with `python -m training.sagemaker_entry`.
+# SageMaker jobs override the entry point with `python -m mlops_template.training.sagemaker_entry`.
 FROM public.ecr.aws/lambda/python:3.12
 
 COPY pyproject.toml README.md /build/
@@ -12,4 +12,4 @@ COPY functions /build/functions
 RUN pip install --no-cache-dir /build --target "${LAMBDA_TASK_ROOT}" \
     && rm -rf /build
 
-CMD ["functions.validate.handler"]
+CMD ["mlops_template.functions.validate.handler"]

@@ -1,1 +1,44 @@
-"""Where things live: ports, their local and AWS adapters, settings, pipeline and the CLI."""
+"""Adapters only: one package per provider (`local`, `aws`), each with one factory that builds
+the core's ports from settings. May import the core's ports, records, registry rules and
+settings; never `functions`, `tooling` or another provider's package. `build_backend` is the one
+place that picks a provider."""
+
+from __future__ import annotations
+
+from mlops_template.core.backend import Backend
+from mlops_template.core.ports import PipelineStarter, TrainingLauncher
+from mlops_template.core.settings import Settings
+
+
+def build_backend(settings: Settings) -> Backend:
+    # Imported on demand: a provider's SDK loads only where that provider is used.
+    if settings.backend == "aws":
+        from mlops_template.infra.aws import aws_backend
+
+        return aws_backend(settings)
+    from mlops_template.infra.local import local_backend
+
+    return local_backend(settings)
+
+
+def build_pipeline_starter(settings: Settings, backend: Backend) -> PipelineStarter:
+    """Where a pipeline run starts: Step Functions on AWS, in this process otherwise."""
+    if settings.backend == "aws":
+        from mlops_template.infra.aws.stepfunctions import StepFunctionsPipelineStarter
+
+        return StepFunctionsPipelineStarter(settings.state_machine_arn)
+    from mlops_template.core.starter import LocalPipelineStarter
+
+    return LocalPipelineStarter(backend)
+
+
+def build_training_launcher(settings: Settings, *, sdk: bool = False) -> TrainingLauncher:
+    """Training elsewhere (SageMaker): boto3 inside the pipeline's functions, or the SageMaker
+    Python SDK (`sdk=True`, an optional extra) for `mlops train --on sagemaker`."""
+    from mlops_template.infra.aws.sagemaker import SageMakerTrainingLauncher, launcher_options
+
+    if sdk:
+        from mlops_template.infra.aws.sagemaker_sdk import SdkTrainingLauncher
+
+        return SdkTrainingLauncher(**launcher_options(settings))
+    return SageMakerTrainingLauncher(**launcher_options(settings))

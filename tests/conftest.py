@@ -10,13 +10,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from infra.backend import Backend, local_backend
-from infra.settings import Settings
-from training.config import TrainingConfig
-from training.datasets import TARGET, breast_cancer_frame, to_csv_bytes
-from training.schema import DatasetSchema, infer_schema
-from training.train import TrainingRun, train
-from training.validation import validate_csv
+from mlops_template.core.backend import Backend
+from mlops_template.core.settings import Settings
+from mlops_template.infra.local import local_backend
+from mlops_template.training.config import TrainingConfig
+from mlops_template.training.datasets import TARGET, breast_cancer_frame, to_csv_bytes
+from mlops_template.training.schema import DatasetSchema, infer_schema
+from mlops_template.training.train import TrainingRun, train
+from mlops_template.training.validation import validate_csv
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -95,7 +96,7 @@ def backend(tmp_path: Path) -> Backend:
 def moto_session():
     from moto import mock_aws
 
-    from infra.emulation import FAKE_CREDENTIALS, environment, moto_patches
+    from mlops_template.tooling.emulation import FAKE_CREDENTIALS, environment, moto_patches
 
     with (
         environment(FAKE_CREDENTIALS),
@@ -110,10 +111,10 @@ def aws(moto_session, monkeypatch):
     """Settings of a fresh emulated environment; the handlers read them from the environment."""
     import uuid
 
-    from functions import runtime
-    from functions.inference import handler
-    from infra.emulation import create_resources, emulated_settings
-    from infra.settings import settings_env
+    from mlops_template.core.settings import settings_env
+    from mlops_template.functions import runtime
+    from mlops_template.functions.inference import handler
+    from mlops_template.tooling.emulation import create_resources, emulated_settings
 
     prefix = f"t{uuid.uuid4().hex[:12]}"
     # CloudWatch metrics outlive a test in the session's moto: a namespace of its own each.
@@ -131,7 +132,7 @@ def aws(moto_session, monkeypatch):
 
 @pytest.fixture
 def aws_backend(aws):
-    from infra.aws import aws_backend as build
+    from mlops_template.infra.aws import aws_backend as build
 
     return build(aws)
 

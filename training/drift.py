@@ -16,8 +16,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from pydantic import BaseModel, Field
 
-from training.config import DriftConfig
-from training.schema import MISSING_CATEGORY, DatasetSchema
+from mlops_template.training.config import DriftConfig
+from mlops_template.training.schema import MISSING_CATEGORY, DatasetSchema
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from training.schema import TargetSchema
+from mlops_template.training.schema import TargetSchema
 
 METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
 

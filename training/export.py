@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from training.onnx_model import OnnxClassifier
-from training.schema import DatasetSchema
+from mlops_template.training.onnx_model import OnnxClassifier
+from mlops_template.training.schema import DatasetSchema
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -63,7 +63,7 @@ def parity_error(
     pipeline: Pipeline, onnx_bytes: bytes, frame: pd.DataFrame, schema: DatasetSchema
 ) -> float:
     """Largest absolute difference between scikit-learn and ONNX class probabilities."""
-    from training.features import model_inputs
+    from mlops_template.training.features import model_inputs
 
     expected = pipeline.predict_proba(model_inputs(frame, schema))
     _, actual = OnnxClassifier(onnx_bytes, schema).predict_frame(frame)

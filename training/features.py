@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from training.config import ConfigError, ModelConfig
-from training.schema import MISSING_CATEGORY, DatasetSchema
+from mlops_template.training.config import ConfigError, ModelConfig
+from mlops_template.training.schema import MISSING_CATEGORY, DatasetSchema
 
 if TYPE_CHECKING:
     import pandas as pd

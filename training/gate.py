@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from training.config import GateConfig
+from mlops_template.training.config import GateConfig
 
 
 class GateResult(BaseModel):

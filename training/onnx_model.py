@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from training.schema import MISSING_CATEGORY, DatasetSchema
+from mlops_template.training.schema import MISSING_CATEGORY, DatasetSchema
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -78,7 +78,7 @@ class OnnxClassifier:
         return columns
 
     def columns_from_frame(self, frame: pd.DataFrame) -> list[np.ndarray]:
-        from training.features import model_inputs
+        from mlops_template.training.features import model_inputs
 
         inputs = model_inputs(frame, self.schema)
         return [

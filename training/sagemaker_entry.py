@@ -7,7 +7,7 @@ as model.tar.gz.
 The directory then holds exactly what a local run produces (model.onnx, schema.json,
 profile.json, holdout.csv, manifest.json), so registration does not care where training ran.
 
-    python -m training.sagemaker_entry --target diagnosis --algorithm random_forest
+    python -m mlops_template.training.sagemaker_entry --target diagnosis --algorithm random_forest
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from training.config import ConfigError, TrainingConfig, parse_config
-from training.schema import DatasetSchema, SchemaError
-from training.train import TrainingError, train
-from training.validation import validate_csv
+from mlops_template.training.config import ConfigError, TrainingConfig, parse_config
+from mlops_template.training.schema import DatasetSchema, SchemaError
+from mlops_template.training.train import TrainingError, train
+from mlops_template.training.validation import validate_csv
 
 SCHEMA_CHANNEL_FILE = "schema.json"
 
@@ -96,7 +96,7 @@ def run(argv: Sequence[str] | None = None) -> Path:
 
         import pandas as pd
 
-        from training.schema import infer_schema
+        from mlops_template.training.schema import infer_schema
 
         if not config.target:
             raise SchemaError("no schema.json in the train channel and no --target given")

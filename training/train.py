@@ -16,21 +16,21 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from training.config import TrainingConfig
-from training.drift import ReferenceProfile, build_profile
-from training.evaluate import baseline_metrics, classification_metrics
-from training.export import export_onnx, parity_error
-from training.features import build_pipeline, model_inputs
-from training.files import (
+from mlops_template.training.config import TrainingConfig
+from mlops_template.training.drift import ReferenceProfile, build_profile
+from mlops_template.training.evaluate import baseline_metrics, classification_metrics
+from mlops_template.training.export import export_onnx, parity_error
+from mlops_template.training.features import build_pipeline, model_inputs
+from mlops_template.training.files import (
     HOLDOUT_FILE,
     MANIFEST_FILE,
     MODEL_FILE,
     PROFILE_FILE,
     SCHEMA_FILE,
 )
-from training.provenance import code_version, library_versions
-from training.schema import DatasetSchema
-from training.spreadsheet import to_spreadsheet_csv
+from mlops_template.training.provenance import code_version, library_versions
+from mlops_template.training.schema import DatasetSchema
+from mlops_template.training.spreadsheet import to_spreadsheet_csv
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -126,7 +126,7 @@ def train(
     *,
     data_sha256: str,
 ) -> TrainingRun:
-    """Train on a validated, typed frame (see `training.validation.coerce_frame`)."""
+    """Train on a validated, typed frame (see `mlops_template.training.validation.coerce_frame`)."""
     target = schema.target.name
     timings: dict[str, float] = {}
     with _timed(timings, "split"):

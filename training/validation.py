@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from training.config import ValidationThresholds
-from training.schema import FLOAT32_MAX, ColumnSchema, ColumnType, DatasetSchema
+from mlops_template.training.config import ValidationThresholds
+from mlops_template.training.schema import FLOAT32_MAX, ColumnSchema, ColumnType, DatasetSchema
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -12,8 +12,8 @@ from typing import Any, cast
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from mangum import Mangum
 
-from functions.inference.app import app_from_settings
-from functions.runtime import backend, logger, settings
+from mlops_template.core.serving.app import app_from_settings
+from mlops_template.functions.runtime import backend, logger, settings
 
 _adapter: Mangum | None = None
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from infra.aws.dynamodb import DynamoRegistry
-from infra.aws.kms import KmsMacSigner
-from infra.aws.metrics import CloudWatchMetricsSink, EmfMetricsSink
-from infra.aws.predictions import DynamoPredictionLog
-from infra.aws.s3 import S3BlobStore
-from infra.backend import Backend
-from infra.ports import MetricsSink
-from infra.registry import Registry
-from infra.settings import Settings
+from mlops_template.core.backend import Backend
+from mlops_template.core.ports import MetricsSink
+from mlops_template.core.registry import Registry
+from mlops_template.core.settings import Settings
+from mlops_template.infra.aws.dynamodb import DynamoRegistry
+from mlops_template.infra.aws.kms import KmsMacSigner
+from mlops_template.infra.aws.metrics import CloudWatchMetricsSink, EmfMetricsSink
+from mlops_template.infra.aws.predictions import DynamoPredictionLog
+from mlops_template.infra.aws.s3 import S3BlobStore
 
 
 def aws_backend(settings: Settings) -> Backend:

@@ -15,9 +15,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from infra.aws.clients import client, error_code
-from infra.records import ModelVersion, StageAlias, StageEvent
-from infra.registry import StaleStageError, VersionExists, VersionNotFound
+from mlops_template.core.records import ModelVersion, StageAlias, StageEvent
+from mlops_template.core.registry import StaleStageError, VersionExists, VersionNotFound
+from mlops_template.infra.aws.clients import client, error_code
 
 
 def _pk(model: str) -> dict[str, str]:

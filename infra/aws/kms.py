@@ -9,8 +9,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from infra.aws.clients import client, error_code
-from infra.ports import SigningUnavailable
+from mlops_template.core.ports import SigningUnavailable
+from mlops_template.infra.aws.clients import client, error_code
 
 ALGORITHM = "HMAC_SHA_256"
 

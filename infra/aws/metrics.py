@@ -11,7 +11,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from infra.aws.clients import client
+from mlops_template.infra.aws.clients import client
 
 _UNITS = {unit.value: unit for unit in MetricUnit}
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from infra.aws.clients import client, error_code
-from infra.records import FeedbackOutcome, PredictionRecord
+from mlops_template.core.records import FeedbackOutcome, PredictionRecord
+from mlops_template.infra.aws.clients import client, error_code
 
 BATCH = 25  # BatchWriteItem limit
 BY_MODEL_INDEX = "by_model"

@@ -8,8 +8,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from infra.aws.clients import client, error_code
-from infra.ports import BlobExists, BlobNotFound
+from mlops_template.core.ports import BlobExists, BlobNotFound
+from mlops_template.infra.aws.clients import client, error_code
 
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 # A conditional request lost: the object is not (or no longer) the one the condition named.

@@ -6,11 +6,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from infra.aws.clients import client
-from infra.records import TrainingJob
-from infra.settings import Settings
+from mlops_template.core.records import TrainingJob
+from mlops_template.core.settings import Settings
+from mlops_template.infra.aws.clients import client
 
-ENTRY_POINT = ["python", "-m", "training.sagemaker_entry"]
+ENTRY_POINT = ["python", "-m", "mlops_template.training.sagemaker_entry"]
 
 
 def job_name(model: str, run_id: str) -> str:

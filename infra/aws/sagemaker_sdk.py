@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 
-from infra.aws.sagemaker import ENTRY_POINT, describe_job, job_name
-from infra.records import TrainingJob
+from mlops_template.core.records import TrainingJob
+from mlops_template.infra.aws.sagemaker import ENTRY_POINT, describe_job, job_name
 
 
 class SdkTrainingLauncher:

@@ -12,8 +12,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from infra.aws.clients import client, error_code
-from infra.records import PipelineStart
+from mlops_template.core.records import PipelineStart
+from mlops_template.infra.aws.clients import client, error_code
 
 
 def execution_name(model: str, token: str) -> str:

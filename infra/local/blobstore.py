@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from infra.ports import BlobExists, BlobNotFound
+from mlops_template.core.ports import BlobExists, BlobNotFound
 
 TEMP_PREFIX = ".tmp-"
 

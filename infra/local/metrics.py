@@ -7,7 +7,7 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 
-from infra.records import utc_now
+from mlops_template.core.records import utc_now
 
 
 class JsonlMetricsSink:

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from contextlib import closing
 from pathlib import Path
 
-from infra.local.sqlite import connect
-from infra.records import FeedbackOutcome, PredictionRecord
+from mlops_template.core.records import FeedbackOutcome, PredictionRecord
+from mlops_template.infra.local.sqlite import connect
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (

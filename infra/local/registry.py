@@ -11,14 +11,14 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
-from infra.local.sqlite import connect
-from infra.records import ModelVersion, StageAlias, StageEvent
-from infra.registry import (
+from mlops_template.core.records import ModelVersion, StageAlias, StageEvent
+from mlops_template.core.registry import (
     RegistryUnavailable,
     StaleStageError,
     VersionExists,
     VersionNotFound,
 )
+from mlops_template.infra.local.sqlite import connect
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS versions (

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from infra.emulation import LambdaContext
-from infra.pipeline import LocalPipeline, PipelineSteps
-from training.config import TrainingConfig
-from training.datasets import TARGET
+from mlops_template.core.pipeline import LocalPipeline, PipelineSteps
+from mlops_template.tooling.emulation import LambdaContext
+from mlops_template.training.config import TrainingConfig
+from mlops_template.training.datasets import TARGET
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 MODEL = "breast-cancer"

@@ -10,9 +10,9 @@ import boto3
 import pytest
 from typer.testing import CliRunner
 
-from infra.aws.sagemaker import job_name
-from infra.cli import app
-from training.sagemaker_entry import main as sagemaker_main
+from mlops_template.infra.aws.sagemaker import job_name
+from mlops_template.tooling.cli import app
+from mlops_template.training.sagemaker_entry import main as sagemaker_main
 
 from .conftest import MODEL
 
@@ -81,7 +81,10 @@ def test_train_on_sagemaker_through_the_sdk(run, data_file, aws, tmp_path, monke
     assert result.exit_code == 0, result.output
     assert "registered v1" in result.output
     job = boto3.client("sagemaker").describe_training_job(TrainingJobName=name)
-    assert job["AlgorithmSpecification"]["ContainerEntrypoint"][-1] == "training.sagemaker_entry"
+    assert (
+        job["AlgorithmSpecification"]["ContainerEntrypoint"][-1]
+        == "mlops_template.training.sagemaker_entry"
+    )
     assert {c["ChannelName"] for c in job["InputDataConfig"]} == {"train", "schema"}
     shown = json.loads(run("registry", "show", "1", "--model", MODEL).output)
     assert shown["run_id"] == "run-sdk-1"

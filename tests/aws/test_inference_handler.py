@@ -8,10 +8,10 @@ import re
 
 import pytest
 
-from functions import runtime
-from functions.inference import handler as inference
+from mlops_template.functions import runtime
+from mlops_template.functions.inference import handler as inference
+from mlops_template.training.files import MODEL_FILE
 from tests.integration.test_api import strict_json
-from training.files import MODEL_FILE
 
 from .conftest import MODEL, load_event
 
@@ -107,7 +107,7 @@ def test_a_tampered_artifact_is_refused_with_503(production_v1, aws_backend, bod
 def test_a_promotion_is_served_by_a_warm_container(
     production_v1, aws_backend, body, context, csv_bytes
 ):
-    from infra.pipeline import LocalPipeline
+    from mlops_template.core.pipeline import LocalPipeline
 
     assert call(v2(body), context)[1]["version"] == 1
     aws_backend.data.put("incoming/day2.csv", csv_bytes)

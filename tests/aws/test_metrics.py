@@ -1,6 +1,6 @@
 import json
 
-from infra.aws.metrics import EmfMetricsSink
+from mlops_template.infra.aws.metrics import EmfMetricsSink
 
 
 def test_emf_lines_carry_each_metric_with_its_own_dimensions(capsys):

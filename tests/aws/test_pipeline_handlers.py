@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from functions import evaluate, register, train, validate
-from infra.emulation import handler_tasks
-from infra.pipeline import DataValidationError, LocalPipeline
+from mlops_template.core.pipeline import DataValidationError, LocalPipeline
+from mlops_template.functions import evaluate, register, train, validate
+from mlops_template.tooling.emulation import handler_tasks
 
 from .conftest import MODEL
 
@@ -45,7 +45,7 @@ def test_bad_data_fails_validation_and_is_quarantined_in_s3(configured, csv_byte
 
 
 def test_register_promotes_automatically_when_configured(configured, csv_bytes, monkeypatch):
-    from functions import runtime
+    from mlops_template.functions import runtime
 
     monkeypatch.setenv("MLOPS_AUTO_PROMOTE_STAGE", "staging")
     runtime.reset()

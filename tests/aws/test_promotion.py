@@ -9,25 +9,25 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from infra.artifacts import ArtifactIntegrityError
-from infra.emulation import (
-    EmulatedEnvironment,
-    _broken_version,
-    create_resources,
-    emulated_settings,
-)
-from infra.pipeline import LocalPipeline, PipelineSteps
-from infra.promotion import (
+from mlops_template.core.artifacts import ArtifactIntegrityError
+from mlops_template.core.pipeline import LocalPipeline, PipelineSteps
+from mlops_template.core.promotion import (
     ExportSignatureError,
     check_version,
     export_version,
     import_version,
     promote_and_verify,
 )
-from infra.registry import GateNotPassedError
-from training.config import TrainingConfig
-from training.datasets import TARGET
-from training.files import MODEL_FILE
+from mlops_template.core.registry import GateNotPassedError
+from mlops_template.tooling.emulation import (
+    EmulatedEnvironment,
+    _broken_version,
+    create_resources,
+    emulated_settings,
+)
+from mlops_template.training.config import TrainingConfig
+from mlops_template.training.datasets import TARGET
+from mlops_template.training.files import MODEL_FILE
 
 from .conftest import MODEL
 
@@ -172,7 +172,7 @@ def test_a_failing_smoke_test_rolls_the_promotion_back(environments, tmp_path):
 
 
 def test_release_from_a_laptop_on_emulated_aws():
-    from infra.cli import app
+    from mlops_template.tooling.cli import app
 
     result = CliRunner().invoke(app, ["release", "--aws-emulated"], catch_exceptions=False)
     assert result.exit_code == 0, result.output

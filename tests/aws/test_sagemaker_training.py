@@ -11,9 +11,9 @@ import tarfile
 import boto3
 import pytest
 
-from functions import evaluate, register, runtime, train, validate
-from infra.pipeline import TrainingJobFailed
-from training.sagemaker_entry import main as sagemaker_main
+from mlops_template.core.pipeline import TrainingJobFailed
+from mlops_template.functions import evaluate, register, runtime, train, validate
+from mlops_template.training.sagemaker_entry import main as sagemaker_main
 
 from .conftest import MODEL
 
@@ -66,7 +66,7 @@ def test_the_job_is_created_and_its_output_becomes_a_registered_version(
     assert job["AlgorithmSpecification"]["ContainerEntrypoint"] == [
         "python",
         "-m",
-        "training.sagemaker_entry",
+        "mlops_template.training.sagemaker_entry",
     ]
     assert job["RoleArn"].endswith("role/mlops-training")
     assert job["EnableNetworkIsolation"] is True

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 
-from functions import ingest, monitor, retrain, rollback
-from infra.alarms import AlarmNotification, NotAnAlarmError, parse_alarms
-from infra.reactions import rollback_if_fresh
+from mlops_template.core.alarms import AlarmNotification, NotAnAlarmError, parse_alarms
+from mlops_template.core.reactions import rollback_if_fresh
+from mlops_template.functions import ingest, monitor, retrain, rollback
 
 from .conftest import MODEL, load_event
 
@@ -113,7 +113,7 @@ def test_an_alarm_returning_to_ok_starts_nothing(production_v1, state_machine, c
 def test_an_error_alarm_rolls_a_fresh_promotion_back_once(
     production_v1, aws_backend, csv_bytes, context
 ):
-    from infra.pipeline import LocalPipeline
+    from mlops_template.core.pipeline import LocalPipeline
 
     aws_backend.data.put("incoming/day2.csv", csv_bytes)
     second = LocalPipeline(aws_backend).run(MODEL, "incoming/day2.csv", auto_promote="production")
@@ -141,7 +141,7 @@ def test_an_old_promotion_is_not_rolled_back(production_v1, aws_backend):
 def test_the_monitor_publishes_drift_and_accuracy_to_cloudwatch(
     production_v1, aws_backend, typed_frame, schema, context
 ):
-    from infra.records import PredictionRecord
+    from mlops_template.core.records import PredictionRecord
 
     drifted = typed_frame.head(80).copy()
     for name in ("mean_radius", "mean_perimeter", "worst_radius"):

@@ -1,6 +1,6 @@
 """The benchmark code runs end to end on a tiny setting (its timings are not asserted here)."""
 
-from tests.benchmarks.bench_inference import BenchConfig, as_dict, run
+from mlops_template.tooling.bench import BenchConfig, as_dict, run
 
 
 def test_the_benchmark_runs_and_reports_every_figure():

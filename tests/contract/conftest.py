@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from infra.local.blobstore import FileBlobStore
-from infra.local.predictions import SqlitePredictionLog
-from infra.local.registry import SqliteRegistry
-from infra.registry import Registry
+from mlops_template.core.registry import Registry
+from mlops_template.infra.local.blobstore import FileBlobStore
+from mlops_template.infra.local.predictions import SqlitePredictionLog
+from mlops_template.infra.local.registry import SqliteRegistry
 
 
 @pytest.fixture(params=["sqlite", "dynamodb"])
@@ -17,8 +17,8 @@ def registry(request, tmp_path: Path) -> Registry:
     """The registry over its artifact store: files with SQLite, S3 with DynamoDB."""
     if request.param == "sqlite":
         return Registry(SqliteRegistry(tmp_path / "registry.db"), FileBlobStore(tmp_path / "a"))
-    from infra.aws.dynamodb import DynamoRegistry
-    from infra.aws.s3 import S3BlobStore
+    from mlops_template.infra.aws.dynamodb import DynamoRegistry
+    from mlops_template.infra.aws.s3 import S3BlobStore
 
     settings = request.getfixturevalue("aws")
     return Registry(DynamoRegistry(settings.registry_table), S3BlobStore(settings.artifact_bucket))
@@ -28,7 +28,7 @@ def registry(request, tmp_path: Path) -> Registry:
 def blobstore(request, tmp_path: Path):
     if request.param == "files":
         return FileBlobStore(tmp_path / "bucket")
-    from infra.aws.s3 import S3BlobStore
+    from mlops_template.infra.aws.s3 import S3BlobStore
 
     return S3BlobStore(request.getfixturevalue("aws").data_bucket)
 
@@ -37,6 +37,6 @@ def blobstore(request, tmp_path: Path):
 def prediction_log(request, tmp_path: Path):
     if request.param == "sqlite":
         return SqlitePredictionLog(tmp_path / "predictions.db")
-    from infra.aws.predictions import DynamoPredictionLog
+    from mlops_template.infra.aws.predictions import DynamoPredictionLog
 
     return DynamoPredictionLog(request.getfixturevalue("aws").predictions_table)

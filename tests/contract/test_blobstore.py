@@ -2,9 +2,9 @@ import hashlib
 
 import pytest
 
-from infra.artifacts import ArtifactIntegrityError, read_verified
-from infra.ports import BlobExists, BlobNotFound
-from infra.records import ArtifactRef
+from mlops_template.core.artifacts import ArtifactIntegrityError, read_verified
+from mlops_template.core.ports import BlobExists, BlobNotFound
+from mlops_template.core.records import ArtifactRef
 
 
 def test_put_returns_the_sha256_and_get_returns_the_bytes(blobstore):
@@ -52,7 +52,7 @@ def test_reading_an_artifact_checks_its_hash(blobstore):
 
 
 def test_keys_cannot_escape_the_bucket(tmp_path):
-    from infra.local.blobstore import FileBlobStore
+    from mlops_template.infra.local.blobstore import FileBlobStore
 
     store = FileBlobStore(tmp_path / "b")
     for key in ("../evil", "/etc/passwd", "a/../../x"):
@@ -74,7 +74,7 @@ def test_a_file_landing_while_s3_claims_the_same_key_stays(aws, versioned):
     """The S3 claim is copy then delete: a write between the two must survive the delete."""
     import boto3
 
-    from infra.aws.s3 import S3BlobStore
+    from mlops_template.infra.aws.s3 import S3BlobStore
 
     s3 = boto3.client("s3")  # its own client: the hook below must not reach other tests
     bucket = aws.data_bucket  # versioned, as Terraform makes it
@@ -95,7 +95,7 @@ def test_a_file_landing_while_s3_claims_the_same_key_stays(aws, versioned):
 
 CRASHING_WRITE = """
 import resource, sys
-from infra.local.blobstore import FileBlobStore
+from mlops_template.infra.local.blobstore import FileBlobStore
 
 store = FileBlobStore(sys.argv[1])
 # The kernel kills this process (SIGXFSZ) the moment a write goes past 4 KiB: a crash mid-write.
@@ -113,7 +113,7 @@ def test_a_crash_mid_write_never_leaves_a_torn_object(tmp_path, operation):
     import subprocess
     import sys
 
-    from infra.local.blobstore import FileBlobStore
+    from mlops_template.infra.local.blobstore import FileBlobStore
 
     store = FileBlobStore(tmp_path / "bucket")
     whole = os.urandom(64 * 1024)

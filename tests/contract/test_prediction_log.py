@@ -1,6 +1,6 @@
 from concurrent.futures import ThreadPoolExecutor
 
-from infra.records import PredictionRecord
+from mlops_template.core.records import PredictionRecord
 
 
 def record(i: int, model: str = "bc", version: int = 1) -> PredictionRecord:

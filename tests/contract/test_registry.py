@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
-from infra.artifacts import version_key
-from infra.records import ArtifactRef, ModelVersion
-from infra.registry import (
+from mlops_template.core.artifacts import version_key
+from mlops_template.core.records import ArtifactRef, ModelVersion
+from mlops_template.core.registry import (
     ArtifactCheckError,
     GateNotPassedError,
     NoPreviousVersionError,
@@ -19,7 +19,7 @@ from infra.registry import (
     VersionExists,
     VersionNotFound,
 )
-from training.files import MODEL_FILE
+from mlops_template.training.files import MODEL_FILE
 
 MODEL = "churn"
 
@@ -124,7 +124,7 @@ def test_promoting_on_a_stale_view_fails(registry):
 
 def test_the_store_refuses_a_move_from_an_outdated_revision(registry):
     """The conditional write itself, not only the service's pre-check, must hold."""
-    from infra.records import StageAlias, StageEvent
+    from mlops_template.core.records import StageAlias, StageEvent
 
     v1 = make_version(registry)
     registry.promote(MODEL, v1.version, "staging", actor="t")

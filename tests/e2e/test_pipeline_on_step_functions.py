@@ -11,19 +11,19 @@ from pathlib import Path
 import boto3
 import pytest
 
-from infra.aws import aws_backend as build_backend
-from infra.emulation import (
+from mlops_template.core.monitoring import DRIFT_SHARE_METRIC
+from mlops_template.core.pipeline import PipelineSteps
+from mlops_template.core.settings import settings_env
+from mlops_template.infra.aws import aws_backend as build_backend
+from mlops_template.tooling.emulation import (
     REGION,
     AslPipeline,
     LambdaApiClient,
     evaluate_alarm,
     run_execution,
 )
-from infra.monitoring import DRIFT_SHARE_METRIC
-from infra.pipeline import PipelineSteps
-from infra.settings import settings_env
-from training.config import TrainingConfig
-from training.datasets import TARGET
+from mlops_template.training.config import TrainingConfig
+from mlops_template.training.datasets import TARGET
 
 MODEL = "breast-cancer"
 EVENTS = Path(__file__).resolve().parents[1] / "events"
@@ -136,15 +136,15 @@ def wait_for_executions(arn: str, count: int, timeout: float = 60) -> list[dict]
 def test_a_drift_alarm_retrains_through_sns_and_step_functions(
     deployed, aws, csv_bytes, typed_frame, schema
 ):
-    from functions import monitor
-    from functions.inference.handler import handler as inference
-    from infra.emulation import LambdaContext
+    from mlops_template.functions import monitor
+    from mlops_template.functions.inference.handler import handler as inference
+    from mlops_template.tooling.emulation import LambdaContext
 
     backend = deployed.backend
     backend.data.put("incoming/day1.csv", csv_bytes)
     first = deployed.run(MODEL, "incoming/day1.csv", run_id="run-1")
     backend.registry.promote(MODEL, first.version, "production", actor="test")
-    topic = subscribe(aws, "alarms", "retrain", "functions.retrain.handler")
+    topic = subscribe(aws, "alarms", "retrain", "mlops_template.functions.retrain.handler")
     cloudwatch = boto3.client("cloudwatch")
     alarm = f"{aws.data_bucket}-drift"
     cloudwatch.put_metric_alarm(
@@ -192,7 +192,7 @@ def test_an_error_alarm_on_a_fresh_model_rolls_production_back(deployed, aws, cs
     second = deployed.run(MODEL, "incoming/day2.csv", run_id="run-2")
     backend.registry.promote(MODEL, first.version, "production", actor="test")
     backend.registry.promote(MODEL, second.version, "production", actor="release")
-    topic = subscribe(aws, "errors", "rollback", "functions.rollback.handler")
+    topic = subscribe(aws, "errors", "rollback", "mlops_template.functions.rollback.handler")
     cloudwatch = boto3.client("cloudwatch")
     dimensions = [{"Name": "ApiId", "Value": "emulated"}, {"Name": "Stage", "Value": "$default"}]
     cloudwatch.put_metric_alarm(

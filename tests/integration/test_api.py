@@ -11,17 +11,17 @@ import warnings
 import pytest
 from fastapi.testclient import TestClient
 
-from functions.inference.app import create_app
-from infra.pipeline import Dataset, LocalPipeline, PipelineSteps
-from infra.serving import ModelRouter
-from infra.smoke import smoke_test_from_api
-from training.config import TrainingConfig
-from training.datasets import to_csv_bytes
-from training.files import MODEL_FILE
-from training.gate import GateResult
-from training.schema import infer_schema
-from training.train import train
-from training.validation import validate_csv
+from mlops_template.core.pipeline import Dataset, LocalPipeline, PipelineSteps
+from mlops_template.core.serving.app import create_app
+from mlops_template.core.serving.router import ModelRouter
+from mlops_template.tooling.smoke import smoke_test_from_api
+from mlops_template.training.config import TrainingConfig
+from mlops_template.training.datasets import to_csv_bytes
+from mlops_template.training.files import MODEL_FILE
+from mlops_template.training.gate import GateResult
+from mlops_template.training.schema import infer_schema
+from mlops_template.training.train import train
+from mlops_template.training.validation import validate_csv
 
 MODEL = "bc"
 PASSED = GateResult(passed=True, metric="roc_auc", candidate=0.99, baseline=0.5, reasons=[])
@@ -351,7 +351,7 @@ def test_the_serving_path_imports_no_pandas_or_scikit_learn():
     import sys
 
     code = (
-        "import sys; import functions.inference.app, infra.serving, infra.backend;"
+        "import sys; import mlops_template.core.serving.app, mlops_template.infra.local;"
         "bad = [m for m in ('pandas', 'sklearn', 'skl2onnx', 'scipy') if m in sys.modules];"
         "print(bad); sys.exit(1 if bad else 0)"
     )

@@ -13,8 +13,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from infra.cli import ExitCode, app
-from infra.settings import get_settings
+from mlops_template.core.settings import get_settings
+from mlops_template.tooling.cli import ExitCode, app
 
 
 @pytest.fixture
@@ -219,7 +219,7 @@ def test_two_files_of_one_name_ingested_at_once_are_each_judged_on_their_own(
     run, tmp_path, data_file, csv_bytes, monkeypatch
 ):
     """A second `data.csv` lands after the first was uploaded, before its pipeline took it."""
-    from infra.pipeline import PipelineSteps
+    from mlops_template.core.pipeline import PipelineSteps
 
     assert run("schema", "infer", str(data_file), "--target", "diagnosis", "--save").exit_code == 0
     other = tmp_path / "elsewhere" / "data.csv"
@@ -253,9 +253,9 @@ def test_validate_hints_a_command_that_stores_the_schema(run, data_file):
 def test_monitor_with_too_few_rows_gives_no_drift_verdict(run, data_file, frame):
     from fastapi.testclient import TestClient
 
-    from functions.inference.app import app_from_settings
-    from infra.backend import build_backend
-    from infra.settings import Settings
+    from mlops_template.core.serving.app import app_from_settings
+    from mlops_template.core.settings import Settings
+    from mlops_template.infra import build_backend
 
     run("train", "--data", str(data_file), "--target", "diagnosis", "--promote", "production")
     settings = Settings()

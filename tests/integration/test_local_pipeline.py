@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from infra.pipeline import LocalPipeline, PipelineSteps
-from training.config import TrainingConfig
-from training.datasets import TARGET
+from mlops_template.core.pipeline import LocalPipeline, PipelineSteps
+from mlops_template.training.config import TrainingConfig
+from mlops_template.training.datasets import TARGET
 
 MODEL = "bc"
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from training.config import Algorithm
-from training.datasets import TARGET
+from mlops_template.training.config import Algorithm
+from mlops_template.training.datasets import TARGET
 
 ALGORITHMS: tuple[Algorithm, ...] = (
     "logistic_regression",
@@ -29,10 +29,10 @@ TRAIN_EVERY_ALGORITHM = f"""
 import io, sys
 from pathlib import Path
 import pandas as pd
-from training.config import TrainingConfig
-from training.schema import infer_schema
-from training.train import train
-from training.validation import validate_csv
+from mlops_template.training.config import TrainingConfig
+from mlops_template.training.schema import infer_schema
+from mlops_template.training.train import train
+from mlops_template.training.validation import validate_csv
 
 data, out = Path(sys.argv[1]).read_bytes(), Path(sys.argv[2])
 schema = infer_schema(pd.read_csv(io.BytesIO(data)), {TARGET!r})

@@ -12,12 +12,12 @@ import pytest
 import uvicorn
 from typer.testing import CliRunner
 
-from functions.inference.app import create_app
-from infra.backend import local_backend
-from infra.cli import app as cli
-from infra.serving import ModelRouter
-from infra.settings import Settings
-from infra.smoke import HttpApiClient, example_records, smoke_test_from_api
+from mlops_template.core.serving.app import create_app
+from mlops_template.core.serving.router import ModelRouter
+from mlops_template.core.settings import Settings
+from mlops_template.infra.local import local_backend
+from mlops_template.tooling.cli import app as cli
+from mlops_template.tooling.smoke import HttpApiClient, example_records, smoke_test_from_api
 from tests.conftest import free_port
 
 from .test_api import MODEL, register

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from infra.alarms import AlarmNotification, parse_alarms
+from mlops_template.core.alarms import AlarmNotification, parse_alarms
 from tests.terraform.conftest import MODULES, first, metric_alarms, parse
 
 from .conftest import ROOT

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.packaging import (
+from mlops_template.tooling.packaging import (
     INFERENCE_BUDGET,
     MB,
     build_inference,
@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("dist")
-    return build_inference(REPO, out, host_architecture())
+    return build_inference(out, host_architecture())
 
 
 def test_the_package_is_within_its_budget(built, figure):
@@ -80,8 +80,8 @@ def test_the_package_serves_on_python_3_12_with_nothing_else(built, tmp_path, fi
     probe = (
         "import json, sys, time; sys.path.insert(0, sys.argv[1]);"
         "start = time.perf_counter();"
-        "from functions.inference.handler import handler;"
-        "from infra.emulation import LambdaContext, http_api_event;"
+        "from mlops_template.functions.inference.handler import handler;"
+        "from mlops_template.tooling.emulation import LambdaContext, http_api_event;"
         "r = handler(http_api_event('GET', '/health'), LambdaContext());"
         "heavy = [m for m in ('pandas', 'sklearn', 'scipy') if m in sys.modules];"
         "print(json.dumps({'status': r['statusCode'], 'body': json.loads(r['body']),"

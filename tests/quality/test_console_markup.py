@@ -1,4 +1,4 @@
-"""Text for Rich comes only from our templates: user values go through `infra.console.markup`.
+"""Text for Rich comes only from our templates: user values go through `tooling.console.markup`.
 
 Rich parses `[...]` in any string it prints, so a column named `[/oops]` printed through an
 f-string crashes the CLI (MarkupError). This reads the CLI's source and refuses any argument of
@@ -64,4 +64,6 @@ def test_every_value_printed_with_rich_is_escaped(source):
         for arg in _rich_arguments(tree)
         if not _safe(arg)
     ]
-    assert not unsafe, "build these with infra.console.markup:\n" + "\n".join(unsafe)
+    assert not unsafe, "build these with mlops_template.tooling.console.markup:\n" + "\n".join(
+        unsafe
+    )

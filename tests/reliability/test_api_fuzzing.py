@@ -11,10 +11,10 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
-from functions.inference.app import create_app
-from infra.backend import local_backend
-from infra.serving import ModelRouter
-from infra.settings import Settings
+from mlops_template.core.serving.app import create_app
+from mlops_template.core.serving.router import ModelRouter
+from mlops_template.core.settings import Settings
+from mlops_template.infra.local import local_backend
 from tests.integration.test_api import MODEL, register
 
 EXAMPLES_PER_OPERATION = 150

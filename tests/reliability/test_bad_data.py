@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from infra.backend import Backend, local_backend
-from infra.pipeline import LocalPipeline, PipelineSteps
-from infra.settings import Settings
-from training.config import TrainingConfig
-from training.datasets import TARGET
+from mlops_template.core.backend import Backend
+from mlops_template.core.pipeline import LocalPipeline, PipelineSteps
+from mlops_template.core.settings import Settings
+from mlops_template.infra.local import local_backend
+from mlops_template.training.config import TrainingConfig
+from mlops_template.training.datasets import TARGET
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "bad"
 EXPECTED = json.loads((CORPUS / "EXPECTED.json").read_text())

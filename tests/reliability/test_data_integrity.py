@@ -12,11 +12,11 @@ from datetime import timedelta
 
 import pytest
 
-from infra import pipeline
-from infra.pipeline import DataValidationError, LocalPipeline, PipelineSteps
-from infra.registry import VersionNotFound
-from training.config import TrainingConfig
-from training.datasets import TARGET, to_csv_bytes
+from mlops_template.core import pipeline
+from mlops_template.core.pipeline import DataValidationError, LocalPipeline, PipelineSteps
+from mlops_template.core.registry import VersionNotFound
+from mlops_template.training.config import TrainingConfig
+from mlops_template.training.datasets import TARGET, to_csv_bytes
 
 MODEL = "bc"
 ARRIVAL = "incoming/data.csv"
@@ -69,9 +69,9 @@ def test_a_file_swapped_in_during_validation_is_neither_stored_nor_lost(
 
 REVALIDATE_AND_CRASH = """
 import resource, sys
-from infra.backend import local_backend
-from infra.pipeline import PipelineSteps
-from infra.settings import Settings
+from mlops_template.infra.local import local_backend
+from mlops_template.core.pipeline import PipelineSteps
+from mlops_template.core.settings import Settings
 
 steps = PipelineSteps(local_backend(Settings(home=sys.argv[1])))
 # The kernel kills this process (SIGXFSZ) as soon as a write goes past 32 KiB: the data file is
@@ -113,10 +113,10 @@ def test_revalidating_the_same_bytes_does_not_rewrite_them_on_s3(aws_backend, cs
 
 REGISTER_AND_DIE = """
 import os, signal, sys
-from infra.backend import local_backend
-from infra.pipeline import Dataset, PipelineSteps, RunOutput
-from infra.settings import Settings
-from training.gate import GateResult
+from mlops_template.infra.local import local_backend
+from mlops_template.core.pipeline import Dataset, PipelineSteps, RunOutput
+from mlops_template.core.settings import Settings
+from mlops_template.training.gate import GateResult
 
 home, run, gate, dataset = sys.argv[1:]
 backend = local_backend(Settings(home=home))

@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from infra.backend import local_backend
-from infra.settings import Settings
+from mlops_template.core.settings import Settings
+from mlops_template.infra.local import local_backend
 from tests.conftest import free_port
 from tests.integration.test_api import MODEL, register
 

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from infra.backend import local_backend
-from infra.pipeline import LocalPipeline, PipelineSteps
-from infra.registry import NoPreviousVersionError, StaleStageError
-from infra.settings import Settings
+from mlops_template.core.pipeline import LocalPipeline, PipelineSteps
+from mlops_template.core.registry import NoPreviousVersionError, StaleStageError
+from mlops_template.core.settings import Settings
+from mlops_template.infra.local import local_backend
+from mlops_template.training.config import TrainingConfig
+from mlops_template.training.datasets import TARGET
+from mlops_template.training.files import MODEL_FILE
 from tests.contract.test_registry import MODEL, make_version
-from training.config import TrainingConfig
-from training.datasets import TARGET
-from training.files import MODEL_FILE
 
 RACERS = 12
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from functions import retrain
-from infra.emulation import LambdaContext
-from infra.pipeline import PipelineSteps
+from mlops_template.core.pipeline import PipelineSteps
+from mlops_template.functions import retrain
+from mlops_template.tooling.emulation import LambdaContext
+from mlops_template.training.config import TrainingConfig
+from mlops_template.training.datasets import TARGET
 from tests.e2e.test_pipeline_on_step_functions import MODEL, deployed, runs, wait_for_executions
-from training.config import TrainingConfig
-from training.datasets import TARGET
 
 __all__ = ["deployed"]  # the fixture, shared with the end-to-end tests
 

@@ -11,8 +11,8 @@ import sys
 import boto3
 from fastapi.testclient import TestClient
 
-from functions.inference.app import create_app
-from infra.serving import ModelRouter
+from mlops_template.core.serving.app import create_app
+from mlops_template.core.serving.router import ModelRouter
 from tests.integration.test_api import MODEL, register
 
 
@@ -112,8 +112,8 @@ def test_a_deleted_capture_table_fails_no_prediction_on_aws(
 def test_the_serving_path_never_unpickles(tmp_path, trained):
     """An audit hook fails the process if anything unpickles an object while the API loads a
     model and serves predictions."""
-    from infra.backend import local_backend
-    from infra.settings import Settings
+    from mlops_template.core.settings import Settings
+    from mlops_template.infra.local import local_backend
 
     backend = local_backend(Settings(home=tmp_path / "home"))
     version = register(backend, trained)
@@ -125,10 +125,10 @@ def refuse(event, args):
         raise RuntimeError(f"unpickling on the serving path: {{args}}")
 sys.addaudithook(refuse)
 from fastapi.testclient import TestClient
-from functions.inference.app import create_app
-from infra.backend import local_backend
-from infra.serving import ModelRouter
-from infra.settings import Settings
+from mlops_template.core.serving.app import create_app
+from mlops_template.infra.local import local_backend
+from mlops_template.core.serving.router import ModelRouter
+from mlops_template.core.settings import Settings
 backend = local_backend(Settings(home={str(tmp_path / "home")!r}))
 router = ModelRouter(backend.registry, backend.artifacts, {MODEL!r}, "production")
 client = TestClient(create_app(router, predictions=backend.predictions))

@@ -17,7 +17,8 @@ import pytest
 
 from tests.conftest import tool_cache
 
-TERRAFORM = Path(__file__).resolve().parents[2] / "terraform"
+ROOT = Path(__file__).resolve().parents[2]
+TERRAFORM = ROOT / "terraform"
 MODULES = TERRAFORM / "modules"
 
 
@@ -63,6 +64,17 @@ def functions_locals() -> dict[str, Any]:
     for entry in parsed["locals"]:
         merged.update({k: first(v) for k, v in entry.items() if not k.startswith("__")})
     return merged
+
+
+def handler_of(name: str, spec: dict[str, Any]) -> str:
+    """A function's handler as Lambda gets it: the pipeline's tasks name theirs in
+    core/pipeline_steps.json (read by terraform/modules/functions), the rest inline."""
+    from mlops_template.core.pipeline import pipeline_steps
+
+    steps = {step.name: step.handler for step in pipeline_steps()}
+    if spec["handler"] == f'${{local.pipeline_handlers["{name}"]}}':
+        return steps[name]
+    return str(spec["handler"])
 
 
 @pytest.fixture(scope="session")

@@ -3,16 +3,18 @@ template, alarms and tables."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 
-from infra.emulation import PIPELINE_FUNCTIONS, resolve_handler
-from infra.monitoring import DRIFT_SHARE_METRIC, FEEDBACK_ACCURACY_METRIC
-from infra.settings import Settings
-from training.config import MODEL_NAME_PATTERN
+from mlops_template.core.monitoring import DRIFT_SHARE_METRIC, FEEDBACK_ACCURACY_METRIC
+from mlops_template.core.pipeline import pipeline_definition, pipeline_steps
+from mlops_template.core.settings import Settings
+from mlops_template.tooling.emulation import render_template, resolve_handler
+from mlops_template.training.config import MODEL_NAME_PATTERN
 
-from .conftest import MODULES, TERRAFORM, blocks, first, parse
+from .conftest import MODULES, ROOT, TERRAFORM, blocks, first, handler_of, parse
 
 SETTINGS_ENV = {f"MLOPS_{name.upper()}" for name in Settings.model_fields}
 POWERTOOLS_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
@@ -69,12 +71,12 @@ UNSCOPABLE = {
 def test_every_function_handler_exists(functions_locals):
     functions = functions_locals["functions"]
     assert set(functions) == {*NEEDS, "validate", "evaluate"}
+    steps = {step.name for step in pipeline_steps()}
     for name, spec in functions.items():
-        handler = resolve_handler(spec["handler"])
-        assert callable(handler), name
-    # The pipeline's tasks in the emulator are the same handlers Terraform deploys.
-    for name, handler in PIPELINE_FUNCTIONS.items():
-        assert functions[name]["handler"] == handler
+        handler = handler_of(name, spec)
+        assert callable(resolve_handler(handler)), name
+        # The pipeline's tasks: Terraform takes their handlers from the steps file.
+        assert (handler != spec["handler"]) == (name in steps), name
 
 
 def test_only_inference_ships_as_a_zip(functions_locals):
@@ -147,21 +149,36 @@ def test_a_star_resource_only_for_actions_aws_cannot_scope():
 
 
 def test_the_pipeline_template_placeholders_match_templatefile():
-    template = (MODULES / "pipeline" / "pipeline.asl.json").read_text()
+    template = pipeline_definition()
     placeholders = set(re.findall(r"\$\{(\w+)\}", template))
     main = (MODULES / "pipeline" / "main.tf").read_text()
-    call = re.search(
-        r"templatefile\(\"\$\{path\.module\}/pipeline\.asl\.json\", \{(.*?)\}\)", main, re.S
-    )
-    assert call, "the state machine is not rendered from pipeline.asl.json"
-    passed = set(re.findall(r"^\s*(\w+)\s*=", call.group(1), re.M))
-    assert placeholders == passed
+    call = re.search(r'templatefile\("\$\{path\.module\}/([^"]+)", merge\((.*?)\)\)', main, re.S)
+    assert call, "the state machine is not rendered from a template"
+    assert (MODULES / "pipeline" / call.group(1)).resolve() == ROOT / "core" / "pipeline.asl.json"
+    assert '"${step}_function_arn" => arn' in call.group(2)
+    passed = set(re.findall(r"^\s*(\w+)\s*=", call.group(2), re.M))
+    assert placeholders == passed | {f"{step.name}_function_arn" for step in pipeline_steps()}
 
 
-def test_the_pipeline_invokes_exactly_its_task_functions():
-    template = (MODULES / "pipeline" / "pipeline.asl.json").read_text()
-    tasks = set(re.findall(r"\$\{(\w+)_function_arn\}", template))
-    assert tasks == set(PIPELINE_FUNCTIONS)
+def test_each_step_is_the_task_state_it_names():
+    functions = (MODULES / "functions").resolve()
+    main = (functions / "main.tf").read_text()
+    shape = re.search(r'jsondecode\(file\("\$\{path\.module\}/([^"]+)"\)\)', main)
+    assert shape and (functions / shape.group(1)).resolve() == ROOT / "core" / "pipeline_steps.json"
+    stack = parse(MODULES / "stack" / "main.tf")["module"]
+    pipeline = next(m["pipeline"] for m in stack if "pipeline" in m)
+    assert pipeline["task_function_arns"] == "${module.functions.pipeline_task_arns}"
+
+    values = {name: name for name in re.findall(r"\$\{(\w+)\}", pipeline_definition())}
+    values["training_poll_seconds"] = "1"  # the one number
+    states = json.loads(render_template(pipeline_definition(), values))["States"]
+    for step in pipeline_steps():
+        state = states[step.state]
+        assert state["Type"] == "Task"
+        assert state["Resource"] == f"{step.name}_function_arn"
+        assert state["ResultPath"] == f"$.{step.result_path}"
+    invoking = {n for n, state in states.items() if state.get("Resource", "").endswith("_arn")}
+    assert invoking == {step.state for step in pipeline_steps()}
 
 
 def test_alarms_watch_the_metrics_the_monitor_publishes():
@@ -184,7 +201,7 @@ def test_tables_have_the_keys_and_index_the_adapters_use():
     assert first(predictions["hash_key"]) == "prediction_id"
     index = first(predictions["global_secondary_index"])
     assert (index["name"], index["hash_key"], index["range_key"]) == ("by_model", "model", "at")
-    from infra.aws.predictions import BY_MODEL_INDEX
+    from mlops_template.infra.aws.predictions import BY_MODEL_INDEX
 
     assert index["name"] == BY_MODEL_INDEX
     assert first(predictions["ttl"])["attribute_name"] == "expires_at"

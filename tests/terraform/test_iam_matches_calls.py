@@ -17,14 +17,16 @@ import boto3
 import pytest
 from botocore.client import BaseClient
 
-import infra.emulation as emulation
-from functions import ingest, monitor, retrain, rollback, runtime, train
-from infra.aws import aws_backend as build_backend
-from infra.emulation import AslPipeline, LambdaApiClient, LambdaContext
-from infra.pipeline import PipelineSteps
-from training.config import TrainingConfig
-from training.datasets import TARGET
-from training.sagemaker_entry import main as sagemaker_main
+import mlops_template.tooling.emulation as emulation
+from mlops_template.core.pipeline import PipelineSteps
+from mlops_template.functions import ingest, monitor, retrain, rollback, runtime, train
+from mlops_template.infra import build_backend
+from mlops_template.tooling.emulation import AslPipeline, LambdaApiClient, LambdaContext
+from mlops_template.training.config import TrainingConfig
+from mlops_template.training.datasets import TARGET
+from mlops_template.training.sagemaker_entry import main as sagemaker_main
+
+from .conftest import handler_of
 
 MODEL = "breast-cancer"
 EVENTS = __import__("pathlib").Path(__file__).resolve().parents[1] / "events"
@@ -120,7 +122,7 @@ LITERAL_ENV: dict[str, dict[str, str]] = {}
 
 def as_function_env(monkeypatch, name: str) -> None:
     """The settings Terraform gives this function (its literal values), as its handler reads."""
-    from functions.inference import handler as inference_module
+    from mlops_template.functions.inference import handler as inference_module
 
     for key, value in LITERAL_ENV[name].items():
         monkeypatch.setenv(key, value)
@@ -140,7 +142,7 @@ def call_as(monkeypatch, name: str, handler, event: dict[str, Any]) -> Any:
 def granted(functions_locals) -> dict[str, set[str]]:
     actions: dict[str, set[str]] = {}
     for name, spec in functions_locals["functions"].items():
-        HANDLER_TO_FUNCTION[spec["handler"]] = name
+        HANDLER_TO_FUNCTION[handler_of(name, spec)] = name
         LITERAL_ENV[name] = {k: str(v) for k, v in spec["env"].items() if "${" not in str(v)}
         actions[name] = {
             a
@@ -162,7 +164,8 @@ def test_roles_grant_what_the_code_calls_and_nothing_more(
 
     # Pipeline: a good file, then a bad one (quarantine), through the real definition.
     backend.data.put("incoming/day1.csv", csv_bytes)
-    assert pipeline.run(MODEL, "incoming/day1.csv", run_id="run-1").status == "registered"
+    first = pipeline.run(MODEL, "incoming/day1.csv", run_id="run-1")
+    assert first.status == "registered", first.error
     backend.data.put("incoming/bad.csv", csv_bytes.replace(b"benign", b"x", 5))
     assert pipeline.run(MODEL, "incoming/bad.csv", run_id="run-bad").status == "failed"
     backend.registry.promote(MODEL, 1, "production", actor="test")
@@ -180,7 +183,7 @@ def test_roles_grant_what_the_code_calls_and_nothing_more(
     )
 
     # Serving: predictions (captured), feedback, model info.
-    from functions.inference.handler import handler as inference
+    from mlops_template.functions.inference.handler import handler as inference
 
     def serve(event, context):
         token = CURRENT.set("inference")

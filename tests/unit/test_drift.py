@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from training.config import DriftConfig
-from training.drift import build_profile, compare, psi
-from training.train import split_by_hash
+from mlops_template.training.config import DriftConfig
+from mlops_template.training.drift import build_profile, compare, psi
+from mlops_template.training.train import split_by_hash
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def test_psi_is_zero_for_identical_distributions_and_grows_with_the_difference()
 def test_categorical_drift_uses_category_shares():
     import pandas as pd
 
-    from training.schema import infer_schema
+    from mlops_template.training.schema import infer_schema
 
     rng = np.random.default_rng(0)
     df = pd.DataFrame({"city": rng.choice(["a", "b"], 500), "y": rng.choice(["0", "1"], 500)})

@@ -1,5 +1,5 @@
-from training.config import GateConfig
-from training.gate import evaluate_gate
+from mlops_template.training.config import GateConfig
+from mlops_template.training.gate import evaluate_gate
 
 BASE = {"roc_auc": 0.5}
 

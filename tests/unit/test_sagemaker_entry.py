@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from training.files import ARTIFACT_FILES, MANIFEST_FILE
-from training.sagemaker_entry import main
+from mlops_template.training.files import ARTIFACT_FILES, MANIFEST_FILE
+from mlops_template.training.sagemaker_entry import main
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from training.datasets import TARGET
-from training.schema import DatasetSchema, SchemaError, infer_schema
+from mlops_template.training.datasets import TARGET
+from mlops_template.training.schema import DatasetSchema, SchemaError, infer_schema
 
 
 def test_inferred_schema_describes_numeric_columns_and_the_target(schema, frame):

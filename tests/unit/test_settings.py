@@ -1,9 +1,9 @@
 import pytest
 from pydantic import ValidationError
 
-from infra.pipeline import PipelineState
-from infra.settings import Settings, env_from_terraform_outputs, settings_env
-from training.config import TrainingConfig, one_line
+from mlops_template.core.pipeline import PipelineState
+from mlops_template.core.settings import Settings, env_from_terraform_outputs, settings_env
+from mlops_template.training.config import TrainingConfig, one_line
 
 OUTPUTS = {
     "model_name": {"value": "churn"},

@@ -5,13 +5,17 @@ import io
 
 import pandas as pd
 
-from training.config import TrainingConfig
-from training.datasets import TARGET, to_csv_bytes
-from training.files import HOLDOUT_FILE
-from training.schema import infer_schema
-from training.spreadsheet import FORMULA_STARTS, read_spreadsheet_csv, to_spreadsheet_csv
-from training.train import train
-from training.validation import coerce_frame, validate_csv
+from mlops_template.training.config import TrainingConfig
+from mlops_template.training.datasets import TARGET, to_csv_bytes
+from mlops_template.training.files import HOLDOUT_FILE
+from mlops_template.training.schema import infer_schema
+from mlops_template.training.spreadsheet import (
+    FORMULA_STARTS,
+    read_spreadsheet_csv,
+    to_spreadsheet_csv,
+)
+from mlops_template.training.train import train
+from mlops_template.training.validation import coerce_frame, validate_csv
 
 FORMULAS = [
     "=1+1",

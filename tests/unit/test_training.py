@@ -7,14 +7,14 @@ import onnx
 import pandas as pd
 import pytest
 
-from training.config import ConfigError, TrainingConfig, load_config
-from training.datasets import TARGET
-from training.export import parity_error
-from training.files import ARTIFACT_FILES, MANIFEST_FILE
-from training.onnx_model import OnnxClassifier
-from training.schema import infer_schema
-from training.train import TrainingError, split_by_hash, train
-from training.validation import validate_csv
+from mlops_template.training.config import ConfigError, TrainingConfig, load_config
+from mlops_template.training.datasets import TARGET
+from mlops_template.training.export import parity_error
+from mlops_template.training.files import ARTIFACT_FILES, MANIFEST_FILE
+from mlops_template.training.onnx_model import OnnxClassifier
+from mlops_template.training.schema import infer_schema
+from mlops_template.training.train import TrainingError, split_by_hash, train
+from mlops_template.training.validation import validate_csv
 
 
 def test_the_model_beats_the_dummy_baseline(trained):

@@ -5,10 +5,10 @@ import io
 import pandas as pd
 import pytest
 
-from training.config import ValidationThresholds
-from training.datasets import TARGET
-from training.schema import infer_schema
-from training.validation import validate_csv
+from mlops_template.training.config import ValidationThresholds
+from mlops_template.training.datasets import TARGET
+from mlops_template.training.schema import infer_schema
+from mlops_template.training.validation import validate_csv
 
 
 def checks(report):

@@ -11,7 +11,7 @@ from typing import Any
 import typer
 import yaml
 
-from infra.cli import app
+from mlops_template.tooling.cli import app
 
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 AWS_KEYS = re.compile(

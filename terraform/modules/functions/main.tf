@@ -9,6 +9,9 @@ locals {
 
   state_machine_arn = "arn:${local.partition}:states:${local.region}:${local.account}:stateMachine:${var.state_machine_name}"
   executions_arn    = "arn:${local.partition}:states:${local.region}:${local.account}:execution:${var.state_machine_name}:*"
+  # The pipeline's steps and their handlers, written once in core/pipeline_steps.json.
+  pipeline_handlers = { for step in jsondecode(file("${path.module}/../../../core/pipeline_steps.json")).steps : step.name => step.handler }
+
   training_jobs_arn = "arn:${local.partition}:sagemaker:${local.region}:${local.account}:training-job/${var.model_name}-*"
   data_objects      = "${var.data_bucket_arn}/*"
   artifact_objects  = "${var.artifact_bucket_arn}/*"
@@ -35,7 +38,7 @@ locals {
   # may not exist (a config, the latest-data pointer) answers 404, not 403.
   functions = {
     ingest = {
-      handler = "functions.ingest.handler", package = "image", memory = 512, timeout = 60
+      handler = "mlops_template.functions.ingest.handler", package = "image", memory = 512, timeout = 60
       async   = true, reserved = 10
       env     = { MLOPS_STATE_MACHINE_ARN = local.state_machine_arn }
       statements = [
@@ -44,7 +47,7 @@ locals {
       ]
     }
     validate = {
-      handler = "functions.validate.handler", package = "image", memory = var.training_memory_mb
+      handler = local.pipeline_handlers["validate"], package = "image", memory = var.training_memory_mb
       timeout = 900, async = false, reserved = 10
       env     = {}
       statements = [
@@ -55,7 +58,7 @@ locals {
       ]
     }
     train = {
-      handler = "functions.train.handler", package = "image", memory = var.training_memory_mb
+      handler = local.pipeline_handlers["train"], package = "image", memory = var.training_memory_mb
       timeout = 900, async = false, reserved = 5
       env = {
         MLOPS_TRAINING_MODE                = var.training_mode
@@ -73,7 +76,7 @@ locals {
       ]
     }
     collect = {
-      handler = "functions.train.collect_handler", package = "image", memory = var.training_memory_mb
+      handler = local.pipeline_handlers["collect"], package = "image", memory = var.training_memory_mb
       timeout = 300, async = false, reserved = 5
       env = {
         MLOPS_TRAINING_MODE      = var.training_mode
@@ -87,7 +90,7 @@ locals {
       ]
     }
     evaluate = {
-      handler = "functions.evaluate.handler", package = "image", memory = var.training_memory_mb
+      handler = local.pipeline_handlers["evaluate"], package = "image", memory = var.training_memory_mb
       timeout = 600, async = false, reserved = 5
       env     = {}
       statements = [
@@ -98,7 +101,7 @@ locals {
       ]
     }
     register = {
-      handler = "functions.register.handler", package = "image", memory = 1024, timeout = 300
+      handler = local.pipeline_handlers["register"], package = "image", memory = 1024, timeout = 300
       async   = false, reserved = 5
       env     = { MLOPS_AUTO_PROMOTE_STAGE = var.auto_promote_stage }
       statements = [
@@ -110,7 +113,7 @@ locals {
       ]
     }
     monitor = {
-      handler = "functions.monitor.handler", package = "image", memory = 2048, timeout = 300
+      handler = "mlops_template.functions.monitor.handler", package = "image", memory = 2048, timeout = 300
       async   = true, reserved = 1
       env     = { MLOPS_METRICS_SINK = "cloudwatch", MLOPS_SERVING_STAGE = "production" }
       statements = [
@@ -123,7 +126,7 @@ locals {
       ]
     }
     retrain = {
-      handler = "functions.retrain.handler", package = "image", memory = 512, timeout = 60
+      handler = "mlops_template.functions.retrain.handler", package = "image", memory = 512, timeout = 60
       async   = true, reserved = 1
       env = {
         MLOPS_STATE_MACHINE_ARN        = local.state_machine_arn
@@ -139,7 +142,7 @@ locals {
       ]
     }
     rollback = {
-      handler = "functions.rollback.handler", package = "image", memory = 512, timeout = 60
+      handler = "mlops_template.functions.rollback.handler", package = "image", memory = 512, timeout = 60
       async   = true, reserved = 1
       env = {
         MLOPS_SERVING_STAGE           = "production"
@@ -153,7 +156,7 @@ locals {
       ]
     }
     inference = {
-      handler = "functions.inference.handler.handler", package = "zip", memory = var.inference_memory_mb
+      handler = "mlops_template.functions.inference.handler.handler", package = "zip", memory = var.inference_memory_mb
       timeout = 30, async = false, reserved = var.inference_reserved_concurrency
       env = {
         MLOPS_METRICS_SINK          = "emf"

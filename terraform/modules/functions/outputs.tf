@@ -14,6 +14,11 @@ output "function_arns" {
   )
 }
 
+output "pipeline_task_arns" {
+  description = "Function ARN of each of the pipeline's task states (core/pipeline_steps.json)."
+  value       = { for name in keys(local.pipeline_handlers) : name => aws_lambda_function.image[name].arn }
+}
+
 output "inference_alias_arn" {
   description = "ARN of the inference function's live alias (what the API invokes)."
   value       = aws_lambda_alias.inference_live.arn

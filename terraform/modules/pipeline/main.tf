@@ -8,20 +8,19 @@ locals {
   account   = data.aws_caller_identity.current.account_id
 }
 
-# The whole pipeline is this one file; the offline tests render and execute the same file.
+# The whole pipeline is one file beside the code that runs its steps (core/pipeline.asl.json,
+# installed with the package for the emulator); the offline tests render and execute it.
 resource "aws_sfn_state_machine" "pipeline" {
   name     = var.state_machine_name
   type     = "STANDARD"
   role_arn = aws_iam_role.pipeline.arn
-  definition = templatefile("${path.module}/pipeline.asl.json", {
-    validate_function_arn = var.task_function_arns["validate"]
-    train_function_arn    = var.task_function_arns["train"]
-    collect_function_arn  = var.task_function_arns["collect"]
-    evaluate_function_arn = var.task_function_arns["evaluate"]
-    register_function_arn = var.task_function_arns["register"]
-    registry_table        = var.registry_table
-    training_poll_seconds = var.training_poll_seconds
-  })
+  definition = templatefile("${path.module}/../../../core/pipeline.asl.json", merge(
+    { for step, arn in var.task_function_arns : "${step}_function_arn" => arn },
+    {
+      registry_table        = var.registry_table
+      training_poll_seconds = var.training_poll_seconds
+    },
+  ))
 
   logging_configuration {
     log_destination        = "${aws_cloudwatch_log_group.pipeline.arn}:*"

@@ -51,7 +51,7 @@ module "pipeline" {
   name_prefix          = local.name_prefix
   state_machine_name   = local.state_machine_name
   model_name           = var.model_name
-  task_function_arns   = { for k in ["validate", "train", "collect", "evaluate", "register"] : k => module.functions.function_arns[k] }
+  task_function_arns   = module.functions.pipeline_task_arns
   ingest_function_arn  = module.functions.function_arns["ingest"]
   ingest_function_name = module.functions.function_names["ingest"]
   data_bucket          = module.storage.data_bucket

@@ -23,7 +23,7 @@ variable "model_name" {
   description = "The model this stack trains and serves."
   type        = string
 
-  # The rule of training.config.MODEL_NAME_PATTERN (a test holds the two together).
+  # The rule of mlops_template.training.config.MODEL_NAME_PATTERN (a test holds the two together).
   validation {
     condition     = can(regex("^[a-z0-9][a-z0-9-]{0,62}$", var.model_name))
     error_message = "model_name must be 1 to 63 lowercase letters, digits or hyphens, starting with a letter or digit."

@@ -15,12 +15,13 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from functools import partial
+from functools import cache, partial
+from importlib.resources import files
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from infra.artifacts import (
+from mlops_template.core.artifacts import (
     INCOMING_PREFIX,
     ArtifactIntegrityError,
     claimed_key,
@@ -39,17 +40,23 @@ from infra.artifacts import (
     version_key,
     versions_prefix,
 )
-from infra.backend import Backend
-from infra.ports import BlobExists, BlobNotFound, TrainingLauncher
-from infra.records import ArtifactRef, ConfigChange, ModelVersion, TrainingJob
-from infra.registry import VersionNotFound
-from training.config import ModelName, TrainingConfig, config_changes, parse_config
-from training.files import ARTIFACT_FILES, HOLDOUT_FILE, MANIFEST_FILE, MODEL_FILE, SCHEMA_FILE
-from training.gate import GateResult, evaluate_gate
-from training.schema import DatasetSchema, SchemaError, infer_schema
-from training.spreadsheet import read_spreadsheet_csv
-from training.train import RunManifest, TrainingRun, train
-from training.validation import (
+from mlops_template.core.backend import Backend
+from mlops_template.core.ports import BlobExists, BlobNotFound, TrainingLauncher
+from mlops_template.core.records import ArtifactRef, ConfigChange, ModelVersion, TrainingJob
+from mlops_template.core.registry import VersionNotFound
+from mlops_template.training.config import ModelName, TrainingConfig, config_changes, parse_config
+from mlops_template.training.files import (
+    ARTIFACT_FILES,
+    HOLDOUT_FILE,
+    MANIFEST_FILE,
+    MODEL_FILE,
+    SCHEMA_FILE,
+)
+from mlops_template.training.gate import GateResult, evaluate_gate
+from mlops_template.training.schema import DatasetSchema, SchemaError, infer_schema
+from mlops_template.training.spreadsheet import read_spreadsheet_csv
+from mlops_template.training.train import RunManifest, TrainingRun, train
+from mlops_template.training.validation import (
     ValidationReport,
     coerce_frame,
     header_too_wide,
@@ -399,8 +406,8 @@ class PipelineSteps:
     ) -> EvaluateOutput:
         """Score the candidate and the production model on the candidate's held-out data, with
         the ONNX artifacts that would be served, and apply the promotion gate."""
-        from training.evaluate import classification_metrics
-        from training.onnx_model import OnnxClassifier
+        from mlops_template.training.evaluate import classification_metrics
+        from mlops_template.training.onnx_model import OnnxClassifier
 
         config = config or self.load_config(model)
         store = self.backend.artifacts
@@ -467,6 +474,28 @@ class PipelineSteps:
             raise
         store.delete(pending_key(model, version))
         return registered
+
+    def register_candidate(
+        self, state: PipelineState, *, actor: str, promote_to: str | None
+    ) -> RegisterOutput:
+        """The Register state: record a candidate whose gate passed as the next version, then
+        promote it to `promote_to` when set (staging in dev: MLOPS_AUTO_PROMOTE_STAGE)."""
+        state.need("validation", "evaluation")
+        assert state.validation is not None and state.evaluation is not None
+        if not state.evaluation.gate.passed:
+            raise ValueError("refusing to register a candidate that failed its gate")
+        version = self.register(
+            state.model, state.run, state.evaluation.gate, state.validation.dataset, actor=actor
+        )
+        if promote_to:
+            self.backend.registry.promote(
+                state.model,
+                version.version,
+                promote_to,
+                actor=actor,
+                reason=f"auto-promotion after run {state.run_id}",
+            )
+        return RegisterOutput(version=version.version, promoted_to=promote_to)
 
     def _version_record(
         self,
@@ -583,7 +612,7 @@ def run_output(
 def _unusable_report(source: str, data: bytes, message: str) -> ValidationReport:
     import hashlib
 
-    from training.validation import Issue
+    from mlops_template.training.validation import Issue
 
     return ValidationReport(
         source=source,
@@ -620,13 +649,28 @@ class PipelineResult(BaseModel):
 
 
 Task = Callable[[dict[str, Any]], dict[str, Any]]
-# The task states in order, and where each puts its output in the execution state (ResultPath).
-TASKS = (
-    ("validate", "validation"),
-    ("train", "training"),
-    ("evaluate", "evaluation"),
-    ("register", "registered"),
-)
+
+
+class PipelineStep(BaseModel):
+    """One task state of the pipeline (core/pipeline_steps.json)."""
+
+    name: str
+    state: str
+    handler: str
+    result_path: str
+    remote_training: bool = False
+
+
+@cache
+def pipeline_steps() -> tuple[PipelineStep, ...]:
+    """The task states in order, as core/pipeline_steps.json writes them once."""
+    raw = json.loads((files(__package__) / "pipeline_steps.json").read_text())
+    return tuple(PipelineStep.model_validate(step) for step in raw["steps"])
+
+
+def pipeline_definition() -> str:
+    """The Step Functions definition template (core/pipeline.asl.json) Terraform renders."""
+    return (files(__package__) / "pipeline.asl.json").read_text()
 
 
 def step_tasks(steps: PipelineSteps, *, actor: str) -> dict[str, Task]:
@@ -649,11 +693,10 @@ def step_tasks(steps: PipelineSteps, *, actor: str) -> dict[str, Task]:
 
     def register(state: dict[str, Any]) -> dict[str, Any]:
         s = PipelineState.model_validate(state)
-        assert s.validation is not None and s.evaluation is not None
-        version = steps.register(
-            s.model, s.run, s.evaluation.gate, s.validation.dataset, actor=actor
+        promote_to = state.get("promote_to")  # this run's choice (the Lambda reads settings)
+        return steps.register_candidate(s, actor=actor, promote_to=promote_to).model_dump(
+            mode="json"
         )
-        return RegisterOutput(version=version.version).model_dump(mode="json")
 
     return {"validate": validate, "train": train, "evaluate": evaluate, "register": register}
 
@@ -711,9 +754,17 @@ class LocalPipeline:
             run_id or f"{model}-{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns() % 10**6}"
         )
         result = PipelineResult(run_id=run_id, status="failed", steps=[])
-        state: dict[str, Any] = {"model": model, "key": key, "run_id": run_id}
+        state: dict[str, Any] = {
+            "model": model,
+            "key": key,
+            "run_id": run_id,
+            "promote_to": auto_promote,
+        }
         try:
-            for name, result_path in TASKS:
+            for step in pipeline_steps():
+                if step.remote_training:
+                    continue  # the train task polls and collects a remote job itself
+                name, result_path = step.name, step.result_path
                 if name == "register":
                     gate = GateResult.model_validate(state["evaluation"]["gate"])
                     result.gate = gate
@@ -732,22 +783,10 @@ class LocalPipeline:
                 state[result_path] = self._step(result, name, partial(task, state), on_step)
                 if name == "validate":
                     result.validation_warnings = state[result_path]["warnings"]
-            result.version = int(state["registered"]["version"])
+            registered = RegisterOutput.model_validate(state["registered"])
+            result.version = registered.version
+            result.promoted_to = registered.promoted_to
             result.status = "registered"
-            if auto_promote:
-                self._step(
-                    result,
-                    "promote",
-                    lambda: self.backend.registry.promote(
-                        model,
-                        result.version or 0,
-                        auto_promote,
-                        actor=self.actor,
-                        reason=f"pipeline run {run_id}",
-                    ),
-                    on_step,
-                )
-                result.promoted_to = auto_promote
         except Exception as exc:
             result.error = str(exc)
             result.error_type = type(exc).__name__

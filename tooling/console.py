@@ -16,12 +16,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from infra.records import ModelVersion, StageAlias, StageEvent, version_label
-from training.drift import DriftReport
-from training.validation import ValidationReport, excerpt
+from mlops_template.core.records import ModelVersion, StageAlias, StageEvent, version_label
+from mlops_template.training.drift import DriftReport
+from mlops_template.training.validation import ValidationReport, excerpt
 
 if TYPE_CHECKING:
-    from infra.demo import DemoReport
+    from mlops_template.tooling.demo import DemoReport
 
 SHOWN_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
 MAX_SHOWN_CHARS = 1000  # per value: a 50 MB cell or message prints as its first 1000 characters

@@ -7,8 +7,8 @@ import re
 import uuid
 from datetime import UTC, datetime
 
-from infra.ports import BlobStore
-from infra.records import ArtifactRef
+from mlops_template.core.ports import BlobStore
+from mlops_template.core.records import ArtifactRef
 
 INCOMING_PREFIX = "incoming/"
 

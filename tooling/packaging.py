@@ -9,6 +9,7 @@ fixed timestamps and modes, so the same inputs give the same bytes and the same 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import re
 import shutil
@@ -51,7 +52,9 @@ PRUNED_PATHS = (
     "numpy/doc",
 )
 PRUNED_SUFFIXES = (".pyc", ".pyi", ".pxd", ".h", ".c", ".cpp")
-OUR_PACKAGES = ("training", "infra", "functions")
+# What a Lambda runs: never the tooling (CLI, emulator, packaging, bench).
+LAMBDA_PACKAGES = ("training", "core", "infra", "functions")
+NAMESPACE = "mlops_template"
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
@@ -154,12 +157,15 @@ def prune(root: Path) -> None:
     shutil.rmtree(root / "bin", ignore_errors=True)
 
 
-def copy_sources(source_root: Path, target: Path) -> None:
-    for package in OUR_PACKAGES:
-        for path in sorted((source_root / package).rglob("*.py")):
-            if "__pycache__" in path.parts:
+def copy_sources(target: Path) -> None:
+    """Our runtime packages as installed (editable or not), under their namespace."""
+    for package in LAMBDA_PACKAGES:
+        module = importlib.import_module(f"{NAMESPACE}.{package}")
+        source = Path(module.__file__ or "").parent
+        for path in sorted(source.rglob("*")):
+            if "__pycache__" in path.parts or path.suffix not in (".py", ".json"):
                 continue
-            destination = target / path.relative_to(source_root)
+            destination = target / NAMESPACE / package / path.relative_to(source)
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, destination)
 
@@ -179,7 +185,7 @@ import json, os, sys, tempfile
 root = sys.argv[1]
 sys.path.insert(0, root)
 os.environ["MLOPS_HOME"] = tempfile.mkdtemp()
-from functions.inference.handler import adapter
+from mlops_template.functions.inference.handler import adapter
 adapter()  # the app, as the first request builds it
 import onnxruntime  # loaded by the first prediction
 files = {getattr(m, "__file__", None) or "" for m in list(sys.modules.values())}
@@ -256,7 +262,7 @@ def host_architecture() -> str:
 
 
 def build_inference(
-    source_root: Path, output_dir: Path, architecture: str, *, python: str | None = None
+    output_dir: Path, architecture: str, *, python: str | None = None
 ) -> PackageReport:
     """dist/inference-<arch>.zip: our code plus the serving dependencies, pruned, with the
     cold-start modules byte-compiled when a Python 3.12 of the same architecture is at hand."""
@@ -265,7 +271,7 @@ def build_inference(
     work.mkdir(parents=True)
     install_for_lambda(pinned(INFERENCE_DISTRIBUTIONS), work, architecture)
     prune(work)
-    copy_sources(source_root, work)
+    copy_sources(work)
     compiled = 0
     python = python or find_python()
     if python and architecture == host_architecture():

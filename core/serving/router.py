@@ -17,13 +17,13 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from infra.artifacts import read_verified
-from infra.ports import BlobStore, MetricsSink
-from infra.records import ModelVersion
-from infra.registry import Registry
-from training.files import MODEL_FILE, SCHEMA_FILE
-from training.onnx_model import OnnxClassifier
-from training.schema import DatasetSchema
+from mlops_template.core.artifacts import read_verified
+from mlops_template.core.ports import BlobStore, MetricsSink
+from mlops_template.core.records import ModelVersion
+from mlops_template.core.registry import Registry
+from mlops_template.training.files import MODEL_FILE, SCHEMA_FILE
+from mlops_template.training.onnx_model import OnnxClassifier
+from mlops_template.training.schema import DatasetSchema
 
 
 class UnknownCategories:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from infra.records import (
+from mlops_template.core.records import (
     FeedbackOutcome,
     ModelVersion,
     PipelineStart,

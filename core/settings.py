@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from training.config import ModelName
+from mlops_template.training.config import ModelName
 
 
 class Settings(BaseSettings):

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
-from infra.alarms import AlarmNotification
-from infra.backend import Backend
-from infra.pipeline import PipelineSteps
-from infra.ports import PipelineStarter
-from infra.registry import RegistryError
+from mlops_template.core.alarms import AlarmNotification
+from mlops_template.core.backend import Backend
+from mlops_template.core.pipeline import PipelineSteps
+from mlops_template.core.ports import PipelineStarter
+from mlops_template.core.registry import RegistryError
 
 
 class Reaction(BaseModel):

@@ -15,14 +15,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from infra.backend import Backend
-from infra.monitoring import MonitorResult, run_monitor
-from infra.pipeline import LocalPipeline, PipelineResult, PipelineSteps
-from infra.records import version_label
-from infra.registry import NoPreviousVersionError
-from infra.serving import ModelRouter
-from training.config import TrainingConfig
-from training.datasets import TARGET, breast_cancer_frame, to_csv_bytes
+from mlops_template.core.backend import Backend
+from mlops_template.core.monitoring import MonitorResult, run_monitor
+from mlops_template.core.pipeline import LocalPipeline, PipelineResult, PipelineSteps
+from mlops_template.core.records import version_label
+from mlops_template.core.registry import NoPreviousVersionError
+from mlops_template.core.serving.router import ModelRouter
+from mlops_template.training.config import TrainingConfig
+from mlops_template.training.datasets import TARGET, breast_cancer_frame, to_csv_bytes
 
 MODEL = "breast-cancer"
 # Features a sensor recalibration would shift: all size measurements read 30% larger.
@@ -80,7 +80,7 @@ class Demo:
         """The FastAPI app over in-process HTTP (Starlette's test client)."""
         from fastapi.testclient import TestClient
 
-        from functions.inference.app import create_app
+        from mlops_template.core.serving.app import create_app
 
         router = ModelRouter(
             self.backend.registry,

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# The baseline is a standalone module beside this one: its probe imports it from this folder.
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
 MODEL = "bench"
 BASELINE_DISTRIBUTIONS = (
     "fastapi",
@@ -149,10 +149,10 @@ with open(events_path) as handle:
     events = json.load(handle)  # before the clock: reading the events is not the handler's cost
 start = time.perf_counter()
 if which == "ours":
-    from functions.inference.handler import handler
+    from mlops_template.functions.inference.handler import handler
 else:
     sys.path.insert(0, sys.argv[4])
-    from baseline_handler import handler
+    from bench_baseline import handler
 
 
 class Context:
@@ -208,7 +208,7 @@ print(json.dumps(out))
 
 
 def _event(records: list[dict[str, Any]]) -> dict[str, Any]:
-    from infra.emulation import http_api_event
+    from mlops_template.tooling.emulation import http_api_event
 
     return http_api_event("POST", "/predict", json.dumps({"records": records}))
 
@@ -218,16 +218,16 @@ def prepare(work: Path, batch_rows: int) -> tuple[dict[str, str], float]:
     import joblib
     import numpy as np
 
-    from infra.backend import local_backend
-    from infra.pipeline import Dataset, PipelineSteps
-    from infra.settings import Settings
-    from training.config import TrainingConfig
-    from training.datasets import TARGET, breast_cancer_frame, to_csv_bytes
-    from training.export import parity_error
-    from training.gate import GateResult
-    from training.schema import infer_schema
-    from training.train import train
-    from training.validation import validate_csv
+    from mlops_template.core.pipeline import Dataset, PipelineSteps
+    from mlops_template.core.settings import Settings
+    from mlops_template.infra.local import local_backend
+    from mlops_template.training.config import TrainingConfig
+    from mlops_template.training.datasets import TARGET, breast_cancer_frame, to_csv_bytes
+    from mlops_template.training.export import parity_error
+    from mlops_template.training.gate import GateResult
+    from mlops_template.training.schema import infer_schema
+    from mlops_template.training.train import train
+    from mlops_template.training.validation import validate_csv
 
     home = work / "home"
     backend = local_backend(Settings(home=home))
@@ -280,13 +280,13 @@ def probe(which: str, mode: str, work: Path, env: dict[str, str], config: BenchC
     ]
     # Byte-code caches on, as in a deployed package (which ships them for its cold start).
     environment = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    result = subprocess.run(
+    result = subprocess.run(  # noqa: S603 - our own interpreter and probe
         command,
         capture_output=True,
         text=True,
         check=False,
-        cwd=REPO,
-        env={**environment, **env, "PYTHONPATH": str(REPO)},
+        cwd=work,
+        env={**environment, **env},
         timeout=600,
     )
     if result.returncode != 0:
@@ -295,7 +295,7 @@ def probe(which: str, mode: str, work: Path, env: dict[str, str], config: BenchC
 
 
 def package_sizes(work: Path) -> tuple[tuple[float, float], tuple[float, float]]:
-    from infra.packaging import (
+    from mlops_template.tooling.packaging import (
         MB,
         build_inference,
         deterministic_zip,
@@ -306,11 +306,11 @@ def package_sizes(work: Path) -> tuple[tuple[float, float], tuple[float, float]]
     )
 
     arch = host_architecture()
-    ours = build_inference(REPO, work / "dist", arch)
+    ours = build_inference(work / "dist", arch)
     baseline_dir = work / "baseline-package"
     install_for_lambda(pinned(BASELINE_DISTRIBUTIONS), baseline_dir, arch)
     prune_runtime_provided(baseline_dir)
-    shutil.copy(HERE / "baseline_handler.py", baseline_dir / "baseline_handler.py")
+    shutil.copy(HERE / "bench_baseline.py", baseline_dir / "bench_baseline.py")
     unzipped = sum(p.stat().st_size for p in baseline_dir.rglob("*") if p.is_file())
     archive = work / "baseline.zip"
     deterministic_zip(baseline_dir, archive, compresslevel=6)

@@ -16,17 +16,18 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from typer.core import TyperGroup
 
-from infra.artifacts import arrival_key
-from infra.backend import Backend, build_backend
-from infra.console import cell, markup
-from infra.records import version_label
-from infra.settings import Settings
-from infra.smoke import DEFAULT_WAIT_SECONDS
+from mlops_template.core.artifacts import arrival_key
+from mlops_template.core.backend import Backend
+from mlops_template.core.records import version_label
+from mlops_template.core.settings import Settings
+from mlops_template.infra import build_backend
+from mlops_template.tooling.console import cell, markup
+from mlops_template.tooling.smoke import DEFAULT_WAIT_SECONDS
 
 if TYPE_CHECKING:
-    from infra.pipeline import PipelineResult
-    from infra.promotion import ReleaseResult
-    from training.config import TrainingConfig
+    from mlops_template.core.pipeline import PipelineResult
+    from mlops_template.core.promotion import ReleaseResult
+    from mlops_template.training.config import TrainingConfig
 
 
 class ExitCode(IntEnum):
@@ -55,7 +56,7 @@ class _Commands(TyperGroup):
     one line on stderr and exit 1 from every command, not a traceback."""
 
     def invoke(self, ctx: Any) -> Any:
-        from infra.registry import RegistryError
+        from mlops_template.core.registry import RegistryError
 
         try:
             return super().invoke(ctx)
@@ -97,7 +98,7 @@ WaitOption = Annotated[
 
 
 def _valid_model_name(name: str | None) -> str | None:
-    from training.config import check_model_name
+    from mlops_template.training.config import check_model_name
 
     try:
         return None if name is None else check_model_name(name)
@@ -124,7 +125,7 @@ def actor() -> str:
 def _settings(**overrides: Any) -> Settings:
     from pydantic import ValidationError
 
-    from training.config import one_line
+    from mlops_template.training.config import one_line
 
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
@@ -155,7 +156,7 @@ def _pipeline_exit(result: PipelineResult) -> None:
     if result.status == "rejected":
         raise typer.Exit(ExitCode.GATE_FAILED)
     if result.status == "failed":
-        from infra.pipeline import DataValidationError
+        from mlops_template.core.pipeline import DataValidationError
 
         rejected = result.error_type == DataValidationError.__name__
         raise typer.Exit(ExitCode.DATA_REJECTED if rejected else ExitCode.ERROR)
@@ -176,7 +177,7 @@ def demo(
     ] = False,
 ) -> None:
     """Run the whole lifecycle: train, serve, drift, retrain, quarantine, rollback."""
-    from infra.console import render_demo
+    from mlops_template.tooling.console import render_demo
 
     with Progress(
         SpinnerColumn(),
@@ -197,7 +198,7 @@ def demo(
             workdir = home or Path(tempfile.mkdtemp(prefix="mlops-demo-"))
             if home is not None and home.exists():
                 shutil.rmtree(home)
-            from infra.demo import Demo
+            from mlops_template.tooling.demo import Demo
 
             backend = _backend(_settings(home=workdir, backend="local"))
             result = Demo(backend, on_step=on_step).run()
@@ -218,14 +219,18 @@ def demo(
 
 
 def _emulated_demo(on_step: Any) -> Any:
-    from functions.inference.handler import handler as inference_handler
-    from infra.aws import aws_backend
-    from infra.demo import Demo
-    from infra.emulation import AslPipeline, EmulatorUnavailable, LambdaApiClient, emulated_aws
+    from mlops_template.functions.inference.handler import handler as inference_handler
+    from mlops_template.tooling.demo import Demo
+    from mlops_template.tooling.emulation import (
+        AslPipeline,
+        EmulatorUnavailable,
+        LambdaApiClient,
+        emulated_aws,
+    )
 
     try:
         with emulated_aws() as settings:
-            backend = aws_backend(settings)
+            backend = build_backend(settings)
             pipeline = AslPipeline(settings, backend)
             return Demo(
                 backend,
@@ -270,8 +275,13 @@ def train(
     Exit codes: 0 registered; 1 error; 2 usage error (e.g. a target other than the stored
     schema's); 3 data rejected (the file is quarantined); 4 the gate refused the model (nothing
     registered)."""
-    from infra.pipeline import LocalPipeline, PipelineSteps, remote_training_task, step_tasks
-    from training.config import ConfigError, TrainingConfig, load_config
+    from mlops_template.core.pipeline import (
+        LocalPipeline,
+        PipelineSteps,
+        remote_training_task,
+        step_tasks,
+    )
+    from mlops_template.training.config import ConfigError, TrainingConfig, load_config
 
     if on not in ("local", "sagemaker"):
         raise _fail(f"--on must be local or sagemaker, not {on!r}")
@@ -323,11 +333,10 @@ def _sagemaker_launcher() -> Any:
     settings = _settings()
     if settings.backend != "aws":
         raise _fail("--on sagemaker needs the AWS backend: set MLOPS_BACKEND=aws and the buckets")
-    from infra.aws.sagemaker import launcher_options
-    from infra.aws.sagemaker_sdk import SdkTrainingLauncher
+    from mlops_template.infra import build_training_launcher
 
     try:
-        return SdkTrainingLauncher(**launcher_options(settings))
+        return build_training_launcher(settings, sdk=True)
     except (ValueError, RuntimeError) as exc:
         raise _fail(str(exc)) from exc
 
@@ -377,11 +386,11 @@ def validate(
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Check a CSV against the schema; exit 3 when it would be rejected, 1 on an error."""
-    from infra.console import validation_table
-    from infra.pipeline import PipelineSteps, schema_hint
-    from training.config import ConfigError, load_config
-    from training.schema import DatasetSchema
-    from training.validation import validate_csv
+    from mlops_template.core.pipeline import PipelineSteps, schema_hint
+    from mlops_template.tooling.console import validation_table
+    from mlops_template.training.config import ConfigError, load_config
+    from mlops_template.training.schema import DatasetSchema
+    from mlops_template.training.validation import validate_csv
 
     try:
         cfg = load_config(config)
@@ -433,10 +442,10 @@ def schema_infer(
     """
     import pandas as pd
 
-    from infra.pipeline import PipelineSteps
-    from training.config import ValidationThresholds
-    from training.schema import SchemaError, infer_schema
-    from training.validation import header_too_wide
+    from mlops_template.core.pipeline import PipelineSteps
+    from mlops_template.training.config import ValidationThresholds
+    from mlops_template.training.schema import SchemaError, infer_schema
+    from mlops_template.training.validation import header_too_wide
 
     too_wide = header_too_wide(data.read_bytes(), ValidationThresholds().max_columns)
     if too_wide:
@@ -474,7 +483,7 @@ def schema_infer(
 @config_app.command("show")
 def config_show(model: ModelOption = None) -> None:
     """The stored config as JSON (what `train` without --config and retrains use)."""
-    from infra.pipeline import PipelineSteps
+    from mlops_template.core.pipeline import PipelineSteps
 
     name = _model(model)
     stored = PipelineSteps(_backend()).stored_config(name)
@@ -486,7 +495,7 @@ def config_show(model: ModelOption = None) -> None:
 @config_app.command("history")
 def config_history(model: ModelOption = None) -> None:
     """Every change of the stored config, oldest first: when, who, what."""
-    from infra.pipeline import PipelineSteps
+    from mlops_template.core.pipeline import PipelineSteps
 
     name = _model(model)
     for change in PipelineSteps(_backend()).config_history(name):
@@ -498,7 +507,7 @@ def config_history(model: ModelOption = None) -> None:
 @registry_app.command("list")
 def registry_list(model: ModelOption = None) -> None:
     """Versions of a model with their stages, gate and metrics."""
-    from infra.console import versions_table
+    from mlops_template.tooling.console import versions_table
 
     registry = _backend().registry
     name = _model(model)
@@ -516,7 +525,7 @@ def registry_show(
     model: ModelOption = None,
 ) -> None:
     """One version's full record (metrics, data hash, code version, artifacts and hashes)."""
-    from infra.registry import RegistryError
+    from mlops_template.core.registry import RegistryError
 
     try:
         record = _backend().registry.get(_model(model), version)
@@ -531,9 +540,9 @@ def registry_check(
     model: ModelOption = None,
 ) -> None:
     """Fail unless the version exists, passed its gate and its artifacts match their hashes."""
-    from infra.artifacts import ArtifactIntegrityError
-    from infra.promotion import check_version
-    from infra.registry import RegistryError
+    from mlops_template.core.artifacts import ArtifactIntegrityError
+    from mlops_template.core.promotion import check_version
+    from mlops_template.core.registry import RegistryError
 
     try:
         record = check_version(_backend(), _model(model), version)
@@ -557,10 +566,10 @@ def registry_export(
 ) -> None:
     """Write a version, its verified artifacts and this environment's signature over them to a
     directory (to import elsewhere)."""
-    from infra.artifacts import ArtifactIntegrityError
-    from infra.ports import SigningUnavailable
-    from infra.promotion import export_version
-    from infra.registry import RegistryError
+    from mlops_template.core.artifacts import ArtifactIntegrityError
+    from mlops_template.core.ports import SigningUnavailable
+    from mlops_template.core.promotion import export_version
+    from mlops_template.core.registry import RegistryError
 
     try:
         record = export_version(_backend(), _model(model), version, out)
@@ -584,8 +593,8 @@ def registry_import(
 ) -> None:
     """Register an exported version in this environment: its signature must be from a key this
     environment trusts (its own, MLOPS_TRUSTED_EXPORT_KEYS), and every artifact match its hash."""
-    from infra.artifacts import ArtifactIntegrityError
-    from infra.promotion import import_version
+    from mlops_template.core.artifacts import ArtifactIntegrityError
+    from mlops_template.core.promotion import import_version
 
     try:
         record = import_version(_backend(), directory, source_environment=source_env, actor=actor())
@@ -614,14 +623,14 @@ def registry_history(
     ] = None,
 ) -> None:
     """Every stage move, oldest first."""
-    from infra.console import history_table
+    from mlops_template.tooling.console import history_table
 
     console.print(history_table(_backend().registry.history(_model(model), stage)))
 
 
 def _known_stage(stage: str) -> str:
     """A stage name is an argument: a wrong one is a usage error (exit 2), like a bad option."""
-    from infra.registry import UnknownStageError, check_stage
+    from mlops_template.core.registry import UnknownStageError, check_stage
 
     try:
         return check_stage(stage)
@@ -648,7 +657,7 @@ def promote(
     reason: Annotated[str, typer.Option(help="Why, recorded in the stage history.")] = "",
 ) -> None:
     """Point a stage at a version (a conditional write: a stale view fails)."""
-    from infra.registry import RegistryError
+    from mlops_template.core.registry import RegistryError
 
     name = _model(model)
     try:
@@ -684,7 +693,7 @@ def rollback(
     ] = "manual rollback",
 ) -> None:
     """Point a stage back at the version it served before."""
-    from infra.registry import RegistryError
+    from mlops_template.core.registry import RegistryError
 
     name = _model(model)
     try:
@@ -700,9 +709,9 @@ def monitor(
     stage: Annotated[str, typer.Option(help="Stage whose version is monitored.")] = "production",
 ) -> None:
     """Compare live inputs with the training profile; publish drift and accuracy metrics."""
-    from infra.console import drift_table
-    from infra.monitoring import run_monitor
-    from infra.registry import RegistryError
+    from mlops_template.core.monitoring import run_monitor
+    from mlops_template.core.registry import RegistryError
+    from mlops_template.tooling.console import drift_table
 
     try:
         result = run_monitor(_backend(), _model(model), stage=stage)
@@ -746,8 +755,8 @@ def serve(
     """
     import uvicorn
 
-    from functions.inference.app import app_from_settings
-    from infra.server import is_loopback, server_config
+    from mlops_template.core.serving.app import app_from_settings
+    from mlops_template.tooling.server import is_loopback, server_config
 
     settings = _settings()
     backend = _backend(settings)
@@ -791,7 +800,7 @@ def package(
     """Build the inference Lambda zip for Python 3.12 and check it against its size budget."""
     from rich.table import Table
 
-    from infra.packaging import (
+    from mlops_template.tooling.packaging import (
         MB,
         BudgetExceeded,
         build_inference,
@@ -800,9 +809,8 @@ def package(
     )
 
     architecture = arch or host_architecture()
-    source = Path(__file__).resolve().parents[1]
     with console.status(markup("building the inference package for {}", architecture)):
-        reports = [build_inference(source, output, architecture)]
+        reports = [build_inference(output, architecture)]
         if training_image:
             reports.append(measure_training_image(output, architecture))
     table = Table(title="Lambda packages", title_justify="left")
@@ -874,15 +882,9 @@ def bench(
     report: Annotated[Path | None, typer.Option(help="Also write the results as JSON.")] = None,
 ) -> None:
     """Our inference handler against a naive FastAPI + scikit-learn + pandas one, side by side."""
-    import sys
-
     from rich.table import Table
 
-    repo = Path(__file__).resolve().parents[1]
-    if not (repo / "tests" / "benchmarks" / "bench_inference.py").exists():
-        raise _fail("the benchmark lives in tests/benchmarks: run it from a source checkout")
-    sys.path.insert(0, str(repo))
-    from tests.benchmarks.bench_inference import BenchConfig, as_dict, run
+    from mlops_template.tooling.bench import BenchConfig, as_dict, run
 
     config = BenchConfig(
         cold_runs=cold_runs,
@@ -923,7 +925,7 @@ def env(
     import json
     import subprocess
 
-    from infra.settings import env_from_terraform_outputs
+    from mlops_template.core.settings import env_from_terraform_outputs
 
     terraform = shutil.which("terraform")
     if terraform is None:
@@ -956,7 +958,7 @@ def smoke(
     wait_seconds: WaitOption = DEFAULT_WAIT_SECONDS,
 ) -> None:
     """Smoke-test a deployed API: health, version, a prediction, a refused bad record."""
-    from infra.smoke import HttpApiClient, smoke_test_from_api
+    from mlops_template.tooling.smoke import HttpApiClient, smoke_test_from_api
 
     if expect_version is not None:
         console.print(
@@ -1009,11 +1011,11 @@ def release(
         return
     if version is None or from_env_file is None or to_env_file is None or url is None:
         raise _fail("give VERSION, --from-env-file, --to-env-file and --url (or --aws-emulated)")
-    from infra.artifacts import ArtifactIntegrityError
-    from infra.ports import SigningUnavailable
-    from infra.promotion import release as run_release
-    from infra.registry import RegistryError
-    from infra.smoke import HttpApiClient
+    from mlops_template.core.artifacts import ArtifactIntegrityError
+    from mlops_template.core.ports import SigningUnavailable
+    from mlops_template.core.promotion import release as run_release
+    from mlops_template.core.registry import RegistryError
+    from mlops_template.tooling.smoke import HttpApiClient
 
     source = build_backend(Settings(_env_file=from_env_file))  # type: ignore[call-arg]
     target_settings = Settings(_env_file=to_env_file)  # type: ignore[call-arg]
@@ -1068,10 +1070,10 @@ def _print_release(result: ReleaseResult, to: str) -> None:
 
 
 def _emulated_release() -> None:
-    from infra.console import history_table
-    from infra.emulation import EmulatorUnavailable, emulated_release
-    from infra.promotion import ReleaseResult
-    from infra.records import StageEvent
+    from mlops_template.core.promotion import ReleaseResult
+    from mlops_template.core.records import StageEvent
+    from mlops_template.tooling.console import history_table
+    from mlops_template.tooling.emulation import EmulatorUnavailable, emulated_release
 
     try:
         with tempfile.TemporaryDirectory() as workdir, console.status("releasing on moto"):
@@ -1099,7 +1101,7 @@ def pipeline_start(
     ] = None,
 ) -> None:
     """Drop a file into incoming/ and run the pipeline on it (exit codes as for train)."""
-    from infra.pipeline import LocalPipeline
+    from mlops_template.core.pipeline import LocalPipeline
 
     name = _model(model)
     settings = _settings()
@@ -1110,10 +1112,10 @@ def pipeline_start(
     if settings.backend == "aws":
         import hashlib
 
-        from infra.aws.stepfunctions import StepFunctionsPipelineStarter
+        from mlops_template.infra import build_pipeline_starter
 
         token = hashlib.sha256(content).hexdigest()[:20]
-        started = StepFunctionsPipelineStarter(settings.state_machine_arn).start(
+        started = build_pipeline_starter(settings, backend).start(
             name, key, token=token, reason=f"mlops pipeline start by {actor()}"
         )
         verb = "started" if started.started else "already ran for this file:"

@@ -24,12 +24,12 @@ from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 from pydantic_core import PydanticCustomError, to_json
 
-from infra.backend import Backend
-from infra.ports import MetricsSink, PredictionLog
-from infra.records import PredictionRecord
-from infra.serving import LoadedModel, ModelRouter, paused_gc
-from infra.settings import Settings
-from training.schema import Label
+from mlops_template.core.backend import Backend
+from mlops_template.core.ports import MetricsSink, PredictionLog
+from mlops_template.core.records import PredictionRecord
+from mlops_template.core.serving.router import LoadedModel, ModelRouter, paused_gc
+from mlops_template.core.settings import Settings
+from mlops_template.training.schema import Label
 
 
 class PredictRequest(BaseModel):

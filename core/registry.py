@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import hashlib
 
-from infra.artifacts import ArtifactIntegrityError, version_key
-from infra.ports import BlobNotFound, BlobStore, ModelRegistry
-from infra.records import STAGES, ModelVersion, StageAlias, StageEvent, utc_now, version_label
+from mlops_template.core.artifacts import ArtifactIntegrityError, version_key
+from mlops_template.core.ports import BlobNotFound, BlobStore, ModelRegistry
+from mlops_template.core.records import (
+    STAGES,
+    ModelVersion,
+    StageAlias,
+    StageEvent,
+    utc_now,
+    version_label,
+)
 
 
 class RegistryError(Exception):

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from infra.artifacts import read_verified
-from infra.backend import Backend
-from infra.registry import RegistryError
-from training.config import DriftConfig
-from training.drift import DriftReport, ReferenceProfile, compare
-from training.files import PROFILE_FILE
+from mlops_template.core.artifacts import read_verified
+from mlops_template.core.backend import Backend
+from mlops_template.core.registry import RegistryError
+from mlops_template.training.config import DriftConfig
+from mlops_template.training.drift import DriftReport, ReferenceProfile, compare
+from mlops_template.training.files import PROFILE_FILE
 
 DRIFT_SHARE_METRIC = "DataDriftShare"
 DRIFT_DETECTED_METRIC = "DataDriftDetected"

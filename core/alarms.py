@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.data_classes import SNSEvent
 from aws_lambda_powertools.utilities.data_classes.sns_event import SNSEventRecord
 from pydantic import BaseModel
 
-from infra.events import EventBridgeEvent
+from mlops_template.core.events import EventBridgeEvent
 
 
 class NotAnAlarmError(ValueError):

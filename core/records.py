@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from training.config import ModelName
+from mlops_template.training.config import ModelName
 
 STAGES = ("staging", "production", "canary", "shadow")
 Stage = Literal["staging", "production", "canary", "shadow"]

@@ -12,8 +12,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from infra.records import version_label
-from training.schema import DatasetSchema, Label
+from mlops_template.core.records import version_label
+from mlops_template.training.schema import DatasetSchema, Label
 
 
 class Response(Protocol):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from infra.backend import Backend
-from infra.pipeline import LocalPipeline
-from infra.records import PipelineStart
+from mlops_template.core.backend import Backend
+from mlops_template.core.pipeline import LocalPipeline
+from mlops_template.core.records import PipelineStart
 
 
 class LocalPipelineStarter:

@@ -12,11 +12,17 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from infra.artifacts import ArtifactIntegrityError, read_verified, version_key
-from infra.backend import Backend
-from infra.records import ArtifactRef, ModelVersion, StageEvent, utc_now, version_label
-from infra.registry import GateNotPassedError, RegistryError
-from infra.smoke import (
+from mlops_template.core.artifacts import ArtifactIntegrityError, read_verified, version_key
+from mlops_template.core.backend import Backend
+from mlops_template.core.records import (
+    ArtifactRef,
+    ModelVersion,
+    StageEvent,
+    utc_now,
+    version_label,
+)
+from mlops_template.core.registry import GateNotPassedError, RegistryError
+from mlops_template.tooling.smoke import (
     DEFAULT_WAIT_SECONDS,
     ApiClient,
     Check,
@@ -24,8 +30,8 @@ from infra.smoke import (
     example_records,
     smoke_test,
 )
-from training.files import SCHEMA_FILE
-from training.schema import DatasetSchema
+from mlops_template.training.files import SCHEMA_FILE
+from mlops_template.training.schema import DatasetSchema
 
 RECORD_FILE = "version.json"
 SIGNATURE_FILE = "signature.json"

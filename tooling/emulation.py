@@ -1,8 +1,7 @@
 """An AWS account in this process (moto): the resources Terraform creates, the Lambda handlers
 invoked with the events AWS sends, and an HTTP API client that speaks API Gateway's payload v2.
 
-Used by `mlops demo --aws-emulated` and by the tests. It wires `functions/` handlers, so it
-imports them lazily: nothing else in `infra` depends on `functions`.
+Used by `mlops demo --aws-emulated` and by the tests: tooling, never inside a Lambda package.
 """
 
 from __future__ import annotations
@@ -16,7 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from infra.settings import Settings, settings_env
+from mlops_template.core.pipeline import pipeline_definition, pipeline_steps
+from mlops_template.core.settings import Settings, settings_env
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -157,8 +157,8 @@ def environment(values: dict[str, str], *, unset: tuple[str, ...] = ()) -> Itera
 def use_settings(settings: Settings) -> None:
     """Point the handlers (which read the environment) at these settings."""
     os.environ.update(settings_env(settings))
-    from functions import runtime
-    from functions.inference import handler
+    from mlops_template.functions import runtime
+    from mlops_template.functions.inference import handler
 
     runtime.reset()
     handler.reset()
@@ -198,7 +198,7 @@ def moto_patches() -> Iterator[None]:
 
 
 def resolve_handler(path: str) -> Callable[[dict[str, Any], Any], Any]:
-    """`functions.validate.handler` -> the callable, as the Lambda Python runtime resolves it."""
+    """`<package>.functions.validate.handler` -> the callable, as the Lambda runtime finds it."""
     import importlib
 
     module, _, attribute = path.rpartition(".")
@@ -256,7 +256,7 @@ def emulated_aws(prefix: str = "mlops-demo", **overrides: Any) -> Iterator[Setti
         try:
             yield settings
         finally:
-            from functions import runtime
+            from mlops_template.functions import runtime
 
             runtime.reset()
 
@@ -287,7 +287,7 @@ class LambdaContext:
 
 def handler_tasks() -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
     """The pipeline's tasks run by the Lambda handlers themselves, with JSON state in and out."""
-    from functions import evaluate, register, train, validate
+    from mlops_template.functions import evaluate, register, train, validate
 
     def task(fn: Callable[..., Any], name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
         def call(state: dict[str, Any]) -> dict[str, Any]:
@@ -388,27 +388,8 @@ class LambdaApiClient:
 
 # -- the pipeline: the real ASL definition on moto's Step Functions interpreter --------------
 
-PIPELINE_TEMPLATE = "terraform/modules/pipeline/pipeline.asl.json"
 # Function name suffix -> handler, as terraform/modules/functions wires them.
-PIPELINE_FUNCTIONS = {
-    "validate": "functions.validate.handler",
-    "train": "functions.train.handler",
-    "collect": "functions.train.collect_handler",
-    "evaluate": "functions.evaluate.handler",
-    "register": "functions.register.handler",
-}
-
-
-def pipeline_template() -> str:
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / PIPELINE_TEMPLATE
-    if not path.exists():
-        raise RuntimeError(
-            f"{PIPELINE_TEMPLATE} is not here: run the emulated pipeline from a source checkout "
-            "(pip install -e '.[dev]')"
-        )
-    return path.read_text()
+PIPELINE_FUNCTIONS = {step.name: step.handler for step in pipeline_steps()}
 
 
 def render_template(template: str, variables: dict[str, Any]) -> str:
@@ -445,7 +426,7 @@ def deploy_pipeline(settings: Settings, *, poll_seconds: int = 1) -> str:
     )
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as zf:
-        zf.writestr("README", "handlers run in-process, see infra.emulation.moto_patches")
+        zf.writestr("README", "handlers run in-process, see tooling/emulation.py: moto_patches")
     lam = boto3.client("lambda", region_name=REGION)
     arns: dict[str, str] = {}
     for name, handler in PIPELINE_FUNCTIONS.items():
@@ -461,7 +442,7 @@ def deploy_pipeline(settings: Settings, *, poll_seconds: int = 1) -> str:
         )
         arns[f"{name}_function_arn"] = created["FunctionArn"]
     definition = render_template(
-        pipeline_template(),
+        pipeline_definition(),
         {
             **arns,
             "registry_table": settings.registry_table,
@@ -514,8 +495,8 @@ class AslPipeline:
         self._runs = 0
 
     def run(self, model: str, key: str, *, run_id: str | None = None, **_: Any) -> Any:
-        from infra.pipeline import PipelineResult, StepRecord
-        from training.gate import GateResult
+        from mlops_template.core.pipeline import PipelineResult, StepRecord
+        from mlops_template.training.gate import GateResult
 
         self._runs += 1
         run_id = run_id or f"{model}-{time.strftime('%Y%m%dT%H%M%S')}-{self._runs}"
@@ -524,6 +505,7 @@ class AslPipeline:
         result = PipelineResult(run_id=run_id, status="failed", steps=[])
         entered: dict[str, Any] = {}
         failed: set[str] = set()
+        step_names = {step.state: step.name for step in pipeline_steps()}
         current = ""
         for event in events:
             kind = event["type"]
@@ -535,10 +517,10 @@ class AslPipeline:
                 failed.add(current)
             elif kind == "TaskStateExited":
                 name = event["stateExitedEventDetails"]["name"]
-                if name in dict(STEP_STATES):
+                if name in step_names:
                     result.steps.append(
                         StepRecord(
-                            name=dict(STEP_STATES)[name],
+                            name=step_names[name],
                             status="failed" if name in failed else "succeeded",
                             seconds=round((event["timestamp"] - entered[name]).total_seconds(), 3),
                         )
@@ -561,16 +543,6 @@ class AslPipeline:
             except (ValueError, KeyError, TypeError):
                 result.error = cause
         return result
-
-
-# ASL task state -> the step name the reports use.
-STEP_STATES = (
-    ("Validate", "validate"),
-    ("Train", "train"),
-    ("CollectTrainingJob", "collect"),
-    ("Evaluate", "evaluate"),
-    ("Register", "register"),
-)
 
 
 # -- CloudWatch alarms: moto stores them but never evaluates them ----------------------------
@@ -661,15 +633,15 @@ class EmulatedEnvironment:
     """One environment's resources in the shared moto account, and its API as Lambda runs it."""
 
     def __init__(self, name: str, settings: Settings) -> None:
-        from infra.aws import aws_backend
+        from mlops_template.infra import build_backend
 
         self.name = name
         self.settings = settings
-        self.backend = aws_backend(settings)
+        self.backend = build_backend(settings)
 
     def api(self) -> LambdaApiClient:
         """The inference function of this environment (handlers read its settings)."""
-        from functions.inference.handler import handler
+        from mlops_template.functions.inference.handler import handler
 
         use_settings(self.settings)
         return LambdaApiClient(handler)
@@ -680,10 +652,10 @@ def emulated_release(workdir: Any) -> dict[str, Any]:
     catches and rolls back. Returns what happened, environment by environment."""
     from pathlib import Path
 
-    from infra.pipeline import LocalPipeline, PipelineSteps
-    from infra.promotion import export_version, promote_and_verify, release
-    from training.config import TrainingConfig
-    from training.datasets import TARGET, breast_cancer_frame, to_csv_bytes
+    from mlops_template.core.pipeline import LocalPipeline, PipelineSteps
+    from mlops_template.core.promotion import export_version, promote_and_verify, release
+    from mlops_template.training.config import TrainingConfig
+    from mlops_template.training.datasets import TARGET, breast_cancer_frame, to_csv_bytes
 
     model = "breast-cancer"
     workdir = Path(workdir)
@@ -727,7 +699,7 @@ def emulated_release(workdir: Any) -> dict[str, Any]:
         broken = _broken_version(dev.backend, model, trained.version)
         bundle = workdir / "broken"
         export_version(dev.backend, model, broken.version, bundle)
-        from infra.promotion import import_version
+        from mlops_template.core.promotion import import_version
 
         prod = envs["prod"]
         imported = import_version(prod.backend, bundle, source_environment="dev", actor="release")
@@ -764,9 +736,9 @@ def _broken_version(backend: Any, model: str, good: int) -> Any:
     can reveal the fault."""
     import hashlib
 
-    from infra.artifacts import version_key
-    from infra.records import ArtifactRef
-    from training.files import MODEL_FILE
+    from mlops_template.core.artifacts import version_key
+    from mlops_template.core.records import ArtifactRef
+    from mlops_template.training.files import MODEL_FILE
 
     record = backend.registry.get(model, good)
     version = backend.registry.allocate_version(model)

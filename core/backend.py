@@ -1,0 +1,19 @@
+"""The ports one deployment uses, bundled: each provider's factory (in `infra`) fills one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlops_template.core.ports import BlobStore, ExportSigner, MetricsSink, PredictionLog
+from mlops_template.core.registry import Registry
+
+
+@dataclass
+class Backend:
+    data: BlobStore
+    artifacts: BlobStore
+    registry: Registry
+    metrics: MetricsSink
+    predictions: PredictionLog
+    signer: ExportSigner
+    name: str = "local"
