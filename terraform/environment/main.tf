@@ -1,0 +1,55 @@
+# The one root of every environment: the environment's tfvars file says which one it is
+# (environment = "dev", ...) and sets what differs; its .s3.tfbackend file says where its state is.
+#   terraform init -reconfigure -backend-config=dev.s3.tfbackend -backend-config=bucket=... -backend-config=region=...
+#   terraform plan -var-file=dev.tfvars
+
+provider "aws" {
+  region = var.region
+
+  default_tags {
+    tags = {
+      project     = var.project
+      environment = var.environment
+      managed_by  = "terraform"
+      repository  = var.repository
+    }
+  }
+}
+
+module "stack" {
+  source = "../modules/stack"
+
+  project                           = var.project
+  environment                       = var.environment
+  model_name                        = var.model_name
+  code_version                      = var.code_version
+  inference_zip_path                = var.inference_zip_path
+  training_image_uri                = var.training_image_uri
+  api_type                          = var.api_type
+  api_auth                          = var.api_auth
+  training_mode                     = var.training_mode
+  auto_promote_stage                = var.auto_promote_stage
+  inference_snapstart               = var.inference_snapstart
+  inference_provisioned_concurrency = var.inference_provisioned_concurrency
+  capture_sample_rate               = var.capture_sample_rate
+  force_destroy                     = var.force_destroy
+  deletion_protection               = var.deletion_protection
+  notification_emails               = var.notification_emails
+  trusted_export_environments       = var.trusted_export_environments
+}
+
+# The state remembers which environment it holds: a plan with another environment's tfvars on
+# this state (after an init with the wrong backend file, or none) fails here instead of planning
+# to replace one environment with another. Destroying is not blocked.
+resource "terraform_data" "environment" {
+  input = var.environment
+
+  lifecycle {
+    ignore_changes = [input]
+
+    postcondition {
+      condition     = self.output == var.environment
+      error_message = "This state holds ${self.output}, not ${var.environment}: terraform init -reconfigure -backend-config=${var.environment}.s3.tfbackend (and the bucket, region), or plan with -var-file=${self.output}.tfvars."
+    }
+  }
+}
