@@ -1,6 +1,7 @@
 # The one root of every environment: the environment's tfvars file says which one it is
 # (environment = "dev", ...) and sets what differs; its .s3.tfbackend file says where its state is.
-#   terraform init -reconfigure -backend-config=dev.s3.tfbackend -backend-config=bucket=... -backend-config=region=...
+#   terraform init -reconfigure -backend-config=dev.s3.tfbackend \
+#     -backend-config=bucket=<state bucket> -backend-config=region=<region>
 #   terraform plan -var-file=dev.tfvars
 
 provider "aws" {
@@ -49,7 +50,7 @@ resource "terraform_data" "environment" {
 
     postcondition {
       condition     = self.output == var.environment
-      error_message = "This state holds ${self.output}, not ${var.environment}: terraform init -reconfigure -backend-config=${var.environment}.s3.tfbackend (and the bucket, region), or plan with -var-file=${self.output}.tfvars."
+      error_message = "This state holds ${self.output}, not ${var.environment}: init -reconfigure with ${var.environment}.s3.tfbackend, or use ${self.output}.tfvars."
     }
   }
 }
