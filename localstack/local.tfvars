@@ -1,5 +1,6 @@
-# terraform/envs/dev on LocalStack: the REST API (the free edition has no HTTP API v2), no auth
-# (LocalStack does not check SigV4 on API calls), and no SnapStart/provisioned concurrency.
+# dev on LocalStack, given after dev.tfvars (it overrides it): the REST API (the free edition has
+# no HTTP API v2), no auth (LocalStack does not check SigV4 on API calls), and no
+# SnapStart/provisioned concurrency.
 model_name          = "breast-cancer"
 api_type            = "rest"
 api_auth            = "none"

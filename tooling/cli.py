@@ -917,11 +917,17 @@ def bench(
 def env(
     terraform_dir: Annotated[
         Path,
-        typer.Option(exists=True, file_okay=False, help="An initialised terraform/envs/<env>."),
+        typer.Option(
+            exists=True,
+            file_okay=False,
+            help="terraform/environment, initialised with the environment's state "
+            "(terraform init -reconfigure -backend-config=<env>.s3.tfbackend ...).",
+        ),
     ],
 ) -> None:
     """Print the MLOPS_* settings of a deployed environment (from its Terraform outputs), one
-    KEY=value per line: `mlops env --terraform-dir terraform/envs/dev >> "$GITHUB_ENV"`."""
+    KEY=value per line: `mlops env --terraform-dir terraform/environment >> "$GITHUB_ENV"`, the
+    outputs of whichever environment's state that root was last initialised with."""
     import json
     import subprocess
 

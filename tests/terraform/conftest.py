@@ -20,6 +20,9 @@ from tests.conftest import tool_cache
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "terraform"
 MODULES = TERRAFORM / "modules"
+# The one root of every environment; <env>.tfvars and <env>.s3.tfbackend next to it.
+ENVIRONMENT = TERRAFORM / "environment"
+ENVS = ("dev", "staging", "prod")
 
 
 def parse(path: Path) -> dict[str, Any]:
@@ -55,6 +58,27 @@ def blocks(parsed: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
 def first(value: Any) -> Any:
     """hcl2 wraps some attribute values in a one-item list."""
     return value[0] if isinstance(value, list) and len(value) == 1 else value
+
+
+def variables(path: Path) -> dict[str, dict[str, Any]]:
+    """The `variable` blocks of a variables.tf, by name."""
+    return {name: body for entry in parse(path).get("variable", []) for name, body in entry.items()}
+
+
+def tfvars(env: str) -> dict[str, Any]:
+    """What terraform/environment/<env>.tfvars sets."""
+    return parse(ENVIRONMENT / f"{env}.tfvars")
+
+
+def environment_inputs(env: str) -> dict[str, Any]:
+    """The root's variables as `plan -var-file=<env>.tfvars` sees them: the file over the
+    defaults (variables without a default and not in the file are left out)."""
+    defaults = {
+        name: body["default"]  # as written: first() would unwrap a one-item list
+        for name, body in variables(ENVIRONMENT / "variables.tf").items()
+        if "default" in body
+    }
+    return {**defaults, **tfvars(env)}
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,17 @@ import re
 
 import boto3
 
-from .conftest import MODULES, TERRAFORM, blocks, first, parse
+from .conftest import (
+    ENVIRONMENT,
+    ENVS,
+    MODULES,
+    TERRAFORM,
+    blocks,
+    environment_inputs,
+    first,
+    parse,
+    tfvars,
+)
 
 
 def variable_default(path, name):
@@ -19,14 +29,25 @@ def variable_default(path, name):
 def test_the_api_requires_iam_auth_unless_told_otherwise():
     assert variable_default(MODULES / "api" / "variables.tf", "auth") == "iam"
     assert variable_default(MODULES / "stack" / "variables.tf", "api_auth") == "iam"
-    for env in ("dev", "staging", "prod"):
-        assert variable_default(TERRAFORM / "envs" / env / "variables.tf", "api_auth") == "iam"
-        assert "api_auth" not in (TERRAFORM / "envs" / env / "terraform.tfvars").read_text()
+    assert variable_default(ENVIRONMENT / "variables.tf", "api_auth") == "iam"
+    for env in ENVS:
+        assert "api_auth" not in tfvars(env)
+        assert environment_inputs(env)["api_auth"] == "iam"
     api = blocks(parse(MODULES / "api" / "main.tf"), "resource")
     route = first(api["aws_apigatewayv2_route.http"]["authorization_type"])
     assert route.startswith('${var.auth == "iam" ? "AWS_IAM"')
     method = first(api["aws_api_gateway_method.proxy"]["authorization"])
     assert method == '${var.auth == "iam" ? "AWS_IAM" : "NONE"}'
+
+
+def test_prod_keeps_its_tables_and_buckets():
+    """Only dev may be torn down: elsewhere the tables are protected from deletion and the
+    buckets are not emptied on destroy, unless a tfvars says otherwise (none does)."""
+    assert variable_default(ENVIRONMENT / "variables.tf", "deletion_protection") is True
+    assert variable_default(ENVIRONMENT / "variables.tf", "force_destroy") is False
+    for env in ("staging", "prod"):
+        inputs = environment_inputs(env)
+        assert inputs["deletion_protection"] is True and inputs["force_destroy"] is False, env
 
 
 def test_feedback_can_be_authorized_apart_from_predictions():

@@ -1,4 +1,5 @@
-# One environment: every module wired together. envs/{dev,staging,prod} differ only in variables.
+# One environment: every module wired together. dev, staging and prod differ only in variables
+# (terraform/environment/<env>.tfvars).
 
 locals {
   name_prefix        = "${var.project}-${var.environment}"

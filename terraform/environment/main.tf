@@ -1,10 +1,16 @@
+# The one root of every environment: the environment's tfvars file says which one it is
+# (environment = "dev", ...) and sets what differs; its .s3.tfbackend file says where its state is.
+#   terraform init -reconfigure -backend-config=dev.s3.tfbackend \
+#     -backend-config=bucket=<state bucket> -backend-config=region=<region>
+#   terraform plan -var-file=dev.tfvars
+
 provider "aws" {
   region = var.region
 
   default_tags {
     tags = {
       project     = var.project
-      environment = "staging"
+      environment = var.environment
       managed_by  = "terraform"
       repository  = var.repository
     }
@@ -12,10 +18,10 @@ provider "aws" {
 }
 
 module "stack" {
-  source = "../../modules/stack"
+  source = "../modules/stack"
 
   project                           = var.project
-  environment                       = "staging"
+  environment                       = var.environment
   model_name                        = var.model_name
   code_version                      = var.code_version
   inference_zip_path                = var.inference_zip_path
@@ -31,4 +37,20 @@ module "stack" {
   deletion_protection               = var.deletion_protection
   notification_emails               = var.notification_emails
   trusted_export_environments       = var.trusted_export_environments
+}
+
+# The state remembers which environment it holds: a plan with another environment's tfvars on
+# this state (after an init with the wrong backend file, or none) fails here instead of planning
+# to replace one environment with another. Destroying is not blocked.
+resource "terraform_data" "environment" {
+  input = var.environment
+
+  lifecycle {
+    ignore_changes = [input]
+
+    postcondition {
+      condition     = self.output == var.environment
+      error_message = "This state holds ${self.output}, not ${var.environment}: init -reconfigure with ${var.environment}.s3.tfbackend, or use ${self.output}.tfvars."
+    }
+  }
 }

@@ -1,3 +1,13 @@
+variable "environment" {
+  description = "Which environment this is: dev, staging or prod (set by its <env>.tfvars)."
+  type        = string
+
+  validation {
+    condition     = contains(["dev", "staging", "prod"], var.environment)
+    error_message = "environment must be dev, staging or prod."
+  }
+}
+
 variable "region" {
   description = "AWS region of this environment."
   type        = string
@@ -30,7 +40,7 @@ variable "code_version" {
 variable "inference_zip_path" {
   description = "Inference package built by `mlops package`."
   type        = string
-  default     = "../../../dist/inference-x86_64.zip"
+  default     = "../../dist/inference-x86_64.zip"
 }
 
 variable "training_image_uri" {

@@ -9,9 +9,10 @@ terraform {
   }
 
   # S3 state with S3-native locking (use_lockfile): no DynamoDB lock table.
-  # bucket and region come from terraform init -backend-config (see terraform/README.md).
+  # Partial: key comes from <env>.s3.tfbackend (one state per environment), bucket and region
+  # from terraform init -backend-config (see terraform/README.md). No key here: init without
+  # an environment's backend file asks for one (fails with -input=false), it never shares a state.
   backend "s3" {
-    key          = "prod/terraform.tfstate"
     encrypt      = true
     use_lockfile = true
   }
