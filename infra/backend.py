@@ -56,4 +56,8 @@ def build_backend(settings: Settings) -> Backend:
         from infra.aws import aws_backend
 
         return aws_backend(settings)
+    if settings.backend == "azure":
+        from infra.azure import azure_backend
+
+        return azure_backend(settings)
     return local_backend(settings)
