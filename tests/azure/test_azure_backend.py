@@ -45,6 +45,12 @@ def test_build_backend_gives_working_azure_adapters(azure_settings, caplog):
     backend.data.put("incoming/a.csv", b"x,y\n1,2\n")
     assert backend.data.keys("incoming/") == ["incoming/a.csv"]
     assert backend.artifacts.keys() == []  # the data and artifacts containers are apart
+    from infra.azure.blobstore import AzureBlobStore
+
+    by_name = AzureBlobStore(
+        azure_settings.azure_storage_connection_string, azure_settings.azure_data_container
+    )
+    assert by_name.get("incoming/a.csv") == b"x,y\n1,2\n"
     version = make_version(backend.registry)
     assert backend.artifacts.uri(version.artifacts["model.onnx"].key).startswith("http://127.0.0.1")
     backend.registry.promote(MODEL, version.version, "production", actor="t")
