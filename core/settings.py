@@ -19,7 +19,7 @@ from mlops_template.training.config import ModelName
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MLOPS_", extra="ignore", frozen=True)
 
-    backend: Literal["local", "aws"] = "local"
+    backend: Literal["local", "aws", "azure"] = "local"
     home: Path = Field(default=Path(".mlops"), description="Local backend state directory.")
     model_name: ModelName = "model"
     serving_stage: str = Field(default="production", description="Stage the API serves.")
@@ -57,6 +57,17 @@ class Settings(BaseSettings):
     metrics_sink: Literal["cloudwatch", "emf"] = Field(
         default="cloudwatch", description="emf on Lambda hot paths, cloudwatch elsewhere."
     )
+
+    # Azure adapters (MLOPS_BACKEND=azure): one storage account, Blob containers and Tables.
+    azure_storage_connection_string: str = Field(
+        default="",
+        description="Connection string of the storage account (an app setting, or a Key Vault "
+        "reference to one); Azurite's development account in the tests.",
+    )
+    azure_data_container: str = "data"
+    azure_artifact_container: str = "artifacts"
+    azure_registry_table: str = "registry"
+    azure_predictions_table: str = "predictions"
 
     # Training: in the Lambda for small data, or a SageMaker job.
     training_mode: Literal["lambda", "sagemaker"] = "lambda"

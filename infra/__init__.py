@@ -1,7 +1,7 @@
-"""Adapters only: one package per provider (`local`, `aws`), each with one factory that builds
-the core's ports from settings. May import the core's ports, records, registry rules and
-settings; never `functions`, `tooling` or another provider's package. `build_backend` is the one
-place that picks a provider."""
+"""Adapters only: one package per provider (`local`, `aws`, `azure`), each with one factory
+that builds the core's ports from settings. May import the core's ports, records, registry rules
+and settings; never `functions`, `tooling` or another provider's package. The functions here are
+the one place that picks a provider."""
 
 from __future__ import annotations
 
@@ -16,6 +16,10 @@ def build_backend(settings: Settings) -> Backend:
         from mlops_template.infra.aws import aws_backend
 
         return aws_backend(settings)
+    if settings.backend == "azure":
+        from mlops_template.infra.azure import azure_backend
+
+        return azure_backend(settings)
     from mlops_template.infra.local import local_backend
 
     return local_backend(settings)

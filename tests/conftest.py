@@ -137,6 +137,56 @@ def aws_backend(aws):
     return build(aws)
 
 
+# -- Azure Storage, emulated by Azurite: one per session (per xdist worker), fresh names per test -
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory):
+    """The connection string of a running Azurite (tests/azure_emulator.py)."""
+    from tests.azure_emulator import Azurite, install, missing_tools
+
+    if reason := missing_tools():
+        pytest.skip(reason)
+    binary, installed = install()
+    emulator = Azurite(binary, tmp_path_factory.mktemp("azurite"))
+    try:
+        seconds = emulator.wait_ready()
+        FIGURES["Azurite start"] = f"serving in {seconds:.1f}s" + (
+            " (installed with npm in this run)" if installed else ""
+        )
+        yield emulator.connection_string
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture
+def azure_names():
+    """Fresh container and table names for one test (containers: 3-63 of a-z0-9-; tables:
+    alphanumeric, starting with a letter)."""
+    import uuid
+
+    suffix = uuid.uuid4().hex[:16]
+    return lambda kind: f"{kind}{suffix}"
+
+
+@pytest.fixture
+def azure_container(azurite, azure_names):
+    """azure_container("data") -> a ContainerClient of a new, empty container."""
+    from azure.storage.blob import BlobServiceClient
+
+    service = BlobServiceClient.from_connection_string(azurite)
+    return lambda kind: service.create_container(azure_names(kind))
+
+
+@pytest.fixture
+def azure_table(azurite, azure_names):
+    """azure_table("registry") -> a TableClient of a new, empty table."""
+    from azure.data.tables import TableServiceClient
+
+    service = TableServiceClient.from_connection_string(azurite)
+    return lambda kind: service.create_table(azure_names(kind))
+
+
 # -- tools the tests fetch once and keep ---------------------------------------------------------
 
 

@@ -1,4 +1,5 @@
-"""The contract suites run once per adapter: local (files, SQLite) and AWS (moto)."""
+"""The contract suites run once per adapter: local (files, SQLite), AWS (moto)
+and Azure (Azurite)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,18 @@ from mlops_template.infra.local.predictions import SqlitePredictionLog
 from mlops_template.infra.local.registry import SqliteRegistry
 
 
-@pytest.fixture(params=["sqlite", "dynamodb"])
+@pytest.fixture(params=["sqlite", "dynamodb", "azure-table"])
 def registry(request, tmp_path: Path) -> Registry:
-    """The registry over its artifact store: files with SQLite, S3 with DynamoDB."""
+    """The registry over its artifact store: files with SQLite, S3 with DynamoDB, Blob Storage
+    with Table Storage."""
     if request.param == "sqlite":
         return Registry(SqliteRegistry(tmp_path / "registry.db"), FileBlobStore(tmp_path / "a"))
+    if request.param == "azure-table":
+        from mlops_template.infra.azure.blobstore import AzureBlobStore
+        from mlops_template.infra.azure.registry import TableRegistry
+
+        container, table = (request.getfixturevalue(f) for f in ("azure_container", "azure_table"))
+        return Registry(TableRegistry(table("registry")), AzureBlobStore(container("artifacts")))
     from mlops_template.infra.aws.dynamodb import DynamoRegistry
     from mlops_template.infra.aws.s3 import S3BlobStore
 
@@ -24,19 +32,27 @@ def registry(request, tmp_path: Path) -> Registry:
     return Registry(DynamoRegistry(settings.registry_table), S3BlobStore(settings.artifact_bucket))
 
 
-@pytest.fixture(params=["files", "s3"])
+@pytest.fixture(params=["files", "s3", "azure-blob"])
 def blobstore(request, tmp_path: Path):
     if request.param == "files":
         return FileBlobStore(tmp_path / "bucket")
+    if request.param == "azure-blob":
+        from mlops_template.infra.azure.blobstore import AzureBlobStore
+
+        return AzureBlobStore(request.getfixturevalue("azure_container")("data"))
     from mlops_template.infra.aws.s3 import S3BlobStore
 
     return S3BlobStore(request.getfixturevalue("aws").data_bucket)
 
 
-@pytest.fixture(params=["sqlite", "dynamodb"])
+@pytest.fixture(params=["sqlite", "dynamodb", "azure-table"])
 def prediction_log(request, tmp_path: Path):
     if request.param == "sqlite":
         return SqlitePredictionLog(tmp_path / "predictions.db")
+    if request.param == "azure-table":
+        from mlops_template.infra.azure.predictions import TablePredictionLog
+
+        return TablePredictionLog(request.getfixturevalue("azure_table")("predictions"))
     from mlops_template.infra.aws.predictions import DynamoPredictionLog
 
     return DynamoPredictionLog(request.getfixturevalue("aws").predictions_table)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = [ROOT / "infra" / "cli.py", ROOT / "infra" / "console.py"]
+SOURCES = [ROOT / "tooling" / "cli.py", ROOT / "tooling" / "console.py"]
 RICH_METHODS = {"print", "add_row", "status", "update", "add_task", "log"}
 SAFE_CALLS = {"markup", "cell", "escape", "Table", "Text"}
 
