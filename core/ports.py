@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from mlops_template.core.records import (
@@ -119,7 +121,17 @@ class ExportSigner(Protocol):
         ...
 
 
-class MetricsSink(Protocol):
+@dataclass(frozen=True)
+class MetricPoint:
+    name: str
+    value: float
+    unit: str = "None"
+    dimensions: Mapping[str, str] = field(default_factory=dict)
+
+
+class MetricsSink(ABC):
+    """Where metrics go: callers `put` a value, each adapter `write`s the point its way."""
+
     def put(
         self,
         name: str,
@@ -127,7 +139,11 @@ class MetricsSink(Protocol):
         *,
         unit: str = "None",
         dimensions: Mapping[str, str] | None = None,
-    ) -> None: ...
+    ) -> None:
+        self.write(MetricPoint(name, float(value), unit, dict(dimensions or {})))
+
+    @abstractmethod
+    def write(self, point: MetricPoint) -> None: ...
 
 
 class PredictionLog(Protocol):

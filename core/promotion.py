@@ -22,7 +22,7 @@ from mlops_template.core.records import (
     version_label,
 )
 from mlops_template.core.registry import GateNotPassedError, RegistryError
-from mlops_template.tooling.smoke import (
+from mlops_template.core.smoke import (
     DEFAULT_WAIT_SECONDS,
     ApiClient,
     Check,

@@ -11,7 +11,12 @@ from aws_lambda_powertools import Logger
 from mlops_template.core.backend import Backend
 from mlops_template.core.ports import PipelineStarter, TrainingLauncher
 from mlops_template.core.settings import Settings, get_settings
-from mlops_template.infra import build_backend, build_pipeline_starter, build_training_launcher
+from mlops_template.infra import (
+    build_backend,
+    build_pipeline_starter,
+    build_training_launcher,
+    forget_clients,
+)
 
 if TYPE_CHECKING:
     from mlops_template.core.alarms import NotAnAlarmError
@@ -57,6 +62,4 @@ def reset() -> None:
     """Forget cached settings and clients (tests switch environments between cases)."""
     get_settings.cache_clear()
     backend.cache_clear()
-    from mlops_template.infra.aws.clients import client
-
-    client.cache_clear()
+    forget_clients()

@@ -39,10 +39,21 @@ def build_pipeline_starter(settings: Settings, backend: Backend) -> PipelineStar
 def build_training_launcher(settings: Settings, *, sdk: bool = False) -> TrainingLauncher:
     """Training elsewhere (SageMaker): boto3 inside the pipeline's functions, or the SageMaker
     Python SDK (`sdk=True`, an optional extra) for `mlops train --on sagemaker`."""
-    from mlops_template.infra.aws.sagemaker import SageMakerTrainingLauncher, launcher_options
+    from mlops_template.infra.aws.sagemaker import SageMakerTrainingLauncher, TrainingJobSpec
+
+    spec = TrainingJobSpec.from_settings(settings)
 
     if sdk:
         from mlops_template.infra.aws.sagemaker_sdk import SdkTrainingLauncher
 
-        return SdkTrainingLauncher(**launcher_options(settings))
-    return SageMakerTrainingLauncher(**launcher_options(settings))
+        return SdkTrainingLauncher(spec)
+    return SageMakerTrainingLauncher(spec)
+
+
+def forget_clients() -> None:
+    """Drop cached provider clients (the tests switch accounts and regions between cases)."""
+    import sys
+
+    aws = sys.modules.get(f"{__name__}.aws.clients")
+    if aws is not None:  # only a provider already in use has clients to forget
+        aws.client.cache_clear()

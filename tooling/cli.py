@@ -20,9 +20,9 @@ from mlops_template.core.artifacts import arrival_key
 from mlops_template.core.backend import Backend
 from mlops_template.core.records import version_label
 from mlops_template.core.settings import Settings
+from mlops_template.core.smoke import DEFAULT_WAIT_SECONDS
 from mlops_template.infra import build_backend
 from mlops_template.tooling.console import cell, markup
-from mlops_template.tooling.smoke import DEFAULT_WAIT_SECONDS
 
 if TYPE_CHECKING:
     from mlops_template.core.pipeline import PipelineResult
@@ -964,7 +964,8 @@ def smoke(
     wait_seconds: WaitOption = DEFAULT_WAIT_SECONDS,
 ) -> None:
     """Smoke-test a deployed API: health, version, a prediction, a refused bad record."""
-    from mlops_template.tooling.smoke import HttpApiClient, smoke_test_from_api
+    from mlops_template.core.smoke import smoke_test_from_api
+    from mlops_template.tooling.api_client import HttpApiClient
 
     if expect_version is not None:
         console.print(
@@ -1021,7 +1022,7 @@ def release(
     from mlops_template.core.ports import SigningUnavailable
     from mlops_template.core.promotion import release as run_release
     from mlops_template.core.registry import RegistryError
-    from mlops_template.tooling.smoke import HttpApiClient
+    from mlops_template.tooling.api_client import HttpApiClient
 
     source = build_backend(Settings(_env_file=from_env_file))  # type: ignore[call-arg]
     target_settings = Settings(_env_file=to_env_file)  # type: ignore[call-arg]

@@ -1,0 +1,1 @@
+"""The inference Lambda: the core's FastAPI app behind Mangum (`handler.handler`)."""

@@ -6,61 +6,47 @@ use PutMetricData, which also works off Lambda and is what the alarms' tests rea
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+from mlops_template.core.ports import MetricPoint, MetricsSink
 from mlops_template.infra.aws.clients import client
 
 _UNITS = {unit.value: unit for unit in MetricUnit}
 
 
-class EmfMetricsSink:
+class EmfMetricsSink(MetricsSink):
     def __init__(self, namespace: str) -> None:
         self.namespace = namespace
 
-    def put(
-        self,
-        name: str,
-        value: float,
-        *,
-        unit: str = "None",
-        dimensions: Mapping[str, str] | None = None,
-    ) -> None:
+    def write(self, point: MetricPoint) -> None:
         # single_metric: each metric may carry its own dimensions (version, label...).
         with single_metric(
-            name=name,
-            unit=_UNITS.get(unit, MetricUnit.NoUnit),
-            value=value,
+            name=point.name,
+            unit=_UNITS.get(point.unit, MetricUnit.NoUnit),
+            value=point.value,
             namespace=self.namespace,
-            default_dimensions=dict(dimensions or {}),
+            default_dimensions=dict(point.dimensions),
         ):
             pass
 
 
-class CloudWatchMetricsSink:
+class CloudWatchMetricsSink(MetricsSink):
     def __init__(self, namespace: str, *, cloudwatch: Any = None) -> None:
         self.namespace = namespace
         self._cw = cloudwatch or client("cloudwatch")
 
-    def put(
-        self,
-        name: str,
-        value: float,
-        *,
-        unit: str = "None",
-        dimensions: Mapping[str, str] | None = None,
-    ) -> None:
+    def write(self, point: MetricPoint) -> None:
         self._cw.put_metric_data(
             Namespace=self.namespace,
             MetricData=[
                 {
-                    "MetricName": name,
-                    "Value": float(value),
-                    "Unit": unit,
+                    "MetricName": point.name,
+                    "Value": point.value,
+                    "Unit": point.unit,
                     "Dimensions": [
-                        {"Name": k, "Value": v} for k, v in sorted((dimensions or {}).items())
+                        {"Name": k, "Value": v} for k, v in sorted(point.dimensions.items())
                     ],
                 }
             ],

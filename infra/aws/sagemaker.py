@@ -4,6 +4,7 @@ then DescribeTrainingJob polling (no `.sync`: the same polling runs on emulators
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from mlops_template.core.records import TrainingJob
@@ -18,48 +19,65 @@ def job_name(model: str, run_id: str) -> str:
     return re.sub(r"[^a-zA-Z0-9-]+", "-", f"{model}-{run_id}").strip("-")[:63].rstrip("-")
 
 
-class SageMakerTrainingLauncher:
-    def __init__(
-        self,
-        *,
-        role_arn: str,
-        image_uri: str,
-        output_uri: str,
-        instance_type: str = "ml.m5.large",
-        max_runtime_seconds: int = 3600,
-        kms_key_id: str = "",
-        tags: dict[str, str] | None = None,
-        sagemaker: Any = None,
-    ) -> None:
-        if not (role_arn and image_uri and output_uri):
+@dataclass(frozen=True)
+class TrainingJobSpec:
+    """What every training job of an environment shares, whichever client starts it (boto3 in
+    the pipeline's Lambda, the SageMaker SDK in the CLI)."""
+
+    role_arn: str
+    image_uri: str
+    output_uri: str
+    instance_type: str = "ml.m5.large"
+    max_runtime_seconds: int = 3600
+    kms_key_id: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not (self.role_arn and self.image_uri and self.output_uri):
             raise ValueError(
                 "SageMaker training needs MLOPS_SAGEMAKER_ROLE_ARN, MLOPS_TRAINING_IMAGE_URI "
-                "and an artifact bucket"
+                "and MLOPS_ARTIFACT_BUCKET"
             )
-        self.role_arn = role_arn
-        self.image_uri = image_uri
-        self.output_uri = output_uri.rstrip("/")
-        self.instance_type = instance_type
-        self.max_runtime_seconds = max_runtime_seconds
-        self.kms_key_id = kms_key_id
-        self.tags = tags or {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TrainingJobSpec:
+        return cls(
+            role_arn=settings.sagemaker_role_arn,
+            image_uri=settings.training_image_uri,
+            output_uri=f"s3://{settings.artifact_bucket}/sagemaker"
+            if settings.artifact_bucket
+            else "",
+            instance_type=settings.sagemaker_instance_type,
+            max_runtime_seconds=settings.training_max_runtime_seconds,
+            kms_key_id=settings.kms_key_id,
+            tags={"environment": settings.environment},
+        )
+
+    def output_path(self, model: str) -> str:
+        return f"{self.output_uri.rstrip('/')}/{model}"
+
+
+class SageMakerTrainingLauncher:
+    def __init__(self, spec: TrainingJobSpec, *, sagemaker: Any = None) -> None:
+        self.spec = spec
         self._sm = sagemaker or client("sagemaker")
 
     def start(
         self, *, model: str, run_id: str, dataset_uri: str, schema_uri: str, config_json: str
     ) -> TrainingJob:
         name = job_name(model, run_id)
-        output: dict[str, str] = {"S3OutputPath": f"{self.output_uri}/{model}"}
-        if self.kms_key_id:
-            output["KmsKeyId"] = self.kms_key_id
+        spec = self.spec
+        output: dict[str, str] = {"S3OutputPath": spec.output_path(model)}
+        if spec.kms_key_id:
+            output["KmsKeyId"] = spec.kms_key_id
         self._sm.create_training_job(
             TrainingJobName=name,
             AlgorithmSpecification={
-                "TrainingImage": self.image_uri,
+                "TrainingImage": spec.image_uri,
                 "TrainingInputMode": "File",
                 "ContainerEntrypoint": ENTRY_POINT,
             },
-            RoleArn=self.role_arn,
+            RoleArn=spec.role_arn,
             HyperParameters={"config": config_json},
             InputDataConfig=[
                 _channel("train", dataset_uri, "text/csv"),
@@ -67,16 +85,16 @@ class SageMakerTrainingLauncher:
             ],
             OutputDataConfig=output,
             ResourceConfig={
-                "InstanceType": self.instance_type,
+                "InstanceType": spec.instance_type,
                 "InstanceCount": 1,
                 "VolumeSizeInGB": 10,
             },
-            StoppingCondition={"MaxRuntimeInSeconds": self.max_runtime_seconds},
+            StoppingCondition={"MaxRuntimeInSeconds": spec.max_runtime_seconds},
             EnableNetworkIsolation=True,
             EnableInterContainerTrafficEncryption=True,
             Tags=[
                 {"Key": k, "Value": v}
-                for k, v in sorted({**self.tags, "model": model, "run_id": run_id}.items())
+                for k, v in sorted({**spec.tags, "model": model, "run_id": run_id}.items())
             ],
         )
         return TrainingJob(name=name, status="InProgress")
@@ -94,20 +112,6 @@ def describe_job(sagemaker: Any, name: str) -> TrainingJob:
         failure_reason=job.get("FailureReason"),
         model_artifacts=job.get("ModelArtifacts", {}).get("S3ModelArtifacts"),
     )
-
-
-def launcher_options(settings: Settings) -> dict[str, Any]:
-    """What both launchers need from the settings (the boto3 one in Lambda, the SDK one in the
-    CLI): the same role, image, output, instance, time limit, key and tags."""
-    return {
-        "role_arn": settings.sagemaker_role_arn,
-        "image_uri": settings.training_image_uri,
-        "output_uri": f"s3://{settings.artifact_bucket}/sagemaker",
-        "instance_type": settings.sagemaker_instance_type,
-        "max_runtime_seconds": settings.training_max_runtime_seconds,
-        "kms_key_id": settings.kms_key_id,
-        "tags": {"environment": settings.environment},
-    }
 
 
 def _channel(name: str, uri: str, content_type: str) -> dict[str, Any]:

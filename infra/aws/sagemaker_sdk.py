@@ -6,26 +6,11 @@ from __future__ import annotations
 import os
 
 from mlops_template.core.records import TrainingJob
-from mlops_template.infra.aws.sagemaker import ENTRY_POINT, describe_job, job_name
+from mlops_template.infra.aws.sagemaker import ENTRY_POINT, TrainingJobSpec, describe_job, job_name
 
 
 class SdkTrainingLauncher:
-    def __init__(
-        self,
-        *,
-        role_arn: str,
-        image_uri: str,
-        output_uri: str,
-        instance_type: str = "ml.m5.large",
-        max_runtime_seconds: int = 3600,
-        kms_key_id: str = "",
-        tags: dict[str, str] | None = None,
-    ) -> None:
-        if not (role_arn and image_uri and output_uri):
-            raise ValueError(
-                "SageMaker training needs MLOPS_SAGEMAKER_ROLE_ARN, MLOPS_TRAINING_IMAGE_URI "
-                "and MLOPS_ARTIFACT_BUCKET"
-            )
+    def __init__(self, spec: TrainingJobSpec) -> None:
         os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
         try:
             import boto3
@@ -34,13 +19,7 @@ class SdkTrainingLauncher:
             raise RuntimeError(
                 "the SageMaker SDK is not installed: pip install '.[sagemaker]'"
             ) from exc
-        self.role_arn = role_arn
-        self.image_uri = image_uri
-        self.output_uri = output_uri.rstrip("/")
-        self.instance_type = instance_type
-        self.max_runtime_seconds = max_runtime_seconds
-        self.kms_key_id = kms_key_id
-        self.tags = tags or {}
+        self.spec = spec
         self.session = Session(boto_session=boto3.Session())
 
     def start(
@@ -49,19 +28,20 @@ class SdkTrainingLauncher:
         from sagemaker.estimator import Estimator
         from sagemaker.inputs import TrainingInput
 
+        spec = self.spec
         estimator = Estimator(
-            image_uri=self.image_uri,
-            role=self.role_arn,
+            image_uri=spec.image_uri,
+            role=spec.role_arn,
             instance_count=1,
-            instance_type=self.instance_type,
-            output_path=f"{self.output_uri}/{model}",
+            instance_type=spec.instance_type,
+            output_path=spec.output_path(model),
             hyperparameters={"config": config_json},
             container_entry_point=ENTRY_POINT,
             enable_network_isolation=True,
             encrypt_inter_container_traffic=True,
-            max_run=self.max_runtime_seconds,
-            output_kms_key=self.kms_key_id or None,
-            tags=[{"Key": k, "Value": v} for k, v in sorted({**self.tags, "model": model}.items())],
+            max_run=spec.max_runtime_seconds,
+            output_kms_key=spec.kms_key_id or None,
+            tags=[{"Key": k, "Value": v} for k, v in sorted({**spec.tags, "model": model}.items())],
             sagemaker_session=self.session,
         )
         name = job_name(model, run_id)

@@ -1,8 +1,8 @@
 """Azure adapters: Blob Storage and Table Storage behind the ports (a second provider, proof that
 the ports are provider-neutral).
 
-Modules here may import only the ports, the records, the registry rules and the settings (and the
-local HMAC signer, which is provider-free); the Azure SDKs are imported only inside this package,
+Modules here may import only the core (ports, records, registry rules, settings, the HMAC
+signer); the Azure SDKs are imported only inside this package,
 so the AWS and local paths never load them.
 """
 

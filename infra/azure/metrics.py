@@ -8,22 +8,16 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+
+from mlops_template.core.ports import MetricPoint, MetricsSink
 
 LOGGER = logging.getLogger("mlops.metrics")
 
 
-class LogMetricsSink:
+class LogMetricsSink(MetricsSink):
     def __init__(self, logger: logging.Logger = LOGGER) -> None:
         self._logger = logger
 
-    def put(
-        self,
-        name: str,
-        value: float,
-        *,
-        unit: str = "None",
-        dimensions: Mapping[str, str] | None = None,
-    ) -> None:
-        metric = {"metric": name, "value": float(value), "unit": unit}
-        self._logger.info(json.dumps({**metric, "dimensions": dict(dimensions or {})}))
+    def write(self, point: MetricPoint) -> None:
+        metric = {"metric": point.name, "value": point.value, "unit": point.unit}
+        self._logger.info(json.dumps({**metric, "dimensions": dict(point.dimensions)}))

@@ -11,7 +11,7 @@ from mlops_template.infra.local.blobstore import FileBlobStore
 from mlops_template.infra.local.metrics import JsonlMetricsSink
 from mlops_template.infra.local.predictions import SqlitePredictionLog
 from mlops_template.infra.local.registry import SqliteRegistry
-from mlops_template.infra.local.signing import HmacSigner
+from mlops_template.infra.local.signing import KeyFileSigner
 
 
 def local_backend(settings: Settings) -> Backend:
@@ -31,7 +31,7 @@ def local_backend(settings: Settings) -> Backend:
         registry=Registry(SqliteRegistry(registry_db), artifacts),
         metrics=JsonlMetricsSink(home / "metrics.jsonl"),
         predictions=SqlitePredictionLog(home / "predictions.db"),
-        signer=HmacSigner(
+        signer=KeyFileSigner(
             settings.export_signing_key,
             home / "export-signing.key",
             settings.trusted_export_key_list,

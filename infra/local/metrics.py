@@ -4,33 +4,26 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
 from pathlib import Path
 
+from mlops_template.core.ports import MetricPoint, MetricsSink
 from mlops_template.core.records import utc_now
 
 
-class JsonlMetricsSink:
+class JsonlMetricsSink(MetricsSink):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
 
-    def put(
-        self,
-        name: str,
-        value: float,
-        *,
-        unit: str = "None",
-        dimensions: Mapping[str, str] | None = None,
-    ) -> None:
+    def write(self, point: MetricPoint) -> None:
         line = json.dumps(
             {
                 "at": utc_now(),
-                "name": name,
-                "value": value,
-                "unit": unit,
-                "dimensions": dict(dimensions or {}),
+                "name": point.name,
+                "value": point.value,
+                "unit": point.unit,
+                "dimensions": dict(point.dimensions),
             }
         )
         with self._lock, self.path.open("a", encoding="utf-8") as handle:

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from mlops_template.core.pipeline import Dataset, LocalPipeline, PipelineSteps
 from mlops_template.core.serving.app import create_app
 from mlops_template.core.serving.router import ModelRouter
-from mlops_template.tooling.smoke import smoke_test_from_api
+from mlops_template.core.smoke import smoke_test_from_api
 from mlops_template.training.config import TrainingConfig
 from mlops_template.training.datasets import to_csv_bytes
 from mlops_template.training.files import MODEL_FILE

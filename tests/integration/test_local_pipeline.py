@@ -26,13 +26,8 @@ def test_a_good_file_becomes_a_registered_version_with_verified_artifacts(
     backend.data.put("incoming/day1.csv", csv_bytes)
     result = LocalPipeline(backend).run(MODEL, "incoming/day1.csv", auto_promote="staging")
     assert result.status == "registered", result.error
-    assert [s.name for s in result.steps] == [
-        "validate",
-        "train",
-        "evaluate",
-        "register",
-        "promote",
-    ]
+    assert [s.name for s in result.steps] == ["validate", "train", "evaluate", "register"]
+    assert result.promoted_to == "staging"  # by the register step, as the Lambda does it
     version = backend.registry.get(MODEL, result.version)
     assert version.gate_passed and version.metrics["roc_auc"] > 0.95
     assert version.source.endswith(f"validated/{MODEL}/{version.data_sha256}.csv")

@@ -15,9 +15,10 @@ from typer.testing import CliRunner
 from mlops_template.core.serving.app import create_app
 from mlops_template.core.serving.router import ModelRouter
 from mlops_template.core.settings import Settings
+from mlops_template.core.smoke import example_records, smoke_test_from_api
 from mlops_template.infra.local import local_backend
+from mlops_template.tooling.api_client import HttpApiClient
 from mlops_template.tooling.cli import app as cli
-from mlops_template.tooling.smoke import HttpApiClient, example_records, smoke_test_from_api
 from tests.conftest import free_port
 
 from .test_api import MODEL, register

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from mlops_template.tooling.emulation import http_api_event
 from mlops_template.tooling.packaging import (
     INFERENCE_BUDGET,
     MB,
@@ -37,11 +39,15 @@ def test_the_package_is_within_its_budget(built, figure):
     assert built.zipped_bytes <= INFERENCE_BUDGET.zipped_mb * MB
 
 
-def test_the_package_holds_serving_code_and_nothing_heavy(built):
+def test_the_package_holds_serving_code_and_nothing_heavy(built, figure):
     with zipfile.ZipFile(built.path) as zf:
         names = zf.namelist()
     tops = {n.split("/", 1)[0] for n in names}
-    assert {"functions", "infra", "training", "onnxruntime", "numpy", "fastapi", "mangum"} <= tops
+    figure("inference zip top level", ", ".join(sorted(t for t in tops if "." not in t)))
+    assert {"mlops_template", "onnxruntime", "numpy", "fastapi", "mangum"} <= tops
+    # Ours: what a Lambda runs, never the tooling (CLI, emulator, packaging, bench).
+    ours = {n.split("/")[1] for n in names if n.startswith("mlops_template/")}
+    assert ours == {"training", "core", "infra", "functions"}
     # /docs and /redoc render offline: their assets travel with the app.
     assert {
         "fastapi_offline/static/swagger-ui-bundle.js",
@@ -50,6 +56,10 @@ def test_the_package_holds_serving_code_and_nothing_heavy(built):
     } <= set(names)
     for heavy in ("pandas", "sklearn", "scipy", "skl2onnx", "boto3", "botocore"):
         assert heavy not in tops, heavy
+    tooling = ("moto", "typer", "rich", "tests", "pytest", "httpx2", "uvicorn", "azure")
+    assert not tops & set(tooling), tops & set(tooling)
+    ours_files = [n for n in names if n.startswith("mlops_template/")]
+    assert not [n for n in ours_files if "emulat" in n or n.endswith("/cli.py")]
     assert not [n for n in names if "/tests/" in n or n.endswith((".pyi", ".c", ".h"))]
     assert all(zf_time == (1980, 1, 1, 0, 0, 0) for zf_time in _times(built.path))
 
@@ -77,26 +87,26 @@ def test_the_package_serves_on_python_3_12_with_nothing_else(built, tmp_path, fi
     root = tmp_path / "task"
     with zipfile.ZipFile(built.path) as zf:
         zf.extractall(root)
+    event = http_api_event("GET", "/health")  # as API Gateway sends it (the zip has no tooling)
     probe = (
         "import json, sys, time; sys.path.insert(0, sys.argv[1]);"
         "start = time.perf_counter();"
         "from mlops_template.functions.inference.handler import handler;"
-        "from mlops_template.tooling.emulation import LambdaContext, http_api_event;"
-        "r = handler(http_api_event('GET', '/health'), LambdaContext());"
+        "context = type('Context', (), {'function_name': 'inference', 'aws_request_id': 'r',"
+        " 'memory_limit_in_mb': 1024, 'invoked_function_arn': 'arn', 'function_version': '1'});"
+        "r = handler(json.loads(sys.argv[2]), context());"
         "heavy = [m for m in ('pandas', 'sklearn', 'scipy') if m in sys.modules];"
         "print(json.dumps({'status': r['statusCode'], 'body': json.loads(r['body']),"
         " 'heavy': heavy, 'seconds': time.perf_counter() - start}))"
     )
     result = subprocess.run(
-        [find_python(), "-I", "-S", "-c", probe, str(root)],
+        [find_python(), "-I", "-S", "-c", probe, str(root), json.dumps(event)],
         capture_output=True,
         text=True,
         check=False,
         env={"MLOPS_HOME": str(tmp_path / "home"), "PYTHONDONTWRITEBYTECODE": "1"},
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    import json
-
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["status"] == 503 and out["body"]["status"] == "unavailable"  # no model yet
     assert out["heavy"] == []
