@@ -6,10 +6,13 @@ FROM public.ecr.aws/lambda/python:3.12
 
 COPY pyproject.toml README.md /build/
 COPY training /build/training
+COPY core /build/core
 COPY infra /build/infra
 COPY functions /build/functions
-# boto3 comes with the runtime; the rest is pinned in pyproject.toml.
+COPY tooling /build/tooling
+# boto3 comes with the runtime; the rest is pinned in pyproject.toml. The tooling (CLI, emulator,
+# packaging) is part of the distribution but never of a function: removed once installed.
 RUN pip install --no-cache-dir /build --target "${LAMBDA_TASK_ROOT}" \
-    && rm -rf /build
+    && rm -rf /build "${LAMBDA_TASK_ROOT}/mlops_template/tooling" "${LAMBDA_TASK_ROOT}/bin"
 
 CMD ["mlops_template.functions.validate.handler"]

@@ -52,6 +52,8 @@ PRUNED_PATHS = (
     "numpy/doc",
 )
 PRUNED_SUFFIXES = (".pyc", ".pyi", ".pxd", ".h", ".c", ".cpp")
+# A library's command line (`fastapi/cli.py`, `python -m dotenv`): tooling, never run by a Lambda.
+PRUNED_ENTRY_POINTS = ("cli.py", "__main__.py")
 # What a Lambda runs: never the tooling (CLI, emulator, packaging, bench).
 LAMBDA_PACKAGES = ("training", "core", "infra", "functions")
 NAMESPACE = "mlops_template"
@@ -155,6 +157,9 @@ def prune(root: Path) -> None:
         elif path.is_file() and (path.suffix in PRUNED_SUFFIXES or path.name == "RECORD"):
             path.unlink()
     shutil.rmtree(root / "bin", ignore_errors=True)
+    for name in PRUNED_ENTRY_POINTS:
+        for path in root.glob(f"*/{name}"):
+            path.unlink()
 
 
 def copy_sources(target: Path) -> None:
