@@ -1,9 +1,8 @@
-"""The prediction API: plain ASGI (FastAPI). Mangum adapts it to Lambda, uvicorn serves it
-anywhere else. It imports no pandas or scikit-learn: ONNX Runtime and numpy do the work.
-
-`InferenceService` answers the operations (its methods, one per route, share the router, the
-scorer and the metrics); `create_app` builds the FastAPI app and registers them; `app_from_settings`
-is the app as MLOPS_* settings configure it.
+"""The prediction API: plain ASGI (FastAPI); Mangum adapts it to Lambda, uvicorn serves it
+anywhere else. `InferenceService` answers the operations, one method per route, sharing the
+router, the scorer and the metrics; `create_app` builds the FastAPI app over one and
+`app_from_settings` is that app as the MLOPS_* settings configure it. Like the rest of
+serving it imports no pandas or scikit-learn: ONNX Runtime and numpy do the work.
 """
 
 from __future__ import annotations
@@ -40,10 +39,23 @@ from mlops_template.core.serving.schemas import (
     PredictResponse,
     error_responses,
 )
-from mlops_template.core.serving.scoring import Emitter, Scorer
+from mlops_template.core.serving.scoring import Emitter, Scorer, ServingLimits
 from mlops_template.core.settings import Settings
+from mlops_template.training.schema import Label, TargetSchema
 
 log = logging.getLogger(__name__)
+
+# The fields of the version's registry record that /model shows as recorded.
+RECORD_FIELDS_SHOWN = {
+    "model",
+    "version",
+    "created_at",
+    "model_sha256",
+    "code_version",
+    "data_sha256",
+    "metrics",
+    "gate",
+}
 
 
 class InferenceService:
@@ -52,44 +64,36 @@ class InferenceService:
     def __init__(
         self,
         router: ModelRouter,
-        *,
+        limits: ServingLimits,
         predictions: PredictionLog | None,
         metrics: MetricsSink | None,
-        capture_sample_rate: float,
-        max_batch_records: int,
-        max_body_bytes: int,
-        capture_max_records: int,
     ) -> None:
         self.router = router
+        self.limits = limits
         self.predictions = predictions
-        self.max_batch_records = max_batch_records
-        self.max_body_bytes = max_body_bytes
         self.emit = Emitter(metrics, router)
-        self.scorer = Scorer(
-            router,
-            self.emit,
-            predictions=predictions,
-            capture_sample_rate=capture_sample_rate,
-            capture_max_records=capture_max_records,
-            max_batch_records=max_batch_records,
-        )
+        self.scorer = Scorer(router, limits, self.emit, predictions)
 
     def unavailable(self) -> JSONResponse:
         return _detail(503, self.router.last_error or "no model loaded")
 
     def too_large(self, size: int | str) -> JSONResponse:
-        return _detail(413, f"request body is {size} bytes; the limit is {self.max_body_bytes}")
+        return _detail(
+            413, f"request body is {size} bytes; the limit is {self.limits.max_body_bytes}"
+        )
 
     async def limit_body(self, request: Request, call_next: Any) -> Any:
         """Middleware: a body announced as too large is refused before it is read."""
         length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
+        if length is not None and length.isdigit() and int(length) > self.limits.max_body_bytes:
             return self.too_large(length)
         return await call_next(request)
 
     async def predict(self, request: Request) -> Response:
         body = await read_json_request(request)
-        if len(body) > self.max_body_bytes:  # a chunked body has no content-length to check early
+        if (
+            len(body) > self.limits.max_body_bytes
+        ):  # a chunked body has no content-length to check early
             return self.too_large(len(body))
         return await run_in_threadpool(self.predict_body, body)
 
@@ -126,17 +130,9 @@ class InferenceService:
         loaded = self.router.get()
         if loaded is None:
             return self.unavailable()
-        record = loaded.record
         return ModelInfo(
-            model=record.model,
-            version=record.version,
+            **loaded.record.model_dump(include=RECORD_FIELDS_SHOWN),
             stage=loaded.stage,
-            created_at=record.created_at,
-            model_sha256=record.model_sha256,
-            code_version=record.code_version,
-            data_sha256=record.data_sha256,
-            metrics=record.metrics,
-            gate=record.gate,
             schema=loaded.schema.model_dump(),
             unknown_categories=loaded.unknown_categories.since_load(),
         )
@@ -147,20 +143,7 @@ class InferenceService:
         loaded = self.router.get()
         if loaded is None:
             return self.unavailable()
-        target = loaded.schema.target
-        # Stored as the class's text, the way predictions are: accuracy compares like with like.
-        label = target.class_of(body.label)
-        if label is None:
-            raise RequestValidationError(
-                [
-                    {
-                        "type": "enum",
-                        "loc": ("body", "label"),
-                        "msg": f"label must be one of {list(target.label_values().values())}",
-                        "input": body.label,
-                    }
-                ]
-            )
+        label = _class_of(loaded.schema.target, body.label)
         try:
             outcome = (
                 "unknown"
@@ -204,7 +187,7 @@ class InferenceService:
                     "type": "array",
                     "items": record,
                     "minItems": 1,
-                    "maxItems": self.max_batch_records,
+                    "maxItems": self.limits.max_batch_records,
                 }
             },
         }
@@ -220,6 +203,24 @@ class InferenceService:
             "enum": typed if target.dtype == "string" else [*typed, *target.classes]
         }
         return spec
+
+
+def _class_of(target: TargetSchema, label: Label) -> str:
+    """The class a feedback label names, as its text: stored the way predictions are, so that
+    accuracy compares like with like. A label naming no class is a 422."""
+    found = target.class_of(label)
+    if found is None:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "enum",
+                    "loc": ("body", "label"),
+                    "msg": f"label must be one of {list(target.label_values().values())}",
+                    "input": label,
+                }
+            ]
+        )
+    return found
 
 
 def _detail(status: int, detail: str) -> JSONResponse:
@@ -238,15 +239,13 @@ def create_app(
     body_read_timeout_seconds: float | None = 10.0,
 ) -> FastAPI:
     """The API over `router`: an `InferenceService` with its operations registered as routes."""
-    service = InferenceService(
-        router,
-        predictions=predictions,
-        metrics=metrics,
-        capture_sample_rate=capture_sample_rate,
-        max_batch_records=max_batch_records,
+    limits = ServingLimits(
         max_body_bytes=max_body_bytes,
+        max_batch_records=max_batch_records,
+        capture_sample_rate=capture_sample_rate,
         capture_max_records=capture_max_records,
     )
+    service = InferenceService(router, limits, predictions, metrics)
     # /docs (Swagger UI) and /redoc with their scripts and styles served by the app itself, from
     # the fastapi-offline package: FastAPI's own pages load them from a CDN, blank offline.
     # No online validator either: Swagger UI would send the spec's URL to swagger.io.
@@ -259,26 +258,40 @@ def create_app(
     app.add_exception_handler(RequestValidationError, validation_failed)  # type: ignore[arg-type]
     app.add_exception_handler(BodyReadTimeout, body_read_timed_out)
     app.state.body_read_timeout_seconds = body_read_timeout_seconds  # read by `bodies`
+    register_routes(app, service)
+    app.openapi = partial(service.openapi, app)  # type: ignore[method-assign]
+    return app
+
+
+def register_routes(app: FastAPI, service: InferenceService) -> None:
+    """The service's operations as the app's routes (and its body-size limit as middleware)."""
     app.middleware("http")(service.limit_body)
-    app.post(
+    app.add_api_route(
         "/predict",
+        service.predict,
+        methods=["POST"],
         response_model=PredictResponse,
         responses=error_responses(503, 403, 408, 413, 415, 422),
         openapi_extra=json_body_doc(PredictRequest),
-    )(service.predict)
-    app.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}})(
-        service.health
     )
-    app.get("/model", response_model=ModelInfo, responses=error_responses(503))(service.model_info)
-    app.post(
+    app.add_api_route(
+        "/health",
+        service.health,
+        response_model=HealthResponse,
+        responses={503: {"model": HealthResponse}},
+    )
+    app.add_api_route(
+        "/model", service.model_info, response_model=ModelInfo, responses=error_responses(503)
+    )
+    app.add_api_route(
         "/feedback",
+        service.feedback,
+        methods=["POST"],
         status_code=202,
         response_model=FeedbackResponse,
         responses=error_responses(403, 404, 408, 409, 415, 422, 503),
         openapi_extra=json_body_doc(FeedbackRequest),
-    )(service.feedback)
-    app.openapi = partial(service.openapi, app)  # type: ignore[method-assign]
-    return app
+    )
 
 
 def app_from_settings(settings: Settings, backend: Backend) -> FastAPI:

@@ -14,6 +14,7 @@ import random
 import secrets
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -70,26 +71,31 @@ def top_probabilities(probabilities: np.ndarray) -> list[float]:
     return list(probabilities.max(axis=1).round(6).tolist())
 
 
+@dataclass(frozen=True)
+class ServingLimits:
+    """How much the API takes per request and how much of it the prediction log keeps."""
+
+    max_body_bytes: int
+    max_batch_records: int
+    capture_sample_rate: float
+    capture_max_records: int
+
+
 class Scorer:
     """Scores /predict bodies with the router's models; one per app."""
 
     def __init__(
         self,
         router: ModelRouter,
+        limits: ServingLimits,
         emit: Emitter,
-        *,
         predictions: PredictionLog | None,
-        capture_sample_rate: float,
-        capture_max_records: int,
-        max_batch_records: int,
     ) -> None:
         self.router = router
+        self.limits = limits
         self.emit = emit
         self.predictions = predictions
-        self.capture_sample_rate = capture_sample_rate
-        self.capture_max_records = capture_max_records
-        self.max_batch_records = max_batch_records
-        self.captures = CaptureTracker(predictions is not None and capture_sample_rate > 0)
+        self.captures = CaptureTracker(predictions is not None and limits.capture_sample_rate > 0)
         self._request_models: dict[tuple[str, int], type[BaseModel]] = {}
 
     def request_model(self, loaded: LoadedModel) -> type[BaseModel]:
@@ -102,7 +108,7 @@ class Scorer:
                 __config__=ConfigDict(extra="forbid"),
                 records=(
                     list[loaded.schema.record_model],  # type: ignore[name-defined]
-                    Field(min_length=1, max_length=self.max_batch_records),
+                    Field(min_length=1, max_length=self.limits.max_batch_records),
                 ),
             )
         return self._request_models[key]
@@ -139,7 +145,7 @@ class Scorer:
             "stage": loaded.stage,
             "predictions": answers,
         }
-        capture = self.predictions is not None and random.random() < self.capture_sample_rate
+        capture = self.predictions is not None and random.random() < self.limits.capture_sample_rate
         if capture:
             self._capture(loaded, ids, records, labels, top)
         if route.shadow is not None:
@@ -189,7 +195,7 @@ class Scorer:
         top: list[float],
     ) -> None:
         assert self.predictions is not None
-        n = self.capture_max_records
+        n = self.limits.capture_max_records
         captured = [
             PredictionRecord(
                 prediction_id=i,
