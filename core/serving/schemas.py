@@ -1,8 +1,9 @@
 """What the API's operations take and answer: the pydantic models behind its OpenAPI spec.
 
-A prediction's records are validated against the served model's own record model (see
-`scoring.request_model`); `PredictRequest` here only documents the body until a model is
-loaded. The error bodies (`ErrorMessage`, `ValidationErrors`) are the shapes `bodies` answers.
+A prediction's records are validated against the served version's own record model (see
+`Scorer.request_model`); `PredictRequest` only documents the body, and the spec shows the served
+version's record once one is loaded. `ErrorMessage` and `ValidationErrors` document the error
+bodies that `app` and `bodies` answer.
 """
 
 from __future__ import annotations
