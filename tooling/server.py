@@ -6,7 +6,7 @@ outlast. (On Lambda, API Gateway and Lambda set these limits.)
   headers a byte at a time held its connection for as long as it liked); the connection is
   then closed;
 - the body must arrive within the read timeout too: the app answers 408 (see
-  `mlops_template.core.serving.app.read_json_request`), on any ASGI server;
+  `mlops_template.core.serving.bodies.read_json_request`), on any ASGI server;
 - request line and headers at most MAX_HEADER_BYTES (h11 answers 431 beyond);
 - an idle kept-alive connection is closed after KEEP_ALIVE_SECONDS;
 - at most MLOPS_MAX_CONNECTIONS connections at once: a request beyond them is answered 503
