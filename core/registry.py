@@ -128,8 +128,11 @@ class Registry:
     def history(self, model: str, stage: str | None = None) -> list[StageEvent]:
         return self.store.history(model, stage)
 
+    def alias(self, model: str, stage: str) -> StageAlias | None:
+        return self.store.alias(model, check_stage(stage))
+
     def current(self, model: str, stage: str) -> ModelVersion | None:
-        alias = self.store.alias(model, check_stage(stage))
+        alias = self.alias(model, stage)
         return self.store.get(model, alias.version) if alias else None
 
     def promote(

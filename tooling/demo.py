@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from mlops_template.core.artifacts import arrival_key
 from mlops_template.core.backend import Backend
 from mlops_template.core.monitoring import MonitorResult, run_monitor
 from mlops_template.core.pipeline import LocalPipeline, PipelineResult, PipelineSteps
@@ -129,11 +130,12 @@ class Demo:
 
         with self.step("ingest initial data") as s:
             self.steps.save_config(TrainingConfig(model_name=MODEL, target=TARGET))
-            self.backend.data.put("incoming/initial.csv", to_csv_bytes(initial))
+            key = arrival_key("initial.csv")
+            self.backend.data.put(key, to_csv_bytes(initial))
             s.detail = f"{len(initial)} rows, {frame.shape[1] - 1} features -> incoming/initial.csv"
 
         with self.step("pipeline: validate, train, evaluate, register v1") as s:
-            first = self._run_pipeline("incoming/initial.csv")
+            first = self._run_pipeline(key)
             if first.status != "registered" or first.version is None:
                 raise RuntimeError(f"first run ended {first.status}: {first.error or first.gate}")
             s.detail = f"v{first.version} registered; gate: {_gate_line(first)}"
@@ -208,8 +210,9 @@ class Demo:
 
         with self.step("retrain on the new data; gate against production") as s:
             retrain_frame = _concat(initial, drifted)
-            self.backend.data.put("incoming/retrain.csv", to_csv_bytes(retrain_frame))
-            second = self._run_pipeline("incoming/retrain.csv")
+            key = arrival_key("retrain.csv")
+            self.backend.data.put(key, to_csv_bytes(retrain_frame))
+            second = self._run_pipeline(key)
             if second.status == "failed":
                 raise RuntimeError(f"retraining failed: {second.error}")
             if second.status == "registered" and second.version is not None:
@@ -245,9 +248,10 @@ class Demo:
             corrupted = future.head(40).copy().drop(columns=["worst_texture"])
             corrupted["mean_radius"] = corrupted["mean_radius"].astype(object)
             corrupted.iloc[3, corrupted.columns.get_loc("mean_radius")] = "n/a"
-            self.backend.data.put("incoming/corrupted.csv", to_csv_bytes(corrupted))
+            key = arrival_key("corrupted.csv")
+            self.backend.data.put(key, to_csv_bytes(corrupted))
             before = [v.version for v in registry.versions(MODEL)]
-            bad_run = self._run_pipeline("incoming/corrupted.csv")
+            bad_run = self._run_pipeline(key)
             if bad_run.status != "failed" or bad_run.error_type != "DataValidationError":
                 raise RuntimeError(f"corrupted file was not rejected: {bad_run.status}")
             if [v.version for v in registry.versions(MODEL)] != before:

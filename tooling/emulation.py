@@ -652,6 +652,7 @@ def emulated_release(workdir: Any) -> dict[str, Any]:
     catches and rolls back. Returns what happened, environment by environment."""
     from pathlib import Path
 
+    from mlops_template.core.artifacts import arrival_key
     from mlops_template.core.pipeline import LocalPipeline, PipelineSteps
     from mlops_template.core.promotion import export_version, promote_and_verify, release
     from mlops_template.training.config import TrainingConfig
@@ -671,8 +672,9 @@ def emulated_release(workdir: Any) -> dict[str, Any]:
             envs[name] = EmulatedEnvironment(name, settings)
         dev = envs["dev"]
         PipelineSteps(dev.backend).save_config(TrainingConfig(model_name=model, target=TARGET))
-        dev.backend.data.put("incoming/day1.csv", to_csv_bytes(breast_cancer_frame()))
-        trained = LocalPipeline(dev.backend, actor="dev-pipeline").run(model, "incoming/day1.csv")
+        key = arrival_key("day1.csv")
+        dev.backend.data.put(key, to_csv_bytes(breast_cancer_frame()))
+        trained = LocalPipeline(dev.backend, actor="dev-pipeline").run(model, key)
         if trained.version is None:
             raise RuntimeError(f"training in dev failed: {trained.error}")
         dev.backend.registry.promote(model, trained.version, "production", actor="dev-pipeline")

@@ -137,7 +137,7 @@ class ModelProvider:
 
     def _refresh(self) -> None:
         try:
-            alias = self.registry.store.alias(self.model, self.stage)
+            alias = self.registry.alias(self.model, self.stage)
         except Exception as exc:  # any adapter error: keep serving what we have
             self._fail("RegistryUnavailable", f"registry unreachable: {exc}")
             return

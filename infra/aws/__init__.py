@@ -1,4 +1,6 @@
-"""AWS adapters: S3, DynamoDB, CloudWatch, SageMaker and Step Functions behind the ports."""
+"""AWS adapters: S3, DynamoDB, CloudWatch, KMS, SageMaker and Step Functions behind the ports,
+and the factory that builds them from settings. Imports only the core (ports, records, registry
+rules, settings); of the packages a function runs, only this one imports boto3."""
 
 from __future__ import annotations
 

@@ -2,8 +2,8 @@
 the ports are provider-neutral).
 
 Modules here may import only the core (ports, records, registry rules, settings, the HMAC
-signer); the Azure SDKs are imported only inside this package,
-so the AWS and local paths never load them.
+signer); the Azure SDKs are imported only inside this package, so the AWS and local paths never
+load them.
 """
 
 from __future__ import annotations
