@@ -903,7 +903,7 @@ def bench(
     console.print(
         markup(
             "[dim]{:.0f}s; baseline = FastAPI + Mangum + pandas + scikit-learn + joblib "
-            "(tests/benchmarks/baseline_handler.py)[/]",
+            "(tooling/bench_baseline.py)[/]",
             result.seconds,
         )
     )
