@@ -42,7 +42,6 @@ def build_training_launcher(settings: Settings, *, sdk: bool = False) -> Trainin
     from mlops_template.infra.aws.sagemaker import SageMakerTrainingLauncher, TrainingJobSpec
 
     spec = TrainingJobSpec.from_settings(settings)
-
     if sdk:
         from mlops_template.infra.aws.sagemaker_sdk import SdkTrainingLauncher
 
