@@ -42,8 +42,15 @@ from mlops_template.core.artifacts import (
 )
 from mlops_template.core.backend import Backend
 from mlops_template.core.ports import BlobExists, BlobNotFound, TrainingLauncher
-from mlops_template.core.records import ArtifactRef, ConfigChange, ModelVersion, TrainingJob
-from mlops_template.core.registry import VersionNotFound
+from mlops_template.core.records import (
+    ArtifactRef,
+    ConfigChange,
+    ModelVersion,
+    RunRecord,
+    RunStatus,
+    TrainingJob,
+)
+from mlops_template.core.registry import RunNotFound, VersionNotFound
 from mlops_template.training.config import ModelName, TrainingConfig, config_changes, parse_config
 from mlops_template.training.files import (
     ARTIFACT_FILES,
@@ -259,6 +266,7 @@ class PipelineSteps:
         config: TrainingConfig | None = None,
         *,
         run_id: str | None = None,
+        actor: str = "pipeline",
     ) -> ValidateOutput:
         """Check a data file. Valid: stored under validated/ (content-addressed). Invalid: stored
         in quarantine/ with its report, then DataValidationError. Nothing is dropped silently.
@@ -269,6 +277,10 @@ class PipelineSteps:
         config = config or self.load_config(model)
         store = self.backend.data
         source = key
+        if run_id:  # a pipeline run (not `mlops validate`): its record starts here
+            self.record_run(
+                RunRecord(model=model, run_id=run_id, source=store.uri(key), actor=actor)
+            )
         claimed = None
         if key.startswith(INCOMING_PREFIX):
             claimed = claimed_key(model, safe_run_id(run_id or uuid.uuid4().hex), key)
@@ -293,7 +305,10 @@ class PipelineSteps:
             store.put(target, data)
             if claimed:
                 store.delete(claimed)
-            raise DataValidationError(f"{report.summary()} (quarantined as {target})")
+            message = f"{report.summary()} (quarantined as {target})"
+            if run_id:
+                self.end_run(model, run_id, "rejected_data", message, data_sha256=report.sha256)
+            raise DataValidationError(message)
         target = validated_key(model, report.sha256)
         store.put(
             report_key(target),
@@ -312,6 +327,8 @@ class PipelineSteps:
         )
         if claimed:  # last: until here a retried step still finds the file it claimed
             store.delete(claimed)
+        if run_id:
+            self.update_run(model, run_id, data_sha256=report.sha256, rows={"file": report.rows})
         return ValidateOutput(
             dataset=dataset,
             warnings=[i.message for i in report.warnings],
@@ -441,6 +458,19 @@ class PipelineSteps:
             production_version=production.version if production else None,
             parity_error=run.parity_error,
         )
+        manifest = RunManifest.model_validate_json(store.get(run.manifest_key))
+        learned = {
+            "config": manifest.config,
+            "data_sha256": manifest.data_sha256,
+            "rows": {"train": manifest.rows_train, "test": manifest.rows_test},
+            "code_version": manifest.code_version,
+            "metrics": candidate,
+            "baseline_metrics": run.baseline_metrics,
+        }
+        if gate.passed:
+            self.update_run(model, run.run_id, **learned)
+        else:
+            self.end_run(model, run.run_id, "gate_failed", "; ".join(gate.reasons), **learned)
         return EvaluateOutput(
             gate=gate, candidate_metrics=candidate, production_metrics=production_metrics
         )
@@ -495,7 +525,39 @@ class PipelineSteps:
                 actor=actor,
                 reason=f"auto-promotion after run {state.run_id}",
             )
+        promoted = f"promoted to {promote_to}" if promote_to else ""
+        self.end_run(state.model, state.run_id, "registered", promoted, version=version.version)
         return RegisterOutput(version=version.version, promoted_to=promote_to)
+
+    # -- run records: every run, whatever became of it -------------------------------
+    def record_run(self, run: RunRecord) -> None:
+        """Start a run's record (a retried first step keeps the start it recorded)."""
+        if self.run_record(run.model, run.run_id) is None:
+            self.backend.registry.save_run(run)
+
+    def run_record(self, model: str, run_id: str) -> RunRecord | None:
+        try:
+            return self.backend.registry.get_run(model, run_id)
+        except RunNotFound:
+            return None
+
+    def update_run(self, model: str, run_id: str, **learned: Any) -> None:
+        """Add what a step learned to its run's record."""
+        run = self.run_record(model, run_id) or RunRecord(model=model, run_id=run_id)
+        self.backend.registry.save_run(run.model_copy(update=learned))
+
+    def end_run(
+        self, model: str, run_id: str, status: RunStatus, reason: str = "", **learned: Any
+    ) -> None:
+        run = self.run_record(model, run_id) or RunRecord(model=model, run_id=run_id)
+        self.backend.registry.save_run(run.ended(status, reason, **learned))
+
+    def fail_run(self, model: str, run_id: str, error: Exception) -> None:
+        """What the state machine's failure state does on AWS: a run that stopped on an error
+        says so, unless a step already ended it (rejected data)."""
+        run = self.run_record(model, run_id)
+        if run is None or run.status == "running":
+            self.end_run(model, run_id, "error", f"{type(error).__name__}: {error}"[:500])
 
     def _version_record(
         self,
@@ -677,9 +739,8 @@ def step_tasks(steps: PipelineSteps, *, actor: str) -> dict[str, Task]:
     """The tasks as plain calls into PipelineSteps (what the Lambda handlers do, minus Lambda)."""
 
     def validate(state: dict[str, Any]) -> dict[str, Any]:
-        return steps.validate(state["model"], state["key"], run_id=state["run_id"]).model_dump(
-            mode="json"
-        )
+        checked = steps.validate(state["model"], state["key"], run_id=state["run_id"], actor=actor)
+        return checked.model_dump(mode="json")
 
     def train(state: dict[str, Any]) -> dict[str, Any]:
         s = PipelineState.model_validate(state)
@@ -790,6 +851,10 @@ class LocalPipeline:
         except Exception as exc:
             result.error = str(exc)
             result.error_type = type(exc).__name__
+            # As the definition's failure state does: the run's record says how it stopped (if
+            # the registry itself failed, the result's error already says so).
+            with contextlib.suppress(Exception):
+                PipelineSteps(self.backend).fail_run(model, run_id, exc)
         return result
 
     @staticmethod

@@ -12,6 +12,7 @@ from mlops_template.core.records import (
     ModelVersion,
     PipelineStart,
     PredictionRecord,
+    RunRecord,
     StageAlias,
     StageEvent,
     TrainingJob,
@@ -97,6 +98,19 @@ class ModelRegistry(Protocol):
         ...
 
     def history(self, model: str, stage: str | None = None) -> list[StageEvent]: ...
+
+    def save_run(self, run: RunRecord) -> None:
+        """Store a run record, replacing the earlier record of that run (steps write as they go)."""
+        ...
+
+    def get_run(self, model: str, run_id: str) -> RunRecord:
+        """RunNotFound if there is none. A run the pipeline's failure state marked (on AWS, the
+        definition's Catch) comes back with status "error" and the failure as its reason."""
+        ...
+
+    def runs(self, model: str) -> list[RunRecord]:
+        """Every run of a model, newest start first."""
+        ...
 
 
 class SigningUnavailable(Exception):

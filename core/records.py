@@ -107,6 +107,59 @@ class PredictionRecord(BaseModel):
     true_label: str | None = None
 
 
+RunStatus = Literal[
+    "running", "registered", "gate_failed", "rejected_data", "not_selected", "error"
+]
+RUN_STATUSES: tuple[str, ...] = RunStatus.__args__  # type: ignore[attr-defined]
+
+
+class RunRecord(BaseModel):
+    """One training run, whatever became of it: what a person lists, compares and reproduces.
+    Written by the pipeline's steps as they go; a run that stops early keeps what it reached."""
+
+    model: ModelName
+    run_id: str
+    status: RunStatus = "running"
+    reason: str = Field(default="", description="Why it ended as it did (gate, data, error).")
+    started_at: str = Field(default_factory=utc_now)
+    ended_at: str | None = None
+    source: str = Field(default="", description="The data file the run read.")
+    actor: str = "unknown"
+    config: dict[str, Any] = Field(default_factory=dict)
+    data_sha256: str = ""
+    rows: dict[str, int] = Field(default_factory=dict, description="e.g. train, test.")
+    code_version: str = ""
+    metrics: dict[str, float] = Field(default_factory=dict)
+    baseline_metrics: dict[str, float] = Field(default_factory=dict)
+    version: int | None = Field(default=None, description="The version it became, if any.")
+    sweep: str | None = Field(default=None, description="The sweep it was a trial of, if any.")
+
+    @property
+    def hyperparameters(self) -> dict[str, Any]:
+        """The model's algorithm and its parameters, flat (`algorithm`, `params.max_depth`...)."""
+        model = self.config.get("model", {})
+        flat: dict[str, Any] = {"algorithm": model.get("algorithm")}
+        flat.update({f"params.{k}": v for k, v in sorted(model.get("params", {}).items())})
+        return flat
+
+    def ended(self, status: RunStatus, reason: str = "", **changes: Any) -> RunRecord:
+        return self.model_copy(
+            update={"status": status, "reason": reason, "ended_at": utc_now(), **changes}
+        )
+
+
+def failure_reason(error: str, cause: str, limit: int = 500) -> str:
+    """One line from a Step Functions failure: a Lambda's cause is its error as JSON."""
+    import json
+
+    try:
+        detail = json.loads(cause)
+        message = f"{detail.get('errorType', error)}: {detail.get('errorMessage', '')}"
+    except (ValueError, AttributeError):
+        message = f"{error}: {cause}" if cause else error
+    return message if len(message) <= limit else message[: limit - 3] + "..."
+
+
 class TrainingJob(BaseModel):
     name: str
     status: Literal["InProgress", "Completed", "Failed", "Stopping", "Stopped"]

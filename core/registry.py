@@ -13,6 +13,7 @@ from mlops_template.core.ports import BlobNotFound, BlobStore, ModelRegistry
 from mlops_template.core.records import (
     STAGES,
     ModelVersion,
+    RunRecord,
     StageAlias,
     StageEvent,
     utc_now,
@@ -31,6 +32,11 @@ class VersionNotFound(RegistryError, KeyError):
 
 class VersionExists(RegistryError):
     pass
+
+
+class RunNotFound(RegistryError, KeyError):
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
 
 
 class StaleStageError(RegistryError):
@@ -127,6 +133,23 @@ class Registry:
 
     def history(self, model: str, stage: str | None = None) -> list[StageEvent]:
         return self.store.history(model, stage)
+
+    def save_run(self, run: RunRecord) -> None:
+        self.store.save_run(run)
+
+    def get_run(self, model: str, run_id: str) -> RunRecord:
+        return self.store.get_run(model, run_id)
+
+    def runs(
+        self, model: str, *, status: str | None = None, since: str | None = None
+    ) -> list[RunRecord]:
+        """A model's runs, newest first; `since` is an ISO time (runs started at or after it)."""
+        return [
+            run
+            for run in self.store.runs(model)
+            if (status is None or run.status == status)
+            and (since is None or run.started_at >= since)
+        ]
 
     def alias(self, model: str, stage: str) -> StageAlias | None:
         return self.store.alias(model, check_stage(stage))

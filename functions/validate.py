@@ -19,4 +19,6 @@ from mlops_template.functions.tracing import tracer
 @tracer.capture_lambda_handler
 @event_parser(model=PipelineState)
 def handler(event: PipelineState, context: LambdaContext) -> dict[str, Any]:
-    return steps().validate(event.model, event.key, run_id=event.run_id).model_dump(mode="json")
+    actor = f"pipeline ({event.reason})" if event.reason else "pipeline"
+    checked = steps().validate(event.model, event.key, run_id=event.run_id, actor=actor)
+    return checked.model_dump(mode="json")

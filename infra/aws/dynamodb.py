@@ -4,6 +4,10 @@
                         SK = VERSION#<0000000001>             one item per version
                         SK = ALIAS#<stage>                    stage -> version, revision
                         SK = HISTORY#<at>#<stage>#<revision>  one item per stage move
+                        SK = RUN#<run id>                     one item per training run
+
+A run's `body` is written by the pipeline's steps; the state machine's failure state adds
+`failure_error` and `failure_cause` to the same item (UpdateItem), which a read folds in.
 
 A stage move is one TransactWriteItems: the alias Put conditioned on its revision, plus the
 history Put. A failed condition cancels both.
@@ -15,8 +19,19 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from mlops_template.core.records import ModelVersion, StageAlias, StageEvent
-from mlops_template.core.registry import StaleStageError, VersionExists, VersionNotFound
+from mlops_template.core.records import (
+    ModelVersion,
+    RunRecord,
+    StageAlias,
+    StageEvent,
+    failure_reason,
+)
+from mlops_template.core.registry import (
+    RunNotFound,
+    StaleStageError,
+    VersionExists,
+    VersionNotFound,
+)
 from mlops_template.infra.aws.clients import client, error_code
 
 
@@ -180,3 +195,41 @@ class DynamoRegistry:
             StageEvent.model_validate_json(i["body"]["S"]) for i in self._query(model, "HISTORY#")
         ]
         return [e for e in events if stage is None or e.stage == stage]
+
+    def save_run(self, run: RunRecord) -> None:
+        # SET, not Put: the failure state's attributes on the same item stay.
+        self._db.update_item(
+            TableName=self.table,
+            Key={"PK": _pk(run.model), "SK": {"S": f"RUN#{run.run_id}"}},
+            UpdateExpression="SET body = :body",
+            ExpressionAttributeValues={":body": {"S": run.model_dump_json()}},
+        )
+
+    def get_run(self, model: str, run_id: str) -> RunRecord:
+        item = self._db.get_item(
+            TableName=self.table,
+            Key={"PK": _pk(model), "SK": {"S": f"RUN#{run_id}"}},
+            ConsistentRead=True,
+        ).get("Item")
+        if item is None:
+            raise RunNotFound(f"no run {run_id} of {model}")
+        return _run(model, run_id, item)
+
+    def runs(self, model: str) -> list[RunRecord]:
+        found = [
+            _run(model, i["SK"]["S"].removeprefix("RUN#"), i) for i in self._query(model, "RUN#")
+        ]
+        return sorted(found, key=lambda r: (r.started_at, r.run_id), reverse=True)
+
+
+def _run(model: str, run_id: str, item: dict[str, Any]) -> RunRecord:
+    """The steps' record, with the failure the state machine caught folded in (a step that
+    died before writing anything leaves only the failure)."""
+    if "body" in item:
+        run = RunRecord.model_validate_json(item["body"]["S"])
+    else:
+        run = RunRecord(model=model, run_id=run_id, started_at="")
+    if "failure_error" in item and run.status == "running":
+        error, cause = item["failure_error"]["S"], item.get("failure_cause", {}).get("S", "")
+        run = run.ended("error", failure_reason(error, cause))
+    return run

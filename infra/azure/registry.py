@@ -5,6 +5,7 @@ is inside one partition and can be one entity-group transaction).
                              RowKey = version-<0000000001>             one entity per version
                              RowKey = alias-<stage>                    stage -> version, revision
                              RowKey = history-<at>-<stage>-<revision>  one entity per stage move
+                             RowKey = run-<run id>                     one entity per training run
 
 The counter moves by ETag-conditional replace (retried when another writer got there first), so
 a number is never handed out twice. A stage move is one transaction: the alias replace
@@ -26,8 +27,13 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import TableClient, TableEntity, TableTransactionError, UpdateMode
 
-from mlops_template.core.records import ModelVersion, StageAlias, StageEvent
-from mlops_template.core.registry import StaleStageError, VersionExists, VersionNotFound
+from mlops_template.core.records import ModelVersion, RunRecord, StageAlias, StageEvent
+from mlops_template.core.registry import (
+    RunNotFound,
+    StaleStageError,
+    VersionExists,
+    VersionNotFound,
+)
 from mlops_template.infra.azure.tables import pack, prefixed, unpack
 
 COUNTER = "counter"
@@ -164,3 +170,25 @@ class TableRegistry:
             for e in prefixed(self._table, model, "history-")
         ]
         return [e for e in events if stage is None or e.stage == stage]
+
+    def save_run(self, run: RunRecord) -> None:
+        self._table.upsert_entity(
+            {
+                "PartitionKey": run.model,
+                "RowKey": f"run-{run.run_id}",
+                **pack(run.model_dump_json()),
+            },
+            mode=UpdateMode.REPLACE,
+        )
+
+    def get_run(self, model: str, run_id: str) -> RunRecord:
+        entity = self._entity(model, f"run-{run_id}")
+        if entity is None:
+            raise RunNotFound(f"no run {run_id} of {model}")
+        return RunRecord.model_validate_json(unpack(entity))
+
+    def runs(self, model: str) -> list[RunRecord]:
+        found = [
+            RunRecord.model_validate_json(unpack(e)) for e in prefixed(self._table, model, "run-")
+        ]
+        return sorted(found, key=lambda r: (r.started_at, r.run_id), reverse=True)

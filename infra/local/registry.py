@@ -11,9 +11,10 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
-from mlops_template.core.records import ModelVersion, StageAlias, StageEvent
+from mlops_template.core.records import ModelVersion, RunRecord, StageAlias, StageEvent
 from mlops_template.core.registry import (
     RegistryUnavailable,
+    RunNotFound,
     StaleStageError,
     VersionExists,
     VersionNotFound,
@@ -31,6 +32,9 @@ CREATE TABLE IF NOT EXISTS aliases (
 CREATE TABLE IF NOT EXISTS history (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, model TEXT NOT NULL, stage TEXT NOT NULL,
     body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    model TEXT NOT NULL, run_id TEXT NOT NULL, started_at TEXT NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (model, run_id));
 """
 
 
@@ -157,3 +161,23 @@ class SqliteRegistry:
                 "SELECT body FROM history WHERE model = ? AND stage = ? ORDER BY seq", model, stage
             )
         return [StageEvent.model_validate_json(r[0]) for r in rows]
+
+    def save_run(self, run: RunRecord) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO runs (model, run_id, started_at, body) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (model, run_id) DO UPDATE SET body = excluded.body",
+                (run.model, run.run_id, run.started_at, run.model_dump_json()),
+            )
+
+    def get_run(self, model: str, run_id: str) -> RunRecord:
+        rows = self._read("SELECT body FROM runs WHERE model = ? AND run_id = ?", model, run_id)
+        if not rows:
+            raise RunNotFound(f"no run {run_id} of {model}")
+        return RunRecord.model_validate_json(rows[0][0])
+
+    def runs(self, model: str) -> list[RunRecord]:
+        rows = self._read(
+            "SELECT body FROM runs WHERE model = ? ORDER BY started_at DESC, run_id DESC", model
+        )
+        return [RunRecord.model_validate_json(body) for (body,) in rows]

@@ -7,13 +7,14 @@ import threading
 import pytest
 
 from mlops_template.core.artifacts import version_key
-from mlops_template.core.records import ArtifactRef, ModelVersion
+from mlops_template.core.records import ArtifactRef, ModelVersion, RunRecord
 from mlops_template.core.registry import (
     ArtifactCheckError,
     GateNotPassedError,
     NoPreviousVersionError,
     Registry,
     RegistryOutOfStep,
+    RunNotFound,
     StaleStageError,
     UnknownStageError,
     VersionExists,
@@ -253,3 +254,52 @@ def test_a_registry_behind_its_artifacts_refuses_to_reissue_a_version(registry):
     with pytest.raises(RegistryOutOfStep, match="reset or restored"):
         registry.allocate_version(MODEL)
     assert registry.artifacts.get(key) == b"the old v1"
+
+
+# -- run records: every training run, whatever became of it --------------------------------
+
+
+def test_a_run_is_recorded_as_it_goes_and_read_back_whole(registry):
+    started = RunRecord(model=MODEL, run_id="r-1", source="incoming/a.csv", actor="alice")
+    registry.save_run(started)
+    assert registry.get_run(MODEL, "r-1") == started
+    done = started.ended(
+        "gate_failed",
+        "roc_auc 0.51 is not 0.05 above the baseline's 0.50",
+        config={"model": {"algorithm": "random_forest", "params": {"max_depth": 4}}},
+        metrics={"roc_auc": 0.51},
+        data_sha256="d" * 64,
+        rows={"train": 300, "test": 100},
+    )
+    registry.save_run(done)  # the same run written again: replaced, not duplicated
+    assert registry.get_run(MODEL, "r-1") == done
+    assert [r.run_id for r in registry.runs(MODEL)] == ["r-1"]
+    assert done.hyperparameters == {"algorithm": "random_forest", "params.max_depth": 4}
+
+
+def test_runs_are_listed_newest_first_per_model_and_filtered(registry):
+    for i, status in enumerate(["registered", "rejected_data", "gate_failed"]):
+        registry.save_run(
+            RunRecord(model=MODEL, run_id=f"r-{i}", started_at=f"2026-01-0{i + 1}T00:00:00Z").ended(
+                status
+            )
+        )
+    registry.save_run(RunRecord(model="other", run_id="o-1"))
+    assert [r.run_id for r in registry.runs(MODEL)] == ["r-2", "r-1", "r-0"]
+    assert [r.run_id for r in registry.runs(MODEL, status="rejected_data")] == ["r-1"]
+    assert [r.run_id for r in registry.runs(MODEL, since="2026-01-02")] == ["r-2", "r-1"]
+    assert [r.run_id for r in registry.runs("other")] == ["o-1"]
+    assert registry.runs("nobody") == []
+
+
+def test_an_unknown_run_is_a_clear_error(registry):
+    with pytest.raises(RunNotFound, match="no run r-404 of churn"):
+        registry.get_run(MODEL, "r-404")
+
+
+def test_a_large_run_record_round_trips(registry):
+    """Configs and metrics of a wide model: more than one Table property, a DynamoDB item."""
+    metrics = {f"f1_class_{i:04d}": i / 3000 for i in range(3000)}
+    run = RunRecord(model=MODEL, run_id="wide", metrics=metrics)
+    registry.save_run(run)
+    assert registry.get_run(MODEL, "wide").metrics == metrics

@@ -60,17 +60,14 @@ def test_good_data_goes_through_every_state_to_a_registered_version(
         "Evaluate",
         "Gate",
         "Register",
-        "RecordSuccess",
         "Registered",
     ]
     assert [s.name for s in result.steps] == ["validate", "train", "evaluate", "register"]
     assert deployed.backend.registry.get(MODEL, 1).run_id == "run-good"
-    assert runs(aws)["run-good"] == {
-        "PK": f"MODEL#{MODEL}",
-        "SK": "RUN#run-good",
-        "status": "registered",
-        "version": "1",
-    }
+    run = deployed.backend.registry.get_run(MODEL, "run-good")  # written by the steps
+    assert (run.status, run.version, run.ended_at is not None) == ("registered", 1, True)
+    assert run.metrics["roc_auc"] > 0.9 and run.rows["train"] > run.rows["test"] > 0
+    assert run.hyperparameters["algorithm"] and run.data_sha256 and run.code_version
     figure("pipeline on moto's Step Functions", f"one execution (validate..register) {took:.2f}s")
 
 
@@ -86,8 +83,10 @@ def test_bad_data_is_quarantined_the_execution_fails_and_the_registry_is_unchang
     assert "labels outside" in result.error
     assert result.transitions == ["Validate", "RecordFailure", "Failed"]
     assert [v.version for v in deployed.backend.registry.versions(MODEL)] == [1]
-    recorded = runs(aws)["run-bad"]
-    assert recorded["status"] == "failed" and recorded["error"] == "DataValidationError"
+    recorded = runs(aws)["run-bad"]  # the failure state's attributes, beside the steps' record
+    assert recorded["failure_error"] == "DataValidationError"
+    run = deployed.backend.registry.get_run(MODEL, "run-bad")
+    assert run.status == "rejected_data" and "labels outside" in run.reason
     quarantined = deployed.backend.data.keys(f"quarantine/{MODEL}/")
     assert any(k.endswith("day2.csv") for k in quarantined)
     assert any(k.endswith("day2.csv.report.json") for k in quarantined)
@@ -99,9 +98,29 @@ def test_a_candidate_that_fails_the_gate_ends_rejected(deployed, aws, csv_bytes)
     deployed.backend.data.put("incoming/day1.csv", csv_bytes)
     result = deployed.run(MODEL, "incoming/day1.csv", run_id="run-weak")
     assert result.status == "rejected"
-    assert result.transitions[-2:] == ["RecordRejection", "Rejected"]
+    assert result.transitions[-2:] == ["Gate", "Rejected"]
     assert deployed.backend.registry.versions(MODEL) == []
-    assert "baseline" in runs(aws)["run-weak"]["reasons"]
+    run = deployed.backend.registry.get_run(MODEL, "run-weak")
+    assert run.status == "gate_failed" and "baseline" in run.reason and run.metrics
+
+
+def test_a_step_that_dies_leaves_its_run_marked_by_the_failure_state(
+    deployed, aws, csv_bytes, monkeypatch
+):
+    """A step killed without a word of its own (here: training raises): the definition's Catch
+    writes the failure onto the run's record, which then reads as an error with the cause."""
+    from mlops_template.core.pipeline import PipelineSteps as Steps
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("Runtime exited with error: signal: killed")
+
+    monkeypatch.setattr(Steps, "train", out_of_memory)
+    deployed.backend.data.put("incoming/day1.csv", csv_bytes)
+    result = deployed.run(MODEL, "incoming/day1.csv", run_id="run-oom")
+    assert result.transitions[-2:] == ["RecordFailure", "Failed"]
+    run = deployed.backend.registry.get_run(MODEL, "run-oom")
+    assert run.status == "error" and run.reason.startswith("MemoryError: Runtime exited")
+    assert run.data_sha256  # what the validate step recorded stays
 
 
 def subscribe(aws, topic: str, function: str, handler: str) -> str:

@@ -10,7 +10,7 @@ from mlops_template.functions import retrain
 from mlops_template.tooling.emulation import LambdaContext
 from mlops_template.training.config import TrainingConfig
 from mlops_template.training.datasets import TARGET
-from tests.e2e.test_pipeline_on_step_functions import MODEL, deployed, runs, wait_for_executions
+from tests.e2e.test_pipeline_on_step_functions import MODEL, deployed, wait_for_executions
 
 __all__ = ["deployed"]  # the fixture, shared with the end-to-end tests
 
@@ -35,7 +35,8 @@ def test_a_retrained_candidate_that_fails_the_gate_changes_nothing(deployed, aws
     executions = wait_for_executions(deployed.state_machine_arn, 2)
     retrained = next(e for e in executions if e["name"] != "run-1")
     assert retrained["status"] == "SUCCEEDED"
-    assert runs(aws)[retrained["name"]]["status"] == "rejected"
+    run = deployed.backend.registry.get_run(MODEL, retrained["name"])
+    assert run.status == "gate_failed" and "baseline" in run.reason
     assert [v.version for v in deployed.backend.registry.versions(MODEL)] == [v1]
     assert deployed.backend.registry.current(MODEL, "production").version == v1
 
@@ -48,7 +49,8 @@ def test_a_retraining_run_that_fails_changes_nothing(deployed, aws, csv_bytes):
     executions = wait_for_executions(deployed.state_machine_arn, 2)
     retrained = next(e for e in executions if e["name"] != "run-1")
     assert retrained["status"] == "FAILED"
-    assert runs(aws)[retrained["name"]]["status"] == "failed"
+    run = deployed.backend.registry.get_run(MODEL, retrained["name"])
+    assert run.status == "error" and run.reason
     assert deployed.backend.registry.versions(MODEL)[-1].version == v1
     assert deployed.backend.registry.current(MODEL, "production").version == v1
     history = deployed.backend.registry.history(MODEL, "production")

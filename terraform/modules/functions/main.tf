@@ -55,6 +55,8 @@ locals {
         # Claiming an upload copies and then deletes exactly the version it read.
         { sid = "ClaimUploads", actions = ["s3:GetObjectVersion", "s3:DeleteObjectVersion"], resources = ["${var.data_bucket_arn}/incoming/*"] },
         { sid = "ListData", actions = ["s3:ListBucket"], resources = [var.data_bucket_arn] },
+        # The run's record (RUN#<run id>): started here, ended here when the data is refused.
+        { sid = "RecordRuns", actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"], resources = [var.registry_table_arn] },
       ]
     }
     train = {
@@ -97,7 +99,8 @@ locals {
         { sid = "ReadData", actions = ["s3:GetObject"], resources = [local.data_objects] },
         { sid = "ListData", actions = ["s3:ListBucket"], resources = [var.data_bucket_arn] },
         { sid = "ReadArtifacts", actions = ["s3:GetObject"], resources = [local.artifact_objects] },
-        { sid = "ReadRegistry", actions = ["dynamodb:GetItem"], resources = [var.registry_table_arn] },
+        # Reads production's record; writes the run's metrics and, when the gate refuses, its end.
+        { sid = "ReadRegistryRecordRuns", actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"], resources = [var.registry_table_arn] },
       ]
     }
     register = {

@@ -71,8 +71,8 @@ data "aws_iam_policy_document" "pipeline" {
     resources = ["arn:${local.partition}:sagemaker:${local.region}:${local.account}:training-job/${var.model_name}-*"]
   }
   statement {
-    sid       = "RecordRunOutcome"
-    actions   = ["dynamodb:PutItem"]
+    sid       = "RecordRunFailure"
+    actions   = ["dynamodb:UpdateItem"]
     resources = [var.registry_table_arn]
   }
   statement {
