@@ -60,6 +60,7 @@ from mlops_template.training.files import (
     SCHEMA_FILE,
 )
 from mlops_template.training.gate import GateResult, evaluate_gate
+from mlops_template.training.provenance import code_version
 from mlops_template.training.schema import DatasetSchema, SchemaError, infer_schema
 from mlops_template.training.spreadsheet import read_spreadsheet_csv
 from mlops_template.training.train import RunManifest, TrainingRun, train
@@ -279,7 +280,14 @@ class PipelineSteps:
         source = key
         if run_id:  # a pipeline run (not `mlops validate`): its record starts here
             self.record_run(
-                RunRecord(model=model, run_id=run_id, source=store.uri(key), actor=actor)
+                RunRecord(
+                    model=model,
+                    run_id=run_id,
+                    source=store.uri(key),
+                    actor=actor,
+                    config=config.model_dump(mode="json"),
+                    code_version=code_version(),
+                )
             )
         claimed = None
         if key.startswith(INCOMING_PREFIX):
@@ -306,8 +314,9 @@ class PipelineSteps:
             if claimed:
                 store.delete(claimed)
             message = f"{report.summary()} (quarantined as {target})"
-            if run_id:
-                self.end_run(model, run_id, "rejected_data", message, data_sha256=report.sha256)
+            if run_id:  # the source is the record's own field: the reason is the verdict
+                verdict = message.removeprefix(f"{report.source}: ")
+                self.end_run(model, run_id, "rejected_data", verdict, data_sha256=report.sha256)
             raise DataValidationError(message)
         target = validated_key(model, report.sha256)
         store.put(

@@ -18,7 +18,7 @@ from typer.core import TyperGroup
 
 from mlops_template.core.artifacts import arrival_key
 from mlops_template.core.backend import Backend
-from mlops_template.core.records import version_label
+from mlops_template.core.records import RUN_STATUSES, version_label
 from mlops_template.core.settings import Settings
 from mlops_template.core.smoke import DEFAULT_WAIT_SECONDS
 from mlops_template.infra import build_backend
@@ -74,6 +74,9 @@ app = typer.Typer(
 registry_app = typer.Typer(help="Inspect the model registry.", no_args_is_help=True)
 schema_app = typer.Typer(help="The data contract (schema) of a data set.", no_args_is_help=True)
 pipeline_app = typer.Typer(help="Run the training pipeline.", no_args_is_help=True)
+runs_app = typer.Typer(
+    help="Training runs: every run, registered or not, with its reason.", no_args_is_help=True
+)
 config_app = typer.Typer(
     help="A model's stored training config (what train and retrains use).", no_args_is_help=True
 )
@@ -81,6 +84,7 @@ app.add_typer(registry_app, name="registry")
 app.add_typer(schema_app, name="schema")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(config_app, name="config")
+app.add_typer(runs_app, name="runs")
 
 console = Console()
 err = Console(stderr=True)
@@ -502,6 +506,90 @@ def config_history(model: ModelOption = None) -> None:
         console.print(
             markup("{} {}: {}", change.at, change.by, "; ".join(change.changes)), soft_wrap=True
         )
+
+
+@runs_app.command("list")
+def runs_list(
+    model: ModelOption = None,
+    status: Annotated[
+        str | None, typer.Option(help="Only runs that ended so: " + ", ".join(RUN_STATUSES))
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only runs started at or after this ISO date or time.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
+) -> None:
+    """A model's training runs, newest first: status, reason, algorithm, metrics, version."""
+    from datetime import datetime
+
+    from mlops_template.tooling.console import runs_listing
+
+    if status is not None and status not in RUN_STATUSES:
+        raise _fail(f"--status must be one of {', '.join(RUN_STATUSES)}", ExitCode.USAGE)
+    if since is not None:
+        try:
+            since = datetime.fromisoformat(since).isoformat()
+        except ValueError:
+            raise _fail(f"--since {since!r} is not an ISO date or time", ExitCode.USAGE) from None
+    name = _model(model)
+    runs = _backend().registry.runs(name, status=status, since=since)[:limit]
+    if as_json:
+        for run in runs:
+            console.print_json(run.model_dump_json())
+        return
+    if not runs:
+        console.print(
+            markup("no runs of {!r}{}", name, " matching the filters" if status or since else "")
+        )
+        return
+    console.print(markup("[bold]Training runs of {}[/] (newest first)", name))
+    for line in runs_listing(runs):
+        console.print(line)
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="Run id (see `mlops runs list`).")],
+    model: ModelOption = None,
+) -> None:
+    """One run's whole record as JSON: config, data hash and rows, code version, metrics."""
+    console.print_json(_run(model, run_id).model_dump_json())
+
+
+@runs_app.command("compare")
+def runs_compare(
+    run_ids: Annotated[list[str], typer.Argument(help="Two or more run ids.")],
+    model: ModelOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+) -> None:
+    """Runs side by side: data, hyperparameters and metrics, the differences highlighted."""
+    import json
+
+    from mlops_template.tooling.console import comparison_table, run_comparison
+
+    if len(run_ids) < 2:
+        raise _fail("compare needs two or more run ids", ExitCode.USAGE)
+    runs = [_run(model, run_id) for run_id in run_ids]
+    if as_json:
+        rows, differ = run_comparison(runs)
+        document = {
+            "runs": [run.run_id for run in runs],
+            "rows": {name: values for name, values in rows},
+            "differ": sorted(differ),
+        }
+        console.print_json(json.dumps(document, default=str))
+        return
+    console.print(comparison_table(runs))
+
+
+def _run(model: str | None, run_id: str) -> Any:
+    from mlops_template.core.registry import RegistryError
+
+    try:
+        return _backend().registry.get_run(_model(model), run_id)
+    except RegistryError as exc:
+        raise _fail(str(exc)) from exc
 
 
 @registry_app.command("list")

@@ -14,9 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
 
-from mlops_template.core.records import ModelVersion, StageAlias, StageEvent, version_label
+from mlops_template.core.records import (
+    ModelVersion,
+    RunRecord,
+    StageAlias,
+    StageEvent,
+    version_label,
+)
 from mlops_template.training.drift import DriftReport
 from mlops_template.training.validation import ValidationReport, excerpt
 
@@ -108,6 +115,90 @@ def history_table(events: Iterable[StageEvent]) -> Table:
             cell(e.actor),
             cell(e.reason),
         )
+    return table
+
+
+STATUS_STYLE = {
+    "registered": "green",
+    "gate_failed": "yellow",
+    "rejected_data": "red",
+    "error": "red",
+    "not_selected": "dim",
+    "running": "cyan",
+}
+
+
+def _gate_metric(run: RunRecord) -> str:
+    """The metric the run was judged on (its gate's), as `roc_auc 0.9512`."""
+    metric = run.config.get("gate", {}).get("metric", "roc_auc")
+    value = run.metrics.get(metric)
+    return "-" if value is None else f"{metric} {value:.4f}"
+
+
+def runs_listing(runs: Iterable[RunRecord], reason_chars: int = 240) -> list[Any]:
+    """Two lines a run (readable at any width): what it was, then why it ended so, cut short
+    (`mlops runs show` has the whole record)."""
+    lines: list[Any] = []
+    for run in runs:
+        style = STATUS_STYLE.get(run.status, "white")
+        lines.append(
+            markup(
+                "[bold]{}[/]  [" + style + "]{}[/]  {}  {}  {}",
+                run.run_id,
+                run.status,
+                run.started_at[:16].replace("T", " ") or "-",
+                _gate_metric(run),
+                version_label(run.version) if run.version is not None else "",
+            ).rstrip()
+        )
+        reason = run.reason or ("in progress" if run.status == "running" else "")
+        if len(reason) > reason_chars:
+            reason = reason[: reason_chars - 3] + "..."
+        if reason:
+            lines.append(Padding(markup("[dim]{}[/]", reason), (0, 0, 0, 2)))
+    return lines
+
+
+def run_comparison(runs: list[RunRecord]) -> tuple[list[tuple[str, list[Any]]], set[str]]:
+    """Rows (name, one value per run) of what describes and scores the runs, and the names of
+    the rows whose values differ."""
+    rows: list[tuple[str, list[Any]]] = [
+        ("status", [r.status for r in runs]),
+        ("data sha256", [r.data_sha256[:12] or None for r in runs]),
+        (
+            "rows (train/test)",
+            [f"{r.rows.get('train', '-')}/{r.rows.get('test', '-')}" for r in runs],
+        ),
+        ("code version", [r.code_version[:12] or None for r in runs]),
+        ("version", [r.version for r in runs]),
+    ]
+    params = sorted({k for r in runs for k in r.hyperparameters})
+    rows += [(p, [r.hyperparameters.get(p) for r in runs]) for p in params]
+    metrics = sorted({k for r in runs for k in r.metrics})
+    rows += [(f"metric: {m}", [r.metrics.get(m) for r in runs]) for m in metrics]
+    differ = {name for name, values in rows if len({repr(v) for v in values}) > 1}
+    return rows, differ
+
+
+def _compared(value: Any) -> str:
+    return (
+        markup("{:.4f}", value)
+        if isinstance(value, float)
+        else cell("-" if value is None else value)
+    )
+
+
+def comparison_table(runs: list[RunRecord]) -> Table:
+    rows, differ = run_comparison(runs)
+    table = Table(
+        title="Runs side by side (differences in yellow)", title_justify="left", show_lines=False
+    )
+    table.add_column("")
+    for run in runs:
+        table.add_column(cell(run.run_id), overflow="fold")
+    for name, values in rows:
+        style = "yellow" if name in differ else "dim"
+        table.add_row(cell(name), *(cell(_compared(v)) for v in values), style=style)
     return table
 
 
