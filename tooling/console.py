@@ -21,6 +21,7 @@ from mlops_template.training.drift import DriftReport
 from mlops_template.training.validation import ValidationReport, excerpt
 
 if TYPE_CHECKING:
+    from mlops_template.core.sweep import SweepResult
     from mlops_template.tooling.demo import DemoReport
 
 SHOWN_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
@@ -107,6 +108,39 @@ def history_table(events: Iterable[StageEvent]) -> Table:
             markup("v{}", e.to_version),
             cell(e.actor),
             cell(e.reason),
+        )
+    return table
+
+
+RUN_STATUS = {
+    "registered": "[green]registered[/]",
+    "not_selected": "[dim]not_selected[/]",
+    "gate_failed": "[yellow]gate_failed[/]",
+    "rejected_data": "[red]rejected_data[/]",
+    "error": "[red]error[/]",
+    "running": "running",
+}
+
+
+def sweep_table(result: SweepResult) -> Table:
+    """One row per trial: what it tried, its held-out score, what became of it."""
+    table = Table(
+        title=markup(
+            "Sweep {}: {} trials, best by {}", result.sweep_id, len(result.trials), result.metric
+        ),
+        title_justify="left",
+    )
+    for col in ("run id", "algorithm", "params", result.metric, "status", "reason"):
+        table.add_column(cell(col), overflow="fold")
+    for t in result.trials:
+        score = t.metrics.get(result.metric)
+        table.add_row(
+            cell(t.run_id),
+            cell(t.model.algorithm),
+            cell(", ".join(f"{k}={v}" for k, v in t.model.params.items()) or "-"),
+            markup("{:.4f}", score) if score is not None else "-",
+            RUN_STATUS[t.status],
+            cell("" if t.status == "not_selected" else t.reason),  # the score says why
         )
     return table
 
