@@ -25,9 +25,9 @@ from mlops_template.infra import build_backend
 from mlops_template.tooling.console import cell, markup
 
 if TYPE_CHECKING:
-    from mlops_template.core.pipeline import PipelineResult
+    from mlops_template.core.pipeline import PipelineResult, PipelineSteps
     from mlops_template.core.promotion import ReleaseResult
-    from mlops_template.training.config import TrainingConfig
+    from mlops_template.training.config import ModelConfig, TrainingConfig
 
 
 class ExitCode(IntEnum):
@@ -271,14 +271,32 @@ def train(
     on: Annotated[
         str, typer.Option(help="Where training runs: local (this process) or sagemaker.")
     ] = "local",
-    run_id: Annotated[str | None, typer.Option(help="Run id (default: time-based).")] = None,
+    run_id: Annotated[
+        str | None, typer.Option(help="Run id (with --sweep: the sweep id; default: time-based).")
+    ] = None,
     poll_seconds: Annotated[float, typer.Option(help="SageMaker status polling interval.")] = 30,
+    sweep: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="TOML sweep file: train one run per trial (grid or seeded random search over "
+            "algorithms and hyperparameters), scored on the same held-out rows; the best goes "
+            "through the gate. Local training only.",
+        ),
+    ] = None,
+    max_trials: Annotated[
+        int, typer.Option(min=1, help="With --sweep: run at most this many trials.")
+    ] = 20,
 ) -> None:
     """Validate, train, evaluate and (if the gate passes) register a model version.
 
+    With --sweep FILE: one recorded run per trial, the others end not_selected, at most one
+    version is registered (and its config becomes the model's stored config).
+
     Exit codes: 0 registered; 1 error; 2 usage error (e.g. a target other than the stored
-    schema's); 3 data rejected (the file is quarantined); 4 the gate refused the model (nothing
-    registered)."""
+    schema's, a bad sweep file); 3 data rejected (the file is quarantined); 4 the gate refused
+    the model (nothing registered)."""
     from mlops_template.core.pipeline import (
         LocalPipeline,
         PipelineSteps,
@@ -289,6 +307,7 @@ def train(
 
     if on not in ("local", "sagemaker"):
         raise _fail(f"--on must be local or sagemaker, not {on!r}")
+    trials = _sweep_trials(sweep, max_trials, on) if sweep else None
 
     try:
         file_config = load_config(config) if config else None
@@ -311,6 +330,9 @@ def train(
             f"{cfg.target!r}: a new target is a new model (--model)",
             ExitCode.USAGE,
         )
+    if trials is not None:
+        _train_sweep(steps, cfg, data, trials, promote=promote, sweep_id=run_id)
+        return
     changes = steps.save_config(cfg, actor=actor())
     for change in changes if stored else []:
         console.print(markup("config changed: {}", change), soft_wrap=True)
@@ -331,6 +353,101 @@ def train(
         steps.save_config(stored, actor=actor())
         console.print("config changed back: this run registered no version", soft_wrap=True)
     _pipeline_exit(result)
+
+
+def _sweep_trials(path: Path, max_trials: int, on: str) -> list[ModelConfig]:
+    """The sweep file's trials, at most `max_trials`; a bad file is a usage error."""
+    from mlops_template.training.config import ConfigError
+    from mlops_template.training.sweep import load_sweep
+
+    if on != "local":
+        raise _fail("--sweep trains in this process: it cannot run --on sagemaker", ExitCode.USAGE)
+    try:
+        every = load_sweep(path).configs()
+    except ConfigError as exc:
+        raise _fail(str(exc), ExitCode.USAGE) from exc
+    if len(every) > max_trials:
+        console.print(
+            markup("running the first {} of {} trials (--max-trials)", max_trials, len(every))
+        )
+    return every[:max_trials]
+
+
+def _train_sweep(
+    steps: PipelineSteps,
+    cfg: TrainingConfig,
+    data: Path,
+    trials: list[ModelConfig],
+    *,
+    promote: str | None,
+    sweep_id: str | None,
+) -> None:
+    """`train --sweep`: the trials with a progress bar, their table, the best's outcome."""
+    from rich.progress import BarColumn, MofNCompleteColumn
+
+    from mlops_template.core.pipeline import DataValidationError
+    from mlops_template.core.sweep import run_sweep, sweep_id_for
+    from mlops_template.tooling.console import sweep_table
+
+    name = cfg.model_name
+    key = arrival_key(data.name)
+    steps.backend.data.put(key, data.read_bytes())
+    sweep_id = sweep_id or sweep_id_for(name)
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(markup("sweep {}", sweep_id), total=len(trials))
+        result = run_sweep(
+            steps,
+            name,
+            key,
+            trials,
+            config=cfg,
+            sweep_id=sweep_id,
+            actor=actor(),
+            promote_to=promote,
+            on_step=lambda step: progress.update(task, description=cell(step)),
+            on_trial=lambda _: progress.advance(task),
+        )
+    if result.trials:
+        console.print(sweep_table(result))
+    best = result.best_trial()
+    if result.status == "registered" and best is not None:
+        promoted = markup(", promoted to {}", result.promoted_to) if result.promoted_to else ""
+        console.print(
+            markup(
+                "[green]registered v{}[/] from trial t{} ({})",
+                result.version,
+                best.trial,
+                best.run_id,
+            )
+            + promoted
+        )
+        # Retrains use the stored config: it becomes the one that produced this version.
+        winner = cfg.with_overrides(model=best.model.model_dump())
+        had_config = steps.stored_config(name) is not None
+        changes = steps.save_config(winner, actor=actor())
+        for change in changes if had_config else []:
+            console.print(markup("config changed: {}", change), soft_wrap=True)
+    elif result.status == "rejected" and result.gate is not None:
+        console.print(
+            markup("[yellow]gate failed, nothing registered:[/] {}", "; ".join(result.gate.reasons))
+        )
+    else:
+        console.print(markup("[red]{}:[/] {}", result.error_type, result.error))
+    for warning in result.validation_warnings:
+        console.print(markup("  [yellow]warning:[/] {}", warning))
+    if result.status == "rejected":
+        raise typer.Exit(ExitCode.GATE_FAILED)
+    if result.status == "failed":
+        rejected = result.error_type == DataValidationError.__name__
+        raise typer.Exit(ExitCode.DATA_REJECTED if rejected else ExitCode.ERROR)
 
 
 def _sagemaker_launcher() -> Any:

@@ -28,6 +28,7 @@ from mlops_template.training.drift import DriftReport
 from mlops_template.training.validation import ValidationReport, excerpt
 
 if TYPE_CHECKING:
+    from mlops_template.core.sweep import SweepResult
     from mlops_template.tooling.demo import DemoReport
 
 SHOWN_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
@@ -165,10 +166,7 @@ def run_comparison(runs: list[RunRecord]) -> tuple[list[tuple[str, list[Any]]], 
     rows: list[tuple[str, list[Any]]] = [
         ("status", [r.status for r in runs]),
         ("data sha256", [r.data_sha256[:12] or None for r in runs]),
-        (
-            "rows (train/test)",
-            [f"{r.rows.get('train', '-')}/{r.rows.get('test', '-')}" for r in runs],
-        ),
+        ("rows", [", ".join(f"{k} {v}" for k, v in r.rows.items()) or None for r in runs]),
         ("code version", [r.code_version[:12] or None for r in runs]),
         ("version", [r.version for r in runs]),
     ]
@@ -181,11 +179,8 @@ def run_comparison(runs: list[RunRecord]) -> tuple[list[tuple[str, list[Any]]], 
 
 
 def _compared(value: Any) -> str:
-    return (
-        markup("{:.4f}", value)
-        if isinstance(value, float)
-        else cell("-" if value is None else value)
-    )
+    """Plain text of a compared value (cell() escapes it)."""
+    return f"{value:.4f}" if isinstance(value, float) else ("-" if value is None else str(value))
 
 
 def comparison_table(runs: list[RunRecord]) -> Table:
@@ -199,6 +194,29 @@ def comparison_table(runs: list[RunRecord]) -> Table:
     for name, values in rows:
         style = "yellow" if name in differ else "dim"
         table.add_row(cell(name), *(cell(_compared(v)) for v in values), style=style)
+    return table
+
+
+def sweep_table(result: SweepResult) -> Table:
+    """One row per trial: what it tried, its held-out score, what became of it."""
+    table = Table(
+        title=markup(
+            "Sweep {}: {} trials, best by {}", result.sweep_id, len(result.trials), result.metric
+        ),
+        title_justify="left",
+    )
+    for col in ("run id", "algorithm", "params", result.metric, "status", "reason"):
+        table.add_column(cell(col), overflow="fold")
+    for t in result.trials:
+        score = t.metrics.get(result.metric)
+        table.add_row(
+            cell(t.run_id),
+            cell(t.model.algorithm),
+            cell(", ".join(f"{k}={v}" for k, v in t.model.params.items()) or "-"),
+            markup("{:.4f}", score) if score is not None else "-",
+            markup("[" + STATUS_STYLE.get(t.status, "white") + "]{}[/]", t.status),
+            cell("" if t.status == "not_selected" else t.reason),  # the score says why
+        )
     return table
 
 

@@ -165,5 +165,6 @@ def one_line(exc: ValidationError, env_prefix: str = "") -> str:
     for e in exc.errors():
         field = ".".join(str(p) for p in e["loc"])
         field = f"{env_prefix}{field}".upper() if env_prefix else field
-        problems.append(f"{field}: {e['msg'].removeprefix('Value error, ')}")
+        message = e["msg"].removeprefix("Value error, ")
+        problems.append(f"{field}: {message}" if field else message)
     return "; ".join(problems)
