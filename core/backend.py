@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from mlops_template.core.ports import BlobStore, ExportSigner, MetricsSink, PredictionLog
+from mlops_template.core.ports import (
+    BlobStore,
+    ExportSigner,
+    MetricsSink,
+    PredictionLog,
+    RunTracker,
+)
 from mlops_template.core.registry import Registry
 
 
@@ -17,3 +23,5 @@ class Backend:
     predictions: PredictionLog
     signer: ExportSigner
     name: str = "local"
+    # Where ended runs are also logged (MLflow when MLFLOW_TRACKING_URI is set); none by default.
+    trackers: list[RunTracker] = field(default_factory=list)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import shlex
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import cache, partial
 from importlib.resources import files
@@ -71,6 +72,8 @@ from mlops_template.training.validation import (
     read_csv_bytes,
     validate_csv,
 )
+
+log = logging.getLogger(__name__)
 
 
 def schema_hint(model: str, data: str, target: str | None) -> str:
@@ -479,7 +482,14 @@ class PipelineSteps:
         if gate.passed:
             self.update_run(model, run.run_id, **learned)
         else:
-            self.end_run(model, run.run_id, "gate_failed", "; ".join(gate.reasons), **learned)
+            self.end_run(
+                model,
+                run.run_id,
+                "gate_failed",
+                "; ".join(gate.reasons),
+                artifacts=run.artifacts,
+                **learned,
+            )
         return EvaluateOutput(
             gate=gate, candidate_metrics=candidate, production_metrics=production_metrics
         )
@@ -535,7 +545,14 @@ class PipelineSteps:
                 reason=f"auto-promotion after run {state.run_id}",
             )
         promoted = f"promoted to {promote_to}" if promote_to else ""
-        self.end_run(state.model, state.run_id, "registered", promoted, version=version.version)
+        self.end_run(
+            state.model,
+            state.run_id,
+            "registered",
+            promoted,
+            artifacts=version.artifacts,
+            version=version.version,
+        )
         return RegisterOutput(version=version.version, promoted_to=promote_to)
 
     # -- run records: every run, whatever became of it -------------------------------
@@ -556,10 +573,47 @@ class PipelineSteps:
         self.backend.registry.save_run(run.model_copy(update=learned))
 
     def end_run(
-        self, model: str, run_id: str, status: RunStatus, reason: str = "", **learned: Any
+        self,
+        model: str,
+        run_id: str,
+        status: RunStatus,
+        reason: str = "",
+        *,
+        artifacts: Mapping[str, ArtifactRef] | None = None,
+        **learned: Any,
     ) -> None:
+        """Close a run's record, then show it to the backend's trackers (MLflow) with its model
+        file when `artifacts` (the run's or its version's) has one."""
         run = self.run_record(model, run_id) or RunRecord(model=model, run_id=run_id)
-        self.backend.registry.save_run(run.ended(status, reason, **learned))
+        ended = run.ended(status, reason, **learned)
+        self.backend.registry.save_run(ended)
+        self._track(ended, artifacts or {})
+
+    def _track(self, run: RunRecord, artifacts: Mapping[str, ArtifactRef]) -> None:
+        # The registry's record (saved before this) is the record; a tracker only mirrors it. A
+        # tracker that fails (a tracking server down, a bad URI) is a warning, never a failed run.
+        if not self.backend.trackers:
+            return
+        files: dict[str, bytes] = {}
+        if MODEL_FILE in artifacts:
+            try:
+                files[MODEL_FILE] = read_verified(self.backend.artifacts, artifacts[MODEL_FILE])
+            except Exception as exc:
+                log.warning(
+                    "run %s of %s is tracked without its model: %s", run.run_id, run.model, exc
+                )
+        for tracker in self.backend.trackers:
+            try:
+                tracker.run_ended(run, files)
+            except Exception as exc:
+                log.warning(
+                    "run %s of %s was not logged to %s: %s: %s",
+                    run.run_id,
+                    run.model,
+                    type(tracker).__name__,
+                    type(exc).__name__,
+                    exc,
+                )
 
     def fail_run(self, model: str, run_id: str, error: Exception) -> None:
         """What the state machine's failure state does on AWS: a run that stopped on an error

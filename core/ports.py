@@ -185,6 +185,22 @@ class TrainingLauncher(Protocol):
     def status(self, name: str) -> TrainingJob: ...
 
 
+class RunTracker(Protocol):
+    """Somewhere else a finished run is also shown (MLflow's tracking server, say). The
+    registry's run record stays the record: a tracker only mirrors it, and one that fails does
+    not fail the run."""
+
+    def run_ended(self, run: RunRecord, artifacts: Mapping[str, bytes]) -> None:
+        """Log an ended run; `artifacts` maps file names to their bytes (`model.onnx` when the
+        run produced a model). Called again for the same run (a retried step), it updates what
+        it logged the first time rather than logging a second run."""
+        ...
+
+
+class TrackerUnavailable(RuntimeError):
+    """A tracker is configured but cannot be built here (its library is not installed)."""
+
+
 class PipelineStarter(Protocol):
     def start(self, model: str, key: str, *, token: str, reason: str) -> PipelineStart:
         """Start the pipeline for a data file. The same token never starts two runs."""

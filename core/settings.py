@@ -1,7 +1,8 @@
 """Every environment variable the CLI and the Lambda handlers read, in one place.
 
 Terraform sets these on each function; a contract test holds the two together. Names are the
-field names upper-cased with the MLOPS_ prefix (e.g. `data_bucket` -> MLOPS_DATA_BUCKET).
+field names upper-cased with the MLOPS_ prefix (e.g. `data_bucket` -> MLOPS_DATA_BUCKET), and
+MLflow's own MLFLOW_TRACKING_URI is read as it is (MLOPS_MLFLOW_TRACKING_URI works too).
 """
 
 from __future__ import annotations
@@ -10,14 +11,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mlops_template.training.config import ModelName
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MLOPS_", extra="ignore", frozen=True)
+    # validate_by_name: a field with its own variable (mlflow_tracking_uri) is still set by name.
+    model_config = SettingsConfigDict(
+        env_prefix="MLOPS_", extra="ignore", frozen=True, validate_by_name=True
+    )
 
     backend: Literal["local", "aws", "azure"] = "local"
     home: Path = Field(default=Path(".mlops"), description="Local backend state directory.")
@@ -103,6 +107,14 @@ class Settings(BaseSettings):
         default="",
         description="Comma-separated keys whose export signatures an import accepts besides this "
         "environment's own: those of the environments it imports from.",
+    )
+    # Optional MLflow (pip install '.[mlflow]'): each ended run is also logged there.
+    mlflow_tracking_uri: str = Field(
+        default="",
+        # MLflow's own variable first, so a team's existing setting is picked up as it is.
+        validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "MLOPS_MLFLOW_TRACKING_URI"),
+        description="MLflow tracking URI (http(s)://, databricks, file:///path...): each ended "
+        "run is also logged there, with its params, metrics, tags and ONNX model.",
     )
 
     @property

@@ -1,7 +1,7 @@
 """Adapters only: one package per provider (`local`, `aws`, `azure`), each with one factory
-that builds the core's ports from settings. May import the core's ports, records, registry rules
-and settings; never `functions`, `tooling` or another provider's package. The functions here are
-the one place that picks a provider."""
+that builds the core's ports from settings, and optional run trackers (`mlflow`). May import the
+core's ports, records, registry rules and settings; never `functions`, `tooling` or another
+provider's package. The functions here are the one place that picks a provider."""
 
 from __future__ import annotations
 
@@ -11,6 +11,17 @@ from mlops_template.core.settings import Settings
 
 
 def build_backend(settings: Settings) -> Backend:
+    """The provider's ports, and the run trackers the settings ask for (MLflow when
+    MLFLOW_TRACKING_URI is set: TrackerUnavailable if the `mlflow` extra is not installed)."""
+    backend = _provider_backend(settings)
+    if settings.mlflow_tracking_uri:
+        from mlops_template.infra.mlflow import mlflow_tracker
+
+        backend.trackers.append(mlflow_tracker(settings))
+    return backend
+
+
+def _provider_backend(settings: Settings) -> Backend:
     # Imported on demand: a provider's SDK loads only where that provider is used.
     if settings.backend == "aws":
         from mlops_template.infra.aws import aws_backend

@@ -33,6 +33,16 @@ def scratch_home(tmp_path_factory):
         os.environ["MLOPS_HOME"] = previous
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_mlflow_of_yours():
+    """A developer's MLFLOW_TRACKING_URI would log every test's runs to their MLflow: the suite
+    runs without it (tests/integration/test_mlflow.py sets its own, a file store per test)."""
+    names = ("MLFLOW_TRACKING_URI", "MLOPS_MLFLOW_TRACKING_URI")
+    previous = {name: os.environ.pop(name) for name in names if name in os.environ}
+    yield
+    os.environ.update(previous)
+
+
 @pytest.fixture(scope="session")
 def frame() -> pd.DataFrame:
     return breast_cancer_frame()

@@ -52,15 +52,17 @@ SETTINGS_HELP = (
 
 
 class _Commands(TyperGroup):
-    """A registry that cannot be used (damaged, read-only, out of step with the artifacts) is
-    one line on stderr and exit 1 from every command, not a traceback."""
+    """A registry that cannot be used (damaged, read-only, out of step with the artifacts) or a
+    run tracker that is configured but not installed is one line on stderr and exit 1 from
+    every command, not a traceback."""
 
     def invoke(self, ctx: Any) -> Any:
+        from mlops_template.core.ports import TrackerUnavailable
         from mlops_template.core.registry import RegistryError
 
         try:
             return super().invoke(ctx)
-        except RegistryError as exc:
+        except (RegistryError, TrackerUnavailable) as exc:
             raise _fail(str(exc)) from None
 
 
