@@ -316,7 +316,7 @@ class PipelineSteps:
             store.put(target, data)
             if claimed:
                 store.delete(claimed)
-            message = f"{report.summary()} (quarantined as {target})"
+            message = f"{report.summary()} (quarantined as {store.uri(target)})"
             if run_id:  # the source is the record's own field: the reason is the verdict
                 verdict = message.removeprefix(f"{report.source}: ")
                 self.end_run(model, run_id, "rejected_data", verdict, data_sha256=report.sha256)

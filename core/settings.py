@@ -128,7 +128,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return {f"{prefix}{name}".upper(): str(value) for name, value in settings.model_dump().items()}
 
 
-# Terraform outputs (terraform/envs/*) -> the settings a CLI needs to act on that environment.
+# Terraform outputs (terraform/environment) -> the settings a CLI needs to act on that environment.
 TERRAFORM_OUTPUTS = {
     "model_name": "MLOPS_MODEL_NAME",
     "environment": "MLOPS_ENVIRONMENT",

@@ -332,6 +332,13 @@ def train(
             f"{cfg.target!r}: a new target is a new model (--model)",
             ExitCode.USAGE,
         )
+    if schema is None and cfg.target is None:
+        # Nothing says which column to learn: refused before anything is uploaded or recorded.
+        raise _fail(
+            f"{name} is a new model: say which column to predict with --target "
+            "(or `target` in its --config)",
+            ExitCode.USAGE,
+        )
     if trials is not None:
         _train_sweep(steps, cfg, data, trials, promote=promote, sweep_id=run_id)
         return
@@ -349,7 +356,7 @@ def train(
         result = LocalPipeline(backend, actor=actor(), tasks=tasks).run(
             name, key, run_id=run_id, auto_promote=promote
         )
-    _print_pipeline(result)
+    _print_pipeline(result, uploaded=backend.data.uri(key), data=data)
     if stored is not None and changes and result.status != "registered":
         # The stored config is the one retrains use: it stays one that produced a version.
         steps.save_config(stored, actor=actor())
@@ -470,19 +477,31 @@ STEP_LINES = {
 }
 
 
-def _print_pipeline(result: Any) -> None:
+def _print_pipeline(result: Any, *, uploaded: str | None = None, data: Path | None = None) -> None:
+    """The steps, then one verdict: a failure once, on stderr, naming the user's file (not the
+    upload's key) when the CLI uploaded it."""
     for s in result.steps:
         template = STEP_LINES[s.status]
-        console.print(markup(template, s.status, s.name, s.seconds, s.detail))
+        # A failed or skipped step's detail is the verdict below: said once.
+        detail = "" if s.status != "succeeded" else s.detail
+        console.print(markup(template, s.status, s.name, s.seconds, detail))
     if result.status == "registered":
         promoted = markup(", promoted to {}", result.promoted_to) if result.promoted_to else ""
-        console.print(markup("[green]registered v{}[/]", result.version) + promoted)
-    elif result.status == "rejected":
         console.print(
+            markup("[green]registered v{}[/] (run {})", result.version, result.run_id) + promoted
+        )
+    elif result.status == "rejected":
+        err.print(
             markup("[yellow]gate failed, nothing registered:[/] {}", "; ".join(result.gate.reasons))
         )
     else:
-        console.print(markup("[red]{}:[/] {}", result.error_type, result.error))
+        from mlops_template.core.pipeline import DataValidationError
+
+        message = result.error or ""
+        if uploaded and data is not None:
+            message = message.replace(uploaded, str(data))
+        label = "data rejected" if result.error_type == DataValidationError.__name__ else "error"
+        err.print(markup("[red]{}:[/] {}", label, message), soft_wrap=True)
     for warning in result.validation_warnings:
         console.print(markup("  [yellow]warning:[/] {}", warning))
 
@@ -639,7 +658,8 @@ def runs_list(
     limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
 ) -> None:
-    """A model's training runs, newest first: status, reason, algorithm, metrics, version."""
+    """A model's training runs, newest first: status, start, the gate's metric, the version it
+    became, and the reason it ended so."""
     from datetime import datetime
 
     from mlops_template.tooling.console import runs_listing
@@ -653,9 +673,9 @@ def runs_list(
             raise _fail(f"--since {since!r} is not an ISO date or time", ExitCode.USAGE) from None
     name = _model(model)
     runs = _backend().registry.runs(name, status=status, since=since)[:limit]
-    if as_json:
+    if as_json:  # JSON lines: one run's record a line
         for run in runs:
-            console.print_json(run.model_dump_json())
+            typer.echo(run.model_dump_json())
         return
     if not runs:
         console.print(
@@ -685,19 +705,15 @@ def runs_compare(
     """Runs side by side: data, hyperparameters and metrics, the differences highlighted."""
     import json
 
-    from mlops_template.tooling.console import comparison_table, run_comparison
+    from mlops_template.tooling.console import comparison_table, differing, run_comparison
 
     if len(run_ids) < 2:
         raise _fail("compare needs two or more run ids", ExitCode.USAGE)
     runs = [_run(model, run_id) for run_id in run_ids]
     if as_json:
-        rows, differ = run_comparison(runs)
-        document = {
-            "runs": [run.run_id for run in runs],
-            "rows": {name: values for name, values in rows},
-            "differ": sorted(differ),
-        }
-        console.print_json(json.dumps(document, default=str))
+        comparison = run_comparison(runs)
+        document = {"runs": run_ids, **comparison, "differ": differing(comparison)}
+        typer.echo(json.dumps(document, indent=2, default=str))
         return
     console.print(comparison_table(runs))
 
@@ -705,10 +721,11 @@ def runs_compare(
 def _run(model: str | None, run_id: str) -> Any:
     from mlops_template.core.registry import RegistryError
 
+    name = _model(model)
     try:
-        return _backend().registry.get_run(_model(model), run_id)
+        return _backend().registry.get_run(name, run_id)
     except RegistryError as exc:
-        raise _fail(str(exc)) from exc
+        raise _fail(f"{exc} (a run of another model: --model NAME)") from exc
 
 
 @registry_app.command("list")
@@ -1337,5 +1354,5 @@ def pipeline_start(
         return
     with console.status(markup("pipeline for {} on {}", name, key)):
         result = LocalPipeline(backend, actor=actor()).run(name, key, auto_promote=promote_to)
-    _print_pipeline(result)
+    _print_pipeline(result, uploaded=backend.data.uri(key), data=data)
     _pipeline_exit(result)

@@ -119,6 +119,7 @@ def history_table(events: Iterable[StageEvent]) -> Table:
     return table
 
 
+STATUS_WIDTH = len("rejected_data")
 STATUS_STYLE = {
     "registered": "green",
     "gate_failed": "yellow",
@@ -146,7 +147,7 @@ def runs_listing(runs: Iterable[RunRecord], reason_chars: int = 240) -> list[Any
             markup(
                 "[bold]{}[/]  [" + style + "]{}[/]  {}  {}  {}",
                 run.run_id,
-                run.status,
+                run.status.ljust(STATUS_WIDTH),
                 run.started_at[:16].replace("T", " ") or "-",
                 _gate_metric(run),
                 version_label(run.version) if run.version is not None else "",
@@ -160,40 +161,68 @@ def runs_listing(runs: Iterable[RunRecord], reason_chars: int = 240) -> list[Any
     return lines
 
 
-def run_comparison(runs: list[RunRecord]) -> tuple[list[tuple[str, list[Any]]], set[str]]:
-    """Rows (name, one value per run) of what describes and scores the runs, and the names of
-    the rows whose values differ."""
-    rows: list[tuple[str, list[Any]]] = [
-        ("status", [r.status for r in runs]),
-        ("data sha256", [r.data_sha256[:12] or None for r in runs]),
-        ("rows", [", ".join(f"{k} {v}" for k, v in r.rows.items()) or None for r in runs]),
-        ("code version", [r.code_version[:12] or None for r in runs]),
-        ("version", [r.version for r in runs]),
-    ]
+def run_comparison(runs: list[RunRecord]) -> dict[str, dict[str, list[Any]]]:
+    """What describes and scores the runs, by section (`run`, `hyperparameters`, `metrics`):
+    for each name, one value per run, in the order given."""
+    described: dict[str, list[Any]] = {
+        "status": [r.status for r in runs],
+        "data_sha256": [r.data_sha256 or None for r in runs],
+        "rows": [dict(r.rows) or None for r in runs],
+        "code_version": [r.code_version or None for r in runs],
+        "version": [r.version for r in runs],
+    }
     params = sorted({k for r in runs for k in r.hyperparameters})
-    rows += [(p, [r.hyperparameters.get(p) for r in runs]) for p in params]
     metrics = sorted({k for r in runs for k in r.metrics})
-    rows += [(f"metric: {m}", [r.metrics.get(m) for r in runs]) for m in metrics]
-    differ = {name for name, values in rows if len({repr(v) for v in values}) > 1}
-    return rows, differ
+    return {
+        "run": described,
+        "hyperparameters": {p: [r.hyperparameters.get(p) for r in runs] for p in params},
+        "metrics": {m: [r.metrics.get(m) for r in runs] for m in metrics},
+    }
 
 
-def _compared(value: Any) -> str:
+def differing(comparison: dict[str, dict[str, list[Any]]]) -> list[str]:
+    """`section.name` of each row whose values are not all the same."""
+    return [
+        f"{section}.{name}"
+        for section, rows in comparison.items()
+        for name, values in rows.items()
+        if len({repr(v) for v in values}) > 1
+    ]
+
+
+HASHES = ("data_sha256", "code_version")  # shown by their first 12 characters, as git does
+
+
+def _compared(name: str, value: Any) -> str:
     """Plain text of a compared value (cell() escapes it)."""
-    return f"{value:.4f}" if isinstance(value, float) else ("-" if value is None else str(value))
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items())
+    if value is None:
+        return "-"
+    return str(value)[:12] if name in HASHES else str(value)
 
 
 def comparison_table(runs: list[RunRecord]) -> Table:
-    rows, differ = run_comparison(runs)
+    comparison = run_comparison(runs)
+    differ = set(differing(comparison))
     table = Table(
-        title="Runs side by side (differences in yellow)", title_justify="left", show_lines=False
+        title="Runs side by side (rows that differ marked *, in yellow)", title_justify="left"
     )
     table.add_column("")
     for run in runs:
         table.add_column(cell(run.run_id), overflow="fold")
-    for name, values in rows:
-        style = "yellow" if name in differ else "dim"
-        table.add_row(cell(name), *(cell(_compared(v)) for v in values), style=style)
+    for section, rows in comparison.items():
+        for name, values in rows.items():
+            changed = f"{section}.{name}" in differ
+            label = ("* " if changed else "  ") + name
+            table.add_row(
+                cell(label),
+                *(cell(_compared(name, v)) for v in values),
+                style="yellow" if changed else "dim",
+                end_section=name == list(rows)[-1],
+            )
     return table
 
 

@@ -50,14 +50,10 @@ def config_file(tmp_path, name: str, model: dict) -> str:
 
 
 def listed(run, *args: str) -> list[dict]:
+    """`runs list --json`: JSON lines, one run a line."""
     result = run("runs", "list", "--json", *args)
     assert result.exit_code == 0, result.output
-    decoder, text, found = json.JSONDecoder(), result.output.strip(), []
-    while text:
-        record, end = decoder.raw_decode(text)
-        found.append(record)
-        text = text[end:].strip()
-    return found
+    return [json.loads(line) for line in result.output.splitlines()]
 
 
 def test_runs_refused_by_the_gate_and_by_validation_are_listed_with_their_reason(
@@ -98,10 +94,15 @@ def test_compare_shows_what_differs_between_two_runs(run, data_file, tmp_path):
     assert compared.exit_code == 0, compared.output
     document = json.loads(compared.output)
     assert document["runs"] == [first, second]
-    assert {"algorithm", "params.max_depth", "metric: roc_auc"} <= set(document["differ"])
-    assert document["rows"]["algorithm"] == ["random_forest", "hist_gradient_boosting"]
-    assert document["rows"]["params.max_depth"] == [2, None]
-    assert "data sha256" not in document["differ"]  # the same file: the same data
+    assert {
+        "hyperparameters.algorithm",
+        "hyperparameters.params.max_depth",
+        "metrics.roc_auc",
+    } <= set(document["differ"])
+    assert document["hyperparameters"]["algorithm"] == ["random_forest", "hist_gradient_boosting"]
+    assert document["hyperparameters"]["params.max_depth"] == [2, None]
+    assert "run.data_sha256" not in document["differ"]  # the same file: the same data
+    assert len(document["run"]["data_sha256"][0]) == 64 and document["run"]["rows"][0]["test"] > 0
     table = run("runs", "compare", first, second)
     assert "params.max_depth" in table.output and "random_forest" in table.output
     shown = json.loads(run("runs", "show", first).output)
@@ -111,6 +112,7 @@ def test_compare_shows_what_differs_between_two_runs(run, data_file, tmp_path):
 def test_wrong_run_ids_and_filters_are_one_line_errors(run):
     missing = run("runs", "show", "r-404")
     assert missing.exit_code == 1 and "no run r-404 of bc" in missing.output
+    assert "--model" in missing.output
     assert run("runs", "compare", "only-one").exit_code == ExitCode.USAGE
     bad_status = run("runs", "list", "--status", "done")
     assert bad_status.exit_code == ExitCode.USAGE and "registered" in bad_status.output

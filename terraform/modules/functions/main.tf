@@ -16,7 +16,7 @@ locals {
   data_objects      = "${var.data_bucket_arn}/*"
   artifact_objects  = "${var.artifact_bucket_arn}/*"
 
-  # What every handler reads (infra/settings.py declares each; tests hold the two together).
+  # What every handler reads (core/settings.py declares each; tests hold the two together).
   common_env = {
     MLOPS_BACKEND                = "aws"
     MLOPS_ENVIRONMENT            = var.environment
