@@ -758,16 +758,21 @@ class StepRecord(BaseModel):
     detail: str = ""
 
 
-class PipelineResult(BaseModel):
-    run_id: str
-    status: Literal["registered", "rejected", "failed"]
-    steps: list[StepRecord]
+class Outcome(BaseModel):
+    """How a pipeline run (or a sweep) ended: what the CLI prints and its exit code reads."""
+
+    status: Literal["registered", "rejected", "failed"] = "failed"
     version: int | None = None
     promoted_to: str | None = None
     gate: GateResult | None = None
     validation_warnings: list[str] = Field(default_factory=list)
     error: str | None = None
     error_type: str | None = None
+
+
+class PipelineResult(Outcome):
+    run_id: str
+    steps: list[StepRecord]
     transitions: list[str] = Field(
         default_factory=list, description="States entered, in order (Step Functions runs)."
     )

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from mlops_template.core.artifacts import safe_run_id
 from mlops_template.core.pipeline import (
     DataValidationError,
+    Outcome,
     PipelineState,
     PipelineSteps,
     RunOutput,
@@ -29,7 +30,6 @@ from mlops_template.core.pipeline import (
 )
 from mlops_template.core.records import RunRecord, RunStatus
 from mlops_template.training.config import ModelConfig, TrainingConfig
-from mlops_template.training.gate import GateResult
 
 
 class TrialResult(BaseModel):
@@ -42,19 +42,12 @@ class TrialResult(BaseModel):
     seconds: float = 0.0
 
 
-class SweepResult(BaseModel):
+class SweepResult(Outcome):
     sweep_id: str
     model: str
     metric: str
-    status: Literal["registered", "rejected", "failed"] = "failed"
     trials: list[TrialResult] = Field(default_factory=list)
     best: str | None = Field(default=None, description="The run id of the best trial.")
-    version: int | None = None
-    promoted_to: str | None = None
-    gate: GateResult | None = None
-    validation_warnings: list[str] = Field(default_factory=list)
-    error: str | None = None
-    error_type: str | None = None
 
     def best_trial(self) -> TrialResult | None:
         return next((t for t in self.trials if t.run_id == self.best), None)
