@@ -72,6 +72,9 @@ app = typer.Typer(
     f"models.\n\n{SETTINGS_HELP}\n\n{EXIT_CODES_HELP}",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
+    # Docstrings are wrapped at 100 columns in the source: markdown mode reflows paragraphs
+    # to the terminal instead of keeping each source line break.
+    rich_markup_mode="markdown",
 )
 registry_app = typer.Typer(help="Inspect the model registry.", no_args_is_help=True)
 schema_app = typer.Typer(help="The data contract (schema) of a data set.", no_args_is_help=True)
