@@ -404,15 +404,19 @@ def arm_outcomes(
     """Each arm's outcomes in time order: served predictions (never a shadow's) of its version,
     captured since the test started, that count for the metric."""
     outcome = outcome_for(plan.metric)
-    arms: dict[int, list[tuple[str, int]]] = {plan.control_version: [], plan.experiment_version: []}
+    arms: dict[int, list[tuple[str, str, int]]] = {
+        plan.control_version: [],
+        plan.experiment_version: [],
+    }
     for r in records:
         if r.stage == "shadow" or r.version not in arms or r.at < plan.started_at:
             continue
         value = outcome(r)
         if value is not None:
-            arms[r.version].append((r.at, value))
-    control = [v for _, v in sorted(arms[plan.control_version])]
-    experiment = [v for _, v in sorted(arms[plan.experiment_version])]
+            arms[r.version].append((r.at, r.prediction_id, value))
+    # Time order, ties (one request's records) by id: never by the outcome itself.
+    control = [v for *_, v in sorted(arms[plan.control_version])]
+    experiment = [v for *_, v in sorted(arms[plan.experiment_version])]
     return control, experiment
 
 
