@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from mlops_template.core.abtest import CAPTURE_LIMIT, AbTestStatus, load_plan, publish, status_of
 from mlops_template.core.artifacts import read_verified
 from mlops_template.core.backend import Backend
 from mlops_template.core.registry import RegistryError
@@ -30,6 +31,7 @@ class MonitorResult(BaseModel):
     drift: DriftReport
     feedback_count: int
     feedback_accuracy: float | None
+    abtest: AbTestStatus | None = None
 
 
 def run_monitor(
@@ -44,9 +46,8 @@ def run_monitor(
     if current is None:
         raise RegistryError(f"no version of {model} is in {stage}: nothing to monitor")
     config = config or DriftConfig.model_validate(current.config.get("drift", {}))
-    captured = [
-        p for p in backend.predictions.recent(model, limit=limit) if p.version == current.version
-    ]
+    recent = backend.predictions.recent(model, limit=limit)
+    captured = [p for p in recent if p.version == current.version and p.stage != "shadow"]
     profile = ReferenceProfile.model_validate_json(
         read_verified(backend.artifacts, current.artifacts[PROFILE_FILE])
     )
@@ -63,6 +64,12 @@ def run_monitor(
     backend.metrics.put(FEEDBACK_COUNT_METRIC, len(labeled), unit="Count", dimensions=dims)
     if accuracy is not None:
         backend.metrics.put(FEEDBACK_ACCURACY_METRIC, accuracy, dimensions=dims)
+    abtest = None
+    plan = load_plan(backend.artifacts, model) if stage == "production" else None
+    if plan is not None:  # an A/B test is running: per-variant figures and the decision so far
+        # Every capture since the test started, not only the newest `limit`.
+        abtest = status_of(plan, backend.predictions.recent(model, limit=CAPTURE_LIMIT))
+        publish(backend, abtest)
     return MonitorResult(
         model=model,
         stage=stage,
@@ -71,4 +78,5 @@ def run_monitor(
         drift=drift,
         feedback_count=len(labeled),
         feedback_accuracy=accuracy,
+        abtest=abtest,
     )

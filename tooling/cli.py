@@ -1359,3 +1359,10 @@ def pipeline_start(
         result = LocalPipeline(backend, actor=actor()).run(name, key, auto_promote=promote_to)
     _print_pipeline(result, uploaded=backend.data.uri(key), data=data)
     _pipeline_exit(result)
+
+
+# A/B tests and the shadow report (tooling/abtest_cli.py; docs/abtest.md).
+from mlops_template.tooling.abtest_cli import abtest_app, shadow_app  # noqa: E402
+
+app.add_typer(abtest_app, name="abtest")
+app.add_typer(shadow_app, name="shadow")

@@ -13,7 +13,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = [ROOT / "tooling" / "cli.py", ROOT / "tooling" / "console.py"]
+SOURCES = [
+    ROOT / "tooling" / "cli.py",
+    ROOT / "tooling" / "console.py",
+    ROOT / "tooling" / "abtest_cli.py",
+]
 RICH_METHODS = {"print", "add_row", "status", "update", "add_task", "log"}
 SAFE_CALLS = {"markup", "cell", "escape", "Table", "Text"}
 
