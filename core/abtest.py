@@ -46,7 +46,7 @@ Outcome = Callable[[PredictionRecord], int | None]
 
 DEFAULT_MDE = 0.03
 DEFAULT_ALPHA = 0.05
-DEFAULT_POWER = 0.8
+DEFAULT_POWER = 0.9
 DEFAULT_LOOK_EVERY = 500
 CAPTURE_LIMIT = 1_000_000
 

@@ -78,7 +78,18 @@ def capture(backend, version, stage, correct, wrong, prefix):
 
 
 def test_start_status_and_decide_promote_the_better_canary(run, backend, canary):
-    started = run("abtest", "start", "--mde", "0.1", "--look-every", "100", "--baseline", "0.8")
+    started = run(
+        "abtest",
+        "start",
+        "--mde",
+        "0.1",
+        "--look-every",
+        "100",
+        "--baseline",
+        "0.8",
+        "--power",
+        "0.8",
+    )
     assert started.exit_code == 0, started.output
     plan = json.loads(backend.artifacts.get(abtest_key(MODEL)))
     assert (plan["control_version"], plan["experiment_version"]) == (1, 2)
