@@ -288,8 +288,14 @@ def score_file(
             partial_out.open("w", newline="", encoding="utf-8") as predictions_file,
             partial_rejects.open("w", newline="", encoding="utf-8") as rejects_file,
         ):
+            # A blank line is a row (of missing values, rejected): no row is dropped unseen and
+            # row numbers stay line numbers.
             reader = pd.read_csv(
-                handle, chunksize=chunk_rows, encoding="utf-8-sig", **CSV_TEXT_OPTIONS
+                handle,
+                chunksize=chunk_rows,
+                encoding="utf-8-sig",
+                skip_blank_lines=False,
+                **CSV_TEXT_OPTIONS,
             )
             first = True
             for chunk in reader:

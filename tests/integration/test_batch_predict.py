@@ -134,6 +134,7 @@ def test_bad_rows_go_to_the_rejects_file_with_their_line_and_reason(run, live, s
     spoil(9, texture, "")  # missing where the column had no missing value in training
     spoil(250, radius, "inf")  # not finite
     spoil(251, radius, "1e39")  # beyond float32
+    lines.insert(400, "")  # line 401: a blank line is a row of missing values
     sample.write_text("\n".join(lines) + "\n")
     out, rejects = tmp_path / "out.csv", tmp_path / "bad.csv"
     result = run(
@@ -141,11 +142,13 @@ def test_bad_rows_go_to_the_rejects_file_with_their_line_and_reason(run, live, s
         "--keys", "patient", "--chunk-rows", "64",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "569 rows, 565 scored, 4 rejected" in result.output
+    assert "570 rows, 565 scored, 5 rejected" in result.output
     scored, bad = pd.read_csv(out), pd.read_csv(rejects)
-    assert len(scored) == 569 - len(bad)
-    assert bad["line"].tolist() == [5, 9, 250, 251]
-    assert bad["patient"].tolist() == ["P0003", "P0007", "P0248", "P0249"]  # line n is row n-2
+    assert len(scored) == 570 - len(bad)
+    assert bad["line"].tolist() == [5, 9, 250, 251, 401]
+    # Line n is the file's row n - 2: the lines name the rows spoiled.
+    assert bad["patient"].tolist()[:4] == ["P0003", "P0007", "P0248", "P0249"]
+    assert pd.isna(bad["patient"].iloc[4]) and "and 25 more" in bad["reason"].iloc[4]
     reasons = bad["reason"].tolist()
     assert reasons[0].startswith("mean_radius: Input should be a valid number")
     assert "'twelve'" in reasons[0]
