@@ -238,9 +238,11 @@ def file_sha256(path: Path) -> str:
 def _check_header(header: list[str], loaded: LoadedModel, keys: Sequence[str]) -> None:
     missing = [n for n in loaded.schema.feature_names if n not in header]
     if missing:
+        shown = ", ".join(excerpt(repr(n), 60) for n in missing[:5])
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
         raise BatchInputError(
-            f"the file has no column {excerpt(', '.join(missing), 200)} (the model's features: "
-            f"{excerpt(', '.join(loaded.schema.feature_names), 200)})"
+            f"the file has no column {shown}{more}: {len(missing)} of the model's "
+            f"{len(loaded.schema.feature_names)} features are missing"
         )
     missing_keys = [k for k in keys if k not in header]
     if missing_keys:

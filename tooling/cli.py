@@ -1457,7 +1457,7 @@ def predict(
             raise _fail(str(exc), ExitCode.DATA_REJECTED) from None
     console.print(
         markup(
-            "{} v{} ({}): {:,} rows, {:,} scored, {:,} rejected in {:.1f} s ({:,.0f} rows/s)",
+            "{} v{} ({}): {:,} rows, {:,} scored, {:,} rejected in {:.2f} s ({:,.0f} rows/s)",
             summary.model,
             summary.version,
             summary.stage,

@@ -224,3 +224,26 @@ def test_unknown_categories_are_scored_or_rejected_when_strict(backend, frame, t
     assert strict.rejects["line"].tolist() == [3, 4]
     assert "clinic: 'east' is not a known category" in strict.rejects["reason"].iloc[0]
     assert strict.predictions["prediction_id"].tolist() == ["b-2", "b-5"]
+
+
+def test_a_ragged_file_is_refused_naming_the_line_and_a_header_alone_scores_nothing(
+    run, live, sample, tmp_path
+):
+    lines = sample.read_text().splitlines()
+    lines[300] += ",1,2"  # line 301: more cells than the header
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out.csv"
+    result = run("predict", "--data", str(ragged), "--out", str(out), "--chunk-rows", "100")
+    assert result.exit_code == 3
+    assert "not valid CSV" in result.output and "line 301" in result.output
+    assert not out.exists() and not (tmp_path / "out.rejects.csv").exists()
+    assert not list(tmp_path.glob("*.partial"))  # nor what the first chunks wrote
+
+    header = tmp_path / "header.csv"
+    header.write_text(lines[0] + "\n")
+    result = run("predict", "--data", str(header), "--out", str(out), "--keys", "patient")
+    assert result.exit_code == 0, result.output
+    assert "0 rows, 0 scored, 0 rejected" in result.output
+    assert out.read_text().startswith("patient,prediction_id,label,")
+    assert (tmp_path / "out.rejects.csv").read_text().startswith("line,reason,patient,")
