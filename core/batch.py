@@ -244,12 +244,12 @@ def _check_header(header: list[str], loaded: LoadedModel, keys: Sequence[str]) -
             f"the file has no column {shown}{more}: {len(missing)} of the model's "
             f"{len(loaded.schema.feature_names)} features are missing"
         )
-    missing_keys = [k for k in keys if k not in header]
-    if missing_keys:
-        raise BatchInputError(f"key column {', '.join(missing_keys)} is not in the file")
     taken = set(output_columns(loaded)) & set(keys)
     if taken:
         raise BatchInputError(f"key column {', '.join(sorted(taken))} is an output column's name")
+    missing_keys = [k for k in keys if k not in header]
+    if missing_keys:
+        raise BatchInputError(f"key column {', '.join(missing_keys)} is not in the file")
     if len(set(keys)) != len(keys):
         raise BatchInputError("a key column is named twice")
 

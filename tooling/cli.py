@@ -1435,6 +1435,7 @@ def predict(
         TimeElapsedColumn(),
         console=console,
         transient=True,
+        disable=not console.is_terminal,  # a log or a pipe gets the summary alone
     ) as progress:
         task = progress.add_task(markup("scoring with {} v{}", name, loaded.version), total=size)
 

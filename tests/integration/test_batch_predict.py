@@ -247,3 +247,17 @@ def test_a_ragged_file_is_refused_naming_the_line_and_a_header_alone_scores_noth
     assert "0 rows, 0 scored, 0 rejected" in result.output
     assert out.read_text().startswith("patient,prediction_id,label,")
     assert (tmp_path / "out.rejects.csv").read_text().startswith("line,reason,patient,")
+
+
+@pytest.mark.parametrize(
+    ("keys", "said"),
+    [
+        ("nope", "key column nope is not in the file"),
+        ("patient,label", "key column label is an output column's name"),
+    ],
+)
+def test_key_columns_must_be_in_the_file_and_not_collide(run, live, sample, tmp_path, keys, said):
+    out = tmp_path / "out.csv"
+    result = run("predict", "--data", str(sample), "--out", str(out), "--keys", keys)
+    assert result.exit_code == 3 and said in result.output
+    assert not out.exists()
