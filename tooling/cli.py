@@ -1361,6 +1361,126 @@ def pipeline_start(
     _pipeline_exit(result)
 
 
+def _key_columns(value: str | None) -> list[str]:
+    keys = [k.strip() for k in (value or "").split(",") if k.strip()]
+    if len(set(keys)) != len(keys):
+        raise typer.BadParameter("a key column is named twice")
+    return keys
+
+
+@app.command()
+def predict(
+    data: Annotated[
+        Path, typer.Option(exists=True, dir_okay=False, help="CSV file to score (any size).")
+    ],
+    out: Annotated[Path, typer.Option(help="Predictions CSV to write.")],
+    model: ModelOption = None,
+    stage: Annotated[
+        str | None,
+        typer.Option(help="Score with the version this stage serves (default: production)."),
+    ] = None,
+    version: Annotated[
+        int | None, typer.Option(min=1, help="Score with this version (instead of --stage).")
+    ] = None,
+    keys: Annotated[
+        str | None,
+        typer.Option(help="Input columns to copy into each prediction, comma-separated (ids)."),
+    ] = None,
+    rejects: Annotated[
+        Path | None,
+        typer.Option(
+            help="Rows that fail validation, with line and reason (default: <out>.rejects.csv)."
+        ),
+    ] = None,
+    chunk_rows: Annotated[
+        int, typer.Option(min=1, help="Rows read, validated and scored at a time (memory).")
+    ] = 10_000,
+    strict_categories: Annotated[
+        bool,
+        typer.Option(
+            help="Reject a row whose category the schema does not list (default: "
+            "score it, as /predict does, and count it)."
+        ),
+    ] = False,
+) -> None:
+    """Score a CSV file with a registered version, in bounded memory (see docs/batch.md).
+
+    Each row is validated like a /predict record; a row that fails goes to the rejects file with
+    its line number and why. Exit 3 when the file cannot be scored at all.
+    """
+    from rich.progress import BarColumn, DownloadColumn
+
+    from mlops_template.core.artifacts import ArtifactIntegrityError
+    from mlops_template.core.batch import BatchInputError, resolve_model, score_file
+
+    if stage is not None and version is not None:
+        raise typer.BadParameter("give --stage or --version, not both")
+    if stage is not None:
+        stage = _known_stage(stage)
+    key_list = _key_columns(keys)
+    rejects_path = rejects or out.with_name(f"{out.stem}.rejects.csv")
+    if len({data.resolve(), out.resolve(), rejects_path.resolve()}) < 3:
+        raise typer.BadParameter("--data, --out and --rejects must be three different files")
+    name = _model(model)
+    backend = _backend()
+    try:
+        loaded = resolve_model(
+            backend.registry, backend.artifacts, name, stage=stage, version=version
+        )
+    except ArtifactIntegrityError as exc:
+        where = version_label(version) if version else (stage or "production")
+        raise _fail(f"{name} {where}: {exc}") from None
+    size = data.stat().st_size
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,  # a log or a pipe gets the summary alone
+    ) as progress:
+        task = progress.add_task(markup("scoring with {} v{}", name, loaded.version), total=size)
+
+        def on_progress(rows: int, read: int) -> None:
+            label = markup("scoring with {} v{}: {:,} rows", name, loaded.version, rows)
+            progress.update(task, completed=read, description=label)
+
+        try:
+            summary = score_file(
+                loaded,
+                data,
+                out,
+                rejects_path,
+                keys=key_list,
+                chunk_rows=chunk_rows,
+                strict_categories=strict_categories,
+                on_progress=on_progress,
+            )
+        except BatchInputError as exc:
+            raise _fail(str(exc), ExitCode.DATA_REJECTED) from None
+    console.print(
+        markup(
+            "{} v{} ({}): {:,} rows, {:,} scored, {:,} rejected in {:.2f} s ({:,.0f} rows/s)",
+            summary.model,
+            summary.version,
+            summary.stage,
+            summary.rows,
+            summary.scored,
+            summary.rejected,
+            summary.seconds,
+            summary.rows_per_second,
+        )
+    )
+    console.print(markup("predictions: {} (batch {})", out, summary.batch))
+    if summary.rejected:
+        console.print(markup("[yellow]rejects:[/] {}", rejects_path))
+    for feature, count in sorted(summary.unknown_categories.items()):
+        console.print(
+            markup("[yellow]note:[/] {:,} rows scored with an unknown {}", count, feature)
+        )
+
+
 # A/B tests and the shadow report (tooling/abtest_cli.py; docs/abtest.md).
 from mlops_template.tooling.abtest_cli import abtest_app, shadow_app  # noqa: E402
 
