@@ -26,6 +26,14 @@ if TYPE_CHECKING:
 Severity = Literal["error", "warning"]
 MAX_LINES_LISTED = 10
 MAX_EXCERPT_CHARS = 80  # of a value quoted in a report: a 50 MB cell must not make a 50 MB report
+# How a data file is parsed (here and by batch scoring): every cell as its raw text, only an
+# empty cell missing; typing the values is validation's job.
+CSV_TEXT_OPTIONS: dict[str, Any] = {
+    "dtype": str,
+    "keep_default_na": False,
+    "na_values": [""],
+    "skipinitialspace": True,
+}
 
 
 def excerpt(text: str, limit: int = MAX_EXCERPT_CHARS) -> str:
@@ -113,9 +121,7 @@ def read_csv_bytes(data: bytes) -> pd.DataFrame:
     import pandas as pd
 
     text = data.decode("utf-8-sig")  # raises UnicodeDecodeError for other encodings
-    return pd.read_csv(
-        io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""], skipinitialspace=True
-    )
+    return pd.read_csv(io.StringIO(text), **CSV_TEXT_OPTIONS)
 
 
 def _header(data: bytes) -> list[str]:

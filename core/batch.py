@@ -1,0 +1,341 @@
+"""Batch scoring: a CSV file of any size scored by a registered version, in bounded memory.
+
+The file is read in chunks of raw text; each chunk's rows are validated by the version's own
+record model, the same rules /predict applies to a JSON record (a text value in a numeric
+column, a missing value in a column that had none, a NaN or an infinity, a number too large for
+float32), then scored with the version's ONNX model (`OnnxClassifier.predict_objects`, as
+/predict does). A row that fails goes to the rejects file with its line number and the reason,
+never silently dropped. Memory is one chunk, whatever the file's size.
+
+`score_chunk` is the unit of work (a chunk in, predictions and rejects out) so that a
+distributed batch (one function per chunk object) can reuse it; `score_file` streams a whole
+file through it. This module uses pandas: the serving path (`core/serving/`) never imports it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from mlops_template.core.registry import Registry, RegistryError
+from mlops_template.core.serving.router import LoadedModel, load_model
+from mlops_template.training.validation import CSV_TEXT_OPTIONS, excerpt
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlops_template.core.ports import BlobStore
+
+DEFAULT_CHUNK_ROWS = 10_000
+# Per rejected row, the reason names at most this many problems.
+MAX_REASONS = 5
+LINE = "line"
+REASON = "reason"
+
+
+class BatchInputError(ValueError):
+    """The file cannot be scored at all (not CSV, not UTF-8, a feature column missing)."""
+
+
+def resolve_model(
+    registry: Registry,
+    artifacts: BlobStore,
+    model: str,
+    *,
+    stage: str | None = None,
+    version: int | None = None,
+) -> LoadedModel:
+    """The version to score with, by number or by the stage that points at it; its artifacts
+    are verified against the registry's SHA-256 before loading (`ArtifactIntegrityError`)."""
+    if version is None:
+        stage = stage or "production"
+        alias = registry.alias(model, stage)
+        if alias is None:
+            raise RegistryError(f"no version of {model} is in {stage}")
+        version = alias.version
+    return load_model(registry, artifacts, model, version, stage or f"v{version}")
+
+
+def output_columns(loaded: LoadedModel, keys: Sequence[str] = ()) -> list[str]:
+    """The predictions file's header: the key columns asked for, then the answer."""
+    classes = [f"probability_{c}" for c in loaded.classifier.classes]
+    return [*keys, "prediction_id", "label", "probability", *classes, "model", "version"]
+
+
+def batch_id(loaded: LoadedModel, file_sha256: str) -> str:
+    """Deterministic: the same file scored by the same version gets the same prediction ids
+    (`<batch id>-<line>`), so a rerun or a retried chunk replaces its rows, never duplicates."""
+    text = f"{loaded.record.model}:{loaded.version}:{file_sha256}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _lines(frame: pd.DataFrame) -> list[int]:
+    # read_csv numbers rows 0.. across chunks; the header is line 1.
+    return [int(i) + 2 for i in frame.index]
+
+
+def _feature_values(frame: pd.DataFrame, loaded: LoadedModel) -> list[list[Any]]:
+    """Per feature, the values a JSON record would carry: a number where the text is one (the
+    record model then checks it is finite and fits float32), None where the cell is empty, and
+    otherwise the text itself (which a numeric field refuses, as /predict refuses a string)."""
+    import pandas as pd
+
+    columns: list[list[Any]] = []
+    for c in loaded.schema.columns:
+        raw = frame[c.name]
+        missing = raw.isna()
+        if c.kind == "numeric" and c.dtype != "boolean":
+            numbers = pd.to_numeric(raw, errors="coerce")
+            values = numbers.astype(object).where(numbers.notna(), raw.astype(object))
+        else:
+            values = raw.astype(object)
+        columns.append(values.where(~missing, None).tolist())
+    return columns
+
+
+def _reason(errors: list[Any]) -> str:
+    parts = []
+    for e in errors[:MAX_REASONS]:
+        where = ".".join(str(p) for p in e["loc"][1:]) or "record"
+        value = "" if e["type"] == "missing" else f" (got {excerpt(repr(e.get('input')), 40)})"
+        parts.append(f"{where}: {e['msg']}{value}")
+    if len(errors) > MAX_REASONS:
+        parts.append(f"and {len(errors) - MAX_REASONS} more")
+    return "; ".join(parts)
+
+
+@dataclass
+class ChunkResult:
+    predictions: pd.DataFrame
+    rejects: pd.DataFrame
+    unknown_categories: dict[str, int] = field(default_factory=dict)
+
+
+_ADAPTERS: dict[tuple[str, int], TypeAdapter[Any]] = {}
+
+
+def _adapter(loaded: LoadedModel) -> TypeAdapter[Any]:
+    key = (loaded.record.model, loaded.version)
+    if key not in _ADAPTERS:
+        _ADAPTERS[key] = TypeAdapter(list[loaded.schema.record_model])  # type: ignore[name-defined]
+    return _ADAPTERS[key]
+
+
+def score_chunk(
+    loaded: LoadedModel,
+    frame: pd.DataFrame,
+    *,
+    batch: str,
+    keys: Sequence[str] = (),
+    strict_categories: bool = False,
+) -> ChunkResult:
+    """Validate and score a chunk of raw text rows (as `read_csv(**CSV_TEXT_OPTIONS)` reads
+    them, its index numbering the file's rows from 0 after the header).
+
+    Returns the predictions (`output_columns`) and the rejects: `line`, `reason`, then the row's
+    cells as they were in the file. With `strict_categories`, a category the schema does not
+    list is a reject; otherwise it is scored (as /predict does) and counted.
+    """
+    import pandas as pd
+
+    lines = _lines(frame)
+    names = loaded.schema.feature_names
+    rows = [
+        dict(zip(names, values, strict=True)) for values in zip(*_feature_values(frame, loaded))
+    ]
+    reasons: dict[int, str] = {}
+    adapter = _adapter(loaded)
+    try:
+        records = adapter.validate_python(rows)
+        kept = list(range(len(rows)))
+    except ValidationError as exc:
+        by_row: dict[int, list[Any]] = {}
+        for e in exc.errors(include_url=False):
+            by_row.setdefault(int(e["loc"][0]), []).append(e)
+        reasons = {i: _reason(errs) for i, errs in by_row.items()}
+        kept = [i for i in range(len(rows)) if i not in reasons]
+        records = adapter.validate_python([rows[i] for i in kept])
+    if strict_categories:
+        known = {
+            c.name: frozenset(c.categories)
+            for c in loaded.schema.columns
+            if c.kind == "categorical" and c.dtype != "boolean"
+        }
+        still: list[int] = []
+        valid: list[Any] = []
+        for i, record in zip(kept, records, strict=True):
+            unknown = [
+                f"{name}: {excerpt(str(v), 40)!r} is not a known category"
+                for name, cats in known.items()
+                if (v := getattr(record, name)) is not None and str(v) not in cats
+            ]
+            if unknown:
+                reasons[i] = "; ".join(unknown)
+            else:
+                still.append(i)
+                valid.append(record)
+        kept, records = still, valid
+    unknown_counts = loaded.unknown_categories.count(records) if records else {}
+
+    predictions = pd.DataFrame({k: frame[k].to_numpy()[kept] for k in keys})
+    predictions["prediction_id"] = [f"{batch}-{lines[i]}" for i in kept]
+    if records:
+        labels, probabilities = loaded.classifier.predict_objects(records)
+        typed = loaded.schema.target.label_values()
+        predictions["label"] = [typed[label] for label in labels]
+        predictions["probability"] = probabilities.max(axis=1).round(6)
+        rounded = probabilities.round(6)
+        for j, c in enumerate(loaded.classifier.classes):
+            predictions[f"probability_{c}"] = rounded[:, j]
+    else:
+        for name in output_columns(loaded)[1:-2]:
+            predictions[name] = []
+    predictions["model"] = loaded.record.model
+    predictions["version"] = loaded.version
+    predictions = predictions[output_columns(loaded, keys)]
+
+    bad = sorted(reasons)
+    rejects = frame.iloc[bad].copy()
+    rejects.insert(0, REASON, [reasons[i] for i in bad])
+    rejects.insert(0, LINE, [lines[i] for i in bad])
+    return ChunkResult(predictions, rejects, unknown_counts)
+
+
+@dataclass
+class BatchSummary:
+    model: str
+    version: int
+    stage: str
+    batch: str
+    rows: int = 0
+    scored: int = 0
+    rejected: int = 0
+    seconds: float = 0.0
+    unknown_categories: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_header(header: list[str], loaded: LoadedModel, keys: Sequence[str]) -> None:
+    missing = [n for n in loaded.schema.feature_names if n not in header]
+    if missing:
+        raise BatchInputError(
+            f"the file has no column {excerpt(', '.join(missing), 200)} (the model's features: "
+            f"{excerpt(', '.join(loaded.schema.feature_names), 200)})"
+        )
+    missing_keys = [k for k in keys if k not in header]
+    if missing_keys:
+        raise BatchInputError(f"key column {', '.join(missing_keys)} is not in the file")
+    taken = set(output_columns(loaded)) & set(keys)
+    if taken:
+        raise BatchInputError(f"key column {', '.join(sorted(taken))} is an output column's name")
+    if len(set(keys)) != len(keys):
+        raise BatchInputError("a key column is named twice")
+
+
+def score_file(
+    loaded: LoadedModel,
+    source: Path,
+    out: Path,
+    rejects: Path,
+    *,
+    keys: Sequence[str] = (),
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    strict_categories: bool = False,
+    batch: str | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> BatchSummary:
+    """Score a CSV file chunk by chunk, streaming predictions to `out` and rejects to
+    `rejects` (both CSV, both always written; each appears complete or not at all).
+
+    `on_progress(rows done, bytes read)` is called after each chunk. A file that cannot be
+    scored at all raises `BatchInputError` and leaves neither file.
+    """
+    import pandas as pd
+
+    started = time.perf_counter()
+    summary = BatchSummary(
+        model=loaded.record.model,
+        version=loaded.version,
+        stage=loaded.stage,
+        batch=batch or batch_id(loaded, file_sha256(source)),
+    )
+    unknown: Counter[str] = Counter()
+    partial_out = out.with_name(out.name + ".partial")
+    partial_rejects = rejects.with_name(rejects.name + ".partial")
+    try:
+        with (
+            source.open("rb") as handle,
+            partial_out.open("w", newline="", encoding="utf-8") as predictions_file,
+            partial_rejects.open("w", newline="", encoding="utf-8") as rejects_file,
+        ):
+            reader = pd.read_csv(
+                handle, chunksize=chunk_rows, encoding="utf-8-sig", **CSV_TEXT_OPTIONS
+            )
+            first = True
+            for chunk in reader:
+                if first:
+                    _check_header([str(c) for c in chunk.columns], loaded, keys)
+                result = score_chunk(
+                    loaded,
+                    chunk,
+                    batch=summary.batch,
+                    keys=keys,
+                    strict_categories=strict_categories,
+                )
+                result.predictions.to_csv(predictions_file, header=first, index=False)
+                result.rejects.to_csv(rejects_file, header=first, index=False)
+                first = False
+                summary.rows += len(chunk)
+                summary.scored += len(result.predictions)
+                summary.rejected += len(result.rejects)
+                unknown.update(result.unknown_categories)
+                if on_progress is not None:
+                    on_progress(summary.rows, handle.tell())
+            if first:  # a header and no rows: the files still say what they would hold
+                header = list(pd.read_csv(source, nrows=0, encoding="utf-8-sig").columns)
+                _check_header([str(c) for c in header], loaded, keys)
+                predictions_file.write(",".join(output_columns(loaded, keys)) + "\n")
+                rejects_file.write(",".join([LINE, REASON, *header]) + "\n")
+    except BatchInputError:
+        _remove(partial_out, partial_rejects)
+        raise
+    except UnicodeDecodeError as exc:
+        _remove(partial_out, partial_rejects)
+        raise BatchInputError(
+            f"{source.name} is not UTF-8 text (byte {exc.start}: {exc.reason})"
+        ) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        _remove(partial_out, partial_rejects)
+        raise BatchInputError(f"{source.name} is not valid CSV: {excerpt(str(exc), 300)}") from None
+    except BaseException:
+        _remove(partial_out, partial_rejects)
+        raise
+    os.replace(partial_out, out)
+    os.replace(partial_rejects, rejects)
+    summary.seconds = time.perf_counter() - started
+    summary.unknown_categories = dict(unknown)
+    return summary
+
+
+def _remove(*paths: Path) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
