@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     predictions_table: str = ""
     idempotency_table: str = ""
     state_machine_arn: str = ""
+    batch_state_machine_arn: str = Field(
+        default="", description="The batch-scoring state machine (`mlops batch start` on AWS)."
+    )
     kms_key_id: str = Field(default="", description="KMS key for S3 writes (default: aws/s3).")
     metrics_namespace: str = "MLOps"
     metrics_sink: Literal["cloudwatch", "emf"] = Field(
@@ -137,6 +140,7 @@ TERRAFORM_OUTPUTS = {
     "registry_table": "MLOPS_REGISTRY_TABLE",
     "predictions_table": "MLOPS_PREDICTIONS_TABLE",
     "state_machine_arn": "MLOPS_STATE_MACHINE_ARN",
+    "batch_state_machine_arn": "MLOPS_BATCH_STATE_MACHINE_ARN",
     "kms_key_arn": "MLOPS_KMS_KEY_ID",
     "export_signing_key": "MLOPS_EXPORT_SIGNING_KEY",
     "trusted_export_keys": "MLOPS_TRUSTED_EXPORT_KEYS",

@@ -90,6 +90,11 @@ app.add_typer(schema_app, name="schema")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(config_app, name="config")
 app.add_typer(runs_app, name="runs")
+batch_app = typer.Typer(
+    help="Batch scoring on AWS: the batch state machine over a file in the data bucket.",
+    no_args_is_help=True,
+)
+app.add_typer(batch_app, name="batch")
 
 console = Console()
 err = Console(stderr=True)
@@ -729,6 +734,91 @@ def _run(model: str | None, run_id: str) -> Any:
         return _backend().registry.get_run(name, run_id)
     except RegistryError as exc:
         raise _fail(f"{exc} (a run of another model: --model NAME)") from exc
+
+
+@batch_app.command("start")
+def batch_start(
+    data: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="CSV to upload under batch-input/."),
+    ] = None,
+    key: Annotated[
+        str | None, typer.Option(help="Or: a CSV already in the data bucket, under batch-input/.")
+    ] = None,
+    model: ModelOption = None,
+    stage: Annotated[str | None, typer.Option(help="Score with this stage's version.")] = None,
+    version: Annotated[int | None, typer.Option(help="Or with this version.")] = None,
+    keys: Annotated[
+        str | None, typer.Option(help="Input columns to carry into the output (comma-separated).")
+    ] = None,
+    rows_per_chunk: Annotated[int, typer.Option(min=1, help="Rows a scoring function gets.")] = (
+        10_000
+    ),
+    wait: Annotated[bool, typer.Option(help="Wait for the run and print its summary.")] = False,
+) -> None:
+    """Score a file with the batch state machine (split, one function per chunk, summary);
+    everything lands under batch/<model>/<run id>/ in the data bucket."""
+    import json
+    import time
+    import uuid
+
+    from mlops_template.core.batch_job import BatchJob
+    from mlops_template.infra.aws.clients import client
+
+    settings = _settings()
+    if settings.backend != "aws" or not settings.batch_state_machine_arn:
+        raise _fail(
+            "batch start runs on AWS (MLOPS_BACKEND=aws, MLOPS_BATCH_STATE_MACHINE_ARN: "
+            "`mlops env`); on this machine, `mlops predict` scores a file",
+            ExitCode.USAGE,
+        )
+    if (data is None) == (key is None):
+        raise _fail("give one of --data FILE or --key KEY", ExitCode.USAGE)
+    if stage is not None and version is not None:
+        raise _fail("give --stage or --version, not both", ExitCode.USAGE)
+    run_id = f"batch-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    if data is not None:
+        key = f"batch-input/{run_id}/{data.name}"
+        _backend(settings).data.put(key, data.read_bytes(), content_type="text/csv")
+    assert key is not None
+    if not key.startswith("batch-input/"):
+        raise _fail("--key must be under batch-input/ (what the batch functions may read)")
+    job = BatchJob(
+        model=_model(model),
+        input_key=key,
+        run_id=run_id,
+        stage=stage,
+        version=version,
+        keys=[k.strip() for k in keys.split(",") if k.strip()] if keys else [],
+        rows_per_chunk=rows_per_chunk,
+    )
+    sfn = client("stepfunctions")
+    arn = sfn.start_execution(
+        stateMachineArn=settings.batch_state_machine_arn,
+        name=run_id,
+        input=json.dumps({"job": job.model_dump(mode="json")}),
+    )["executionArn"]
+    console.print(
+        markup("batch run {} started: s3://{}/{}", run_id, settings.data_bucket, job.prefix)
+    )
+    if not wait:
+        return
+    with console.status(markup("scoring {}", key)):
+        while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+            time.sleep(2)
+    if described["status"] != "SUCCEEDED":
+        raise _fail(f"batch run {run_id} {described['status']}: {described.get('cause', '')}")
+    summary = json.loads(described["output"])["summary"]
+    console.print(
+        markup(
+            "{} rows: {} scored, {} rejected (v{}); predictions under {}",
+            summary["rows"],
+            summary["scored"],
+            summary["rejected"],
+            summary["version"],
+            summary["predictions_prefix"],
+        )
+    )
 
 
 @registry_app.command("list")

@@ -116,6 +116,7 @@ def emulated_settings(prefix: str, **overrides: Any) -> Settings:
         "predictions_table": f"{prefix}-predictions",
         "idempotency_table": f"{prefix}-idempotency",
         "state_machine_arn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{prefix}-pipeline",
+        "batch_state_machine_arn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{prefix}-batch",
         "model_refresh_seconds": 0,
         "metrics_namespace": "MLOps",
         "export_signing_key": export_signing_alias(prefix),
@@ -402,14 +403,20 @@ def render_template(template: str, variables: dict[str, Any]) -> str:
     return re.sub(r"\$\{(\w+)\}", lambda m: str(variables[m.group(1)]), template)
 
 
-def deploy_pipeline(settings: Settings, *, poll_seconds: int = 1) -> str:
-    """Create the pipeline's functions and the state machine from the ASL template, in moto."""
+def _deploy_state_machine(
+    settings: Settings,
+    name: str,
+    handlers: dict[str, str],
+    template: str,
+    variables: dict[str, Any],
+) -> str:
+    """In moto: one function per handler (run in-process by `moto_patches`), and a state
+    machine from the ASL template with `<name>_function_arn` for each."""
     import io
     import zipfile
 
     import boto3
 
-    prefix = settings.state_machine_arn.rsplit(":", 1)[-1].removesuffix("-pipeline")
     iam = boto3.client("iam", region_name=REGION)
     trust = {
         "Version": "2012-10-17",
@@ -421,17 +428,15 @@ def deploy_pipeline(settings: Settings, *, poll_seconds: int = 1) -> str:
             }
         ],
     }
-    role = iam.create_role(
-        RoleName=f"{prefix}-emulated", AssumeRolePolicyDocument=json.dumps(trust)
-    )
+    role = iam.create_role(RoleName=f"{name}-emulated", AssumeRolePolicyDocument=json.dumps(trust))
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("README", "handlers run in-process, see tooling/emulation.py: moto_patches")
     lam = boto3.client("lambda", region_name=REGION)
     arns: dict[str, str] = {}
-    for name, handler in PIPELINE_FUNCTIONS.items():
+    for function, handler in handlers.items():
         created = lam.create_function(
-            FunctionName=f"{prefix}-{name}",
+            FunctionName=f"{name}-{function}",
             Runtime="python3.12",
             Role=role["Role"]["Arn"],
             Handler=handler,
@@ -440,34 +445,64 @@ def deploy_pipeline(settings: Settings, *, poll_seconds: int = 1) -> str:
             MemorySize=3008,
             Environment={"Variables": settings_env(settings)},
         )
-        arns[f"{name}_function_arn"] = created["FunctionArn"]
-    definition = render_template(
-        pipeline_definition(),
-        {
-            **arns,
-            "registry_table": settings.registry_table,
-            "training_poll_seconds": poll_seconds,
-        },
-    )
-    boto3.client("stepfunctions", region_name=REGION).create_state_machine(
-        name=settings.state_machine_arn.rsplit(":", 1)[-1],
-        definition=definition,
+        arns[f"{function}_function_arn"] = created["FunctionArn"]
+    machine = boto3.client("stepfunctions", region_name=REGION).create_state_machine(
+        name=name,
+        definition=render_template(template, {**arns, **variables}),
         roleArn=role["Role"]["Arn"],
     )
-    return settings.state_machine_arn
+    return str(machine["stateMachineArn"])
+
+
+def deploy_pipeline(settings: Settings, *, poll_seconds: int = 1) -> str:
+    """Create the pipeline's functions and the state machine from the ASL template, in moto."""
+    return _deploy_state_machine(
+        settings,
+        settings.state_machine_arn.rsplit(":", 1)[-1],
+        PIPELINE_FUNCTIONS,
+        pipeline_definition(),
+        {"registry_table": settings.registry_table, "training_poll_seconds": poll_seconds},
+    )
+
+
+# Step -> handler, as terraform/modules/functions wires them (functions `batch_<step>`).
+BATCH_FUNCTIONS = {
+    "split": "mlops_template.functions.batch.split_handler",
+    "score": "mlops_template.functions.batch.score_handler",
+    "summarize": "mlops_template.functions.batch.summarize_handler",
+}
+
+
+def deploy_batch(settings: Settings, *, max_concurrency: int = 4) -> str:
+    """The batch-scoring state machine (core/batch.asl.json) and its functions, in moto."""
+    from importlib.resources import files
+
+    return _deploy_state_machine(
+        settings,
+        settings.batch_state_machine_arn.rsplit(":", 1)[-1],
+        BATCH_FUNCTIONS,
+        (files("mlops_template.core") / "batch.asl.json").read_text(),
+        {
+            "data_bucket": settings.data_bucket,
+            "max_concurrency": max_concurrency,
+            "tolerated_failure_percentage": "0.0",
+        },
+    )
 
 
 def run_execution(
-    state_machine_arn: str, model: str, key: str, run_id: str, *, timeout_seconds: float = 120
+    state_machine_arn: str,
+    name: str,
+    payload: dict[str, Any],
+    *,
+    timeout_seconds: float = 120,
 ) -> dict[str, Any]:
     """Start an execution and wait for it: its description plus the states it passed through."""
     import boto3
 
     sfn = boto3.client("stepfunctions", region_name=REGION)
     arn = sfn.start_execution(
-        stateMachineArn=state_machine_arn,
-        name=run_id,
-        input=json.dumps({"model": model, "key": key, "run_id": run_id}),
+        stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload)
     )["executionArn"]
     deadline = time.monotonic() + timeout_seconds
     while True:
@@ -475,7 +510,7 @@ def run_execution(
         if described["status"] != "RUNNING":
             break
         if time.monotonic() > deadline:
-            raise TimeoutError(f"execution {run_id} still running after {timeout_seconds}s")
+            raise TimeoutError(f"execution {name} still running after {timeout_seconds}s")
         time.sleep(0.05)
     events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
     return {"execution": described, "events": events}
@@ -500,7 +535,9 @@ class AslPipeline:
 
         self._runs += 1
         run_id = run_id or f"{model}-{time.strftime('%Y%m%dT%H%M%S')}-{self._runs}"
-        outcome = run_execution(self.state_machine_arn, model, key, run_id)
+        outcome = run_execution(
+            self.state_machine_arn, run_id, {"model": model, "key": key, "run_id": run_id}
+        )
         execution, events = outcome["execution"], outcome["events"]
         result = PipelineResult(run_id=run_id, status="failed", steps=[])
         entered: dict[str, Any] = {}

@@ -28,6 +28,11 @@ output "state_machine_arn" {
   value       = module.stack.state_machine_arn
 }
 
+output "batch_state_machine_arn" {
+  description = "Batch scoring (`mlops batch start`)."
+  value       = module.stack.batch_state_machine_arn
+}
+
 output "function_names" {
   description = "Lambda function of each handler."
   value       = module.stack.function_names

@@ -106,3 +106,39 @@ def test_pipeline_start_on_aws_starts_one_execution_per_file(run, data_file, aws
     again = run("pipeline", "start", "--data", str(data_file), "--model", MODEL)
     assert "pipeline started" in first.output and "already ran" in again.output
     assert len(sfn.list_executions(stateMachineArn=aws.state_machine_arn)["executions"]) == 1
+
+
+def test_batch_start_scores_a_file_on_the_batch_state_machine(
+    run, aws, production_v1, tmp_path, csv_bytes
+):
+    from mlops_template.infra import build_backend
+    from mlops_template.tooling.emulation import deploy_batch
+
+    deploy_batch(aws)
+    rows = csv_bytes.decode().splitlines()
+    header, body = rows[0], rows[1:]
+    bad = body[3].split(",")
+    bad[0] = "oops"  # the first column is numeric: this row is rejected, not dropped
+    lines = [header, *body[:3], ",".join(bad), *body[4:]]
+    data = tmp_path / "tonight.csv"
+    data.write_text("\n".join(lines) + "\n")
+    result = run(
+        "batch", "start", "--data", str(data), "--model", MODEL, "--rows-per-chunk", "200", "--wait"
+    )
+    assert result.exit_code == 0, result.output
+    assert f"{len(body)} rows: {len(body) - 1} scored, 1 rejected (v1)" in result.output
+    run_id = result.output.split("batch run ", 1)[1].split()[0]
+    store = build_backend(aws).data
+    prefix = f"batch/{MODEL}/{run_id}/"
+    assert len(store.keys(f"{prefix}predictions/")) == 3  # 569 rows in chunks of 200
+    assert store.exists(f"{prefix}summary.json")
+
+
+def test_batch_start_refuses_what_it_cannot_run(run, aws, monkeypatch, data_file):
+    both = run("batch", "start", "--model", MODEL)
+    assert both.exit_code == 2 and "--data FILE or --key KEY" in both.output
+    outside = run("batch", "start", "--key", "incoming/x.csv", "--model", MODEL)
+    assert outside.exit_code == 1 and "batch-input/" in outside.output
+    monkeypatch.setenv("MLOPS_BACKEND", "local")
+    local = run("batch", "start", "--data", str(data_file))
+    assert local.exit_code == 2 and "mlops predict" in local.output

@@ -241,5 +241,8 @@ def test_run_execution_reports_a_timeout(deployed, csv_bytes, monkeypatch):
     deployed.backend.data.put("incoming/day1.csv", csv_bytes)
     with pytest.raises(TimeoutError):
         run_execution(
-            deployed.state_machine_arn, MODEL, "incoming/day1.csv", "run-slow", timeout_seconds=0
+            deployed.state_machine_arn,
+            "run-slow",
+            {"model": MODEL, "key": "incoming/day1.csv", "run_id": "run-slow"},
+            timeout_seconds=0,
         )

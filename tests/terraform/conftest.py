@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -90,15 +91,19 @@ def functions_locals() -> dict[str, Any]:
     return merged
 
 
-def handler_of(name: str, spec: dict[str, Any]) -> str:
-    """A function's handler as Lambda gets it: the pipeline's tasks name theirs in
-    core/pipeline_steps.json (read by terraform/modules/functions), the rest inline."""
+def handler_of(name: str, spec: dict[str, Any], functions: dict[str, Any]) -> str:
+    """A function's handler as Lambda gets it: inline, or from a map of the functions module's
+    locals (`local.batch_handlers`), or, for the pipeline's tasks, from core/pipeline_steps.json
+    (which terraform/modules/functions reads into `local.pipeline_handlers`)."""
     from mlops_template.core.pipeline import pipeline_steps
 
-    steps = {step.name: step.handler for step in pipeline_steps()}
-    if spec["handler"] == f'${{local.pipeline_handlers["{name}"]}}':
-        return steps[name]
-    return str(spec["handler"])
+    found = re.fullmatch(r'\$\{local\.(\w+)\["(\w+)"\]\}', str(spec["handler"]))
+    if found is None:
+        return str(spec["handler"])
+    table, key = found.groups()
+    if table == "pipeline_handlers":
+        return {step.name: step.handler for step in pipeline_steps()}[key]
+    return str(functions[table][key])
 
 
 @pytest.fixture(scope="session")

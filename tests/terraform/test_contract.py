@@ -11,7 +11,7 @@ import pytest
 from mlops_template.core.monitoring import DRIFT_SHARE_METRIC, FEEDBACK_ACCURACY_METRIC
 from mlops_template.core.pipeline import pipeline_definition, pipeline_steps
 from mlops_template.core.settings import Settings
-from mlops_template.tooling.emulation import render_template, resolve_handler
+from mlops_template.tooling.emulation import BATCH_FUNCTIONS, render_template, resolve_handler
 from mlops_template.training.config import MODEL_NAME_PATTERN
 
 from .conftest import MODULES, ROOT, TERRAFORM, blocks, first, handler_of, parse
@@ -43,6 +43,9 @@ NEEDS = {
     },
     "rollback": {"MLOPS_SERVING_STAGE", "MLOPS_ROLLBACK_WINDOW_SECONDS"},
     "inference": {"MLOPS_METRICS_SINK", "MLOPS_SERVING_STAGE", "MLOPS_MODEL_REFRESH_SECONDS"},
+    "batch_split": set(),
+    "batch_score": set(),
+    "batch_summarize": set(),
 }
 # The only actions AWS does not let us scope to a resource.
 UNSCOPABLE = {
@@ -73,10 +76,13 @@ def test_every_function_handler_exists(functions_locals):
     assert set(functions) == {*NEEDS, "validate", "evaluate"}
     steps = {step.name for step in pipeline_steps()}
     for name, spec in functions.items():
-        handler = handler_of(name, spec)
+        handler = handler_of(name, spec, functions_locals)
         assert callable(resolve_handler(handler)), name
-        # The pipeline's tasks: Terraform takes their handlers from the steps file.
-        assert (handler != spec["handler"]) == (name in steps), name
+    # The pipeline's tasks: Terraform takes their handlers from the steps file.
+    assert {n for n, s in functions.items() if "pipeline_handlers" in s["handler"]} == steps
+    # Batch scoring: the functions the emulator deploys are the ones Terraform does.
+    batch = {step: functions_locals["batch_handlers"][f"batch_{step}"] for step in BATCH_FUNCTIONS}
+    assert batch == BATCH_FUNCTIONS
 
 
 def test_only_inference_ships_as_a_zip(functions_locals):
@@ -158,6 +164,25 @@ def test_the_pipeline_template_placeholders_match_templatefile():
     assert '"${step}_function_arn" => arn' in call.group(2)
     passed = set(re.findall(r"^\s*(\w+)\s*=", call.group(2), re.M))
     assert placeholders == passed | {f"{step.name}_function_arn" for step in pipeline_steps()}
+
+
+def test_the_batch_template_placeholders_match_templatefile():
+    from importlib.resources import files
+
+    template = (files("mlops_template.core") / "batch.asl.json").read_text()
+    placeholders = set(re.findall(r"\$\{(\w+)\}", template))
+    main = (MODULES / "pipeline" / "main.tf").read_text()
+    call = re.search(
+        r'templatefile\("\$\{path\.module\}/([^"]+batch\.asl\.json)", merge\((.*?)\)\)', main, re.S
+    )
+    assert call, "the batch state machine is not rendered from core/batch.asl.json"
+    assert (MODULES / "pipeline" / call.group(1)).resolve() == ROOT / "core" / "batch.asl.json"
+    passed = set(re.findall(r"^\s*(\w+)\s*=", call.group(2), re.M))
+    assert placeholders == passed | {f"{step}_function_arn" for step in BATCH_FUNCTIONS}
+    # The stack wires the functions module's batch functions, one per step.
+    stack = parse(MODULES / "stack" / "main.tf")["module"]
+    pipeline = next(m["pipeline"] for m in stack if "pipeline" in m)
+    assert pipeline["batch_function_arns"] == "${module.functions.batch_task_arns}"
 
 
 def test_each_step_is_the_task_state_it_names():

@@ -142,7 +142,7 @@ def call_as(monkeypatch, name: str, handler, event: dict[str, Any]) -> Any:
 def granted(functions_locals) -> dict[str, set[str]]:
     actions: dict[str, set[str]] = {}
     for name, spec in functions_locals["functions"].items():
-        HANDLER_TO_FUNCTION[handler_of(name, spec)] = name
+        HANDLER_TO_FUNCTION[handler_of(name, spec, functions_locals)] = name
         LITERAL_ENV[name] = {k: str(v) for k, v in spec["env"].items() if "${" not in str(v)}
         actions[name] = {
             a
@@ -169,6 +169,20 @@ def test_roles_grant_what_the_code_calls_and_nothing_more(
     backend.data.put("incoming/bad.csv", csv_bytes.replace(b"benign", b"x", 5))
     assert pipeline.run(MODEL, "incoming/bad.csv", run_id="run-bad").status == "failed"
     backend.registry.promote(MODEL, 1, "production", actor="test")
+
+    # Batch scoring: the batch definition on moto, a chunk per function (two chunks, one bad row).
+    batch_input = csv_bytes.replace(b"benign", b"benign", 1)
+    boto3.client("s3").put_object(
+        Bucket=aws.data_bucket, Key="batch-input/nightly.csv", Body=batch_input
+    )
+    job = {
+        "model": MODEL,
+        "input_key": "batch-input/nightly.csv",
+        "run_id": "batch-1",
+        "rows_per_chunk": 300,
+    }
+    scored = emulation.run_execution(emulation.deploy_batch(aws), "batch-1", {"job": job})
+    assert scored["execution"]["status"] == "SUCCEEDED", scored["execution"].get("cause")
 
     # New data arrives.
     call_as(

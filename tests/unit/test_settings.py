@@ -15,6 +15,9 @@ OUTPUTS = {
     "state_machine_arn": {
         "value": "arn:aws:states:eu-west-1:1:stateMachine:mlops-staging-pipeline"
     },
+    "batch_state_machine_arn": {
+        "value": "arn:aws:states:eu-west-1:1:stateMachine:mlops-staging-batch"
+    },
     "kms_key_arn": {"value": "arn:aws:kms:eu-west-1:1:key/abc"},
     "export_signing_key": {"value": "alias/mlops-staging-export-signing"},
     "trusted_export_keys": {"value": "alias/mlops-dev-export-signing"},

@@ -15,6 +15,13 @@ locals {
   training_jobs_arn = "arn:${local.partition}:sagemaker:${local.region}:${local.account}:training-job/${var.model_name}-*"
   data_objects      = "${var.data_bucket_arn}/*"
   artifact_objects  = "${var.artifact_bucket_arn}/*"
+  batch_objects     = "${var.data_bucket_arn}/batch/*"
+  # Batch scoring: one handler a step of core/batch.asl.json.
+  batch_handlers = {
+    batch_split     = "mlops_template.functions.batch.split_handler"
+    batch_score     = "mlops_template.functions.batch.score_handler"
+    batch_summarize = "mlops_template.functions.batch.summarize_handler"
+  }
 
   # What every handler reads (core/settings.py declares each; tests hold the two together).
   common_env = {
@@ -156,6 +163,35 @@ locals {
         # The version rolled back to must still have every artifact, byte for byte.
         { sid = "VerifyArtifacts", actions = ["s3:GetObject"], resources = [local.artifact_objects] },
         { sid = "ListArtifacts", actions = ["s3:ListBucket"], resources = [var.artifact_bucket_arn] },
+      ]
+    }
+    # Batch scoring (core/batch.asl.json): inputs under batch-input/, everything else under batch/.
+    batch_split = {
+      handler = local.batch_handlers["batch_split"], package = "image", memory = var.training_memory_mb
+      timeout = 900, async = false, reserved = 2
+      env     = {}
+      statements = [
+        { sid = "ReadInput", actions = ["s3:GetObject"], resources = ["${var.data_bucket_arn}/batch-input/*"] },
+        { sid = "WriteChunks", actions = ["s3:PutObject"], resources = [local.batch_objects] },
+      ]
+    }
+    batch_score = {
+      handler = local.batch_handlers["batch_score"], package = "image", memory = 2048
+      timeout = 900, async = false, reserved = 20
+      env     = {}
+      statements = [
+        { sid = "ReadChunkWriteResults", actions = ["s3:GetObject", "s3:PutObject"], resources = [local.batch_objects] },
+        { sid = "ReadArtifacts", actions = ["s3:GetObject"], resources = [local.artifact_objects] },
+        { sid = "ReadRegistry", actions = ["dynamodb:GetItem"], resources = [var.registry_table_arn] },
+      ]
+    }
+    batch_summarize = {
+      handler = local.batch_handlers["batch_summarize"], package = "image", memory = 512
+      timeout = 300, async = false, reserved = 2
+      env     = {}
+      statements = [
+        { sid = "ReadCountsWriteSummary", actions = ["s3:GetObject", "s3:PutObject"], resources = [local.batch_objects] },
+        { sid = "ListCounts", actions = ["s3:ListBucket"], resources = [var.data_bucket_arn] },
       ]
     }
     inference = {

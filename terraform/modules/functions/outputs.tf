@@ -19,6 +19,11 @@ output "pipeline_task_arns" {
   value       = { for name in keys(local.pipeline_handlers) : name => aws_lambda_function.image[name].arn }
 }
 
+output "batch_task_arns" {
+  description = "Function ARN of each batch-scoring step (split, score, summarize)."
+  value       = { for name in keys(local.batch_handlers) : trimprefix(name, "batch_") => aws_lambda_function.image[name].arn }
+}
+
 output "inference_alias_arn" {
   description = "ARN of the inference function's live alias (what the API invokes)."
   value       = aws_lambda_alias.inference_live.arn

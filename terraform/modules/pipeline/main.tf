@@ -59,22 +59,8 @@ resource "aws_iam_role" "pipeline" {
   assume_role_policy = data.aws_iam_policy_document.assume_states.json
 }
 
-data "aws_iam_policy_document" "pipeline" {
-  statement {
-    sid       = "RunTasks"
-    actions   = ["lambda:InvokeFunction"]
-    resources = concat(values(var.task_function_arns), [for arn in values(var.task_function_arns) : "${arn}:*"])
-  }
-  statement {
-    sid       = "PollTrainingJobs"
-    actions   = ["sagemaker:DescribeTrainingJob"]
-    resources = ["arn:${local.partition}:sagemaker:${local.region}:${local.account}:training-job/${var.model_name}-*"]
-  }
-  statement {
-    sid       = "RecordRunFailure"
-    actions   = ["dynamodb:UpdateItem"]
-    resources = [var.registry_table_arn]
-  }
+# What every state machine of this module needs: its key, log delivery and tracing.
+data "aws_iam_policy_document" "state_machine" {
   statement {
     sid       = "UseTheKey"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
@@ -94,6 +80,25 @@ data "aws_iam_policy_document" "pipeline" {
     sid       = "Tracing"
     actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"]
     resources = ["*"]
+  }
+}
+
+data "aws_iam_policy_document" "pipeline" {
+  source_policy_documents = [data.aws_iam_policy_document.state_machine.json]
+  statement {
+    sid       = "RunTasks"
+    actions   = ["lambda:InvokeFunction"]
+    resources = concat(values(var.task_function_arns), [for arn in values(var.task_function_arns) : "${arn}:*"])
+  }
+  statement {
+    sid       = "PollTrainingJobs"
+    actions   = ["sagemaker:DescribeTrainingJob"]
+    resources = ["arn:${local.partition}:sagemaker:${local.region}:${local.account}:training-job/${var.model_name}-*"]
+  }
+  statement {
+    sid       = "RecordRunFailure"
+    actions   = ["dynamodb:UpdateItem"]
+    resources = [var.registry_table_arn]
   }
 }
 
@@ -168,4 +173,151 @@ resource "aws_lambda_permission" "incoming" {
   function_name = var.ingest_function_name
   principal     = "events.amazonaws.com"
   source_arn    = aws_cloudwatch_event_rule.incoming.arn
+}
+
+# -- batch scoring: split, a Distributed Map of one function per chunk, summarize ------------
+
+locals {
+  batch_name = "${var.name_prefix}-batch"
+  batch_arn  = "arn:${local.partition}:states:${local.region}:${local.account}:stateMachine:${local.batch_name}"
+}
+
+# core/batch.asl.json, like the pipeline's definition: installed with the package for the
+# emulator, rendered here.
+resource "aws_sfn_state_machine" "batch" {
+  name     = local.batch_name
+  type     = "STANDARD"
+  role_arn = aws_iam_role.batch.arn
+  definition = templatefile("${path.module}/../../../core/batch.asl.json", merge(
+    { for step, arn in var.batch_function_arns : "${step}_function_arn" => arn },
+    {
+      data_bucket                  = var.data_bucket
+      max_concurrency              = var.batch_max_concurrency
+      tolerated_failure_percentage = format("%.1f", var.batch_tolerated_failure_percentage)
+    },
+  ))
+
+  logging_configuration {
+    log_destination        = "${aws_cloudwatch_log_group.batch.arn}:*"
+    include_execution_data = true # the job, keys and counts: rows stay in their objects
+    level                  = "ALL"
+  }
+
+  tracing_configuration {
+    enabled = true
+  }
+}
+
+resource "aws_cloudwatch_log_group" "batch" {
+  name              = "/aws/vendedlogs/states/${local.batch_name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+}
+
+resource "aws_iam_role" "batch" {
+  name               = local.batch_name
+  assume_role_policy = data.aws_iam_policy_document.assume_states.json
+}
+
+data "aws_iam_policy_document" "batch" {
+  source_policy_documents = [data.aws_iam_policy_document.state_machine.json]
+  statement {
+    sid       = "RunTasks"
+    actions   = ["lambda:InvokeFunction"]
+    resources = concat(values(var.batch_function_arns), [for arn in values(var.batch_function_arns) : "${arn}:*"])
+  }
+  # A Distributed Map runs each item as a child execution of this state machine.
+  statement {
+    sid       = "RunChildExecutions"
+    actions   = ["states:StartExecution"]
+    resources = [local.batch_arn]
+  }
+  statement {
+    sid       = "WatchChildExecutions"
+    actions   = ["states:DescribeExecution", "states:StopExecution"]
+    resources = ["arn:${local.partition}:states:${local.region}:${local.account}:execution:${local.batch_name}/*"]
+  }
+  statement {
+    sid       = "ReadTheManifest"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.data_bucket_arn}/batch/*"]
+  }
+  statement {
+    sid       = "WriteMapResults"
+    actions   = ["s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"]
+    resources = ["${var.data_bucket_arn}/batch-map-results/*"]
+  }
+}
+
+resource "aws_iam_role_policy" "batch" {
+  name   = "run-batch-scoring"
+  role   = aws_iam_role.batch.id
+  policy = data.aws_iam_policy_document.batch.json
+}
+
+# Optional: a schedule per environment scores `batch_schedule_input_key` with production.
+resource "aws_scheduler_schedule" "batch" {
+  count       = var.batch_schedule_expression == null ? 0 : 1
+  name        = local.batch_name
+  kms_key_arn = var.kms_key_arn
+
+  flexible_time_window {
+    mode = "OFF"
+  }
+
+  schedule_expression = var.batch_schedule_expression
+
+  target {
+    arn      = aws_sfn_state_machine.batch.arn
+    role_arn = aws_iam_role.batch_schedule[0].arn
+    input = jsonencode({
+      job = {
+        model     = var.model_name
+        input_key = var.batch_schedule_input_key
+        run_id    = "<aws.scheduler.execution-id>"
+        stage     = "production"
+      }
+    })
+  }
+}
+
+data "aws_iam_policy_document" "assume_scheduler" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["scheduler.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+  }
+}
+
+resource "aws_iam_role" "batch_schedule" {
+  count              = var.batch_schedule_expression == null ? 0 : 1
+  name               = "${local.batch_name}-schedule"
+  assume_role_policy = data.aws_iam_policy_document.assume_scheduler.json
+}
+
+data "aws_iam_policy_document" "batch_schedule" {
+  statement {
+    sid       = "StartBatchRuns"
+    actions   = ["states:StartExecution"]
+    resources = [aws_sfn_state_machine.batch.arn]
+  }
+  statement {
+    sid       = "UseTheKey"
+    actions   = ["kms:Decrypt"]
+    resources = [var.kms_key_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "batch_schedule" {
+  count  = var.batch_schedule_expression == null ? 0 : 1
+  name   = "start-batch-scoring"
+  role   = aws_iam_role.batch_schedule[0].id
+  policy = data.aws_iam_policy_document.batch_schedule.json
 }

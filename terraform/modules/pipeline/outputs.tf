@@ -17,3 +17,8 @@ output "dead_letter_queue_name" {
   description = "Queue of incoming-data events EventBridge could not deliver to the ingest function."
   value       = aws_sqs_queue.incoming_dead_letters.name
 }
+
+output "batch_state_machine_arn" {
+  description = "ARN of the batch-scoring state machine (`mlops batch start`)."
+  value       = aws_sfn_state_machine.batch.arn
+}

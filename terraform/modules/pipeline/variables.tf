@@ -65,3 +65,53 @@ variable "log_retention_days" {
   type        = number
   default     = 365
 }
+
+variable "data_bucket_arn" {
+  description = "Data bucket ARN (batch scoring reads its manifest and writes the Map's results there)."
+  type        = string
+}
+
+variable "batch_function_arns" {
+  # A missing step fails the plan: the template names each one (`<step>_function_arn`).
+  description = "ARN of each batch-scoring task's function: split, score, summarize."
+  type        = map(string)
+}
+
+variable "batch_max_concurrency" {
+  description = "Chunks scored at once by the batch Distributed Map."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.batch_max_concurrency >= 1
+    error_message = "batch_max_concurrency must be at least 1."
+  }
+}
+
+variable "batch_tolerated_failure_percentage" {
+  description = "Share of chunks (percent) that may fail before a batch run fails; their rows are then missing from the summary's totals."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.batch_tolerated_failure_percentage >= 0 && var.batch_tolerated_failure_percentage <= 100
+    error_message = "batch_tolerated_failure_percentage is a percentage (0 to 100)."
+  }
+}
+
+variable "batch_schedule_expression" {
+  description = "EventBridge Scheduler expression (e.g. cron(0 2 * * ? *)) for a scheduled batch run; null: none."
+  type        = string
+  default     = null
+}
+
+variable "batch_schedule_input_key" {
+  description = "Key in the data bucket (under batch-input/) a scheduled run scores."
+  type        = string
+  default     = "batch-input/scheduled.csv"
+
+  validation {
+    condition     = startswith(var.batch_schedule_input_key, "batch-input/")
+    error_message = "batch_schedule_input_key must be under batch-input/ (what the split function may read)."
+  }
+}

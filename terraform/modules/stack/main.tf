@@ -53,6 +53,8 @@ module "pipeline" {
   state_machine_name   = local.state_machine_name
   model_name           = var.model_name
   task_function_arns   = module.functions.pipeline_task_arns
+  batch_function_arns  = module.functions.batch_task_arns
+  data_bucket_arn      = module.storage.data_bucket_arn
   ingest_function_arn  = module.functions.function_arns["ingest"]
   ingest_function_name = module.functions.function_names["ingest"]
   data_bucket          = module.storage.data_bucket
