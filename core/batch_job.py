@@ -91,8 +91,9 @@ def split(store: BlobStore, job: BatchJob) -> SplitOutput:
     bounds the input's size (docs/batch.md)."""
     data = store.get(job.input_key)
     digest = hashlib.sha256(data).hexdigest()
+    # Decoded as it is read (a StringIO of the whole text would hold it again, 4 bytes a char).
+    rows = csv.reader(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline=""))
     try:
-        rows = csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""))
         header = next(rows)
     except (UnicodeDecodeError, StopIteration, csv.Error) as exc:
         raise BatchInputError(f"{job.input_key} is not a UTF-8 CSV with a header: {exc}") from None
@@ -111,12 +112,15 @@ def split(store: BlobStore, job: BatchJob) -> SplitOutput:
         )
 
     pending: list[list[str]] = []
-    for row in rows:
-        pending.append(row)
-        total += 1
-        if len(pending) == job.rows_per_chunk:
-            flush(pending)
-            pending = []
+    try:
+        for row in rows:
+            pending.append(row)
+            total += 1
+            if len(pending) == job.rows_per_chunk:
+                flush(pending)
+                pending = []
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise BatchInputError(f"{job.input_key}, row {total + 1}: {exc}") from None
     if pending or not chunks:
         flush(pending)
     manifest = f"{job.prefix}manifest.json"
