@@ -1,6 +1,7 @@
 """What the Lambda service's SQS poller does for an event source mapping with
-ReportBatchItemFailures, driven by hand against moto's SQS (moto's own SQS-to-Lambda mapping
-deletes a batch whatever the function answers, so it cannot show partial batch failures).
+ReportBatchItemFailures, driven by hand against moto's SQS. moto's own SQS-to-Lambda mapping
+invokes the function once per message as it is sent and deletes it unless the function raises
+(`batchItemFailures` ignored), never polling again: it cannot show partial failures or redrive.
 
 Receive up to `batch_size` messages (each receive counts towards the queue's maxReceiveCount),
 hand them to the function as an SQS event, delete those not reported as failures; a function

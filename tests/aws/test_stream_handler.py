@@ -4,6 +4,7 @@ reported as batch item failures and, through a real redrive policy, parked in th
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import uuid
 from collections import Counter
@@ -77,6 +78,7 @@ def sqs_event(bodies: list[str]) -> dict:
         record = copy.deepcopy(template)
         record["messageId"] = f"00000000-0000-0000-0000-{i:012d}"
         record["body"] = body
+        record["md5OfBody"] = hashlib.md5(body.encode()).hexdigest()
         event["Records"].append(record)
     return event
 
