@@ -75,7 +75,7 @@ def test_what_cannot_be_scored_is_rejected(streamer, live, body):
 
 def test_a_duplicate_key_and_too_many_records_are_rejected_like_predict(streamer, live, records):
     record = json.dumps(records[0])
-    with pytest.raises(MessageRejected, match="duplicate_key|a key appears twice"):
+    with pytest.raises(MessageRejected, match="a key appears twice"):
         streamer.score(record[:-1] + ', "mean_radius": 1}', "m")
     with pytest.raises(MessageRejected, match="records"):
         streamer.score(json.dumps({"records": records[:6]}), "m")  # the limit is 5
