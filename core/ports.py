@@ -175,6 +175,14 @@ class PredictionLog(Protocol):
         ...
 
 
+class ResultQueue(Protocol):
+    """Where streaming scoring sends its results: one message per scored input message."""
+
+    def send(self, body: str) -> None:
+        """Send one message; raises when it was not accepted (the input is then retried)."""
+        ...
+
+
 class TrainingLauncher(Protocol):
     """Runs training somewhere else (SageMaker) and reports on it."""
 

@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     )
     kms_key_id: str = Field(default="", description="KMS key for S3 writes (default: aws/s3).")
     metrics_namespace: str = "MLOps"
+    stream_output_queue_url: str = Field(
+        default="",
+        description="Streaming scoring: the SQS queue its results are sent to (local backend: "
+        "results are appended to MLOPS_HOME/stream-results.jsonl).",
+    )
     metrics_sink: Literal["cloudwatch", "emf"] = Field(
         default="cloudwatch", description="emf on Lambda hot paths, cloudwatch elsewhere."
     )

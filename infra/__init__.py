@@ -6,7 +6,7 @@ provider's package. The functions here are the one place that picks a provider."
 from __future__ import annotations
 
 from mlops_template.core.backend import Backend
-from mlops_template.core.ports import PipelineStarter, TrainingLauncher
+from mlops_template.core.ports import PipelineStarter, ResultQueue, TrainingLauncher
 from mlops_template.core.settings import Settings
 
 
@@ -45,6 +45,20 @@ def build_pipeline_starter(settings: Settings, backend: Backend) -> PipelineStar
     from mlops_template.core.starter import LocalPipelineStarter
 
     return LocalPipelineStarter(backend)
+
+
+def build_result_queue(settings: Settings) -> ResultQueue:
+    """Where streaming scoring sends its results: the SQS queue MLOPS_STREAM_OUTPUT_QUEUE_URL
+    on AWS, a JSON-lines file under MLOPS_HOME locally."""
+    if settings.backend == "aws":
+        from mlops_template.infra.aws.sqs import SqsResultQueue
+
+        return SqsResultQueue(settings.stream_output_queue_url)
+    if settings.backend == "azure":
+        raise NotImplementedError("streaming scoring has no Azure queue adapter yet")
+    from mlops_template.infra.local.results import JsonLinesResultQueue
+
+    return JsonLinesResultQueue(settings.home / "stream-results.jsonl")
 
 
 def build_training_launcher(settings: Settings, *, sdk: bool = False) -> TrainingLauncher:

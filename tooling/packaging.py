@@ -192,6 +192,7 @@ sys.path.insert(0, root)
 os.environ["MLOPS_HOME"] = tempfile.mkdtemp()
 from mlops_template.functions.inference.handler import adapter
 adapter()  # the app, as the first request builds it
+import mlops_template.functions.stream  # streaming scoring ships in the same zip
 import onnxruntime  # loaded by the first prediction
 files = {getattr(m, "__file__", None) or "" for m in list(sys.modules.values())}
 print(json.dumps(sorted(f for f in files if f.startswith(root) and f.endswith(".py"))))

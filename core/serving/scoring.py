@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from mlops_template.core.ports import MetricsSink, PredictionLog
 from mlops_template.core.records import PredictionRecord
 from mlops_template.core.serving.bodies import excerpt_text, parse_json_body, records_members
-from mlops_template.core.serving.router import LoadedModel, ModelRouter
+from mlops_template.core.serving.router import LoadedModel, ModelRouter, Route
 from mlops_template.core.serving.schemas import CaptureHealth
 
 log = logging.getLogger(__name__)
@@ -121,15 +121,29 @@ class Scorer:
         if route is None:
             self.emit("PredictionErrors", 1)
             return None
+        parsed = parse_json_body(self.request_model(route.serving), body, records_members)
+        return self.score_records(route, parsed.records, started=started)  # type: ignore[attr-defined]
+
+    def score_records(
+        self,
+        route: Route,
+        records: list[BaseModel],
+        *,
+        ids: list[str] | None = None,
+        started: float | None = None,
+    ) -> dict[str, Any]:
+        """The PredictResponse payload for records already validated against the serving
+        version's record model (captured, shadowed and measured like /predict's); `ids` names
+        the predictions (a random base per request by default)."""
+        started = time.perf_counter() if started is None else started
         loaded = route.serving
-        parsed = parse_json_body(self.request_model(loaded), body, records_members)
-        records = parsed.records  # type: ignore[attr-defined]
         unknown = loaded.unknown_categories.count(records)
         labels, probabilities = loaded.classifier.predict_objects(records)
         top = top_probabilities(probabilities)
-        # One random base per request: unique ids without a uuid4 per record.
-        base = secrets.token_hex(10)
-        ids = [f"{base}{i:06x}" for i in range(len(labels))]
+        if ids is None:
+            # One random base per request: unique ids without a uuid4 per record.
+            base = secrets.token_hex(10)
+            ids = [f"{base}{i:06x}" for i in range(len(labels))]
         typed = loaded.schema.target.label_values()
         answers: list[dict[str, Any]] = [
             {"prediction_id": i, "label": typed[label], "probability": p}

@@ -67,3 +67,13 @@ output "trusted_export_keys" {
   description = "KMS keys whose signed exports an import into this environment accepts."
   value       = module.stack.trusted_export_keys
 }
+
+output "stream_input_queue_url" {
+  description = "Streaming scoring: send records here (docs/streaming.md)."
+  value       = module.stack.stream_input_queue_url
+}
+
+output "stream_output_queue_url" {
+  description = "Streaming scoring: results arrive here."
+  value       = module.stack.stream_output_queue_url
+}

@@ -114,3 +114,34 @@ def test_the_package_serves_on_python_3_12_with_nothing_else(built, tmp_path, fi
     assert out["status"] == 503 and out["body"]["status"] == "unavailable"  # no model yet
     assert out["heavy"] == []
     figure("inference package on Python 3.12", f"import + first request {out['seconds']:.2f}s")
+
+
+@pytest.mark.skipif(find_python() is None, reason="no Python 3.12 to run the Lambda package with")
+def test_the_stream_function_runs_from_the_same_package(built, tmp_path):
+    """Streaming scoring ships in the inference zip: its handler answers an SQS event there
+    (no model yet: the message is reported as a batch item failure, to be retried)."""
+    root = tmp_path / "task"
+    with zipfile.ZipFile(built.path) as zf:
+        zf.extractall(root)
+    event = json.loads((REPO / "tests" / "events" / "sqs_predict.json").read_text())
+    event["Records"][0]["body"] = json.dumps({"records": [{"x": 1}]})
+    probe = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]);"
+        "from mlops_template.functions.stream import handler;"
+        "context = type('Context', (), {'function_name': 'stream', 'aws_request_id': 'r',"
+        " 'memory_limit_in_mb': 1024, 'invoked_function_arn': 'arn', 'function_version': '1'});"
+        "r = handler(json.loads(sys.argv[2]), context());"
+        "heavy = [m for m in ('pandas', 'sklearn', 'scipy') if m in sys.modules];"
+        "print(json.dumps({'answer': r, 'heavy': heavy}))"
+    )
+    result = subprocess.run(
+        [find_python(), "-I", "-S", "-c", probe, str(root), json.dumps(event)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"MLOPS_HOME": str(tmp_path / "home"), "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    failures = [{"itemIdentifier": event["Records"][0]["messageId"]}]
+    assert out == {"answer": {"batchItemFailures": failures}, "heavy": []}

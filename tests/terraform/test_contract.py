@@ -46,6 +46,12 @@ NEEDS = {
     "batch_split": set(),
     "batch_score": set(),
     "batch_summarize": set(),
+    "stream": {
+        "MLOPS_METRICS_SINK",
+        "MLOPS_SERVING_STAGE",
+        "MLOPS_MODEL_REFRESH_SECONDS",
+        "MLOPS_STREAM_OUTPUT_QUEUE_URL",
+    },
 }
 # The only actions AWS does not let us scope to a resource.
 UNSCOPABLE = {
@@ -85,9 +91,10 @@ def test_every_function_handler_exists(functions_locals):
     assert batch == BATCH_FUNCTIONS
 
 
-def test_only_inference_ships_as_a_zip(functions_locals):
+def test_only_the_scoring_functions_ship_as_a_zip(functions_locals):
+    # Inference and streaming scoring both score ONNX: the small zip, without pandas.
     packages = {name: spec["package"] for name, spec in functions_locals["functions"].items()}
-    assert [n for n, p in packages.items() if p == "zip"] == ["inference"]
+    assert [n for n, p in packages.items() if p == "zip"] == ["inference", "stream"]
 
 
 def test_every_variable_terraform_sets_is_a_setting(functions_locals):
@@ -109,6 +116,7 @@ def test_every_variable_a_handler_reads_is_set(functions_locals, function):
 def test_metrics_sinks_are_emf_on_the_hot_path_and_api_elsewhere(functions_locals):
     functions = functions_locals["functions"]
     assert functions["inference"]["env"]["MLOPS_METRICS_SINK"] == "emf"
+    assert functions["stream"]["env"]["MLOPS_METRICS_SINK"] == "emf"
     assert functions["monitor"]["env"]["MLOPS_METRICS_SINK"] == "cloudwatch"
 
 

@@ -19,12 +19,13 @@ from botocore.client import BaseClient
 
 import mlops_template.tooling.emulation as emulation
 from mlops_template.core.pipeline import PipelineSteps
-from mlops_template.functions import ingest, monitor, retrain, rollback, runtime, train
+from mlops_template.functions import ingest, monitor, retrain, rollback, runtime, stream, train
 from mlops_template.infra import build_backend
 from mlops_template.tooling.emulation import AslPipeline, LambdaApiClient, LambdaContext
 from mlops_template.training.config import TrainingConfig
 from mlops_template.training.datasets import TARGET
 from mlops_template.training.sagemaker_entry import main as sagemaker_main
+from tests.aws.sqs_lambda import drain
 
 from .conftest import handler_of
 
@@ -37,6 +38,9 @@ SPECIAL = {
     ("s3", "HeadObject"): {"s3:GetObject"},
     ("s3", "ListObjectsV2"): {"s3:ListBucket"},
     ("s3", "CopyObject"): {"s3:GetObject", "s3:PutObject"},
+    # A batch call is authorised as the single call it repeats.
+    ("sqs", "DeleteMessageBatch"): {"sqs:DeleteMessage"},
+    ("sqs", "SendMessageBatch"): {"sqs:SendMessage"},
 }
 
 
@@ -128,6 +132,7 @@ def as_function_env(monkeypatch, name: str) -> None:
         monkeypatch.setenv(key, value)
     runtime.reset()
     inference_module.reset()
+    stream.reset()
 
 
 def call_as(monkeypatch, name: str, handler, event: dict[str, Any]) -> Any:
@@ -213,6 +218,35 @@ def test_roles_grant_what_the_code_calls_and_nothing_more(
     pid = answer["predictions"][0]["prediction_id"]
     assert api.post("/feedback", json={"prediction_id": pid, "label": "benign"}).status_code == 202
     assert api.get("/model").status_code == 200
+
+    # Streaming scoring: the SQS poller (the event source mapping, which uses the function's
+    # role) hands it a batch with a poison message, deletes what was scored, and the poison
+    # goes to the DLQ after maxReceiveCount receives.
+    sqs = boto3.client("sqs")
+    dlq = sqs.create_queue(QueueName=f"{aws.data_bucket}-stream-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn["QueueArn"], "maxReceiveCount": "2"})
+    source = sqs.create_queue(
+        QueueName=f"{aws.data_bucket}-stream-input", Attributes={"RedrivePolicy": redrive}
+    )["QueueUrl"]
+    output = sqs.create_queue(QueueName=f"{aws.data_bucket}-stream-output")["QueueUrl"]
+    monkeypatch.setenv("MLOPS_STREAM_OUTPUT_QUEUE_URL", output)
+    as_function_env(monkeypatch, "stream")
+    for body in (json.dumps({"records": records[:5]}), json.dumps(records[5]), "not json"):
+        sqs.send_message(QueueUrl=source, MessageBody=body)
+    token = CURRENT.set("stream")
+    try:
+        drain(sqs, source, stream.handler, LambdaContext(function_name="stream"))
+    finally:
+        CURRENT.reset(token)
+    assert (
+        int(
+            sqs.get_queue_attributes(QueueUrl=output, AttributeNames=["All"])["Attributes"][
+                "ApproximateNumberOfMessages"
+            ]
+        )
+        == 2
+    )
 
     # Monitoring and the reactions to alarms.
     call_as(

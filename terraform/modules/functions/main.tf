@@ -211,6 +211,28 @@ locals {
         { sid = "CaptureAndFeedback", actions = ["dynamodb:BatchWriteItem", "dynamodb:UpdateItem"], resources = [var.predictions_table_arn] },
       ]
     }
+    # Streaming scoring (docs/streaming.md): the inference zip, triggered by the input queue.
+    stream = {
+      handler = "mlops_template.functions.stream.handler", package = "zip", memory = var.inference_memory_mb
+      timeout = var.stream_timeout_seconds, async = false, reserved = var.stream_max_concurrency
+      env = {
+        MLOPS_METRICS_SINK            = "emf"
+        MLOPS_SERVING_STAGE           = "production"
+        MLOPS_MODEL_REFRESH_SECONDS   = tostring(var.model_refresh_seconds)
+        MLOPS_CAPTURE_SAMPLE_RATE     = tostring(var.capture_sample_rate)
+        MLOPS_MAX_BATCH_RECORDS       = tostring(var.max_batch_records)
+        MLOPS_STREAM_OUTPUT_QUEUE_URL = aws_sqs_queue.stream_output.url
+      }
+      statements = [
+        { sid = "ReadArtifacts", actions = ["s3:GetObject"], resources = [local.artifact_objects] },
+        { sid = "ListArtifacts", actions = ["s3:ListBucket"], resources = [var.artifact_bucket_arn] },
+        { sid = "ReadRegistry", actions = ["dynamodb:GetItem"], resources = [var.registry_table_arn] },
+        { sid = "Capture", actions = ["dynamodb:BatchWriteItem"], resources = [var.predictions_table_arn] },
+        # The event source mapping polls the input queue with this role.
+        { sid = "ConsumeInput", actions = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"], resources = [aws_sqs_queue.stream_input.arn] },
+        { sid = "SendResults", actions = ["sqs:SendMessage"], resources = [aws_sqs_queue.stream_output.arn] },
+      ]
+    }
   }
 
   image_functions = { for name, f in local.functions : name => f if f.package == "image" }
@@ -401,6 +423,90 @@ resource "aws_lambda_provisioned_concurrency_config" "inference" {
   function_name                     = aws_lambda_function.inference.function_name
   qualifier                         = aws_lambda_alias.inference_live.name
   provisioned_concurrent_executions = var.inference_provisioned_concurrency
+}
+
+# -- streaming scoring: input queue (with its DLQ) -> stream function -> output queue --------
+
+resource "aws_sqs_queue" "stream_dead_letters" {
+  name                      = "${var.name_prefix}-stream-dlq"
+  kms_master_key_id         = var.kms_key_arn
+  message_retention_seconds = 1209600
+}
+
+resource "aws_sqs_queue" "stream_input" {
+  name                              = "${var.name_prefix}-stream-input"
+  kms_master_key_id                 = var.kms_key_arn
+  kms_data_key_reuse_period_seconds = 300
+  message_retention_seconds         = 345600
+  # AWS: at least six times the function's timeout (plus the batching window), so that a batch
+  # still being retried after throttling is not handed out twice.
+  visibility_timeout_seconds = 6 * local.functions.stream.timeout + var.stream_batching_window_seconds
+  # A message that failed this many receives (poison, or a model that stays unavailable) is
+  # moved to the DLQ instead of being retried for ever.
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.stream_dead_letters.arn
+    maxReceiveCount     = var.stream_max_receive_count
+  })
+}
+
+resource "aws_sqs_queue_redrive_allow_policy" "stream_dead_letters" {
+  queue_url = aws_sqs_queue.stream_dead_letters.id
+  redrive_allow_policy = jsonencode({
+    redrivePermission = "byQueue"
+    sourceQueueArns   = [aws_sqs_queue.stream_input.arn]
+  })
+}
+
+resource "aws_sqs_queue" "stream_output" {
+  name                              = "${var.name_prefix}-stream-output"
+  kms_master_key_id                 = var.kms_key_arn
+  kms_data_key_reuse_period_seconds = 300
+  message_retention_seconds         = 345600
+}
+
+resource "aws_lambda_function" "stream" {
+  #checkov:skip=CKV_AWS_117:No VPC resources are used; every call goes to AWS APIs with IAM and TLS.
+  #checkov:skip=CKV_AWS_116:Invoked by the SQS event source mapping: failed messages go to the input queue's DLQ (redrive policy), not a function DLQ.
+  #checkov:skip=CKV_AWS_272:Deployments verify the package's SHA-256 (source_code_hash); signing profiles are an organisation choice.
+  function_name                  = "${var.name_prefix}-stream"
+  role                           = aws_iam_role.function["stream"].arn
+  filename                       = var.inference_zip_path
+  source_code_hash               = filebase64sha256(var.inference_zip_path)
+  handler                        = local.functions.stream.handler
+  runtime                        = "python3.12"
+  architectures                  = [var.inference_architecture]
+  memory_size                    = local.functions.stream.memory
+  timeout                        = local.functions.stream.timeout
+  reserved_concurrent_executions = local.functions.stream.reserved
+  kms_key_arn                    = var.kms_key_arn
+
+  environment {
+    variables = merge(local.common_env, { POWERTOOLS_SERVICE_NAME = "stream" }, local.functions.stream.env)
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  logging_config {
+    log_format = "JSON"
+    log_group  = aws_cloudwatch_log_group.function["stream"].name
+  }
+}
+
+resource "aws_lambda_event_source_mapping" "stream" {
+  event_source_arn                   = aws_sqs_queue.stream_input.arn
+  function_name                      = aws_lambda_function.stream.arn
+  batch_size                         = var.stream_batch_size
+  maximum_batching_window_in_seconds = var.stream_batching_window_seconds
+  # Only the messages the function reports as failed return to the queue.
+  function_response_types = ["ReportBatchItemFailures"]
+
+  scaling_config {
+    maximum_concurrency = var.stream_max_concurrency
+  }
+
+  depends_on = [aws_iam_role_policy.function]
 }
 
 # -- SageMaker: the role training jobs run as -------------------------------------------------

@@ -1,8 +1,8 @@
 output "function_names" {
-  description = "Function name of each handler (ingest, validate, train, collect, evaluate, register, monitor, retrain, rollback, inference)."
+  description = "Function name of each handler (ingest, validate, train, collect, evaluate, register, monitor, retrain, rollback, inference, stream)."
   value = merge(
     { for name, f in aws_lambda_function.image : name => f.function_name },
-    { inference = aws_lambda_function.inference.function_name },
+    { inference = aws_lambda_function.inference.function_name, stream = aws_lambda_function.stream.function_name },
   )
 }
 
@@ -10,7 +10,7 @@ output "function_arns" {
   description = "Function ARN of each handler."
   value = merge(
     { for name, f in aws_lambda_function.image : name => f.arn },
-    { inference = aws_lambda_function.inference.arn },
+    { inference = aws_lambda_function.inference.arn, stream = aws_lambda_function.stream.arn },
   )
 }
 
@@ -57,4 +57,19 @@ output "dead_letter_queue_name" {
 output "log_group_names" {
   description = "Log group of each function."
   value       = { for name, g in aws_cloudwatch_log_group.function : name => g.name }
+}
+
+output "stream_input_queue_url" {
+  description = "Streaming scoring: send records here (docs/streaming.md)."
+  value       = aws_sqs_queue.stream_input.url
+}
+
+output "stream_output_queue_url" {
+  description = "Streaming scoring: results arrive here."
+  value       = aws_sqs_queue.stream_output.url
+}
+
+output "stream_dead_letter_queue_name" {
+  description = "Streaming scoring: input messages that failed every receive."
+  value       = aws_sqs_queue.stream_dead_letters.name
 }

@@ -260,3 +260,58 @@ variable "log_retention_days" {
     error_message = "log_retention_days: at least a year, one of CloudWatch's allowed values."
   }
 }
+
+variable "stream_timeout_seconds" {
+  description = "Timeout of the stream function; the input queue's visibility timeout is six times this (plus the batching window)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.stream_timeout_seconds >= 10 && var.stream_timeout_seconds <= 900
+    error_message = "stream_timeout_seconds must be 10..900."
+  }
+}
+
+variable "stream_batch_size" {
+  description = "Messages per stream invocation (over 10 needs a batching window)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.stream_batch_size >= 1 && var.stream_batch_size <= 10000
+    error_message = "stream_batch_size must be 1..10000."
+  }
+}
+
+variable "stream_batching_window_seconds" {
+  description = "How long the event source mapping gathers messages before invoking (0..300)."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.stream_batching_window_seconds >= 0 && var.stream_batching_window_seconds <= 300
+    error_message = "stream_batching_window_seconds must be 0..300."
+  }
+}
+
+variable "stream_max_concurrency" {
+  description = "Concurrent stream invocations: the event source mapping's maximum concurrency and the function's reserved concurrency."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.stream_max_concurrency >= 2 && var.stream_max_concurrency <= 1000
+    error_message = "stream_max_concurrency must be 2..1000 (the event source mapping's bounds)."
+  }
+}
+
+variable "stream_max_receive_count" {
+  description = "Receives of an input message before the redrive policy moves it to the stream DLQ."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.stream_max_receive_count >= 1 && var.stream_max_receive_count <= 1000
+    error_message = "stream_max_receive_count must be 1..1000."
+  }
+}

@@ -92,6 +92,7 @@ module "monitoring" {
   dead_letter_queues = {
     functions = module.functions.dead_letter_queue_name
     incoming  = module.pipeline.dead_letter_queue_name
+    stream    = module.functions.stream_dead_letter_queue_name
   }
   functions = {
     monitor_name  = module.functions.function_names["monitor"]

@@ -72,3 +72,13 @@ output "trusted_export_keys" {
   description = "Comma-separated KMS keys (aliases) whose signed exports an import here accepts."
   value       = join(",", [for e in var.trusted_export_environments : "alias/${var.project}-${e}-export-signing"])
 }
+
+output "stream_input_queue_url" {
+  description = "Streaming scoring: send records here (docs/streaming.md)."
+  value       = module.functions.stream_input_queue_url
+}
+
+output "stream_output_queue_url" {
+  description = "Streaming scoring: results arrive here."
+  value       = module.functions.stream_output_queue_url
+}
