@@ -37,6 +37,8 @@ module "stack" {
   deletion_protection               = var.deletion_protection
   notification_emails               = var.notification_emails
   trusted_export_environments       = var.trusted_export_environments
+  batch_schedule_expression         = var.batch_schedule_expression
+  batch_schedule_input_key          = var.batch_schedule_input_key
 }
 
 # The state remembers which environment it holds: a plan with another environment's tfvars on

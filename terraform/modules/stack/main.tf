@@ -48,20 +48,22 @@ module "functions" {
 }
 
 module "pipeline" {
-  source               = "../pipeline"
-  name_prefix          = local.name_prefix
-  state_machine_name   = local.state_machine_name
-  model_name           = var.model_name
-  task_function_arns   = module.functions.pipeline_task_arns
-  batch_function_arns  = module.functions.batch_task_arns
-  data_bucket_arn      = module.storage.data_bucket_arn
-  ingest_function_arn  = module.functions.function_arns["ingest"]
-  ingest_function_name = module.functions.function_names["ingest"]
-  data_bucket          = module.storage.data_bucket
-  registry_table       = module.registry.registry_table
-  registry_table_arn   = module.registry.registry_table_arn
-  kms_key_arn          = module.storage.kms_key_arn
-  log_retention_days   = var.log_retention_days
+  source                    = "../pipeline"
+  name_prefix               = local.name_prefix
+  state_machine_name        = local.state_machine_name
+  model_name                = var.model_name
+  task_function_arns        = module.functions.pipeline_task_arns
+  batch_function_arns       = module.functions.batch_task_arns
+  batch_schedule_expression = var.batch_schedule_expression
+  batch_schedule_input_key  = var.batch_schedule_input_key
+  data_bucket_arn           = module.storage.data_bucket_arn
+  ingest_function_arn       = module.functions.function_arns["ingest"]
+  ingest_function_name      = module.functions.function_names["ingest"]
+  data_bucket               = module.storage.data_bucket
+  registry_table            = module.registry.registry_table
+  registry_table_arn        = module.registry.registry_table_arn
+  kms_key_arn               = module.storage.kms_key_arn
+  log_retention_days        = var.log_retention_days
 }
 
 module "api" {

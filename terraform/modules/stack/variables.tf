@@ -140,3 +140,15 @@ variable "trusted_export_environments" {
     error_message = "trusted_export_environments: dev, staging or prod."
   }
 }
+
+variable "batch_schedule_expression" {
+  description = "EventBridge Scheduler expression of a scheduled batch-scoring run (e.g. cron(0 2 * * ? *)); null: none."
+  type        = string
+  default     = null
+}
+
+variable "batch_schedule_input_key" {
+  description = "The file under batch-input/ in the data bucket a scheduled batch run scores with production."
+  type        = string
+  default     = "batch-input/scheduled.csv"
+}
