@@ -605,6 +605,10 @@ ABTEST_OUTCOMES_METRIC = "ABTestOutcomes"
 ABTEST_RATE_METRIC = "ABTestRate"
 ABTEST_DIFFERENCE_METRIC = "ABTestDifference"
 ABTEST_DECISION_METRIC = "ABTestDecision"
+# 1 once the test has decided (either way): the alarm `<prefix>-abtest-decided` watches it and
+# its notification makes the rollback function apply the decision (core.reactions.decide_abtest).
+ABTEST_DECIDED_METRIC = "ABTestDecided"
+DECIDED_ALARM_SUFFIX = "-abtest-decided"
 DECISION_VALUES: dict[str, float] = {"promote": 1.0, "continue": 0.0, "rollback": -1.0}
 
 
@@ -620,3 +624,5 @@ def publish(backend: Backend, status: AbTestStatus) -> None:
     if status.last is not None:
         backend.metrics.put(ABTEST_DIFFERENCE_METRIC, status.last.difference, dimensions=dims)
     backend.metrics.put(ABTEST_DECISION_METRIC, DECISION_VALUES[status.decision], dimensions=dims)
+    decided = float(status.decision != "continue")
+    backend.metrics.put(ABTEST_DECIDED_METRIC, decided, dimensions=dims)

@@ -1,4 +1,5 @@
-"""What the system does on its own when an alarm fires: retrain, or roll a fresh model back."""
+"""What the system does on its own when an alarm fires: retrain, roll a fresh model back, or
+apply the decision an A/B test reached."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
+from mlops_template.core.abtest import abtest_status, apply_decision
 from mlops_template.core.alarms import AlarmNotification
 from mlops_template.core.backend import Backend
 from mlops_template.core.pipeline import PipelineSteps
@@ -97,4 +99,28 @@ def rollback_if_fresh(
         detail=f"{stage} v{event.from_version} -> v{event.to_version}",
         from_version=event.from_version,
         to_version=event.to_version,
+    )
+
+
+def decide_abtest(backend: Backend, model: str, alarm: AlarmNotification) -> Reaction:
+    """The A/B test of the canary reached its decision (the monitor published it; its alarm
+    fired): apply it with the registry's conditional moves. The decision is read again here,
+    from the same captures, so a stale or repeated notification applies nothing new."""
+    if not alarm.firing:
+        return Reaction(alarm=alarm.name, action="ignored", detail=f"state is {alarm.state}")
+    try:
+        applied = apply_decision(
+            backend, abtest_status(backend, model), actor=f"alarm:{alarm.name}"
+        )
+    except RegistryError as exc:  # no test running (already applied), or a stage that moved
+        return Reaction(alarm=alarm.name, action="refused", detail=str(exc))
+    if applied.decision == "continue":
+        return Reaction(alarm=alarm.name, action="ignored", detail=applied.detail)
+    moved = applied.events[-1] if applied.events else None
+    return Reaction(
+        alarm=alarm.name,
+        action=f"abtest {applied.decision}",
+        detail=applied.detail,
+        from_version=moved.from_version if moved else None,
+        to_version=moved.to_version if moved else None,
     )

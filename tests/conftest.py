@@ -249,3 +249,27 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("figures measured by this run")
         for name, text in sorted(FIGURES.items()):
             terminalreporter.write_line(f"{name}: {text}")
+
+
+def capture_outcomes(backend, version, stage, correct, wrong, prefix, *, model="bc"):
+    """`correct` + `wrong` labelled predictions of a version (an A/B arm's outcomes), the wrong
+    ones spread evenly so that every look sees about the arm's rate."""
+    from mlops_template.core.records import PredictionRecord
+
+    records = [
+        PredictionRecord(
+            prediction_id=f"{prefix}{i}",
+            model=model,
+            version=version,
+            stage=stage,
+            features={},
+            label="benign",
+            probability=0.9,
+        )
+        for i in range(correct + wrong)
+    ]
+    backend.predictions.record(records)
+    rate = correct / (correct + wrong)
+    for i, record in enumerate(records):
+        right = int((i + 1) * rate) > int(i * rate)
+        backend.predictions.add_feedback(record.prediction_id, "benign" if right else "malignant")

@@ -129,6 +129,33 @@ def test_an_error_alarm_rolls_a_fresh_promotion_back_once(
     assert aws_backend.registry.current(MODEL, "production").version == 1
 
 
+def test_the_abtest_decided_alarm_applies_the_decision_once(
+    production_v1, aws_backend, csv_bytes, context
+):
+    from mlops_template.core.abtest import start_abtest
+    from mlops_template.core.pipeline import LocalPipeline
+    from tests.conftest import capture_outcomes
+
+    aws_backend.data.put("incoming/day2.csv", csv_bytes)
+    second = LocalPipeline(aws_backend).run(MODEL, "incoming/day2.csv")
+    aws_backend.registry.promote(MODEL, second.version, "canary", actor="test", weight=0.5)
+    start_abtest(aws_backend, MODEL, mde=0.1, look_every=100, baseline=0.8, power=0.8)
+    capture_outcomes(aws_backend, 1, "production", 160, 40, "c", model=MODEL)  # 0.80
+    capture_outcomes(aws_backend, second.version, "canary", 190, 10, "e", model=MODEL)  # 0.95
+    event = load_event("sns_cloudwatch_alarm.json")
+    message = json.loads(event["Records"][0]["Sns"]["Message"])
+    message["AlarmName"] = "mlops-dev-abtest-decided"
+    event["Records"][0]["Sns"]["Message"] = json.dumps(message)
+    result = rollback.handler(event, context)
+    assert result["reactions"][0]["action"] == "abtest promote", result
+    assert aws_backend.registry.current(MODEL, "production").version == second.version
+    last = aws_backend.registry.history(MODEL, "production")[-1]
+    assert last.actor == "alarm:mlops-dev-abtest-decided" and "A/B test" in last.reason
+    again = rollback.handler(event, context)  # the test is over: nothing more to apply
+    assert again["reactions"][0]["action"] == "refused"
+    assert aws_backend.registry.current(MODEL, "production").version == second.version
+
+
 def test_an_old_promotion_is_not_rolled_back(production_v1, aws_backend):
     alarm = AlarmNotification(name="api-5xx", state="ALARM")
     later = datetime.now(UTC) + timedelta(hours=2)

@@ -19,6 +19,7 @@ from mlops_template.core.settings import get_settings
 from mlops_template.tooling.abtest_cli import CONTINUE_EXIT
 from mlops_template.tooling.cli import app
 from mlops_template.training.gate import GateResult
+from tests.conftest import capture_outcomes as capture
 
 MODEL = "bc"
 PASSED = GateResult(passed=True, metric="roc_auc", candidate=0.99, baseline=0.5, reasons=[])
@@ -52,29 +53,6 @@ def canary(backend, trained):
         register(backend, trained, run_id)
     backend.registry.promote(MODEL, 1, "production", actor="test")
     backend.registry.promote(MODEL, 2, "canary", actor="test", weight=0.5)
-
-
-def capture(backend, version, stage, correct, wrong, prefix):
-    """`correct` + `wrong` labelled predictions of a version, interleaved."""
-    records = []
-    for i in range(correct + wrong):
-        records.append(
-            PredictionRecord(
-                prediction_id=f"{prefix}{i}",
-                model=MODEL,
-                version=version,
-                stage=stage,
-                features={},
-                label="benign",
-                probability=0.9,
-            )
-        )
-    backend.predictions.record(records)
-    # Spread the wrong ones evenly: every look sees about the arm's rate.
-    rate = correct / (correct + wrong)
-    for i, record in enumerate(records):
-        right = int((i + 1) * rate) > int(i * rate)
-        backend.predictions.add_feedback(record.prediction_id, "benign" if right else "malignant")
 
 
 def test_start_status_and_decide_promote_the_better_canary(run, backend, canary):

@@ -214,6 +214,18 @@ def test_each_step_is_the_task_state_it_names():
     assert invoking == {step.state for step in pipeline_steps()}
 
 
+def test_the_abtest_alarm_reaches_the_function_that_applies_its_decision():
+    from mlops_template.core.abtest import ABTEST_DECIDED_METRIC, DECIDED_ALARM_SUFFIX
+
+    alarm = blocks(parse(MODULES / "monitoring" / "main.tf"), "resource")[
+        "aws_cloudwatch_metric_alarm.abtest_decided"
+    ]
+    assert first(alarm["alarm_name"]).endswith(DECIDED_ALARM_SUFFIX)
+    assert first(alarm["metric_name"]) == ABTEST_DECIDED_METRIC
+    assert first(alarm["dimensions"]) == "${local.model_dimensions}"
+    assert '${aws_sns_topic.this["rollback"].arn}' in first(alarm["alarm_actions"])
+
+
 def test_alarms_watch_the_metrics_the_monitor_publishes():
     alarms = blocks(parse(MODULES / "monitoring" / "main.tf"), "resource")
     drift = alarms["aws_cloudwatch_metric_alarm.drift"]

@@ -18,6 +18,7 @@ import pytest
 from botocore.client import BaseClient
 
 import mlops_template.tooling.emulation as emulation
+from mlops_template.core.abtest import DECIDED_ALARM_SUFFIX, start_abtest
 from mlops_template.core.pipeline import PipelineSteps
 from mlops_template.functions import ingest, monitor, retrain, rollback, runtime, stream, train
 from mlops_template.infra import build_backend
@@ -26,6 +27,7 @@ from mlops_template.training.config import TrainingConfig
 from mlops_template.training.datasets import TARGET
 from mlops_template.training.sagemaker_entry import main as sagemaker_main
 from tests.aws.sqs_lambda import drain
+from tests.conftest import capture_outcomes
 
 from .conftest import handler_of
 
@@ -268,6 +270,19 @@ def test_roles_grant_what_the_code_calls_and_nothing_more(
         json.loads((EVENTS / "eventbridge_alarm_state_change.json").read_text()),
     )
     assert result["reactions"][0]["action"] == "rollback"
+
+    # An A/B test that reached its decision: its alarm makes the rollback function apply it.
+    backend.registry.promote(MODEL, 2, "canary", actor="release", weight=0.5)
+    start_abtest(backend, MODEL, mde=0.1, look_every=100, baseline=0.8, power=0.8)
+    capture_outcomes(backend, 1, "production", 160, 40, "c", model=MODEL)
+    capture_outcomes(backend, 2, "canary", 190, 10, "e", model=MODEL)
+    decided = json.loads((EVENTS / "sns_cloudwatch_alarm.json").read_text())
+    message = json.loads(decided["Records"][0]["Sns"]["Message"])
+    decided["Records"][0]["Sns"]["Message"] = json.dumps(
+        {**message, "AlarmName": f"mlops-dev{DECIDED_ALARM_SUFFIX}"}
+    )
+    applied = call_as(monkeypatch, "rollback", rollback.handler, decided)
+    assert applied["reactions"][0]["action"] == "abtest promote", applied
 
     # Training on SageMaker: the train function starts the job, collect reads its output.
     monkeypatch.setenv("MLOPS_TRAINING_MODE", "sagemaker")

@@ -163,6 +163,9 @@ locals {
         # The version rolled back to must still have every artifact, byte for byte.
         { sid = "VerifyArtifacts", actions = ["s3:GetObject"], resources = [local.artifact_objects] },
         { sid = "ListArtifacts", actions = ["s3:ListBucket"], resources = [var.artifact_bucket_arn] },
+        # An A/B test's decision: its captured outcomes, and its plan removed once applied.
+        { sid = "ReadCaptures", actions = ["dynamodb:Query"], resources = ["${var.predictions_table_arn}/index/by_model"] },
+        { sid = "EndAbTests", actions = ["s3:DeleteObject"], resources = ["${var.artifact_bucket_arn}/abtests/*"] },
       ]
     }
     # Batch scoring (core/batch.asl.json): inputs under batch-input/, everything else under batch/.

@@ -105,6 +105,21 @@ resource "aws_cloudwatch_metric_alarm" "accuracy" {
   alarm_actions       = [aws_sns_topic.this["retrain"].arn, aws_sns_topic.this["ops"].arn]
 }
 
+resource "aws_cloudwatch_metric_alarm" "abtest_decided" {
+  alarm_name          = "${var.name_prefix}-abtest-decided"
+  alarm_description   = "The canary's A/B test reached its decision (the monitor's sequential test). The rollback function applies it: promote the canary, or retire it."
+  namespace           = var.metrics_namespace
+  metric_name         = "ABTestDecided"
+  dimensions          = local.model_dimensions
+  statistic           = "Maximum"
+  period              = 3600
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.this["rollback"].arn, aws_sns_topic.this["ops"].arn]
+}
+
 resource "aws_cloudwatch_metric_alarm" "api_5xx" {
   alarm_name          = "${var.name_prefix}-api-5xx"
   alarm_description   = "Server errors of the prediction API. Rolls a fresh promotion back."
