@@ -36,7 +36,7 @@ from pydantic import BaseModel, Field
 
 from mlops_template.core.backend import Backend
 from mlops_template.core.ports import BlobNotFound, BlobStore
-from mlops_template.core.records import PredictionRecord, StageAlias, StageEvent, utc_now
+from mlops_template.core.records import PredictionRecord, StageEvent, utc_now
 from mlops_template.core.registry import RegistryError, StaleStageError
 
 Decision = Literal["promote", "rollback", "continue"]
@@ -535,9 +535,7 @@ class Applied(BaseModel):
     events: list[StageEvent] = Field(default_factory=list)
 
 
-def apply_decision(
-    backend: Backend, status: AbTestStatus, *, actor: str, now: str | None = None
-) -> Applied:
+def apply_decision(backend: Backend, status: AbTestStatus, *, actor: str) -> Applied:
     """promote: production -> the canary's version, conditional on production still serving the
     control (the canary alias then equals production: the router sends it no traffic).
     rollback: the canary alias is pointed back at production's version, conditional on it still
@@ -549,14 +547,13 @@ def apply_decision(
     reason = f"A/B test: {status.reason}"[:500]
     if status.decision == "continue":
         return Applied(decision="continue", detail="nothing to apply: " + status.reason)
-    canary = registry.alias(model, "canary")
-    if canary is None or canary.version != plan.experiment_version:
-        raise StaleStageError(
-            f"canary of {model} no longer serves v{plan.experiment_version}: it moved since the "
-            "test started"
-        )
-    events: list[StageEvent] = []
     if status.decision == "promote":
+        canary = registry.alias(model, "canary")
+        if canary is None or canary.version != plan.experiment_version:
+            raise StaleStageError(
+                f"canary of {model} no longer serves v{plan.experiment_version}: it moved since "
+                "the test started"
+            )
         event = registry.promote(
             model,
             plan.experiment_version,
@@ -565,35 +562,14 @@ def apply_decision(
             reason=reason,
             expected_version=plan.control_version,
         )
-        events += [event] if event else []
+        events = [event] if event else []
         detail = f"production v{plan.control_version} -> v{plan.experiment_version}"
-    else:
-        # The canary's "rollback": point it at the version production serves (no traffic).
-        event = StageEvent(
-            model=model,
-            stage="canary",
-            action="rollback",
-            from_version=canary.version,
-            to_version=plan.control_version,
-            revision=canary.revision + 1,
-            actor=actor,
-            reason=reason,
-            **({"at": now} if now else {}),
-        )
-        registry.verify_artifacts(registry.get(model, plan.control_version))
-        alias = StageAlias(
-            stage="canary",
-            version=plan.control_version,
-            revision=canary.revision + 1,
-            previous=[*canary.previous, canary.version][-20:],
-            weight=canary.weight,
-            updated_at=event.at,
-            updated_by=actor,
-        )
-        registry.store.move_alias(
-            model, "canary", alias, expected_revision=canary.revision, event=event
-        )
-        events.append(event)
+    else:  # retire the canary: it points at production's version again (no traffic)
+        events = [
+            registry.retire_canary(
+                model, expected_version=plan.experiment_version, actor=actor, reason=reason
+            )
+        ]
         detail = f"canary v{plan.experiment_version} retired (now v{plan.control_version})"
     backend.artifacts.delete(abtest_key(model))
     return Applied(decision=status.decision, detail=detail, events=events)

@@ -231,6 +231,45 @@ class Registry:
         self.store.move_alias(model, stage, alias, expected_revision=current_revision, event=event)
         return event
 
+    def retire_canary(
+        self, model: str, *, expected_version: int, actor: str, reason: str = ""
+    ) -> StageEvent:
+        """Point the canary back at the version production serves (so it gets no traffic of its
+        own), conditional on it still serving `expected_version`; recorded as a rollback."""
+        canary = self.store.alias(model, "canary")
+        production = self.store.alias(model, "production")
+        if canary is None or canary.version != expected_version:
+            raise StaleStageError(
+                f"canary of {model} no longer serves v{expected_version}: it moved since it was "
+                "read"
+            )
+        if production is None:
+            raise NoPreviousVersionError(f"{model} has no production version to fall back on")
+        self.verify_artifacts(self.store.get(model, production.version))
+        event = StageEvent(
+            model=model,
+            stage="canary",
+            action="rollback",
+            from_version=canary.version,
+            to_version=production.version,
+            revision=canary.revision + 1,
+            actor=actor,
+            reason=reason,
+        )
+        alias = StageAlias(
+            stage="canary",
+            version=production.version,
+            revision=canary.revision + 1,
+            previous=[*canary.previous, canary.version][-20:],
+            weight=canary.weight,
+            updated_at=event.at,
+            updated_by=actor,
+        )
+        self.store.move_alias(
+            model, "canary", alias, expected_revision=canary.revision, event=event
+        )
+        return event
+
     def rollback(self, model: str, stage: str, *, actor: str, reason: str = "") -> StageEvent:
         """Point `stage` back at the version it served before the current one."""
         check_stage(stage)
