@@ -7,6 +7,10 @@ float32), then scored with the version's ONNX model (`OnnxClassifier.predict_obj
 /predict does). A row that fails goes to the rejects file with its line number and the reason,
 never silently dropped. Memory is one chunk, whatever the file's size.
 
+A Parquet file (`.parquet`, or `input_format="parquet"`; pyarrow, the `parquet` extra) is read
+one record batch at a time by `core/batch_parquet.py`; its values are scored as Parquet typed
+them, and its rows are numbered (`row`, from 1) where a CSV's are lined (`line`, header = 1).
+
 `score_chunk` is the unit of work (a chunk in, predictions and rejects out) so that a
 distributed batch (one function per chunk object) can reuse it; `score_file` streams a whole
 file through it. This module uses pandas: the serving path (`core/serving/`) never imports it.
@@ -19,7 +23,8 @@ import os
 import time
 import weakref
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +44,8 @@ DEFAULT_CHUNK_ROWS = 10_000
 # Per rejected row, the reason names at most this many problems.
 MAX_REASONS = 5
 LINE = "line"
+# Parquet rows have no line: the rejects file and the prediction ids give the 1-based row number.
+ROW = "row"
 REASON = "reason"
 
 
@@ -78,9 +85,10 @@ def batch_id(loaded: LoadedModel, file_sha256: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _lines(frame: pd.DataFrame) -> list[int]:
-    # read_csv numbers rows 0.. across chunks; the header is line 1.
-    return [int(i) + 2 for i in frame.index]
+def _lines(frame: pd.DataFrame, numbering: str = LINE) -> list[int]:
+    # read_csv numbers rows 0.. across chunks; the header is line 1. A Parquet row: index + 1.
+    offset = 1 if numbering == ROW else 2
+    return [int(i) + offset for i in frame.index]
 
 
 def _feature_values(frame: pd.DataFrame, loaded: LoadedModel) -> list[list[Any]]:
@@ -138,17 +146,19 @@ def score_chunk(
     batch: str,
     keys: Sequence[str] = (),
     strict_categories: bool = False,
+    numbering: str = LINE,
 ) -> ChunkResult:
     """Validate and score a chunk of raw text rows (as `read_csv(**CSV_TEXT_OPTIONS)` reads
-    them, its index numbering the file's rows from 0 after the header).
+    them, its index numbering the file's rows from 0 after the header), or of a Parquet batch's
+    typed values (`numbering=ROW`: the index numbers the rows from 0).
 
-    Returns the predictions (`output_columns`) and the rejects: `line`, `reason`, then the row's
-    cells as they were in the file. With `strict_categories`, a category the schema does not
-    list is a reject; otherwise it is scored (as /predict does) and counted.
+    Returns the predictions (`output_columns`) and the rejects: `line` (or `row`), `reason`, then
+    the row's cells as they were in the file. With `strict_categories`, a category the schema
+    does not list is a reject; otherwise it is scored (as /predict does) and counted.
     """
     import pandas as pd
 
-    lines = _lines(frame)
+    lines = _lines(frame, numbering)
     names = loaded.schema.feature_names
     columns = _feature_values(frame, loaded)
     rows = [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
@@ -206,7 +216,7 @@ def score_chunk(
     bad = sorted(reasons)
     rejects = frame.iloc[bad].copy()
     rejects.insert(0, REASON, [reasons[i] for i in bad])
-    rejects.insert(0, LINE, [lines[i] for i in bad])
+    rejects.insert(0, numbering, [lines[i] for i in bad])
     return ChunkResult(predictions, rejects, unknown_counts)
 
 
@@ -254,6 +264,24 @@ def _check_header(header: list[str], loaded: LoadedModel, keys: Sequence[str]) -
         raise BatchInputError("a key column is named twice")
 
 
+def _csv_chunks(source: Path, chunk_rows: int) -> Generator[tuple[pd.DataFrame, int]]:
+    """The CSV's rows, `chunk_rows` at a time, each chunk with the bytes read so far."""
+    import pandas as pd
+
+    with source.open("rb") as handle:
+        # A blank line is a row (of missing values, rejected): no row is dropped unseen and
+        # row numbers stay line numbers.
+        reader = pd.read_csv(
+            handle,
+            chunksize=chunk_rows,
+            encoding="utf-8-sig",
+            skip_blank_lines=False,
+            **CSV_TEXT_OPTIONS,
+        )
+        for chunk in reader:
+            yield chunk, handle.tell()
+
+
 def score_file(
     loaded: LoadedModel,
     source: Path,
@@ -265,15 +293,24 @@ def score_file(
     strict_categories: bool = False,
     batch: str | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    input_format: str | None = None,
 ) -> BatchSummary:
-    """Score a CSV file chunk by chunk, streaming predictions to `out` and rejects to
-    `rejects` (both CSV, both always written; each appears complete or not at all).
+    """Score a CSV or Parquet file chunk by chunk, streaming predictions to `out` and rejects
+    to `rejects` (both CSV, both always written; each appears complete or not at all).
 
+    `input_format` is `csv` or `parquet` (default: `parquet` for a `.parquet` name, else `csv`);
+    Parquet needs pyarrow (`ParquetUnavailable` otherwise, before anything is written).
     `on_progress(rows done, bytes read)` is called after each chunk. A file that cannot be
     scored at all raises `BatchInputError` and leaves neither file.
     """
     import pandas as pd
 
+    from mlops_template.core import batch_parquet
+
+    parquet = batch_parquet.input_format(source, input_format) == batch_parquet.PARQUET
+    if parquet:
+        batch_parquet.require_pyarrow()
+    numbering = ROW if parquet else LINE
     started = time.perf_counter()
     summary = BatchSummary(
         model=loaded.record.model,
@@ -286,44 +323,46 @@ def score_file(
     partial_rejects = rejects.with_name(rejects.name + ".partial")
     try:
         with (
-            source.open("rb") as handle,
             partial_out.open("w", newline="", encoding="utf-8") as predictions_file,
             partial_rejects.open("w", newline="", encoding="utf-8") as rejects_file,
         ):
-            # A blank line is a row (of missing values, rejected): no row is dropped unseen and
-            # row numbers stay line numbers.
-            reader = pd.read_csv(
-                handle,
-                chunksize=chunk_rows,
-                encoding="utf-8-sig",
-                skip_blank_lines=False,
-                **CSV_TEXT_OPTIONS,
-            )
+            header: list[str] | None = None
+            if parquet:  # the footer names the columns: a missing one refuses the file at once
+                header = batch_parquet.parquet_header(source)
+                _check_header(header, loaded, keys)
+                chunks = batch_parquet.parquet_chunks(source, chunk_rows)
+            else:
+                chunks = _csv_chunks(source, chunk_rows)
             first = True
-            for chunk in reader:
-                if first:
-                    _check_header([str(c) for c in chunk.columns], loaded, keys)
-                result = score_chunk(
-                    loaded,
-                    chunk,
-                    batch=summary.batch,
-                    keys=keys,
-                    strict_categories=strict_categories,
-                )
-                result.predictions.to_csv(predictions_file, header=first, index=False)
-                result.rejects.to_csv(rejects_file, header=first, index=False)
-                first = False
-                summary.rows += len(chunk)
-                summary.scored += len(result.predictions)
-                summary.rejected += len(result.rejects)
-                unknown.update(result.unknown_categories)
-                if on_progress is not None:
-                    on_progress(summary.rows, handle.tell())
+            with closing(chunks):
+                for chunk, read in chunks:
+                    if first and header is None:
+                        _check_header([str(c) for c in chunk.columns], loaded, keys)
+                    result = score_chunk(
+                        loaded,
+                        chunk,
+                        batch=summary.batch,
+                        keys=keys,
+                        strict_categories=strict_categories,
+                        numbering=numbering,
+                    )
+                    result.predictions.to_csv(predictions_file, header=first, index=False)
+                    result.rejects.to_csv(rejects_file, header=first, index=False)
+                    first = False
+                    summary.rows += len(chunk)
+                    summary.scored += len(result.predictions)
+                    summary.rejected += len(result.rejects)
+                    unknown.update(result.unknown_categories)
+                    if on_progress is not None:
+                        on_progress(summary.rows, read)
             if first:  # a header and no rows: the files still say what they would hold
-                header = list(pd.read_csv(source, nrows=0, encoding="utf-8-sig").columns)
-                _check_header([str(c) for c in header], loaded, keys)
+                if header is None:
+                    header = [
+                        str(c) for c in pd.read_csv(source, nrows=0, encoding="utf-8-sig").columns
+                    ]
+                    _check_header(header, loaded, keys)
                 predictions_file.write(",".join(output_columns(loaded, keys)) + "\n")
-                rejects_file.write(",".join([LINE, REASON, *header]) + "\n")
+                rejects_file.write(",".join([numbering, REASON, *header]) + "\n")
     except BatchInputError:
         _remove(partial_out, partial_rejects)
         raise

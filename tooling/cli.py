@@ -1461,7 +1461,8 @@ def _key_columns(value: str | None) -> list[str]:
 @app.command()
 def predict(
     data: Annotated[
-        Path, typer.Option(exists=True, dir_okay=False, help="CSV file to score (any size).")
+        Path,
+        typer.Option(exists=True, dir_okay=False, help="CSV or Parquet file to score (any size)."),
     ],
     out: Annotated[Path, typer.Option(help="Predictions CSV to write.")],
     model: ModelOption = None,
@@ -1492,19 +1493,38 @@ def predict(
             "score it, as /predict does, and count it)."
         ),
     ] = False,
+    input_format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="csv or parquet (default: parquet for a .parquet file, else csv; "
+            "Parquet needs the parquet extra).",
+        ),
+    ] = None,
 ) -> None:
-    """Score a CSV file with a registered version, in bounded memory (see docs/batch.md).
+    """Score a CSV or Parquet file with a registered version, in bounded memory (see
+    docs/batch.md).
 
     Each row is validated like a /predict record; a row that fails goes to the rejects file with
-    its line number and why. Exit 3 when the file cannot be scored at all.
+    its line (CSV) or row (Parquet) number and why. Exit 3 when the file cannot be scored at all.
     """
     from rich.progress import BarColumn, DownloadColumn
 
+    from mlops_template.core import batch_parquet
     from mlops_template.core.artifacts import ArtifactIntegrityError
     from mlops_template.core.batch import BatchInputError, resolve_model, score_file
 
     if stage is not None and version is not None:
         raise typer.BadParameter("give --stage or --version, not both")
+    try:
+        input_format = batch_parquet.input_format(data, input_format)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if input_format == batch_parquet.PARQUET:
+        try:
+            batch_parquet.require_pyarrow()
+        except batch_parquet.ParquetUnavailable as exc:
+            raise _fail(str(exc), ExitCode.USAGE) from None
     if stage is not None:
         stage = _known_stage(stage)
     key_list = _key_columns(keys)
@@ -1546,6 +1566,7 @@ def predict(
                 chunk_rows=chunk_rows,
                 strict_categories=strict_categories,
                 on_progress=on_progress,
+                input_format=input_format,
             )
         except BatchInputError as exc:
             raise _fail(str(exc), ExitCode.DATA_REJECTED) from None

@@ -352,7 +352,8 @@ def test_the_serving_path_imports_no_pandas_or_scikit_learn():
 
     code = (
         "import sys; import mlops_template.core.serving.app, mlops_template.infra.local;"
-        "bad = [m for m in ('pandas', 'sklearn', 'skl2onnx', 'scipy') if m in sys.modules];"
+        "heavy = ('pandas', 'sklearn', 'skl2onnx', 'scipy', 'pyarrow');"
+        "bad = [m for m in heavy if m in sys.modules];"
         "print(bad); sys.exit(1 if bad else 0)"
     )
     result = subprocess.run(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sys
 
 import numpy as np
 import pandas as pd
@@ -261,3 +262,113 @@ def test_key_columns_must_be_in_the_file_and_not_collide(run, live, sample, tmp_
     result = run("predict", "--data", str(sample), "--out", str(out), "--keys", keys)
     assert result.exit_code == 3 and said in result.output
     assert not out.exists()
+
+
+# Parquet input (core/batch_parquet.py): the same rows as a CSV, scored the same; rows numbered.
+
+
+def spoiled_sample(frame):
+    """The sample with an id column and four bad rows (file rows 3 and 150: a missing value in a
+    column that had none in training; rows 151 and 401: an infinity), as a frame."""
+    data = frame.copy()
+    data.insert(0, "patient", [f"P{i:04d}" for i in range(len(data))])
+    data["mean_texture"] = data["mean_texture"].astype(float)
+    data["mean_radius"] = data["mean_radius"].astype(float)
+    data.loc[[2, 149], "mean_texture"] = None
+    data.loc[[150, 400], "mean_radius"] = np.inf
+    return data
+
+
+def test_parquet_rows_score_as_the_same_csv_rows_with_continuous_row_numbers(
+    run, live, frame, tmp_path
+):
+    pytest.importorskip("pyarrow")
+    data = spoiled_sample(frame)
+    csv, parquet = tmp_path / "in.csv", tmp_path / "in.parquet"
+    csv.write_bytes(to_csv_bytes(data))
+    data.to_parquet(parquet, index=False, row_group_size=250)
+    outputs = {}
+    for source in (csv, parquet):
+        out = tmp_path / f"out-{source.suffix[1:]}.csv"
+        result = run(
+            "predict", "--data", str(source), "--out", str(out), "--keys", "patient",
+            "--chunk-rows", "100",  # 6 batches, across 3 row groups
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert "569 rows, 565 scored, 4 rejected" in result.output
+        outputs[source.suffix] = (
+            pd.read_csv(out),
+            pd.read_csv(tmp_path / f"out-{source.suffix[1:]}.rejects.csv"),
+        )
+    (by_csv, csv_bad), (by_parquet, parquet_bad) = outputs[".csv"], outputs[".parquet"]
+    assert by_parquet["patient"].tolist() == by_csv["patient"].tolist()
+    assert by_parquet["label"].tolist() == by_csv["label"].tolist()
+    probabilities = [c for c in by_csv.columns if c.startswith("probability")]
+    assert np.allclose(by_parquet[probabilities], by_csv[probabilities], atol=1e-6)
+
+    # The rejects: the same rows for the same reasons; a CSV's lines, a Parquet file's rows.
+    assert csv_bad["line"].tolist() == [4, 151, 152, 402]  # the header is line 1
+    assert list(parquet_bad.columns[:3]) == ["row", "reason", "patient"]
+    assert parquet_bad["row"].tolist() == [3, 150, 151, 401]  # 1-based, across batches
+    assert parquet_bad["patient"].tolist() == ["P0002", "P0149", "P0150", "P0400"]
+    assert parquet_bad["reason"].tolist() == csv_bad["reason"].tolist()
+    assert parquet_bad["reason"].iloc[0].startswith("mean_texture: Input should be a valid number")
+    assert "finite number" in parquet_bad["reason"].iloc[2]
+
+    # Prediction ids `<batch>-<row>`: continuous over the batches, every row but the rejected.
+    rows = by_parquet["prediction_id"].str.rsplit("-", n=1).str[1].astype(int).tolist()
+    assert rows == [r for r in range(1, 570) if r not in {3, 150, 151, 401}]
+    batch_ids = {i.rsplit("-", 1)[0] for i in by_parquet["prediction_id"]}
+    assert len(batch_ids) == 1 and batch_ids != {
+        i.rsplit("-", 1)[0] for i in by_csv["prediction_id"]
+    }  # the batch id hashes the file's bytes
+
+
+def test_parquet_by_format_option_and_what_is_refused(run, live, frame, tmp_path):
+    pytest.importorskip("pyarrow")
+    data = frame.copy()
+    data.insert(0, "patient", [f"P{i:04d}" for i in range(len(data))])
+    named = tmp_path / "export.bin"  # not a .parquet name: --format says what it is
+    data.to_parquet(named, index=False)
+    out = tmp_path / "out.csv"
+    result = run("predict", "--data", str(named), "--out", str(out), "--format", "parquet")
+    assert result.exit_code == 0, result.output
+    assert "569 rows, 569 scored, 0 rejected" in result.output
+    assert (tmp_path / "out.rejects.csv").read_text().startswith("row,reason,patient,")
+
+    missing = tmp_path / "missing.parquet"
+    data.drop(columns=["mean_radius"]).to_parquet(missing, index=False)
+    out = tmp_path / "refused.csv"
+    result = run("predict", "--data", str(missing), "--out", str(out))
+    assert result.exit_code == 3 and "mean_radius" in result.output
+    assert not out.exists() and not list(tmp_path.glob("*.partial"))
+
+    not_parquet = tmp_path / "text.parquet"
+    not_parquet.write_bytes(to_csv_bytes(data))
+    result = run("predict", "--data", str(not_parquet), "--out", str(out))
+    assert result.exit_code == 3 and "text.parquet is not valid Parquet" in result.output
+    assert not out.exists() and not list(tmp_path.glob("*.partial"))
+
+    empty = tmp_path / "empty.parquet"
+    data.head(0).to_parquet(empty, index=False)
+    result = run("predict", "--data", str(empty), "--out", str(out), "--keys", "patient")
+    assert result.exit_code == 0, result.output
+    assert "0 rows, 0 scored, 0 rejected" in result.output
+    assert out.read_text().startswith("patient,prediction_id,label,")
+    assert (tmp_path / "refused.rejects.csv").read_text().startswith("row,reason,patient,")
+
+
+def test_parquet_without_pyarrow_is_a_one_line_usage_error(
+    run, live, sample, tmp_path, monkeypatch
+):
+    for name in ("pyarrow", "pyarrow.parquet"):
+        monkeypatch.setitem(sys.modules, name, None)  # `import pyarrow` raises ImportError
+    data = tmp_path / "in.parquet"
+    data.write_bytes(b"PAR1")
+    out = tmp_path / "out.csv"
+    result = run("predict", "--data", str(data), "--out", str(out))
+    assert result.exit_code == 2
+    assert result.output.strip() == "error: Parquet input needs pyarrow: pip install '.[parquet]'"
+    assert not out.exists()
+    # A CSV needs no pyarrow.
+    assert run("predict", "--data", str(sample), "--out", str(out)).exit_code == 0
