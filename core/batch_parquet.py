@@ -7,7 +7,7 @@ numbers, strings as text, null and NaN as missing), its index numbering the file
 continuous across batches. Rows are numbered, not lines: the rejects file's first column is
 `row`, the 1-based row index, and prediction ids are `<batch id>-<row>`.
 
-pyarrow is an optional extra (`pip install '.[parquet]'`): this module imports it only when a
+pyarrow is a dependency of the project; this module still imports it only when a
 Parquet file is read, and the serving path never imports this module.
 """
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 PARQUET = "parquet"
 CSV = "csv"
 FORMATS = (CSV, PARQUET)
-PYARROW_MISSING = "Parquet input needs pyarrow: pip install '.[parquet]'"
+PYARROW_MISSING = "Parquet input needs pyarrow (a dependency of this project: reinstall it)"
 
 
 class ParquetUnavailable(RuntimeError):

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from mlops_template.core.batch import resolve_model, score_chunk
+from mlops_template.core.batch_parquet import PYARROW_MISSING
 from mlops_template.core.pipeline import Dataset, PipelineSteps
 from mlops_template.core.serving.app import create_app
 from mlops_template.core.serving.router import ModelRouter
@@ -368,7 +369,7 @@ def test_parquet_without_pyarrow_is_a_one_line_usage_error(
     out = tmp_path / "out.csv"
     result = run("predict", "--data", str(data), "--out", str(out))
     assert result.exit_code == 2
-    assert result.output.strip() == "error: Parquet input needs pyarrow: pip install '.[parquet]'"
+    assert result.output.strip() == f"error: {PYARROW_MISSING}"
     assert not out.exists()
     # A CSV needs no pyarrow.
     assert run("predict", "--data", str(sample), "--out", str(out)).exit_code == 0
