@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from mlops_template.tooling.console import cell, markup
+from mlops_template.tooling.options import ModelOption
 
 if TYPE_CHECKING:
     from mlops_template.core.abtest import AbTestPlan, AbTestStatus
@@ -28,21 +29,6 @@ shadow_app = typer.Typer(
 )
 
 
-def _model_name(name: str | None) -> str | None:
-    from mlops_template.training.config import check_model_name
-
-    try:
-        return None if name is None else check_model_name(name)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
-
-
-ModelOption = Annotated[
-    str | None,
-    typer.Option(
-        "--model", "-m", callback=_model_name, help="Model name (default: MLOPS_MODEL_NAME)."
-    ),
-]
 JsonOption = Annotated[bool, typer.Option("--json", help="JSON instead of tables.")]
 
 

@@ -23,6 +23,7 @@ from mlops_template.core.settings import Settings
 from mlops_template.core.smoke import DEFAULT_WAIT_SECONDS
 from mlops_template.infra import build_backend
 from mlops_template.tooling.console import cell, markup
+from mlops_template.tooling.options import ModelOption
 
 if TYPE_CHECKING:
     from mlops_template.core.pipeline import PipelineResult, PipelineSteps
@@ -107,27 +108,6 @@ WaitOption = Annotated[
         min=0,
         help="How long to wait for the API to serve the expected version (it re-reads its "
         "stage every MLOPS_MODEL_REFRESH_SECONDS, 30 s by default).",
-    ),
-]
-
-
-def _valid_model_name(name: str | None) -> str | None:
-    from mlops_template.training.config import check_model_name
-
-    try:
-        return None if name is None else check_model_name(name)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
-
-
-ModelOption = Annotated[
-    str | None,
-    typer.Option(
-        "--model",
-        "-m",
-        callback=_valid_model_name,
-        help="Model name: lowercase letters, digits and hyphens (default: MLOPS_MODEL_NAME, "
-        'else the --config file\'s model_name, else "model").',
     ),
 ]
 
