@@ -7,43 +7,16 @@ import json
 
 import pytest
 from fastapi.testclient import TestClient
-from typer.testing import CliRunner
 
 from mlops_template.core.abtest import ABTEST_DECISION_METRIC, ABTEST_RATE_METRIC, abtest_key
 from mlops_template.core.monitoring import run_monitor
-from mlops_template.core.pipeline import Dataset, PipelineSteps
 from mlops_template.core.records import PredictionRecord
 from mlops_template.core.serving.app import create_app
 from mlops_template.core.serving.router import ModelRouter
-from mlops_template.core.settings import get_settings
 from mlops_template.tooling.abtest_cli import CONTINUE_EXIT
-from mlops_template.tooling.cli import app
-from mlops_template.training.gate import GateResult
 from tests.conftest import capture_outcomes as capture
 
-MODEL = "bc"
-PASSED = GateResult(passed=True, metric="roc_auc", candidate=0.99, baseline=0.5, reasons=[])
-
-
-def register(backend, trained, run_id):
-    steps = PipelineSteps(backend)
-    run = steps.upload_run(MODEL, run_id, trained)
-    dataset = Dataset(key="validated/x.csv", uri="file:///x.csv", sha256="d" * 64, rows=569)
-    return steps.register(MODEL, run, PASSED, dataset, actor="test")
-
-
-@pytest.fixture
-def run(tmp_path, monkeypatch, backend):
-    # The conftest backend lives in tmp_path/home: the CLI reads the same stores.
-    monkeypatch.setenv("MLOPS_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("MLOPS_MODEL_NAME", MODEL)
-    get_settings.cache_clear()
-    runner = CliRunner()
-
-    def invoke(*args: str):
-        return runner.invoke(app, list(args), catch_exceptions=False)
-
-    return invoke
+from .conftest import MODEL, register
 
 
 @pytest.fixture

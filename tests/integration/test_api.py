@@ -11,20 +11,18 @@ import warnings
 import pytest
 from fastapi.testclient import TestClient
 
-from mlops_template.core.pipeline import Dataset, LocalPipeline, PipelineSteps
+from mlops_template.core.pipeline import LocalPipeline, PipelineSteps
 from mlops_template.core.serving.app import create_app
 from mlops_template.core.serving.router import ModelRouter
 from mlops_template.core.smoke import smoke_test_from_api
 from mlops_template.training.config import TrainingConfig
 from mlops_template.training.datasets import to_csv_bytes
 from mlops_template.training.files import MODEL_FILE
-from mlops_template.training.gate import GateResult
 from mlops_template.training.schema import infer_schema
 from mlops_template.training.train import train
 from mlops_template.training.validation import validate_csv
 
-MODEL = "bc"
-PASSED = GateResult(passed=True, metric="roc_auc", candidate=0.99, baseline=0.5, reasons=[])
+from .conftest import MODEL, register
 
 
 def strict_json(text: str):
@@ -34,13 +32,6 @@ def strict_json(text: str):
         raise ValueError(f"{constant} is not JSON")
 
     return json.loads(text, parse_constant=refuse)
-
-
-def register(backend, trained, run_id="r1"):
-    steps = PipelineSteps(backend)
-    run = steps.upload_run(MODEL, run_id, trained)
-    dataset = Dataset(key="validated/x.csv", uri="file:///x.csv", sha256="d" * 64, rows=569)
-    return steps.register(MODEL, run, PASSED, dataset, actor="test")
 
 
 @pytest.fixture
@@ -65,13 +56,6 @@ def client(backend, provider):
         max_body_bytes=200_000,
     )
     return TestClient(app)
-
-
-@pytest.fixture
-def live(backend, trained):
-    version = register(backend, trained)
-    backend.registry.promote(MODEL, version.version, "production", actor="test")
-    return version
 
 
 @pytest.fixture

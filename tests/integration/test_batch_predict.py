@@ -9,59 +9,19 @@ import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from typer.testing import CliRunner
 
 from mlops_template.core.batch import resolve_model, score_chunk
 from mlops_template.core.batch_parquet import PYARROW_MISSING
-from mlops_template.core.pipeline import Dataset, PipelineSteps
 from mlops_template.core.serving.app import create_app
 from mlops_template.core.serving.router import ModelRouter
-from mlops_template.core.settings import get_settings
 from mlops_template.training.config import TrainingConfig
 from mlops_template.training.datasets import TARGET, to_csv_bytes
 from mlops_template.training.files import MODEL_FILE
-from mlops_template.training.gate import GateResult
 from mlops_template.training.schema import infer_schema
 from mlops_template.training.train import train
 from mlops_template.training.validation import CSV_TEXT_OPTIONS, validate_csv
 
-MODEL = "bc"
-PASSED = GateResult(passed=True, metric="roc_auc", candidate=0.99, baseline=0.5, reasons=[])
-
-
-def register(backend, trained, run_id="r1"):
-    steps = PipelineSteps(backend)
-    run = steps.upload_run(MODEL, run_id, trained)
-    dataset = Dataset(key="validated/x.csv", uri="file:///x.csv", sha256="d" * 64, rows=569)
-    return steps.register(MODEL, run, PASSED, dataset, actor="test")
-
-
-@pytest.fixture
-def run(tmp_path, monkeypatch, backend):
-    # The `backend` fixture's home: versions registered through it are the CLI's.
-    monkeypatch.setenv("MLOPS_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("MLOPS_MODEL_NAME", MODEL)
-    get_settings.cache_clear()
-    runner = CliRunner()
-
-    def invoke(*args: str):
-        return runner.invoke(app_cli(), list(args), catch_exceptions=False)
-
-    yield invoke
-    get_settings.cache_clear()
-
-
-def app_cli():
-    from mlops_template.tooling.cli import app
-
-    return app
-
-
-@pytest.fixture
-def live(backend, trained):
-    version = register(backend, trained)
-    backend.registry.promote(MODEL, version.version, "production", actor="test")
-    return version
+from .conftest import MODEL, register
 
 
 @pytest.fixture

@@ -13,21 +13,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from mlops_template.core.settings import get_settings
 from mlops_template.tooling.cli import ExitCode, app
-
-
-@pytest.fixture
-def run(tmp_path, monkeypatch):
-    monkeypatch.setenv("MLOPS_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("MLOPS_MODEL_NAME", "bc")
-    get_settings.cache_clear()
-    runner = CliRunner()
-
-    def invoke(*args: str):
-        return runner.invoke(app, list(args), catch_exceptions=False)
-
-    return invoke
 
 
 def test_train_registers_a_version_and_registry_lists_it(run, data_file):

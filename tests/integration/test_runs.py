@@ -8,28 +8,13 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
 from mlops_template.core.pipeline import LocalPipeline, PipelineSteps
-from mlops_template.core.settings import get_settings
-from mlops_template.tooling.cli import ExitCode, app
+from mlops_template.tooling.cli import ExitCode
 from mlops_template.training.config import TrainingConfig
 from mlops_template.training.datasets import TARGET
 
-MODEL = "bc"
-
-
-@pytest.fixture
-def run(tmp_path, monkeypatch):
-    monkeypatch.setenv("MLOPS_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("MLOPS_MODEL_NAME", MODEL)
-    get_settings.cache_clear()
-    runner = CliRunner()
-
-    def invoke(*args: str):
-        return runner.invoke(app, list(args), catch_exceptions=False)
-
-    return invoke
+from .conftest import MODEL
 
 
 @pytest.fixture

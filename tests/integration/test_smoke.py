@@ -21,7 +21,7 @@ from mlops_template.tooling.api_client import HttpApiClient
 from mlops_template.tooling.cli import app as cli
 from tests.conftest import free_port
 
-from .test_api import MODEL, register
+from .conftest import MODEL, register
 
 
 @contextmanager

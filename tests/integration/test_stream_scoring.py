@@ -13,7 +13,7 @@ from mlops_template.core.serving.stream import MessageRejected, ModelUnavailable
 from mlops_template.core.settings import Settings
 from mlops_template.infra import build_result_queue
 
-from .test_api import MODEL, register
+from .conftest import MODEL
 
 
 @pytest.fixture
@@ -29,13 +29,6 @@ def streamer(backend, home):
     )
     scorer = Scorer(router, limits, Emitter(backend.metrics, router), backend.predictions)
     return StreamScorer(scorer, build_result_queue(Settings(backend="local", home=home)))
-
-
-@pytest.fixture
-def live(backend, trained):
-    version = register(backend, trained)
-    backend.registry.promote(MODEL, version.version, "production", actor="test")
-    return version
 
 
 @pytest.fixture

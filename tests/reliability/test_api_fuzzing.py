@@ -15,7 +15,7 @@ from mlops_template.core.serving.app import create_app
 from mlops_template.core.serving.router import ModelRouter
 from mlops_template.core.settings import Settings
 from mlops_template.infra.local import local_backend
-from tests.integration.test_api import MODEL, register
+from tests.integration.conftest import MODEL, register
 
 EXAMPLES_PER_OPERATION = 150
 

@@ -18,7 +18,7 @@ import pytest
 from mlops_template.core.settings import Settings
 from mlops_template.infra.local import local_backend
 from tests.conftest import free_port
-from tests.integration.test_api import MODEL, register
+from tests.integration.conftest import MODEL, register
 
 CONCURRENCY = 8
 DURATION_SECONDS = 4.0

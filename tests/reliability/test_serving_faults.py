@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from mlops_template.core.serving.app import create_app
 from mlops_template.core.serving.router import ModelRouter
-from tests.integration.test_api import MODEL, register
+from tests.integration.conftest import MODEL, register
 
 
 def client_for(backend):
