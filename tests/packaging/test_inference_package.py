@@ -83,35 +83,46 @@ def test_zipping_the_same_tree_gives_the_same_bytes(tmp_path):
     assert (tmp_path / "one.zip").read_bytes() == (tmp_path / "two.zip").read_bytes()
 
 
-@pytest.mark.skipif(find_python() is None, reason="no Python 3.12 to run the Lambda package with")
-def test_the_package_serves_on_python_3_12_with_nothing_else(built, tmp_path, figure):
-    """What the Lambda runtime does: Python 3.12, the zip's contents, no site-packages."""
-    assert built.compiled_modules > 100
+# What the Lambda runtime does: Python 3.12, the zip's contents, no site-packages; a handler
+# imported and given one event. Prints its answer, the heavy modules loaded, and the seconds.
+PROBE = (
+    "import importlib, json, sys, time; sys.path.insert(0, sys.argv[1]);"
+    "start = time.perf_counter();"
+    "module, name = sys.argv[3].rsplit('.', 1);"
+    "handler = getattr(importlib.import_module(module), name);"
+    "context = type('Context', (), {'function_name': 'probe', 'aws_request_id': 'r',"
+    " 'memory_limit_in_mb': 1024, 'invoked_function_arn': 'arn', 'function_version': '1'});"
+    "answer = handler(json.loads(sys.argv[2]), context());"
+    "heavy = [m for m in ('pandas', 'sklearn', 'scipy') if m in sys.modules];"
+    "print(json.dumps({'answer': answer, 'heavy': heavy, 'seconds': time.perf_counter() - start}))"
+)
+
+
+def run_in_package(built, tmp_path, handler: str, event: dict) -> dict:
     root = tmp_path / "task"
     with zipfile.ZipFile(built.path) as zf:
         zf.extractall(root)
-    event = http_api_event("GET", "/health")  # as API Gateway sends it (the zip has no tooling)
-    probe = (
-        "import json, sys, time; sys.path.insert(0, sys.argv[1]);"
-        "start = time.perf_counter();"
-        "from mlops_template.functions.inference.handler import handler;"
-        "context = type('Context', (), {'function_name': 'inference', 'aws_request_id': 'r',"
-        " 'memory_limit_in_mb': 1024, 'invoked_function_arn': 'arn', 'function_version': '1'});"
-        "r = handler(json.loads(sys.argv[2]), context());"
-        "heavy = [m for m in ('pandas', 'sklearn', 'scipy') if m in sys.modules];"
-        "print(json.dumps({'status': r['statusCode'], 'body': json.loads(r['body']),"
-        " 'heavy': heavy, 'seconds': time.perf_counter() - start}))"
-    )
     result = subprocess.run(
-        [find_python(), "-I", "-S", "-c", probe, str(root), json.dumps(event)],
+        [find_python(), "-I", "-S", "-c", PROBE, str(root), json.dumps(event), handler],
         capture_output=True,
         text=True,
         check=False,
         env={"MLOPS_HOME": str(tmp_path / "home"), "PYTHONDONTWRITEBYTECODE": "1"},
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
-    assert out["status"] == 503 and out["body"]["status"] == "unavailable"  # no model yet
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(find_python() is None, reason="no Python 3.12 to run the Lambda package with")
+def test_the_package_serves_on_python_3_12_with_nothing_else(built, tmp_path, figure):
+    """What the Lambda runtime does: Python 3.12, the zip's contents, no site-packages."""
+    assert built.compiled_modules > 100
+    event = http_api_event("GET", "/health")  # as API Gateway sends it (the zip has no tooling)
+    out = run_in_package(
+        built, tmp_path, "mlops_template.functions.inference.handler.handler", event
+    )
+    body = json.loads(out["answer"]["body"])
+    assert out["answer"]["statusCode"] == 503 and body["status"] == "unavailable"  # no model yet
     assert out["heavy"] == []
     figure("inference package on Python 3.12", f"import + first request {out['seconds']:.2f}s")
 
@@ -120,28 +131,8 @@ def test_the_package_serves_on_python_3_12_with_nothing_else(built, tmp_path, fi
 def test_the_stream_function_runs_from_the_same_package(built, tmp_path):
     """Streaming scoring ships in the inference zip: its handler answers an SQS event there
     (no model yet: the message is reported as a batch item failure, to be retried)."""
-    root = tmp_path / "task"
-    with zipfile.ZipFile(built.path) as zf:
-        zf.extractall(root)
     event = json.loads((REPO / "tests" / "events" / "sqs_predict.json").read_text())
     event["Records"][0]["body"] = json.dumps({"records": [{"x": 1}]})
-    probe = (
-        "import json, sys; sys.path.insert(0, sys.argv[1]);"
-        "from mlops_template.functions.stream import handler;"
-        "context = type('Context', (), {'function_name': 'stream', 'aws_request_id': 'r',"
-        " 'memory_limit_in_mb': 1024, 'invoked_function_arn': 'arn', 'function_version': '1'});"
-        "r = handler(json.loads(sys.argv[2]), context());"
-        "heavy = [m for m in ('pandas', 'sklearn', 'scipy') if m in sys.modules];"
-        "print(json.dumps({'answer': r, 'heavy': heavy}))"
-    )
-    result = subprocess.run(
-        [find_python(), "-I", "-S", "-c", probe, str(root), json.dumps(event)],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={"MLOPS_HOME": str(tmp_path / "home"), "PYTHONDONTWRITEBYTECODE": "1"},
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = run_in_package(built, tmp_path, "mlops_template.functions.stream.handler", event)
     failures = [{"itemIdentifier": event["Records"][0]["messageId"]}]
-    assert out == {"answer": {"batchItemFailures": failures}, "heavy": []}
+    assert (out["answer"], out["heavy"]) == ({"batchItemFailures": failures}, [])
