@@ -12,12 +12,14 @@ import io
 import json
 import logging
 import shlex
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import cache, partial
 from importlib.resources import files
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -42,7 +44,7 @@ from mlops_template.core.artifacts import (
     versions_prefix,
 )
 from mlops_template.core.backend import Backend
-from mlops_template.core.ports import BlobExists, BlobNotFound, TrainingLauncher
+from mlops_template.core.ports import BlobNotFound, TrainingLauncher
 from mlops_template.core.records import (
     ArtifactRef,
     ConfigChange,
@@ -62,15 +64,15 @@ from mlops_template.training.files import (
 )
 from mlops_template.training.gate import GateResult, evaluate_gate
 from mlops_template.training.provenance import code_version
-from mlops_template.training.schema import DatasetSchema, SchemaError, infer_schema
+from mlops_template.training.schema import DatasetSchema, SchemaError, infer_schema_from
 from mlops_template.training.spreadsheet import read_spreadsheet_csv
 from mlops_template.training.train import RunManifest, TrainingRun, train
 from mlops_template.training.validation import (
     ValidationReport,
     coerce_frame,
     header_too_wide,
-    read_csv_bytes,
-    validate_csv,
+    read_typed,
+    validate_data,
 )
 
 log = logging.getLogger(__name__)
@@ -242,7 +244,9 @@ class PipelineSteps:
             schema_key(model), schema.to_json().encode(), content_type="application/json"
         )
 
-    def _contract_for(self, model: str, data: bytes, config: TrainingConfig) -> DatasetSchema:
+    def _contract_for(
+        self, model: str, data: bytes | Path, config: TrainingConfig, name: str | None = None
+    ) -> DatasetSchema:
         schema = self.load_schema(model)
         if schema is not None:
             return schema
@@ -252,13 +256,11 @@ class PipelineSteps:
                 f"no schema for model {model!r} yet: set `target` in its config or run "
                 f"`{schema_hint(model, 'FILE.csv', None)}`"
             )
-        too_wide = header_too_wide(data, config.validation.max_columns)
+        too_wide = header_too_wide(data, config.validation.max_columns, name=name)
         if too_wide:
             raise SchemaError(too_wide)
-        import pandas as pd
-
-        frame = pd.read_csv(io.BytesIO(data))
-        schema = infer_schema(frame, config.target)
+        # A bounded sample of the file, whatever its size (see infer_schema_from).
+        schema = infer_schema_from(data, config.target, name=name)
         self.save_schema(model, schema)
         return schema
 
@@ -298,14 +300,20 @@ class PipelineSteps:
             if not store.exists(claimed):  # a retried step finds its claim already made
                 store.claim(key, claimed)
             key = claimed
-        data = store.get(key)
+        # The file goes to local disk in pieces and is read from there in record batches:
+        # memory does not grow with its size (docs/data-plane.md).
+        scratch = tempfile.TemporaryDirectory(prefix="mlops-validate-")
+        data = Path(scratch.name) / "data"
+        store.download_to(key, data)
         try:
-            schema = self._contract_for(model, data, config)
-            report, _ = validate_csv(data, schema, config.validation, source=store.uri(source))
+            schema = self._contract_for(model, data, config, source)
+            report = validate_data(data, schema, config.validation, source=store.uri(source))
         except SchemaError as exc:
             report = _unusable_report(store.uri(source), data, str(exc))
         except Exception as exc:  # an unreadable first file cannot even yield a schema
             report = _unusable_report(store.uri(source), data, f"cannot read the file: {exc}")
+        finally:
+            scratch.cleanup()
         if not report.passed:
             target = quarantine_key(model, source)
             store.put(
@@ -313,7 +321,8 @@ class PipelineSteps:
                 report.model_dump_json(indent=2).encode(),
                 content_type="application/json",
             )
-            store.put(target, data)
+            # `key` is this run's claim (or the key given): the very bytes checked.
+            store.copy(key, target)
             if claimed:
                 store.delete(claimed)
             message = f"{report.summary()} (quarantined as {store.uri(target)})"
@@ -327,10 +336,10 @@ class PipelineSteps:
             report.model_dump_json(indent=2).encode(),
             content_type="application/json",
         )
-        if target != key:
-            # Content-addressed: the same bytes validated again are already there; never rewrite.
-            with contextlib.suppress(BlobExists):
-                store.put_if_absent(target, data, content_type="text/csv")
+        # Content-addressed: the same bytes validated again are already there; never rewrite
+        # (two runs racing to copy one content write the same bytes).
+        if target != key and not store.exists(target):
+            store.copy(key, target)
         dataset = Dataset(key=target, uri=store.uri(target), sha256=report.sha256, rows=report.rows)
         store.put(
             latest_dataset_key(model),
@@ -361,9 +370,10 @@ class PipelineSteps:
         schema = self.load_schema(model)
         if schema is None:
             raise SchemaError(f"no schema for model {model!r}: validate a data file first")
-        frame = coerce_frame(
-            read_csv_bytes(self.backend.data.get(dataset.key)), schema, with_target=True
-        )
+        with tempfile.TemporaryDirectory(prefix="mlops-train-") as scratch:
+            data = Path(scratch) / "data"
+            self.backend.data.download_to(dataset.key, data)
+            frame = read_typed(data, schema, with_target=True, name=dataset.key)
         run = train(frame, schema, config, data_sha256=dataset.sha256)
         return self.upload_run(model, safe_run_id(run_id), run)
 
@@ -734,15 +744,16 @@ def run_output(
     )
 
 
-def _unusable_report(source: str, data: bytes, message: str) -> ValidationReport:
-    import hashlib
-
+def _unusable_report(source: str, data: bytes | Path, message: str) -> ValidationReport:
+    from mlops_template.training.tabular_io import as_seekable, scan
     from mlops_template.training.validation import Issue
 
+    with as_seekable(data) as handle:
+        scanned = scan(handle, text=False)
     return ValidationReport(
         source=source,
-        sha256=hashlib.sha256(data).hexdigest(),
-        size_bytes=len(data),
+        sha256=scanned.sha256,
+        size_bytes=scanned.size_bytes,
         passed=False,
         issues=[Issue(check="unusable", severity="error", message=message)],
     )

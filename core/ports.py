@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,11 @@ class BlobStore(Protocol):
         ...
 
     def get(self, key: str) -> bytes: ...
+
+    def download_to(self, key: str, path: str | os.PathLike[str]) -> int:
+        """Write an object to a local file in pieces (never the whole object in memory), for
+        files of any size; returns the number of bytes. BlobNotFound if it is not there."""
+        ...
 
     def exists(self, key: str) -> bool: ...
 

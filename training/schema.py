@@ -386,3 +386,27 @@ def _exclusion(name: str, series: pd.Series) -> ExcludedColumn | None:
     else:
         detail = "a different value in every row"
     return ExcludedColumn(name=name, reason="id_like", detail=f"identifier: {detail}")
+
+
+def infer_schema_from(
+    data: Any,
+    target: str,
+    *,
+    sample_rows: int | None = None,
+    name: str | None = None,
+    **options: Any,
+) -> DatasetSchema:
+    """`infer_schema` on a CSV or Parquet file (bytes, path or binary stream) of any size.
+
+    Reads a uniform random sample of `sample_rows` rows (default
+    `tabular_io.SCHEMA_SAMPLE_ROWS`, 100,000; every row of a smaller file), so memory depends
+    on the sample, not the file; `row_count` is the file's. Ranges, categories and class ratios
+    are then the sample's: a category or class rarer than about 1 in 100,000 may be missed.
+    """
+    from mlops_template.training import tabular_io
+
+    frame, total = tabular_io.read_sample(
+        data, rows=sample_rows or tabular_io.SCHEMA_SAMPLE_ROWS, name=name
+    )
+    schema = infer_schema(frame, target, **options)
+    return schema.model_copy(update={"row_count": total})

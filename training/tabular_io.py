@@ -44,6 +44,10 @@ class TabularReadError(ValueError):
     """The file cannot be read as a table (not valid CSV, not valid Parquet)."""
 
 
+class NotOfType(TabularReadError):
+    """A cell does not parse as the type asked for its column: read again as text."""
+
+
 class RowTooLong(TabularReadError):
     """A CSV row is longer than the block being parsed: read again with bigger blocks."""
 
@@ -201,21 +205,29 @@ def record_batches(
     except (pa.ArrowException, OSError) as exc:
         if "straddl" in str(exc):
             raise RowTooLong(str(exc)) from None
+        if "conversion error" in str(exc):
+            raise NotOfType(str(exc)) from None
         kind = "Parquet" if fmt == PARQUET else "CSV"
         raise TabularReadError(f"file is not valid {kind}: {exc}") from None
 
 
 def batches_of_any_length(
-    handle: BinaryIO, fmt: str, *, header: Sequence[str] = (), size: int = 0
+    handle: BinaryIO,
+    fmt: str,
+    *,
+    header: Sequence[str] = (),
+    size: int = 0,
+    types: dict[int, pa.DataType] | None = None,
 ) -> Iterator[tuple[bool, pa.RecordBatch]]:
-    """`record_batches`, starting over with 8x bigger blocks when a row is longer than a block
-    (a 5 MB cell): each item says whether it starts a new pass, so the caller resets what it
-    counted. Only such files pay for the bigger blocks."""
+    """`record_batches`, starting over when a pass cannot finish: with 8x bigger blocks when a
+    row is longer than a block (a 5 MB cell), as text when a cell is not of the type `types`
+    asked (parsing numbers directly is the fast path; only a file with bad values pays for a
+    second read). Each item says whether it starts a pass, so the caller resets its counts."""
     block = BLOCK_BYTES
     while True:
         restart = True
         try:
-            for batch in record_batches(handle, fmt, header=header, block_bytes=block):
+            for batch in record_batches(handle, fmt, header=header, types=types, block_bytes=block):
                 yield restart, batch
                 restart = False
             return
@@ -223,7 +235,11 @@ def batches_of_any_length(
             if block > max(size, BLOCK_BYTES):
                 raise
             block *= 8
-            handle.seek(0)
+        except NotOfType:
+            if not types:
+                raise
+            types = None
+        handle.seek(0)
 
 
 def read_sample(

@@ -256,7 +256,7 @@ def _validate(
         )
         try:
             batches = tabular_io.batches_of_any_length(
-                handle, fmt, header=header, size=scanned.size_bytes
+                handle, fmt, header=header, size=scanned.size_bytes, types=checker.number_types()
             )
             for restart, batch in batches:
                 if restart:
@@ -305,7 +305,10 @@ def read_typed(
             collect=True,
             trim=fmt == tabular_io.CSV,
         )
-        for restart, batch in tabular_io.batches_of_any_length(handle, fmt, header=header):
+        batches = tabular_io.batches_of_any_length(
+            handle, fmt, header=header, types=checker.number_types()
+        )
+        for restart, batch in batches:
             if restart:
                 checker = checker.fresh()
             checker.add(batch)
@@ -378,6 +381,12 @@ class _RowChecker:
         self.sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
         self.labels: Counter[str] = Counter()
         self.typed: dict[str, list[Any]] = defaultdict(list)  # numpy (numbers) or arrow (text)
+
+    def number_types(self) -> dict[int, Any]:
+        """The CSV columns to parse straight to numbers (first try; see batches_of_any_length)."""
+        if not self.trim:
+            return {}
+        return {i: _pa().float64() for col, i in self.columns if col.kind == "numeric"}
 
     def fresh(self) -> _RowChecker:
         """A checker with nothing counted yet (the file is read again from its start)."""
