@@ -239,7 +239,9 @@ def _emulated_demo(on_step: Any) -> Any:
 
 @app.command()
 def train(
-    data: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="Training CSV.")],
+    data: Annotated[
+        Path, typer.Option(exists=True, dir_okay=False, help="Training data: CSV or Parquet.")
+    ],
     target: Annotated[
         str | None,
         typer.Option(help="Target column (needed for a new model; default: the config's target)."),
@@ -496,7 +498,9 @@ def _print_pipeline(result: Any, *, uploaded: str | None = None, data: Path | No
 
 @app.command()
 def validate(
-    data: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV to check.")],
+    data: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="CSV or Parquet file to check.")
+    ],
     schema: Annotated[
         Path | None,
         typer.Option(
@@ -515,12 +519,13 @@ def validate(
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Check a CSV against the schema; exit 3 when it would be rejected, 1 on an error."""
+    """Check a CSV or Parquet file against the schema, in memory that does not grow with the
+    file; exit 3 when it would be rejected, 1 on an error."""
     from mlops_template.core.pipeline import PipelineSteps, schema_hint
     from mlops_template.tooling.console import validation_table
     from mlops_template.training.config import ConfigError, load_config
     from mlops_template.training.schema import DatasetSchema
-    from mlops_template.training.validation import validate_csv
+    from mlops_template.training.validation import validate_data
 
     try:
         cfg = load_config(config)
@@ -535,7 +540,7 @@ def validate(
             hint = schema_hint(name, str(data), cfg.target)
             raise _fail(f"no schema for model {name!r}: pass --schema or run `{hint}`")
         contract = found
-    report, _ = validate_csv(data.read_bytes(), contract, cfg.validation, source=str(data))
+    report = validate_data(data, contract, cfg.validation, source=str(data))
     if json_out:
         console.print_json(report.model_dump_json())
     else:
@@ -547,7 +552,10 @@ def validate(
 @schema_app.command("infer")
 def schema_infer(
     data: Annotated[
-        Path, typer.Argument(exists=True, dir_okay=False, help="CSV to infer the schema from.")
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, help="CSV or Parquet file to infer the schema from."
+        ),
     ],
     target: Annotated[str, typer.Option(help="Target column.")],
     out: Annotated[Path | None, typer.Option(help="Write the schema JSON here.")] = None,
@@ -564,25 +572,36 @@ def schema_infer(
             "for 0/1 and boolean labels, else the minority class)."
         ),
     ] = None,
+    sample_rows: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Infer from a uniform random sample of this many rows (every row of a smaller "
+            "file): memory depends on the sample, not the file.",
+        ),
+    ] = 100_000,
 ) -> None:
-    """Infer column types, ranges, categories and nullability from a CSV.
+    """Infer column types, ranges, categories and nullability from a CSV or Parquet file.
 
     Identifier-like columns (a different text value, or consecutive integers, in every row) and
     constant columns are left out of the features; `--keep NAME` keeps one.
     """
-    import pandas as pd
 
     from mlops_template.core.pipeline import PipelineSteps
     from mlops_template.training.config import ValidationThresholds
-    from mlops_template.training.schema import SchemaError, infer_schema
+    from mlops_template.training.schema import SchemaError, infer_schema_from
     from mlops_template.training.validation import header_too_wide
 
-    too_wide = header_too_wide(data.read_bytes(), ValidationThresholds().max_columns)
+    too_wide = header_too_wide(data, ValidationThresholds().max_columns)
     if too_wide:
         raise _fail(f"cannot infer a schema from {data}: {too_wide}")
     try:
-        inferred = infer_schema(
-            pd.read_csv(data), target, keep=keep or (), positive_class=positive_class
+        inferred = infer_schema_from(
+            data,
+            target,
+            sample_rows=sample_rows,
+            keep=keep or (),
+            positive_class=positive_class,
         )
     except (SchemaError, ValueError, UnicodeDecodeError) as exc:
         raise _fail(f"cannot infer a schema from {data}: {exc}") from exc
