@@ -177,7 +177,7 @@ def rows(figures: list[Figure]) -> list[tuple[str, ...]]:
     """Table rows: case, rows, file MB, peak RSS (now, before, ratio), RSS / file, RSS / the
     case's smallest run, seconds (now, before, speed-up)."""
     smallest: dict[str, float] = {}
-    out = []
+    out: list[tuple[str, ...]] = []
     for f in figures:
         smallest.setdefault(f.case, f.peak_rss_mb)
         rss_before, seconds_before = f.before()

@@ -75,7 +75,7 @@ def as_seekable(source: Source) -> Iterator[BinaryIO]:
     """The source as a seekable binary file. A stream that cannot seek (an S3 body) is first
     copied to a temporary file, so no step ever holds the whole file in memory."""
     if isinstance(source, bytes | bytearray | memoryview):
-        yield io.BytesIO(source)  # type: ignore[arg-type]
+        yield io.BytesIO(source)
     elif isinstance(source, str | os.PathLike):
         with Path(source).open("rb") as handle:
             yield handle
@@ -85,7 +85,7 @@ def as_seekable(source: Source) -> Iterator[BinaryIO]:
         with tempfile.TemporaryFile() as spool:
             shutil.copyfileobj(source, spool, _READ)
             spool.seek(0)
-            yield spool  # type: ignore[misc]
+            yield spool
 
 
 def _seekable(handle: IO[bytes]) -> bool:

@@ -237,11 +237,10 @@ def _validate(
             return rejected("unparseable", excerpt(str(exc), 500))
         if len(header) > thresholds.max_columns:
             return rejected("too_many_columns", _too_wide(len(header), thresholds.max_columns))
-        if scanned.utf8_error is not None:
-            exc = scanned.utf8_error
+        if (bad := scanned.utf8_error) is not None:
             return rejected(
                 "encoding",
-                f"file is not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8",
+                f"file is not UTF-8 text (byte {bad.start}: {bad.reason}); save it as UTF-8",
             )
         issues = list(_check_columns(header, schema, thresholds, require_target))
         duplicate_columns = any(i.check == "duplicate_column" for i in issues)
@@ -738,7 +737,7 @@ def _objects(values: pa.Array) -> np.ndarray:
 
     pc = _pc()
     encoded = pc.dictionary_encode(values)
-    words = np.append(encoded.dictionary.to_numpy(zero_copy_only=False).astype(object), None)
+    words = np.append(encoded.dictionary.to_numpy(zero_copy_only=False).astype(object), [None])
     indices = pc.fill_null(encoded.indices, len(words) - 1).to_numpy(zero_copy_only=False)
     return words[indices]
 
