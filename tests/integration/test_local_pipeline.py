@@ -107,3 +107,21 @@ def test_a_first_file_without_a_target_cannot_define_the_contract(backend, csv_b
     result = LocalPipeline(backend).run(MODEL, "incoming/x.csv")
     assert result.status == "failed" and "no schema" in result.error
     assert backend.data.keys(f"quarantine/{MODEL}/")
+
+
+def test_a_parquet_arrival_is_validated_trained_and_registered(backend, steps, frame):
+    import io
+
+    from mlops_template.training.schema import DatasetSchema
+
+    out = io.BytesIO()
+    frame.to_parquet(out, index=False)
+    backend.data.put("incoming/day1.parquet", out.getvalue())
+    result = LocalPipeline(backend).run(MODEL, "incoming/day1.parquet")
+    assert result.status == "registered", result.error
+    version = backend.registry.get(MODEL, result.version)
+    assert version.gate_passed
+    # The stored data is the very Parquet bytes checked; the contract came from them.
+    assert backend.data.get(f"validated/{MODEL}/{version.data_sha256}.csv") == out.getvalue()
+    schema = DatasetSchema.from_json(backend.data.get(f"schemas/{MODEL}.json"))
+    assert schema.row_count == len(frame) and schema.target.name == TARGET
