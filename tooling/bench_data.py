@@ -120,6 +120,15 @@ def prepare_case(data: Path, schema_path: Path) -> None:
         raise SystemExit("no rows read")
 
 
+def _prepare(data: str, rows: str, schema: str) -> None:
+    """In a child: write the table and, the first time, infer its schema."""
+    from mlops_template.training.schema import infer_schema_from
+
+    write_table(Path(data), int(rows))
+    if not Path(schema).exists():
+        Path(schema).write_text(infer_schema_from(Path(data), TARGET).to_json())
+
+
 def _probe(case: str, data: str, schema: str) -> None:
     """In the child: run one case and print its seconds (interpreter start left out)."""
     module, function = CASES[case].split(":")
@@ -133,9 +142,17 @@ def _probe(case: str, data: str, schema: str) -> None:
 
 
 def measure(case: str, data: Path, schema: Path) -> tuple[float, float]:
-    """(seconds, peak RSS MB) of one case in a fresh process."""
-    command = [sys.executable, "-m", "mlops_template.tooling.bench_data", case, str(data),
-               str(schema)]  # fmt: skip
+    """(seconds, peak RSS MB) of one case in a fresh process.
+
+    The child's peak counts the pages it shared with this process before `exec` (Linux keeps
+    the high-water mark across exec): this process stays small by writing the tables and
+    inferring the schema in children of its own."""
+    return _child(case, str(data), str(schema))
+
+
+def _child(*args: str) -> tuple[float, float]:
+    command = [sys.executable, "-m", "mlops_template.tooling.bench_data", *args]
+    case, data = args[0], Path(args[1])
     with tempfile.TemporaryFile() as output:
         # Our own interpreter and module, with arguments this function wrote.
         child = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)  # noqa: S603
@@ -144,6 +161,8 @@ def measure(case: str, data: Path, schema: Path) -> tuple[float, float]:
         text = output.read().decode(errors="replace")
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{case} on {data.name} failed:\n{text}")
+    if case == "--write":
+        return 0.0, 0.0
     seconds = json.loads(text.strip().splitlines()[-1])["seconds"]
     return seconds, usage.ru_maxrss / 1024  # KiB on Linux
 
@@ -153,8 +172,6 @@ def run(
     cases: tuple[str, ...] | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> list[Figure]:
-    from mlops_template.training.schema import infer_schema_from
-
     figures: list[Figure] = []
     with tempfile.TemporaryDirectory(prefix="mlops-bench-data-") as scratch:
         root = Path(scratch)
@@ -162,9 +179,7 @@ def run(
         for rows in sorted(sizes):
             data = root / f"rows-{rows}.csv"
             progress(f"writing {rows:,} rows")
-            write_table(data, rows)
-            if not schema.exists():
-                schema.write_text(infer_schema_from(data, TARGET).to_json())
+            _child("--write", str(data), str(rows), str(schema))
             for case in cases or tuple(CASES):
                 progress(f"{case} on {rows:,} rows")
                 seconds, rss = measure(case, data, schema)
@@ -222,4 +237,7 @@ def table(figures: list[Figure]) -> str:
 
 
 if __name__ == "__main__":
-    _probe(*sys.argv[1:4])
+    if sys.argv[1] == "--write":
+        _prepare(*sys.argv[2:5])
+    else:
+        _probe(*sys.argv[1:4])
