@@ -35,8 +35,8 @@ CASES: dict[str, str] = {
 }
 # Before this reader, on the same table: (peak RSS MB, seconds) by case and rows. Peak RSS:
 # issue 10 (100k: 373 MB; 1M: 2,959 MB; 3M: 8.7 GB; train held the same 13.5x the CSV).
-# Seconds: the main branch's validate_csv / read_csv_bytes + coerce_frame before this change,
-# measured on the machine of docs/data-plane.md (at 3M rows it did not fit that machine).
+# Seconds: the previous validate_csv, measured on the machine of docs/data-plane.md under a
+# lighter load than its table's run (see there for the same-load comparison).
 BEFORE: dict[str, dict[int, tuple[float | None, float | None]]] = {
     "validate": {100_000: (373, 8.9), 1_000_000: (2959, 47.0), 3_000_000: (8700, None)},
     "train-prepare": {100_000: (373, None), 1_000_000: (2959, None), 3_000_000: (8700, None)},
