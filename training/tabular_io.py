@@ -294,12 +294,3 @@ def _typed_chunks(handle: BinaryIO, fmt: str, chunk_rows: int = 50_000) -> Itera
                 return
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise TabularReadError(f"file is not valid CSV: {exc}") from None
-
-
-def read_frame(source: Source, *, name: str | None = None) -> pd.DataFrame:
-    """The whole file as one frame typed like `pd.read_csv` would (small files, tests)."""
-    import pandas as pd
-
-    with as_seekable(source) as handle:
-        chunks = list(_typed_chunks(handle, file_format(handle, _name(source, name))))
-    return pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()

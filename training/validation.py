@@ -1,8 +1,12 @@
 """Data validation: every problem in a file, with the column, how many rows, and where.
 
-`validate_csv` never raises on bad data: it returns a report. Errors block training (the file
-is quarantined by the caller); warnings are reported and let the file through, because drifted
-but well-formed data is exactly what retraining needs.
+`validate_data` and `validate_csv` never raise on bad data: they return a report. Errors block
+training (the file is quarantined by the caller); warnings are reported and let the file through,
+because drifted but well-formed data is exactly what retraining needs.
+
+A file (CSV or Parquet; bytes, a path or a stream) is read once, in record batches
+(`training.tabular_io`): each check keeps counts and the first few lines, never the rows, so
+validation's memory does not grow with the file (docs/data-plane.md).
 """
 
 from __future__ import annotations
@@ -138,12 +142,6 @@ class _Tally:
             ratio=round(self.count / rows, 6) if rows else 0.0,
             lines=self.lines,
         )
-
-
-def _header(data: Source) -> list[str]:
-    # Only the first line is decoded: a 100 MB file is not copied to read its header.
-    with tabular_io.as_seekable(data) as handle:
-        return tabular_io.csv_header(handle)
 
 
 def _too_wide(columns: int, max_columns: int) -> str:
