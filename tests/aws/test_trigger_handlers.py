@@ -189,7 +189,7 @@ def test_the_monitor_publishes_drift_and_accuracy_to_cloudwatch(
         ]
     )
     for i, truth in enumerate(drifted["diagnosis"]):
-        aws_backend.predictions.add_feedback(f"p{i}", truth)
+        aws_backend.predictions.add_feedback(f"p{i}", truth, model=MODEL)
     result = monitor.handler(load_event("eventbridge_schedule.json"), context)
     assert result["drift"]["drift_detected"] is True
     cloudwatch = boto3.client("cloudwatch")
