@@ -13,9 +13,10 @@ reading them line by line, so a reader holds one object's line at a time, whatev
 
 from __future__ import annotations
 
+import io
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -80,8 +81,16 @@ class CaptureReader(ABC):
         """Every capture object's key under a prefix."""
 
     @abstractmethod
+    def _chunks(self, key: str) -> Iterator[bytes]:
+        """One object's bytes, streamed a chunk at a time (never the whole object in memory)."""
+
     def _lines(self, key: str) -> Iterator[bytes]:
-        """One object's lines, streamed (never the whole object in memory)."""
+        rest = b""
+        for chunk in self._chunks(key):
+            *lines, rest = (rest + chunk).split(b"\n")
+            yield from lines
+        if rest:
+            yield rest
 
     @abstractmethod
     def feedback(self, model: str, *, since: str = "") -> dict[str, str]:
@@ -108,6 +117,60 @@ class CaptureReader(ABC):
             if start is not None and end is not None and not start <= parse_time(row["at"]) < end:
                 continue
             yield row
+
+    def columns(
+        self,
+        part: CapturePart,
+        numeric: Sequence[str],
+        categorical: Sequence[str],
+        start: datetime,
+        end: datetime,
+    ) -> Iterator[CaptureColumns]:
+        """The served (not shadow) captures of one object in [start, end), a block of rows at a
+        time as columns, parsed by pyarrow's JSON reader: what a reader of millions of captures
+        uses (the monitor). Memory holds one block, whatever the object's size."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.json as pj
+
+        features = [(n, pa.float64()) for n in numeric] + [(n, pa.string()) for n in categorical]
+        schema = pa.schema(
+            [
+                ("prediction_id", pa.string()),
+                ("stage", pa.string()),
+                ("label", pa.string()),
+                ("at", pa.timestamp("us", tz="UTC")),
+                ("features", pa.struct(features) if features else pa.struct([])),
+            ]
+        )
+        reader = pj.open_json(
+            _ChunkStream(self._chunks(part.key)),
+            read_options=pj.ReadOptions(block_size=BLOCK_BYTES),
+            parse_options=pj.ParseOptions(
+                explicit_schema=schema, unexpected_field_behavior="ignore"
+            ),
+        )
+        bounds = (
+            pa.scalar(start, pa.timestamp("us", tz="UTC")),
+            pa.scalar(end, pa.timestamp("us", tz="UTC")),
+        )
+        for batch in reader:
+            keep = pc.and_(
+                pc.and_(pc.greater_equal(batch["at"], bounds[0]), pc.less(batch["at"], bounds[1])),
+                pc.not_equal(pc.fill_null(batch["stage"], ""), "shadow"),
+            )
+            batch = batch.filter(keep)
+            if not batch.num_rows:
+                continue
+            struct = batch["features"]
+            yield CaptureColumns(
+                rows=batch.num_rows,
+                prediction_ids=batch["prediction_id"],
+                labels=batch["label"],
+                features={
+                    name: struct.field(name).to_numpy(zero_copy_only=False) for name, _ in features
+                },
+            )
 
     def window(
         self, model: str, start: datetime, end: datetime, *, labels: Mapping[str, str] | None = None
@@ -136,6 +199,41 @@ class CaptureReader(ABC):
             if len(newest) >= limit:
                 break
         return newest
+
+
+BLOCK_BYTES = 4 * 1024 * 1024  # pyarrow's JSON reader parses this much at a time
+
+
+@dataclass
+class CaptureColumns:
+    """A block of captures as columns: features as numpy arrays (numeric: float with nan for
+    missing; categorical: objects with None), ids and labels as pyarrow arrays."""
+
+    rows: int
+    prediction_ids: Any
+    labels: Any
+    features: dict[str, Any]
+
+
+class _ChunkStream(io.RawIOBase):
+    """A file over an iterator of byte chunks, for readers that want one (pyarrow)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks, self._rest = chunks, b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._rest:
+            try:
+                self._rest = next(self._chunks)
+            except StopIteration:
+                return 0
+        size = min(len(buffer), len(self._rest))
+        buffer[:size] = self._rest[:size]
+        self._rest = self._rest[size:]
+        return size
 
 
 def _record(row: dict[str, Any], labels: Mapping[str, str]) -> PredictionRecord:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from mlops_template.core.captures import CapturePart
+from mlops_template.core.captures import CaptureColumns, CapturePart
 from mlops_template.core.records import (
     FeedbackOutcome,
     ModelVersion,
@@ -194,6 +194,17 @@ class PredictionLog(Protocol):
         self, part: CapturePart, start: datetime | None = None, end: datetime | None = None
     ) -> Iterator[dict[str, Any]]:
         """One capture object's captures as dicts, streamed, those of [start, end) if given."""
+        ...
+
+    def columns(
+        self,
+        part: CapturePart,
+        numeric: Sequence[str],
+        categorical: Sequence[str],
+        start: datetime,
+        end: datetime,
+    ) -> Iterator[CaptureColumns]:
+        """One object's served captures of [start, end) as column blocks (for millions)."""
         ...
 
     def window(

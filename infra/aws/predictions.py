@@ -138,6 +138,6 @@ class FirehosePredictionLog(CaptureReader):
             for item in page.get("Contents", []):
                 yield item["Key"]
 
-    def _lines(self, key: str) -> Iterator[bytes]:
+    def _chunks(self, key: str) -> Iterator[bytes]:
         body = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"]
-        yield from body.iter_lines(chunk_size=READ_CHUNK)
+        yield from body.iter_chunks(chunk_size=READ_CHUNK)

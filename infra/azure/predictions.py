@@ -69,10 +69,5 @@ class BlobPredictionLog(CaptureReader):
     def _keys(self, prefix: str) -> Iterable[str]:
         return self._container.list_blob_names(name_starts_with=prefix)
 
-    def _lines(self, key: str) -> Iterator[bytes]:
-        rest = b""
-        for chunk in self._container.download_blob(key).chunks():
-            *lines, rest = (rest + chunk).split(b"\n")
-            yield from lines
-        if rest:
-            yield rest
+    def _chunks(self, key: str) -> Iterator[bytes]:
+        yield from self._container.download_blob(key).chunks()

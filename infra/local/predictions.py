@@ -20,6 +20,7 @@ from mlops_template.core.captures import CaptureReader, encode, partition_of
 from mlops_template.core.records import FeedbackOutcome, PredictionRecord, utc_now
 from mlops_template.infra.local.sqlite import connect
 
+CHUNK_BYTES = 1024 * 1024
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback (
     prediction_id TEXT PRIMARY KEY, model TEXT NOT NULL, label TEXT NOT NULL, at TEXT NOT NULL);
@@ -74,6 +75,7 @@ class FilePredictionLog(CaptureReader):
             return []
         return sorted(p.relative_to(self.home).as_posix() for p in root.rglob("*.jsonl"))
 
-    def _lines(self, key: str) -> Iterator[bytes]:
-        with open(self.home / key, "rb") as lines:
-            yield from lines
+    def _chunks(self, key: str) -> Iterator[bytes]:
+        with open(self.home / key, "rb") as handle:
+            while chunk := handle.read(CHUNK_BYTES):
+                yield chunk

@@ -183,7 +183,8 @@ def test_the_monitor_publishes_drift_and_accuracy_to_cloudwatch(
                 features=row,
                 label="benign",
                 probability=0.9,
-                at=f"2026-11-22T12:00:{i % 60:02d}.{i:03d}+00:00",
+                # Within the monitor's window (the last 24 hours).
+                at=(datetime.now(UTC) - timedelta(minutes=i)).isoformat(),
             )
             for i, row in enumerate(drifted[schema.feature_names].to_dict(orient="records"))
         ]

@@ -81,3 +81,16 @@ def test_feedback_is_written_once_even_when_labels_race(prediction_log):
     assert sorted(outcomes) == ["already_labelled"] * 7 + ["recorded"]
     stored = {p.prediction_id: p.true_label for p in prediction_log.recent("bc")}
     assert stored == {"p0001": "yes", "p0002": labels[outcomes.index("recorded")]}
+
+
+def test_columns_give_a_windows_served_captures_as_arrays(prediction_log):
+    shadow = record(7).model_copy(update={"prediction_id": "p0007-shadow", "stage": "shadow"})
+    prediction_log.record([record(i) for i in range(5)] + [shadow, record(8, version=2)])
+    start, end = datetime(2026, 11, 22, 12, 0, 1, tzinfo=UTC), datetime(2026, 11, 23, tzinfo=UTC)
+    (part,) = [p for p in prediction_log.parts("bc", start, end) if p.version == 1]
+    blocks = list(prediction_log.columns(part, ["x", "missing"], ["c"], start, end))
+    assert sum(b.rows for b in blocks) == 4  # p0000 is before the window; the shadow is not served
+    x = sorted(v for b in blocks for v in b.features["x"].tolist())
+    assert x == [1.0, 2.0, 3.0, 4.0]
+    assert all(v != v for b in blocks for v in b.features["missing"])  # nan: no such feature
+    assert [v for b in blocks for v in b.features["c"]] == ["a"] * 4
