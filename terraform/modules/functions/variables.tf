@@ -70,12 +70,22 @@ variable "registry_table_arn" {
 }
 
 variable "predictions_table" {
-  description = "Captured predictions table name."
+  description = "Feedback table name (one item per labelled prediction)."
   type        = string
 }
 
 variable "predictions_table_arn" {
-  description = "Captured predictions table ARN."
+  description = "Feedback table ARN."
+  type        = string
+}
+
+variable "capture_stream" {
+  description = "Firehose delivery stream captured predictions are sent to (captures module)."
+  type        = string
+}
+
+variable "capture_stream_arn" {
+  description = "ARN of that stream: the only one the scoring functions may write to."
   type        = string
 }
 
