@@ -13,6 +13,7 @@ reading them line by line, so a reader holds one object's line at a time, whatev
 
 from __future__ import annotations
 
+import heapq
 import io
 import json
 from abc import ABC, abstractmethod
@@ -184,7 +185,7 @@ class CaptureReader(ABC):
 
     def recent(self, model: str, *, limit: int = 10_000) -> list[PredictionRecord]:
         """The newest `limit` captures of a model, newest first, with feedback joined. Reads
-        whole days, newest first, until it has enough."""
+        whole days, newest first, until it has enough, keeping at most `limit` rows."""
         by_day: dict[date, list[CapturePart]] = {}
         for key in self._keys(f"{CAPTURE_PREFIX}model={model}/"):
             part = parse_key(key)
@@ -193,9 +194,12 @@ class CaptureReader(ABC):
         labels = self.feedback(model)
         newest: list[PredictionRecord] = []
         for day in sorted(by_day, reverse=True):
-            rows = [row for part in by_day[day] for row in self.rows(part)]
-            rows.sort(key=lambda r: parse_time(r["at"]), reverse=True)
-            newest.extend(_record(r, labels) for r in rows[: limit - len(newest)])
+            rows = heapq.nlargest(
+                limit - len(newest),
+                (row for part in by_day[day] for row in self.rows(part)),
+                key=lambda r: parse_time(r["at"]),
+            )
+            newest.extend(_record(r, labels) for r in rows)
             if len(newest) >= limit:
                 break
         return newest

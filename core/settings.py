@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     predictions_table: str = Field(
         default="", description="Feedback labels (one item per labelled prediction)."
     )
+    monitor_window_hours: float = Field(
+        default=24.0,
+        gt=0,
+        le=24 * 31,
+        description="The monitor reads every capture of this many hours up to its run.",
+    )
     capture_stream: str = Field(
         default="",
         description="Firehose delivery stream captures go through, to the data bucket's "

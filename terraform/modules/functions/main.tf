@@ -128,7 +128,11 @@ locals {
     monitor = {
       handler = "mlops_template.functions.monitor.handler", package = "image", memory = 2048, timeout = 300
       async   = true, reserved = 1
-      env     = { MLOPS_METRICS_SINK = "cloudwatch", MLOPS_SERVING_STAGE = "production" }
+      env = {
+        MLOPS_METRICS_SINK         = "cloudwatch"
+        MLOPS_SERVING_STAGE        = "production"
+        MLOPS_MONITOR_WINDOW_HOURS = tostring(var.monitor_window_hours)
+      }
       statements = [
         { sid = "ReadArtifacts", actions = ["s3:GetObject"], resources = [local.artifact_objects] },
         { sid = "ListArtifacts", actions = ["s3:ListBucket"], resources = [var.artifact_bucket_arn] },

@@ -325,3 +325,14 @@ variable "stream_max_receive_count" {
     error_message = "stream_max_receive_count must be 1..1000."
   }
 }
+
+variable "monitor_window_hours" {
+  description = "The monitor reads every capture of this many hours up to each run (24: a day of traffic every hour; the schedule's period: each capture read once)."
+  type        = number
+  default     = 24
+
+  validation {
+    condition     = var.monitor_window_hours > 0 && var.monitor_window_hours <= 744
+    error_message = "monitor_window_hours: more than 0, at most 744 (31 days)."
+  }
+}
