@@ -251,15 +251,25 @@ def moto_patches() -> Iterator[None]:
         yield
 
 
-def _partitioned_s3_records(original: Callable[..., Any]) -> Callable[..., Any]:
+def _fill_prefix(template: str, keys: dict[str, Any]) -> str:
+    """A dynamic-partitioning prefix with its `!{partitionKeyFromQuery:<key>}` filled in."""
     import re
+
+    def value(match: re.Match[str]) -> str:
+        return str(keys[match[1]])
+
+    return re.sub(r"!\{partitionKeyFromQuery:(\w+)\}", value, template)
+
+
+def _partitioned_s3_records(original: Callable[..., Any]) -> Callable[..., Any]:
     from datetime import UTC, datetime
 
     def put_s3_records(
         self: Any, name: str, version_id: str, destination: dict[str, Any], records: list[Any]
     ) -> list[dict[str, str]]:
         if not (destination.get("DynamicPartitioningConfiguration") or {}).get("Enabled"):
-            return original(self, name, version_id, destination, records)  # type: ignore[no-any-return]
+            delivered: list[dict[str, str]] = original(self, name, version_id, destination, records)
+            return delivered
         import jq
         from moto.s3.models import s3_backends
 
@@ -274,13 +284,8 @@ def _partitioned_s3_records(original: Callable[..., Any]) -> Callable[..., Any]:
         parts: dict[str, list[bytes]] = {}
         for record in records:
             data = record["Data"]
-            keys = program.input_value(json.loads(data)).first()
-            prefix = re.sub(
-                r"!\{partitionKeyFromQuery:(\w+)\}",
-                lambda m, keys=keys: str(keys[m[1]]),
-                destination["Prefix"],
-            )
-            parts.setdefault(prefix, []).append(data)
+            keys: dict[str, Any] = program.input_value(json.loads(data)).first()
+            parts.setdefault(_fill_prefix(destination["Prefix"], keys), []).append(data)
         bucket = destination["BucketARN"].split(":")[-1]
         now = datetime.now(UTC).strftime("%Y-%m-%d-%H-%M-%S")
         for prefix, data in parts.items():

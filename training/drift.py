@@ -190,11 +190,13 @@ class DriftCounts:
                 )
             else:
                 labels = np.asarray(raw, dtype=object)
-                labels[np.equal(labels, None)] = MISSING_CATEGORY
+                labels[labels == None] = MISSING_CATEGORY  # noqa: E711 (elementwise, not identity)
                 seen, counts = np.unique(labels.astype(str), return_counts=True)
                 index, other = self._index[f.name], len(f.categories)
                 where = np.fromiter((index.get(c, other) for c in seen), int, len(seen))
-                np.add.at(self._bins[f.name], where, counts)
+                self._bins[f.name] += np.bincount(
+                    where, weights=counts, minlength=other + 1
+                ).astype(np.int64)
 
     def merge(self, other: DriftCounts) -> DriftCounts:
         self.rows += other.rows
@@ -236,14 +238,14 @@ class DriftCounts:
             score = psi(feature.expected, _shares(counts.astype(float)))
             if feature.kind == "numeric" and len(feature.sample):
                 statistic, pvalue = self._ks(feature)
-                drifted = score >= config.psi_threshold and pvalue < config.ks_pvalue
+                moved = score >= config.psi_threshold and pvalue < config.ks_pvalue
                 results.append(
                     FeatureDrift(
                         name=feature.name,
                         psi=round(score, 6),
                         ks_statistic=round(statistic, 6),
                         ks_pvalue=pvalue,
-                        drifted=bool(drifted),
+                        drifted=bool(moved),
                     )
                 )
             else:

@@ -156,7 +156,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=list(DEFAULT_ROWS))
     args = parser.parse_args(argv)
-    figures = {rows: measure_all(rows) for rows in args.rows}
+    figures: dict[int, tuple[float, float, float]] = {}
+    for rows in args.rows:
+        figures[rows] = measure_all(rows)
+        print(f"{rows:,} captures: {figures[rows]}", file=sys.stderr, flush=True)
     print(table(figures))
 
 
