@@ -185,7 +185,8 @@ class CaptureReader(ABC):
 
     def recent(self, model: str, *, limit: int = 10_000) -> list[PredictionRecord]:
         """The newest `limit` captures of a model, newest first, with feedback joined. Reads
-        whole days, newest first, until it has enough, keeping at most `limit` rows."""
+        whole days, newest first, until it has enough, keeping at most `limit` rows. A capture
+        delivered twice (a retried message, Firehose's at-least-once delivery) counts once."""
         by_day: dict[date, list[CapturePart]] = {}
         for key in self._keys(f"{CAPTURE_PREFIX}model={model}/"):
             part = parse_key(key)
@@ -193,13 +194,18 @@ class CaptureReader(ABC):
                 by_day.setdefault(part.day, []).append(part)
         labels = self.feedback(model)
         newest: list[PredictionRecord] = []
+        seen: set[str] = set()
         for day in sorted(by_day, reverse=True):
+            # Ties in time go to the later line (written later).
             rows = heapq.nlargest(
                 limit - len(newest),
-                (row for part in by_day[day] for row in self.rows(part)),
-                key=lambda r: parse_time(r["at"]),
+                enumerate(row for part in by_day[day] for row in self.rows(part)),
+                key=lambda item: (parse_time(item[1]["at"]), item[0]),
             )
-            newest.extend(_record(r, labels) for r in rows)
+            for _, row in rows:
+                if row["prediction_id"] not in seen:
+                    seen.add(row["prediction_id"])
+                    newest.append(_record(row, labels))
             if len(newest) >= limit:
                 break
         return newest
