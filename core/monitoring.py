@@ -1,19 +1,31 @@
 """Monitoring: live inputs against the training reference profile, and feedback accuracy.
 
-Publishes the figures the alarms watch. Dimensions are model and stage, not version, so an
-alarm keeps watching whatever version the stage serves.
+Each run reads every capture of its window (the last `window` up to now) of the version the
+stage serves: the capture objects of that version's date partitions, streamed and binned as
+they are read (training.drift.DriftCounts), several objects at once with their partial counts
+merged, so memory stays the same whatever the traffic. Feedback is joined by prediction id.
+Publishes the figures the alarms watch, and how many captures it read. Dimensions are model
+and stage, not version, so an alarm keeps watching whatever version the stage serves.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+
+from pydantic import BaseModel, Field
 
 from mlops_template.core.abtest import CAPTURE_LIMIT, AbTestStatus, load_plan, publish, status_of
 from mlops_template.core.artifacts import read_verified
 from mlops_template.core.backend import Backend
+from mlops_template.core.captures import CapturePart
+from mlops_template.core.ports import PredictionLog
 from mlops_template.core.registry import RegistryError
 from mlops_template.training.config import DriftConfig
-from mlops_template.training.drift import DriftReport, ReferenceProfile, compare
+from mlops_template.training.drift import DriftCounts, DriftReport, ReferenceProfile
 from mlops_template.training.files import PROFILE_FILE
 
 DRIFT_SHARE_METRIC = "DataDriftShare"
@@ -21,17 +33,92 @@ DRIFT_DETECTED_METRIC = "DataDriftDetected"
 MAX_PSI_METRIC = "MaxFeaturePSI"
 FEEDBACK_ACCURACY_METRIC = "FeedbackAccuracy"
 FEEDBACK_COUNT_METRIC = "FeedbackCount"
+CAPTURES_READ_METRIC = "MonitoredCaptures"
+
+DEFAULT_WINDOW = timedelta(hours=24)
+# Objects read at once: reading is mostly waiting on storage, so threads overlap it.
+READ_WORKERS = 4
 
 
 class MonitorResult(BaseModel):
     model: str
     stage: str
     version: int
-    captured: int
+    captured: int = Field(description="Captures of this version read: every one in the window.")
+    window_start: str = ""
+    window_end: str = ""
+    objects: int = Field(default=0, description="Capture objects the window's partitions held.")
     drift: DriftReport
     feedback_count: int
     feedback_accuracy: float | None
     abtest: AbTestStatus | None = None
+
+
+@dataclass
+class WindowScan:
+    """What one pass over a window's captures found; partial scans (one per object) add up."""
+
+    drift: DriftCounts
+    captured: int = 0
+    labelled: int = 0
+    correct: int = 0
+    objects: int = 0
+
+    def merge(self, other: WindowScan) -> WindowScan:
+        self.drift.merge(other.drift)
+        self.captured += other.captured
+        self.labelled += other.labelled
+        self.correct += other.correct
+        self.objects += other.objects
+        return self
+
+
+def _scan_part(
+    log: PredictionLog,
+    profile: ReferenceProfile,
+    labels: Mapping[str, str],
+    start: datetime,
+    end: datetime,
+    part: CapturePart,
+) -> WindowScan:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    scan = WindowScan(DriftCounts(profile), objects=1)
+    numeric = [f.name for f in profile.features if f.kind == "numeric"]
+    categorical = [f.name for f in profile.features if f.kind != "numeric"]
+    known = pa.array(list(labels), pa.string())
+    for block in log.columns(part, numeric, categorical, start, end):
+        scan.captured += block.rows
+        scan.drift.add(block.features)
+        if labels:  # feedback is rare: only the rows that have one leave the columns
+            has = pc.is_in(block.prediction_ids, value_set=known)
+            ids = pc.filter(block.prediction_ids, has).to_pylist()
+            predicted = pc.filter(block.labels, has).to_pylist()
+            scan.labelled += len(ids)
+            scan.correct += sum(p == labels[i] for i, p in zip(ids, predicted, strict=True))
+    return scan
+
+
+def scan_window(
+    log: PredictionLog,
+    model: str,
+    version: int,
+    profile: ReferenceProfile,
+    start: datetime,
+    end: datetime,
+    *,
+    workers: int = READ_WORKERS,
+) -> WindowScan:
+    """Every capture of `version` in [start, end): drift counts, feedback joined by id."""
+    labels = log.feedback(model, since=start.isoformat())
+    parts = [p for p in log.parts(model, start, end) if p.version == version]
+    read = partial(_scan_part, log, profile, labels, start, end)
+    total = WindowScan(DriftCounts(profile))
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        for scan in pool.map(read, parts):
+            total.merge(scan)
+    return total
 
 
 def run_monitor(
@@ -39,29 +126,33 @@ def run_monitor(
     model: str,
     *,
     stage: str = "production",
-    limit: int = 5000,
+    window: timedelta = DEFAULT_WINDOW,
+    end: datetime | None = None,
     config: DriftConfig | None = None,
+    workers: int = READ_WORKERS,
 ) -> MonitorResult:
     current = backend.registry.current(model, stage)
     if current is None:
         raise RegistryError(f"no version of {model} is in {stage}: nothing to monitor")
     config = config or DriftConfig.model_validate(current.config.get("drift", {}))
-    recent = backend.predictions.recent(model, limit=limit)
-    captured = [p for p in recent if p.version == current.version and p.stage != "shadow"]
     profile = ReferenceProfile.model_validate_json(
         read_verified(backend.artifacts, current.artifacts[PROFILE_FILE])
     )
-    columns = {f.name: [p.features.get(f.name) for p in captured] for f in profile.features}
-    drift = compare(profile, columns, config)
-    labeled = [p for p in captured if p.true_label is not None]
-    accuracy = (sum(p.label == p.true_label for p in labeled) / len(labeled)) if labeled else None
+    end = end or datetime.now(UTC)
+    start = end - window
+    scan = scan_window(
+        backend.predictions, model, current.version, profile, start, end, workers=workers
+    )
+    drift = scan.drift.report(config)
+    accuracy = scan.correct / scan.labelled if scan.labelled else None
 
     dims = {"model": model, "stage": stage}
+    backend.metrics.put(CAPTURES_READ_METRIC, scan.captured, unit="Count", dimensions=dims)
     if drift.enough_data:
         backend.metrics.put(DRIFT_SHARE_METRIC, drift.drifted_share, dimensions=dims)
         backend.metrics.put(DRIFT_DETECTED_METRIC, float(drift.drift_detected), dimensions=dims)
         backend.metrics.put(MAX_PSI_METRIC, drift.max_psi, dimensions=dims)
-    backend.metrics.put(FEEDBACK_COUNT_METRIC, len(labeled), unit="Count", dimensions=dims)
+    backend.metrics.put(FEEDBACK_COUNT_METRIC, scan.labelled, unit="Count", dimensions=dims)
     if accuracy is not None:
         backend.metrics.put(FEEDBACK_ACCURACY_METRIC, accuracy, dimensions=dims)
     abtest = None
@@ -74,9 +165,12 @@ def run_monitor(
         model=model,
         stage=stage,
         version=current.version,
-        captured=len(captured),
+        captured=scan.captured,
+        window_start=start.isoformat(),
+        window_end=end.isoformat(),
+        objects=scan.objects,
         drift=drift,
-        feedback_count=len(labeled),
+        feedback_count=scan.labelled,
         feedback_accuracy=accuracy,
         abtest=abtest,
     )

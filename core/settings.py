@@ -53,7 +53,20 @@ class Settings(BaseSettings):
     data_bucket: str = ""
     artifact_bucket: str = ""
     registry_table: str = ""
-    predictions_table: str = ""
+    predictions_table: str = Field(
+        default="", description="Feedback labels (one item per labelled prediction)."
+    )
+    monitor_window_hours: float = Field(
+        default=24.0,
+        gt=0,
+        le=24 * 31,
+        description="The monitor reads every capture of this many hours up to its run.",
+    )
+    capture_stream: str = Field(
+        default="",
+        description="Firehose delivery stream captures go through, to the data bucket's "
+        "captures/ prefix (core/captures.py).",
+    )
     idempotency_table: str = ""
     state_machine_arn: str = ""
     batch_state_machine_arn: str = Field(

@@ -1038,9 +1038,13 @@ def monitor(
     accuracy = f"{result.feedback_accuracy:.3f}" if result.feedback_accuracy is not None else "n/a"
     console.print(
         markup(
-            "v{}: {} captured, {} labelled, feedback accuracy {}",
+            "v{}: {} captured (every capture from {} to {}, {} objects), {} labelled, "
+            "feedback accuracy {}",
             result.version,
             result.captured,
+            result.window_start[:19],
+            result.window_end[:19],
+            result.objects,
             result.feedback_count,
             accuracy,
         )

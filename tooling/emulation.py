@@ -96,6 +96,45 @@ def create_tables(dynamodb: Any, settings: Settings) -> None:
     )
 
 
+def create_capture_stream(firehose: Any, settings: Settings) -> None:
+    """The captures' delivery stream as terraform/modules/registry defines it: JSON lines to the
+    data bucket, dynamically partitioned by model/version/date (moto_patches applies the
+    partitioning, which moto itself does not)."""
+    from mlops_template.infra.aws.predictions import (
+        ERROR_PREFIX,
+        PARTITION_PREFIX,
+        PARTITION_QUERY,
+    )
+
+    firehose.create_delivery_stream(
+        DeliveryStreamName=settings.capture_stream,
+        DeliveryStreamType="DirectPut",
+        ExtendedS3DestinationConfiguration={
+            "RoleARN": f"arn:aws:iam::{ACCOUNT}:role/{settings.capture_stream}",
+            "BucketARN": f"arn:aws:s3:::{settings.data_bucket}",
+            "Prefix": PARTITION_PREFIX,
+            "ErrorOutputPrefix": ERROR_PREFIX,
+            "BufferingHints": {"SizeInMBs": 128, "IntervalInSeconds": 300},
+            "DynamicPartitioningConfiguration": {"Enabled": True},
+            "ProcessingConfiguration": {
+                "Enabled": True,
+                "Processors": [
+                    {
+                        "Type": "MetadataExtraction",
+                        "Parameters": [
+                            {
+                                "ParameterName": "MetadataExtractionQuery",
+                                "ParameterValue": PARTITION_QUERY,
+                            },
+                            {"ParameterName": "JsonParsingEngine", "ParameterValue": "JQ-1.6"},
+                        ],
+                    }
+                ],
+            },
+        },
+    )
+
+
 def export_signing_alias(prefix: str) -> str:
     """The alias of an environment's export signing key (terraform/modules/storage)."""
     return f"alias/{prefix}-export-signing"
@@ -114,6 +153,7 @@ def emulated_settings(prefix: str, **overrides: Any) -> Settings:
         "artifact_bucket": f"{prefix}-artifacts",
         "registry_table": f"{prefix}-registry",
         "predictions_table": f"{prefix}-predictions",
+        "capture_stream": f"{prefix}-captures",
         "idempotency_table": f"{prefix}-idempotency",
         "state_machine_arn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{prefix}-pipeline",
         "batch_state_machine_arn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{prefix}-batch",
@@ -132,6 +172,8 @@ def create_resources(settings: Settings) -> None:
         boto3.client("s3", region_name=REGION), settings.data_bucket, settings.artifact_bucket
     )
     create_tables(boto3.client("dynamodb", region_name=REGION), settings)
+    if settings.capture_stream:
+        create_capture_stream(boto3.client("firehose", region_name=REGION), settings)
     if settings.export_signing_key:
         create_export_signing_key(
             boto3.client("kms", region_name=REGION), settings.export_signing_key
@@ -173,6 +215,11 @@ def moto_patches() -> Iterator[None]:
     - DynamoDB serialises conflicting writes; moto's in-process backend is not thread-safe
       (TransactWriteItems deep-copies tables while other threads write), so requests to it are
       serialised with a lock. Threads still race to send their conditional writes.
+    - moto's Firehose writes every batch to one object under the stream's prefix taken
+      literally (plus YYYY/MM/DD/HH/); it has no dynamic partitioning. For a stream that enables
+      it, the batch is split by the keys its MetadataExtraction jq query reads from each record
+      (evaluated by jq itself) and each part written under the prefix those keys fill, as
+      Firehose does. Buffering, SSE and the error output prefix are not emulated.
     - moto runs Lambda code in Docker. Every way a function gets invoked (Invoke, a Step
       Functions task, SNS or S3 notifications) ends in `LambdaFunction._invoke_lambda`; it is
       replaced by a call to our handler in this process, found from the function's handler
@@ -183,6 +230,7 @@ def moto_patches() -> Iterator[None]:
 
     from moto.awslambda.models import LambdaFunction
     from moto.dynamodb.responses import DynamoHandler
+    from moto.firehose.models import FirehoseBackend
 
     lock = threading.RLock()
     original = DynamoHandler.call_action
@@ -194,8 +242,58 @@ def moto_patches() -> Iterator[None]:
     with (
         mock.patch.object(DynamoHandler, "call_action", serialised),
         mock.patch.object(LambdaFunction, "_invoke_lambda", _invoke_in_process),
+        mock.patch.object(
+            FirehoseBackend,
+            "put_s3_records",
+            _partitioned_s3_records(FirehoseBackend.put_s3_records),
+        ),
     ):
         yield
+
+
+def _fill_prefix(template: str, keys: dict[str, Any]) -> str:
+    """A dynamic-partitioning prefix with its `!{partitionKeyFromQuery:<key>}` filled in."""
+    import re
+
+    def value(match: re.Match[str]) -> str:
+        return str(keys[match[1]])
+
+    return re.sub(r"!\{partitionKeyFromQuery:(\w+)\}", value, template)
+
+
+def _partitioned_s3_records(original: Callable[..., Any]) -> Callable[..., Any]:
+    from datetime import UTC, datetime
+
+    def put_s3_records(
+        self: Any, name: str, version_id: str, destination: dict[str, Any], records: list[Any]
+    ) -> list[dict[str, str]]:
+        if not (destination.get("DynamicPartitioningConfiguration") or {}).get("Enabled"):
+            delivered: list[dict[str, str]] = original(self, name, version_id, destination, records)
+            return delivered
+        import jq
+        from moto.s3.models import s3_backends
+
+        query = next(
+            parameter["ParameterValue"]
+            for processor in destination["ProcessingConfiguration"]["Processors"]
+            if processor["Type"] == "MetadataExtraction"
+            for parameter in processor["Parameters"]
+            if parameter["ParameterName"] == "MetadataExtractionQuery"
+        )
+        program = jq.compile(query)
+        parts: dict[str, list[bytes]] = {}
+        for record in records:
+            data = record["Data"]
+            keys: dict[str, Any] = program.input_value(json.loads(data)).first()
+            parts.setdefault(_fill_prefix(destination["Prefix"], keys), []).append(data)
+        bucket = destination["BucketARN"].split(":")[-1]
+        now = datetime.now(UTC).strftime("%Y-%m-%d-%H-%M-%S")
+        for prefix, data in parts.items():
+            key = f"{prefix}{name}-{version_id}-{now}-{uuid.uuid4()}"
+            s3_backends[self.account_id][self.partition].put_object(bucket, key, b"".join(data))
+        return [{"RecordId": str(uuid.uuid4())} for _ in records]
+
+    return put_s3_records
 
 
 def resolve_handler(path: str) -> Callable[[dict[str, Any], Any], Any]:

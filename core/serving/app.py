@@ -148,7 +148,9 @@ class InferenceService:
             outcome = (
                 "unknown"
                 if self.predictions is None
-                else self.predictions.add_feedback(body.prediction_id, label)
+                else self.predictions.add_feedback(
+                    body.prediction_id, label, model=loaded.record.model
+                )
             )
         except Exception as exc:
             # Unlike a capture, feedback is what the caller asked for: say it was not stored.

@@ -27,6 +27,7 @@ EVERY_FUNCTION = {
     "MLOPS_ARTIFACT_BUCKET",
     "MLOPS_REGISTRY_TABLE",
     "MLOPS_PREDICTIONS_TABLE",
+    "MLOPS_CAPTURE_STREAM",
     "MLOPS_KMS_KEY_ID",
     "MLOPS_METRICS_NAMESPACE",
 }
@@ -35,7 +36,7 @@ NEEDS = {
     "train": {"MLOPS_TRAINING_MODE", "MLOPS_SAGEMAKER_ROLE_ARN", "MLOPS_TRAINING_IMAGE_URI"},
     "collect": {"MLOPS_SAGEMAKER_ROLE_ARN", "MLOPS_TRAINING_IMAGE_URI"},
     "register": {"MLOPS_AUTO_PROMOTE_STAGE"},
-    "monitor": {"MLOPS_METRICS_SINK", "MLOPS_SERVING_STAGE"},
+    "monitor": {"MLOPS_METRICS_SINK", "MLOPS_SERVING_STAGE", "MLOPS_MONITOR_WINDOW_HOURS"},
     "retrain": {
         "MLOPS_STATE_MACHINE_ARN",
         "MLOPS_IDEMPOTENCY_TABLE",
@@ -256,6 +257,34 @@ def test_tables_have_the_keys_and_index_the_adapters_use():
     for table in tables.values():
         assert first(table["point_in_time_recovery"])["enabled"] is True
         assert first(table["server_side_encryption"])["enabled"] is True
+
+
+def test_the_capture_stream_partitions_as_the_readers_expect():
+    """Firehose writes where core/captures.py looks: the prefix, jq query and error prefix are
+    the code's (the emulator's stream uses the same), and only scoring functions may write."""
+    from mlops_template.core.captures import CAPTURE_PREFIX
+    from mlops_template.infra.aws.predictions import (
+        ERROR_PREFIX,
+        PARTITION_PREFIX,
+        PARTITION_QUERY,
+    )
+
+    stream = blocks(parse(MODULES / "captures" / "main.tf"), "resource")[
+        "aws_kinesis_firehose_delivery_stream.captures"
+    ]
+    s3 = first(stream["extended_s3_configuration"])
+    assert s3["prefix"] == PARTITION_PREFIX and PARTITION_PREFIX.startswith(CAPTURE_PREFIX)
+    assert s3["error_output_prefix"] == ERROR_PREFIX
+    assert first(s3["dynamic_partitioning_configuration"])["enabled"] is True
+    (processor,) = first(s3["processing_configuration"])["processors"]
+    parameters = {p["parameter_name"]: p["parameter_value"] for p in processor["parameters"]}
+    assert parameters["MetadataExtractionQuery"] == PARTITION_QUERY
+    assert first(stream["server_side_encryption"])["enabled"] is True
+    functions = (MODULES / "functions" / "main.tf").read_text()
+    writers = re.findall(
+        r'actions = \["firehose:PutRecordBatch"\], resources = \[(.*?)\]', functions
+    )
+    assert writers == ["var.capture_stream_arn"] * 2  # inference and stream, that stream only
 
 
 def test_the_stack_checks_model_names_with_the_same_rule_as_the_code():

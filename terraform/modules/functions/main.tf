@@ -16,6 +16,8 @@ locals {
   data_objects      = "${var.data_bucket_arn}/*"
   artifact_objects  = "${var.artifact_bucket_arn}/*"
   batch_objects     = "${var.data_bucket_arn}/batch/*"
+  # Captured predictions, as the captures module's Firehose stream writes them.
+  capture_objects = "${var.data_bucket_arn}/captures/*"
   # Batch scoring: one handler a step of core/batch.asl.json.
   batch_handlers = {
     batch_split     = "mlops_template.functions.batch.split_handler"
@@ -32,6 +34,7 @@ locals {
     MLOPS_ARTIFACT_BUCKET        = var.artifact_bucket
     MLOPS_REGISTRY_TABLE         = var.registry_table
     MLOPS_PREDICTIONS_TABLE      = var.predictions_table
+    MLOPS_CAPTURE_STREAM         = var.capture_stream
     MLOPS_KMS_KEY_ID             = var.kms_key_arn
     MLOPS_METRICS_NAMESPACE      = var.metrics_namespace
     MLOPS_CODE_VERSION           = var.code_version
@@ -125,12 +128,19 @@ locals {
     monitor = {
       handler = "mlops_template.functions.monitor.handler", package = "image", memory = 2048, timeout = 300
       async   = true, reserved = 1
-      env     = { MLOPS_METRICS_SINK = "cloudwatch", MLOPS_SERVING_STAGE = "production" }
+      env = {
+        MLOPS_METRICS_SINK         = "cloudwatch"
+        MLOPS_SERVING_STAGE        = "production"
+        MLOPS_MONITOR_WINDOW_HOURS = tostring(var.monitor_window_hours)
+      }
       statements = [
         { sid = "ReadArtifacts", actions = ["s3:GetObject"], resources = [local.artifact_objects] },
         { sid = "ListArtifacts", actions = ["s3:ListBucket"], resources = [var.artifact_bucket_arn] },
         { sid = "ReadRegistry", actions = ["dynamodb:GetItem"], resources = [var.registry_table_arn] },
-        { sid = "ReadCaptures", actions = ["dynamodb:Query"], resources = ["${var.predictions_table_arn}/index/by_model"] },
+        # Every capture of the window: listed by partition, streamed object by object.
+        { sid = "ReadCaptures", actions = ["s3:GetObject"], resources = [local.capture_objects] },
+        { sid = "ListCaptures", actions = ["s3:ListBucket"], resources = [var.data_bucket_arn] },
+        { sid = "ReadFeedback", actions = ["dynamodb:Query"], resources = ["${var.predictions_table_arn}/index/by_model"] },
         # PutMetricData has no resource-level permissions; the condition pins our namespace.
         { sid = "PublishMetrics", actions = ["cloudwatch:PutMetricData"], resources = ["*"], namespace = var.metrics_namespace },
       ]
@@ -164,7 +174,9 @@ locals {
         { sid = "VerifyArtifacts", actions = ["s3:GetObject"], resources = [local.artifact_objects] },
         { sid = "ListArtifacts", actions = ["s3:ListBucket"], resources = [var.artifact_bucket_arn] },
         # An A/B test's decision: its captured outcomes, and its plan removed once applied.
-        { sid = "ReadCaptures", actions = ["dynamodb:Query"], resources = ["${var.predictions_table_arn}/index/by_model"] },
+        { sid = "ReadCaptures", actions = ["s3:GetObject"], resources = [local.capture_objects] },
+        { sid = "ListCaptures", actions = ["s3:ListBucket"], resources = [var.data_bucket_arn] },
+        { sid = "ReadFeedback", actions = ["dynamodb:Query"], resources = ["${var.predictions_table_arn}/index/by_model"] },
         { sid = "EndAbTests", actions = ["s3:DeleteObject"], resources = ["${var.artifact_bucket_arn}/abtests/*"] },
       ]
     }
@@ -211,7 +223,9 @@ locals {
         { sid = "ReadArtifacts", actions = ["s3:GetObject"], resources = [local.artifact_objects] },
         { sid = "ListArtifacts", actions = ["s3:ListBucket"], resources = [var.artifact_bucket_arn] },
         { sid = "ReadRegistry", actions = ["dynamodb:GetItem"], resources = [var.registry_table_arn] },
-        { sid = "CaptureAndFeedback", actions = ["dynamodb:BatchWriteItem", "dynamodb:UpdateItem"], resources = [var.predictions_table_arn] },
+        # Captures go to the Firehose stream (never one table item each); feedback, one item.
+        { sid = "Capture", actions = ["firehose:PutRecordBatch"], resources = [var.capture_stream_arn] },
+        { sid = "Feedback", actions = ["dynamodb:PutItem"], resources = [var.predictions_table_arn] },
       ]
     }
     # Streaming scoring (docs/streaming.md): the inference zip, triggered by the input queue.
@@ -230,7 +244,7 @@ locals {
         { sid = "ReadArtifacts", actions = ["s3:GetObject"], resources = [local.artifact_objects] },
         { sid = "ListArtifacts", actions = ["s3:ListBucket"], resources = [var.artifact_bucket_arn] },
         { sid = "ReadRegistry", actions = ["dynamodb:GetItem"], resources = [var.registry_table_arn] },
-        { sid = "Capture", actions = ["dynamodb:BatchWriteItem"], resources = [var.predictions_table_arn] },
+        { sid = "Capture", actions = ["firehose:PutRecordBatch"], resources = [var.capture_stream_arn] },
         # The event source mapping polls the input queue with this role.
         { sid = "ConsumeInput", actions = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"], resources = [aws_sqs_queue.stream_input.arn] },
         { sid = "SendResults", actions = ["sqs:SendMessage"], resources = [aws_sqs_queue.stream_output.arn] },

@@ -70,12 +70,22 @@ variable "registry_table_arn" {
 }
 
 variable "predictions_table" {
-  description = "Captured predictions table name."
+  description = "Feedback table name (one item per labelled prediction)."
   type        = string
 }
 
 variable "predictions_table_arn" {
-  description = "Captured predictions table ARN."
+  description = "Feedback table ARN."
+  type        = string
+}
+
+variable "capture_stream" {
+  description = "Firehose delivery stream captured predictions are sent to (captures module)."
+  type        = string
+}
+
+variable "capture_stream_arn" {
+  description = "ARN of that stream: the only one the scoring functions may write to."
   type        = string
 }
 
@@ -313,5 +323,16 @@ variable "stream_max_receive_count" {
   validation {
     condition     = var.stream_max_receive_count >= 1 && var.stream_max_receive_count <= 1000
     error_message = "stream_max_receive_count must be 1..1000."
+  }
+}
+
+variable "monitor_window_hours" {
+  description = "The monitor reads every capture of this many hours up to each run (24: a day of traffic every hour; the schedule's period: each capture read once)."
+  type        = number
+  default     = 24
+
+  validation {
+    condition     = var.monitor_window_hours > 0 && var.monitor_window_hours <= 744
+    error_message = "monitor_window_hours: more than 0, at most 744 (31 days)."
   }
 }

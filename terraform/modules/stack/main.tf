@@ -19,6 +19,14 @@ module "registry" {
   deletion_protection = var.deletion_protection
 }
 
+module "captures" {
+  source             = "../captures"
+  name_prefix        = local.name_prefix
+  data_bucket_arn    = module.storage.data_bucket_arn
+  kms_key_arn        = module.storage.kms_key_arn
+  log_retention_days = var.log_retention_days
+}
+
 module "functions" {
   source                            = "../functions"
   name_prefix                       = local.name_prefix
@@ -34,6 +42,8 @@ module "functions" {
   registry_table_arn                = module.registry.registry_table_arn
   predictions_table                 = module.registry.predictions_table
   predictions_table_arn             = module.registry.predictions_table_arn
+  capture_stream                    = module.captures.stream_name
+  capture_stream_arn                = module.captures.stream_arn
   idempotency_table                 = module.registry.idempotency_table
   idempotency_table_arn             = module.registry.idempotency_table_arn
   state_machine_name                = local.state_machine_name
