@@ -71,6 +71,12 @@ class AzureBlobStore:
     def get(self, key: str) -> bytes:
         return self._download(key).readall()
 
+    def size(self, key: str) -> int:
+        try:
+            return int(self._container.get_blob_client(key).get_blob_properties().size)
+        except ResourceNotFoundError:
+            raise BlobNotFound(key) from None
+
     def exists(self, key: str) -> bool:
         return bool(self._container.get_blob_client(key).exists())
 

@@ -66,6 +66,12 @@ class FileBlobStore:
         except (FileNotFoundError, IsADirectoryError):
             raise BlobNotFound(key) from None
 
+    def size(self, key: str) -> int:
+        path = self._path(key)
+        if not path.is_file():
+            raise BlobNotFound(key)
+        return path.stat().st_size
+
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
