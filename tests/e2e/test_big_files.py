@@ -205,12 +205,13 @@ def test_a_processing_job_out_of_memory_quarantines_the_file_with_a_report(
     run.backend.data.put("incoming/huge.csv", csv_bytes)
     result = run.run(MODEL, "incoming/huge.csv", run_id="run-job-oom")
     assert result.status == "failed"
-    assert result.transitions[-5:] == [
+    assert result.transitions[-6:] == [
         "IsValidationJobDone",
         "ValidationJobFailed",
         "ValidationJobDidNotFinish",
         "Quarantine",
         "RecordFailure",
+        "Failed",
     ]
     report = quarantine_report(run.backend)
     assert report["step"] == "validate (SageMaker Processing)"
