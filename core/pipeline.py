@@ -57,11 +57,11 @@ from mlops_template.training.config import ModelName, TrainingConfig, config_cha
 from mlops_template.training.contract import first_contract
 from mlops_template.training.files import (
     ARTIFACT_FILES,
-    VALIDATION_REPORT_FILE,
     HOLDOUT_FILE,
     MANIFEST_FILE,
     MODEL_FILE,
     SCHEMA_FILE,
+    VALIDATION_REPORT_FILE,
 )
 from mlops_template.training.gate import GateResult, evaluate_gate
 from mlops_template.training.provenance import code_version
@@ -515,7 +515,9 @@ class PipelineSteps:
             engine=engine, size_bytes=size, limit_bytes=limit, reason=reason, jobs=jobs
         )
 
-    def collect_validation(self, model: str, key: str, run_id: str, jobs: SageMakerJobs) -> ValidateOutput:
+    def collect_validation(
+        self, model: str, key: str, run_id: str, jobs: SageMakerJobs
+    ) -> ValidateOutput:
         """After the Processing job: its report decides, exactly as in the validate step. The
         file is copied inside the store (never read here: it is too big for this function)."""
         store = self.backend.data

@@ -16,7 +16,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mlops_template.training.config import ModelName
 
-
 # Memory the pipeline functions use before they read any data (the interpreter and the training
 # libraries imported), and how many times a data file's size they need beyond it: the two numbers
 # of the size route (Settings.lambda_max_data_bytes, docs/data-plane.md).

@@ -565,9 +565,10 @@ def _deploy_state_machine(
 
 def deploy_pipeline(settings: Settings, *, poll_seconds: int = 1) -> str:
     """Create the pipeline's functions and the state machine from the ASL template, in moto."""
+    name = settings.state_machine_arn.rsplit(":", 1)[-1]
     return _deploy_state_machine(
         settings,
-        settings.state_machine_arn.rsplit(":", 1)[-1],
+        name,
         PIPELINE_FUNCTIONS,
         pipeline_definition(),
         {
@@ -577,7 +578,7 @@ def deploy_pipeline(settings: Settings, *, poll_seconds: int = 1) -> str:
             # Describe/Wait loop waits for the job (on AWS, Terraform renders ".sync").
             "sagemaker_sync": "",
             "sagemaker_role_arn": settings.sagemaker_role_arn
-            or f"arn:aws:iam::{ACCOUNT}:role/{settings.state_machine_arn.rsplit(':', 1)[-1]}-sagemaker",
+            or f"arn:aws:iam::{ACCOUNT}:role/{name}-sagemaker",
         },
     )
 
