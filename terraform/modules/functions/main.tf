@@ -79,7 +79,7 @@ locals {
     # or quarantines it.
     collect_validation = {
       handler = local.pipeline_handlers["collect_validation"], package = "image", memory = 512
-      timeout = 900, async = false, reserved = 10
+      timeout = 900, async = false, reserved = 5
       env     = {}
       statements = [
         { sid = "ReadWriteData", actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], resources = [local.data_objects] },
@@ -90,7 +90,7 @@ locals {
     # A step died (out of memory or time): the file goes to quarantine/ with a report.
     quarantine = {
       handler = local.pipeline_handlers["quarantine"], package = "image", memory = 512
-      timeout = 900, async = false, reserved = 10
+      timeout = 900, async = false, reserved = 5
       env     = {}
       statements = [
         { sid = "ReadWriteData", actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], resources = [local.data_objects] },
