@@ -54,23 +54,25 @@ from mlops_template.core.records import (
     TrainingJob,
 )
 from mlops_template.core.registry import RunNotFound, VersionNotFound
+from mlops_template.core.settings import Settings
 from mlops_template.training.config import ModelName, TrainingConfig, config_changes, parse_config
+from mlops_template.training.contract import first_contract
 from mlops_template.training.files import (
     ARTIFACT_FILES,
     HOLDOUT_FILE,
     MANIFEST_FILE,
     MODEL_FILE,
     SCHEMA_FILE,
+    VALIDATION_REPORT_FILE,
 )
 from mlops_template.training.gate import GateResult, evaluate_gate
 from mlops_template.training.provenance import code_version
-from mlops_template.training.schema import DatasetSchema, SchemaError, infer_schema_from
+from mlops_template.training.schema import DatasetSchema, SchemaError
 from mlops_template.training.spreadsheet import read_spreadsheet_csv
 from mlops_template.training.train import RunManifest, TrainingRun, train
 from mlops_template.training.validation import (
     ValidationReport,
     coerce_frame,
-    header_too_wide,
     read_typed,
     validate_data,
 )
@@ -151,6 +153,92 @@ class TrainOutput(BaseModel):
     job: TrainingJob | None = None
 
 
+class SageMakerJobs(BaseModel):
+    """What the definition's SageMaker branch (core/pipeline.asl.json) passes to
+    CreateProcessingJob (validation) and CreateTrainingJob: one shape, written by the Route step."""
+
+    image_uri: str
+    processing_job: str
+    processing_instance_type: str
+    training_job: str
+    training_instance_type: str
+    volume_gb: int
+    max_runtime_seconds: int
+    data_key: str
+    data_uri: str
+    contract_uri: str
+    report_key: str
+    report_uri: str
+    schema_uri: str
+    model_output_uri: str
+    config_json: str
+
+
+class RouteOutput(BaseModel):
+    """Which engine a run's data goes to, and why (`$.route`)."""
+
+    engine: Literal["lambda", "sagemaker"]
+    size_bytes: int
+    limit_bytes: int
+    reason: str
+    jobs: SageMakerJobs | None = None
+
+
+class StepFailure(BaseModel):
+    """The report beside a file a step could not finish with (quarantine/...report.json)."""
+
+    source: str
+    step: str
+    error: str
+    cause: str
+    verdict: str
+    size_bytes: int | None = None
+    found_at: str | None = None
+    failed_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+
+class QuarantineOutput(BaseModel):
+    key: str | None
+    report_key: str
+    verdict: str
+
+
+# How Lambda, Step Functions and SageMaker say a step ran out of memory or time. Lambda's own
+# kill of a function over its memory reaches Step Functions as Lambda.Unknown (AWS documents
+# out-of-memory errors and function timeouts under that name) or Runtime.OutOfMemory; a Python
+# MemoryError caught by the runtime keeps its class name.
+OUT_OF_MEMORY = ("MemoryError", "Runtime.OutOfMemory", "OutOfMemory", "signal: killed")
+OUT_OF_TIME = ("States.Timeout", "Sandbox.Timedout", "Task timed out", "MaxRuntimeExceeded")
+
+
+def failure_verdict(step: str, error: str, cause: str) -> str:
+    """One line a person reads first: which step, and whether memory or time ran out."""
+    said = f"{error} {cause}"
+    if any(sign in said for sign in OUT_OF_MEMORY):
+        what = "ran out of memory"
+    elif any(sign in said for sign in OUT_OF_TIME):
+        what = "ran out of time"
+    elif error == "Lambda.Unknown":
+        what = "was killed by Lambda (out of memory or time)"
+    else:
+        what = "failed"
+    return f"the {step} step {what}: {error}: {cause}"[:2000]
+
+
+def sagemaker_job_name(model: str, run_id: str, suffix: str) -> str:
+    """SageMaker job names: at most 63 characters of [a-zA-Z0-9-], starting with the model
+    (the IAM policies allow <model>-* only)."""
+    import re
+
+    base = re.sub(r"[^a-zA-Z0-9-]+", "-", f"{model}-{run_id}").strip("-")
+    return f"{base[: 62 - len(suffix)].rstrip('-')}-{suffix}"
+
+
+def job_files_key(model: str, run_id: str, name: str) -> str:
+    """Where a run's SageMaker jobs read their contract and write their report (data bucket)."""
+    return f"jobs/{model}/{run_id}/{name}"
+
+
 class RegisterOutput(BaseModel):
     version: int
     promoted_to: str | None = None
@@ -163,7 +251,10 @@ class PipelineState(BaseModel):
     key: str
     run_id: str
     reason: str = ""
+    route: RouteOutput | None = None
     validation: ValidateOutput | None = None
+    error: dict[str, Any] | None = None
+    failed_step: str = ""
     training: TrainOutput | None = None
     evaluation: EvaluateOutput | None = None
     registered: RegisterOutput | None = None
@@ -245,24 +336,20 @@ class PipelineSteps:
         )
 
     def _contract_for(
-        self, model: str, data: bytes | Path, config: TrainingConfig, name: str | None = None
-    ) -> DatasetSchema:
+        self, model: str, data: Path, config: TrainingConfig, name: str | None = None
+    ) -> tuple[DatasetSchema, bool]:
+        """The model's contract, and whether it was inferred from this (first) file: then it is
+        only stored once the file passes (training.contract: size first, a bounded sample)."""
         schema = self.load_schema(model)
         if schema is not None:
-            return schema
+            return schema, False
         # First data for this model: the contract is inferred from it, then enforced on all data.
         if not config.target:
             raise SchemaError(
                 f"no schema for model {model!r} yet: set `target` in its config or run "
                 f"`{schema_hint(model, 'FILE.csv', None)}`"
             )
-        too_wide = header_too_wide(data, config.validation.max_columns, name=name)
-        if too_wide:
-            raise SchemaError(too_wide)
-        # A bounded sample of the file, whatever its size (see infer_schema_from).
-        schema = infer_schema_from(data, config.target, name=name)
-        self.save_schema(model, schema)
-        return schema
+        return first_contract(data, config, name=name), True
 
     # -- steps ---------------------------------------------------------------------------
     def validate(
@@ -305,11 +392,14 @@ class PipelineSteps:
         scratch = tempfile.TemporaryDirectory(prefix="mlops-validate-")
         data = Path(scratch.name) / "data"
         store.download_to(key, data)
+        inferred = False
         try:
-            schema = self._contract_for(model, data, config, source)
+            schema, inferred = self._contract_for(model, data, config, source)
             report = validate_data(data, schema, config.validation, source=store.uri(source))
         except SchemaError as exc:
             report = _unusable_report(store.uri(source), data, str(exc))
+        except MemoryError:
+            raise  # not a verdict on the file: the definition's Quarantine state reports it
         except Exception as exc:  # an unreadable first file cannot even yield a schema
             report = _unusable_report(store.uri(source), data, f"cannot read the file: {exc}")
         finally:
@@ -330,6 +420,8 @@ class PipelineSteps:
                 verdict = message.removeprefix(f"{report.source}: ")
                 self.end_run(model, run_id, "rejected_data", verdict, data_sha256=report.sha256)
             raise DataValidationError(message)
+        if inferred:  # the first file passed: its contract now holds for all data
+            self.save_schema(model, schema)
         target = validated_key(model, report.sha256)
         store.put(
             report_key(target),
@@ -354,6 +446,183 @@ class PipelineSteps:
             dataset=dataset,
             warnings=[i.message for i in report.warnings],
             report_key=report_key(target),
+        )
+
+    def route(
+        self,
+        model: str,
+        key: str,
+        run_id: str,
+        settings: Settings,
+        *,
+        actor: str = "pipeline",
+    ) -> RouteOutput:
+        """The Route state: measure the file (a HEAD, nothing read) and choose the engine.
+
+        Up to `settings.lambda_max_data_bytes` the functions validate and train it; past it a
+        SageMaker Processing job validates and a Training job trains, with the same code. For
+        those the file is claimed here (as the validate step claims it for itself), the run's
+        record started, and the jobs' requests written out (`jobs`)."""
+        store = self.backend.data
+        size = store.size(key)
+        limit = settings.lambda_max_data_bytes
+        mode = settings.training_mode
+        if mode == "auto":
+            engine: Literal["lambda", "sagemaker"] = "sagemaker" if size > limit else "lambda"
+            reason = f"{size} bytes {'>' if size > limit else '<='} {limit} (Lambda limit)"
+        else:
+            engine, reason = mode, f"training_mode is {mode}"
+        if engine == "lambda":
+            return RouteOutput(engine=engine, size_bytes=size, limit_bytes=limit, reason=reason)
+        config = self.load_config(model)
+        self.record_run(
+            RunRecord(
+                model=model,
+                run_id=run_id,
+                source=store.uri(key),
+                actor=actor,
+                config=config.model_dump(mode="json"),
+                code_version=code_version(),
+            )
+        )
+        safe = safe_run_id(run_id)
+        data_key = key
+        if key.startswith(INCOMING_PREFIX):
+            data_key = claimed_key(model, safe, key)
+            if not store.exists(data_key):  # a retried step finds its claim already made
+                store.claim(key, data_key)
+        schema = self.load_schema(model)
+        contract = {
+            "source": store.uri(key),
+            "config": config.model_dump(mode="json"),
+            "schema": json.loads(schema.to_json()) if schema else None,
+        }
+        contract_key = job_files_key(model, safe, "contract/contract.json")
+        store.put(contract_key, json.dumps(contract).encode(), content_type="application/json")
+        report_prefix = job_files_key(model, safe, "validation")
+        gib = 1024**3
+        artifacts = self.backend.artifacts.uri("sagemaker")
+        jobs = SageMakerJobs(
+            image_uri=settings.training_image_uri,
+            processing_job=sagemaker_job_name(model, safe, "validate"),
+            processing_instance_type=settings.processing_instance_type,
+            training_job=sagemaker_job_name(model, safe, "train"),
+            training_instance_type=settings.sagemaker_instance_type,
+            # The file, its validated copy and the model's working files, with room to spare.
+            volume_gb=max(30, -(-3 * size // gib) + 10),
+            max_runtime_seconds=settings.training_max_runtime_seconds,
+            data_key=data_key,
+            data_uri=store.uri(data_key),
+            contract_uri=store.uri(contract_key.rsplit("/", 1)[0]),
+            report_key=report_prefix,
+            report_uri=store.uri(report_prefix),
+            schema_uri=store.uri(schema_key(model)),
+            model_output_uri=f"{artifacts}/{model}",
+            config_json=config.model_dump_json(),
+        )
+        return RouteOutput(
+            engine=engine, size_bytes=size, limit_bytes=limit, reason=reason, jobs=jobs
+        )
+
+    def collect_validation(
+        self, model: str, key: str, run_id: str, jobs: SageMakerJobs
+    ) -> ValidateOutput:
+        """After the Processing job: its report decides, exactly as in the validate step. The
+        file is copied inside the store (never read here: it is too big for this function)."""
+        store = self.backend.data
+        try:
+            report = ValidationReport.model_validate_json(
+                store.get(f"{jobs.report_key}/{VALIDATION_REPORT_FILE}")
+            )
+        except BlobNotFound:
+            raise ValueError(f"processing job {jobs.processing_job} wrote no report") from None
+        report.source = store.uri(key)
+        if not report.passed:
+            target = quarantine_key(model, key)
+            store.put(
+                report_key(target),
+                report.model_dump_json(indent=2).encode(),
+                content_type="application/json",
+            )
+            store.copy(jobs.data_key, target)
+            if jobs.data_key != key:
+                store.delete(jobs.data_key)
+            message = f"{report.summary()} (quarantined as {store.uri(target)})"
+            verdict = message.removeprefix(f"{report.source}: ")
+            self.end_run(model, run_id, "rejected_data", verdict, data_sha256=report.sha256)
+            raise DataValidationError(message)
+        inferred = f"{jobs.report_key}/{SCHEMA_FILE}"
+        if self.load_schema(model) is None and store.exists(inferred):
+            # The first file passed: the contract the job inferred from its sample now holds.
+            self.save_schema(model, DatasetSchema.from_json(store.get(inferred)))
+        target = validated_key(model, report.sha256)
+        store.put(
+            report_key(target),
+            report.model_dump_json(indent=2).encode(),
+            content_type="application/json",
+        )
+        if not store.exists(target):  # content-addressed: never rewritten
+            store.copy(jobs.data_key, target)
+        dataset = Dataset(key=target, uri=store.uri(target), sha256=report.sha256, rows=report.rows)
+        store.put(
+            latest_dataset_key(model),
+            dataset.model_dump_json().encode(),
+            content_type="application/json",
+        )
+        if jobs.data_key != key:
+            store.delete(jobs.data_key)
+        self.update_run(model, run_id, data_sha256=report.sha256, rows={"file": report.rows})
+        return ValidateOutput(
+            dataset=dataset,
+            warnings=[i.message for i in report.warnings],
+            report_key=report_key(target),
+        )
+
+    def quarantine_failed(self, state: PipelineState) -> QuarantineOutput:
+        """The Quarantine state: a step died (out of memory, out of time, or any error of its
+        own), so the file goes to quarantine/ with a report naming the step and the error,
+        wherever the run had left it (incoming/, its claim, or its validated copy). Nothing is
+        registered; the failure state that follows ends the run's record."""
+        store = self.backend.data
+        model, key = state.model, state.key
+        error = state.error or {}
+        step = state.failed_step or "unknown"
+        name, cause = str(error.get("Error", "")), str(error.get("Cause", ""))
+        with contextlib.suppress(ValueError, TypeError, KeyError):
+            cause = json.loads(cause)["errorMessage"]  # a Lambda error's cause is its payload
+        places = [
+            state.route.jobs.data_key if state.route and state.route.jobs else None,
+            claimed_key(model, safe_run_id(state.run_id), key)
+            if key.startswith(INCOMING_PREFIX)
+            else None,
+            key,
+            state.validation.dataset.key if state.validation else None,
+        ]
+        found = next((p for p in places if p and store.exists(p)), None)
+        target = quarantine_key(model, key)
+        report = StepFailure(
+            source=store.uri(key),
+            step=step,
+            error=name,
+            cause=cause,
+            verdict=failure_verdict(step, name, cause),
+            size_bytes=store.size(found) if found else None,
+            found_at=store.uri(found) if found else None,
+        )
+        if found == key and key.startswith(INCOMING_PREFIX):
+            store.claim(key, target)  # a newer upload under the same name stays for its own run
+        elif found:
+            store.copy(found, target)
+            if state.validation is None or found != state.validation.dataset.key:
+                store.delete(found)  # a claim of this run's; a validated copy is shared
+        store.put(
+            report_key(target),
+            report.model_dump_json(indent=2).encode(),
+            content_type="application/json",
+        )
+        log.error("quarantined %s: %s", store.uri(key), report.verdict)
+        return QuarantineOutput(
+            key=target if found else None, report_key=report_key(target), verdict=report.verdict
         )
 
     def latest_dataset(self, model: str) -> Dataset | None:
@@ -902,7 +1171,7 @@ class LocalPipeline:
         }
         try:
             for step in pipeline_steps():
-                if step.remote_training:
+                if step.remote_training or step.name not in self.tasks:
                     continue  # the train task polls and collects a remote job itself
                 name, result_path = step.name, step.result_path
                 if name == "register":
@@ -930,6 +1199,19 @@ class LocalPipeline:
         except Exception as exc:
             result.error = str(exc)
             result.error_type = type(exc).__name__
+            failed = result.steps[-1].name if result.steps else ""
+            if failed in ("validate", "train") and not isinstance(exc, DataValidationError):
+                # As the definition's Quarantine state does: the file is not left behind.
+                with contextlib.suppress(Exception):
+                    PipelineSteps(self.backend).quarantine_failed(
+                        PipelineState.model_validate(
+                            {
+                                **state,
+                                "failed_step": failed,
+                                "error": {"Error": result.error_type, "Cause": result.error},
+                            }
+                        )
+                    )
             # As the definition's failure state does: the run's record says how it stopped (if
             # the registry itself failed, the result's error already says so).
             with contextlib.suppress(Exception):

@@ -53,6 +53,10 @@ class BlobStore(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def size(self, key: str) -> int:
+        """The object's size in bytes, without reading it; BlobNotFound if there is none."""
+        ...
+
     def keys(self, prefix: str = "") -> list[str]: ...
 
     def copy(self, source: str, destination: str) -> None:

@@ -239,6 +239,21 @@ def moto_patches() -> Iterator[None]:
         with lock:
             return original(self)
 
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    create_processing = SageMakerModelBackend.create_processing_job
+    create_training = SageMakerModelBackend.create_training_job
+
+    def processing(self: Any, **kwargs: Any) -> Any:
+        job = create_processing(self, **kwargs)
+        run_processing_job(job)
+        return job
+
+    def training(self: Any, **kwargs: Any) -> Any:
+        job = create_training(self, **kwargs)
+        run_training_job(job)
+        return job
+
     with (
         mock.patch.object(DynamoHandler, "call_action", serialised),
         mock.patch.object(LambdaFunction, "_invoke_lambda", _invoke_in_process),
@@ -247,6 +262,8 @@ def moto_patches() -> Iterator[None]:
             "put_s3_records",
             _partitioned_s3_records(FirehoseBackend.put_s3_records),
         ),
+        mock.patch.object(SageMakerModelBackend, "create_processing_job", processing),
+        mock.patch.object(SageMakerModelBackend, "create_training_job", training),
     ):
         yield
 
@@ -294,6 +311,98 @@ def _partitioned_s3_records(original: Callable[..., Any]) -> Callable[..., Any]:
         return [{"RecordId": str(uuid.uuid4())} for _ in records]
 
     return put_s3_records
+
+
+# -- SageMaker jobs: moto records them and reports Completed without running a container -------
+
+
+def _split_s3(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def _download_prefix(s3: Any, uri: str, folder: Any) -> None:
+    """What SageMaker does for an S3Prefix input: every object under the prefix, by name."""
+    bucket, prefix = _split_s3(uri)
+    folder.mkdir(parents=True, exist_ok=True)
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            name = item["Key"].rsplit("/", 1)[-1]
+            s3.download_file(bucket, item["Key"], str(folder / name))
+
+
+def _entry_module(entrypoint: list[str]) -> str:
+    return entrypoint[entrypoint.index("-m") + 1]
+
+
+def run_processing_job(job: Any) -> None:
+    """The job's container, run in this process: inputs downloaded where the container would
+    find them, the entry point called, the outputs uploaded. A crash fails the job, with the
+    FailureReason SageMaker gives (AlgorithmError: ...)."""
+    import importlib
+    import tempfile
+    from pathlib import Path, PurePosixPath
+
+    import boto3
+
+    s3 = boto3.client("s3", region_name=REGION)
+    root = PurePosixPath("/opt/ml/processing")
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        try:
+            for item in job.processing_inputs:
+                s3_input = item["S3Input"]
+                local = base / PurePosixPath(s3_input["LocalPath"]).relative_to(root)
+                _download_prefix(s3, s3_input["S3Uri"], local)
+            module = _entry_module(job.app_specification["ContainerEntrypoint"])
+            importlib.import_module(module).run(base)
+            for output in job.processing_output_config["Outputs"]:
+                s3_output = output["S3Output"]
+                local = base / PurePosixPath(s3_output["LocalPath"]).relative_to(root)
+                bucket, prefix = _split_s3(s3_output["S3Uri"])
+                for path in sorted(p for p in local.rglob("*") if p.is_file()):
+                    key = f"{prefix.rstrip('/')}/{path.relative_to(local).as_posix()}"
+                    s3.upload_file(str(path), bucket, key)
+        except Exception as exc:
+            job.processing_job_status = "Failed"
+            job.failure_reason = f"AlgorithmError: {type(exc).__name__}: {exc}"[:1024]
+
+
+def run_training_job(job: Any) -> None:
+    """The training container, run in this process: channels in, model dir out, packed as the
+    model.tar.gz moto's description names. A crash fails the job with its reason."""
+    import importlib
+    import io
+    import tarfile
+    import tempfile
+    from pathlib import Path
+
+    import boto3
+
+    s3 = boto3.client("s3", region_name=REGION)
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        environ = {
+            "SM_MODEL_DIR": str(base / "model"),
+            "SM_OUTPUT_DIR": str(base / "output"),
+            "SM_HPS": json.dumps(job.hyper_parameters or {}),
+        }
+        try:
+            for channel in job.input_data_config:
+                folder = base / "data" / channel["ChannelName"]
+                _download_prefix(s3, channel["DataSource"]["S3DataSource"]["S3Uri"], folder)
+                environ[f"SM_CHANNEL_{channel['ChannelName'].upper()}"] = str(folder)
+            module = _entry_module(job.algorithm_specification["ContainerEntrypoint"])
+            model_dir = importlib.import_module(module).run([], environ)
+            archive = io.BytesIO()
+            with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+                for path in sorted(Path(model_dir).iterdir()):
+                    tar.add(path, arcname=path.name)
+            bucket, key = _split_s3(job.model_artifacts["S3ModelArtifacts"])
+            s3.put_object(Bucket=bucket, Key=key, Body=archive.getvalue())
+        except Exception as exc:
+            job.training_job_status = "Failed"
+            job.failure_reason = f"AlgorithmError: {type(exc).__name__}: {exc}"[:1024]
 
 
 def resolve_handler(path: str) -> Callable[[dict[str, Any], Any], Any]:
@@ -554,12 +663,21 @@ def _deploy_state_machine(
 
 def deploy_pipeline(settings: Settings, *, poll_seconds: int = 1) -> str:
     """Create the pipeline's functions and the state machine from the ASL template, in moto."""
+    name = settings.state_machine_arn.rsplit(":", 1)[-1]
     return _deploy_state_machine(
         settings,
-        settings.state_machine_arn.rsplit(":", 1)[-1],
+        name,
         PIPELINE_FUNCTIONS,
         pipeline_definition(),
-        {"registry_table": settings.registry_table, "training_poll_seconds": poll_seconds},
+        {
+            "registry_table": settings.registry_table,
+            "training_poll_seconds": poll_seconds,
+            # moto runs no .sync integration: the request-response form, and the definition's
+            # Describe/Wait loop waits for the job (on AWS, Terraform renders ".sync").
+            "sagemaker_sync": "",
+            "sagemaker_role_arn": settings.sagemaker_role_arn
+            or f"arn:aws:iam::{ACCOUNT}:role/{name}-sagemaker",
+        },
     )
 
 

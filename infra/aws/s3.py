@@ -77,6 +77,15 @@ class S3BlobStore:
             raise
         return os.path.getsize(path)
 
+    def size(self, key: str) -> int:
+        try:
+            head = self._s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if error_code(exc) in _MISSING:
+                raise BlobNotFound(key) from None
+            raise
+        return int(head["ContentLength"])
+
     def exists(self, key: str) -> bool:
         try:
             self._s3.head_object(Bucket=self.bucket, Key=key)

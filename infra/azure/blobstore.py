@@ -77,6 +77,12 @@ class AzureBlobStore:
         with open(path, "wb") as out:
             return int(downloader.readinto(out))  # chunk by chunk, not the whole blob
 
+    def size(self, key: str) -> int:
+        try:
+            return int(self._container.get_blob_client(key).get_blob_properties().size)
+        except ResourceNotFoundError:
+            raise BlobNotFound(key) from None
+
     def exists(self, key: str) -> bool:
         return bool(self._container.get_blob_client(key).exists())
 

@@ -75,6 +75,12 @@ class FileBlobStore:
             shutil.copyfileobj(reader, out, 1 << 20)
             return out.tell()
 
+    def size(self, key: str) -> int:
+        path = self._path(key)
+        if not path.is_file():
+            raise BlobNotFound(key)
+        return path.stat().st_size
+
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 

@@ -31,6 +31,13 @@ def test_missing_keys_raise_blob_not_found(blobstore):
     assert not blobstore.exists("nope")
 
 
+def test_size_is_read_without_the_object(blobstore):
+    blobstore.put("incoming/big.csv", b"x" * 1234)
+    assert blobstore.size("incoming/big.csv") == 1234
+    with pytest.raises(BlobNotFound):
+        blobstore.size("incoming/none.csv")
+
+
 def test_list_copy_and_delete(blobstore):
     blobstore.put("incoming/a.csv", b"a")
     blobstore.put("incoming/b.csv", b"b")

@@ -33,7 +33,17 @@ EVERY_FUNCTION = {
 }
 NEEDS = {
     "ingest": {"MLOPS_STATE_MACHINE_ARN"},
-    "train": {"MLOPS_TRAINING_MODE", "MLOPS_SAGEMAKER_ROLE_ARN", "MLOPS_TRAINING_IMAGE_URI"},
+    "route": {
+        "MLOPS_TRAINING_MODE",
+        "MLOPS_PIPELINE_MEMORY_MB",
+        "MLOPS_TRAINING_IMAGE_URI",
+        "MLOPS_SAGEMAKER_INSTANCE_TYPE",
+        "MLOPS_PROCESSING_INSTANCE_TYPE",
+        "MLOPS_TRAINING_MAX_RUNTIME_SECONDS",
+    },
+    "collect_validation": set(),
+    "quarantine": set(),
+    "train": set(),
     "collect": {"MLOPS_SAGEMAKER_ROLE_ARN", "MLOPS_TRAINING_IMAGE_URI"},
     "register": {"MLOPS_AUTO_PROMOTE_STAGE"},
     "monitor": {"MLOPS_METRICS_SINK", "MLOPS_SERVING_STAGE", "MLOPS_MONITOR_WINDOW_HOURS"},
@@ -213,6 +223,49 @@ def test_each_step_is_the_task_state_it_names():
         assert state["ResultPath"] == f"$.{step.result_path}"
     invoking = {n for n, state in states.items() if state.get("Resource", "").endswith("_arn")}
     assert invoking == {step.state for step in pipeline_steps()}
+
+
+def test_the_size_route_uses_the_memory_the_data_functions_get(functions_locals):
+    """The Route function computes the limit from the memory the validate and train functions
+    really have: both come from the same variable."""
+    functions = functions_locals["functions"]
+    memory = "${var.training_memory_mb}"
+    assert functions["validate"]["memory"] == functions["train"]["memory"] == memory
+    assert (
+        functions["route"]["env"]["MLOPS_PIPELINE_MEMORY_MB"]
+        == "${tostring(var.training_memory_mb)}"
+    )
+    stack = parse(MODULES / "stack" / "main.tf")["module"]
+    wired = next(m["functions"] for m in stack if "functions" in m)
+    for name in ("training_memory_mb", "sagemaker_instance_type", "processing_instance_type"):
+        assert wired[name] == f"${{var.{name}}}", name
+
+
+def test_the_sagemaker_jobs_wait_with_sync_on_aws_and_every_crash_is_quarantined():
+    main = (MODULES / "pipeline" / "main.tf").read_text()
+    assert re.search(r'sagemaker_sync\s*=\s*"\.sync"', main)
+    values = {name: name for name in re.findall(r"\$\{(\w+)\}", pipeline_definition())}
+    values.update(training_poll_seconds="1", sagemaker_sync=".sync")
+    states = json.loads(render_template(pipeline_definition(), values))["States"]
+    assert states["ValidateOnSageMaker"]["Resource"].endswith("createProcessingJob.sync")
+    assert states["TrainOnSageMaker"]["Resource"].endswith("createTrainingJob.sync")
+    # Every state that holds the file or a job on it ends, on a crash, in Quarantine.
+    for name in (
+        "Route",
+        "Validate",
+        "Train",
+        "ValidateOnSageMaker",
+        "CollectValidation",
+        "TrainOnSageMaker",
+        "DescribeTrainingJob",
+        "CollectTrainingJob",
+    ):
+        nexts = {states[c["Next"]].get("Next", c["Next"]) for c in states[name]["Catch"]}
+        assert "Quarantine" in nexts, name
+    memory = next(c for c in states["Train"]["Catch"] if "Lambda.Unknown" in c["ErrorEquals"])
+    assert {"Runtime.OutOfMemory", "Sandbox.Timedout", "States.Timeout"} <= set(
+        memory["ErrorEquals"]
+    )
 
 
 def test_the_abtest_alarm_reaches_the_function_that_applies_its_decision():

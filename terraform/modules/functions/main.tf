@@ -12,10 +12,11 @@ locals {
   # The pipeline's steps and their handlers, written once in core/pipeline_steps.json.
   pipeline_handlers = { for step in jsondecode(file("${path.module}/../../../core/pipeline_steps.json")).steps : step.name => step.handler }
 
-  training_jobs_arn = "arn:${local.partition}:sagemaker:${local.region}:${local.account}:training-job/${var.model_name}-*"
-  data_objects      = "${var.data_bucket_arn}/*"
-  artifact_objects  = "${var.artifact_bucket_arn}/*"
-  batch_objects     = "${var.data_bucket_arn}/batch/*"
+  training_jobs_arn   = "arn:${local.partition}:sagemaker:${local.region}:${local.account}:training-job/${var.model_name}-*"
+  processing_jobs_arn = "arn:${local.partition}:sagemaker:${local.region}:${local.account}:processing-job/${var.model_name}-*"
+  data_objects        = "${var.data_bucket_arn}/*"
+  artifact_objects    = "${var.artifact_bucket_arn}/*"
+  batch_objects       = "${var.data_bucket_arn}/batch/*"
   # Captured predictions, as the captures module's Firehose stream writes them.
   capture_objects = "${var.data_bucket_arn}/captures/*"
   # Batch scoring: one handler a step of core/batch.asl.json.
@@ -56,6 +57,50 @@ locals {
         { sid = "SeePipelineRuns", actions = ["states:DescribeExecution"], resources = [local.executions_arn] },
       ]
     }
+    # The Route state: a HEAD of the file against the limit computed from the validate and train
+    # functions' memory (core/settings.py lambda_max_data_bytes). For SageMaker it claims the
+    # file, starts the run's record and writes the jobs' contract under jobs/.
+    route = {
+      handler = local.pipeline_handlers["route"], package = "image", memory = 512
+      timeout = 60, async = false, reserved = 10
+      env = {
+        MLOPS_TRAINING_MODE                = var.training_mode
+        MLOPS_PIPELINE_MEMORY_MB           = tostring(var.training_memory_mb)
+        MLOPS_TRAINING_IMAGE_URI           = var.training_image_uri
+        MLOPS_SAGEMAKER_INSTANCE_TYPE      = var.sagemaker_instance_type
+        MLOPS_PROCESSING_INSTANCE_TYPE     = var.processing_instance_type
+        MLOPS_TRAINING_MAX_RUNTIME_SECONDS = tostring(var.sagemaker_max_runtime_seconds)
+      }
+      statements = [
+        { sid = "ReadWriteData", actions = ["s3:GetObject", "s3:PutObject"], resources = [local.data_objects] },
+        { sid = "ClaimUploads", actions = ["s3:GetObjectVersion", "s3:DeleteObjectVersion"], resources = ["${var.data_bucket_arn}/incoming/*"] },
+        { sid = "ListData", actions = ["s3:ListBucket"], resources = [var.data_bucket_arn] },
+        { sid = "RecordRuns", actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"], resources = [var.registry_table_arn] },
+      ]
+    }
+    # After the Processing job: its report accepts the file (copied inside S3, never read here)
+    # or quarantines it.
+    collect_validation = {
+      handler = local.pipeline_handlers["collect_validation"], package = "image", memory = 512
+      timeout = 900, async = false, reserved = 5
+      env     = {}
+      statements = [
+        { sid = "ReadWriteData", actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], resources = [local.data_objects] },
+        { sid = "ListData", actions = ["s3:ListBucket"], resources = [var.data_bucket_arn] },
+        { sid = "RecordRuns", actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"], resources = [var.registry_table_arn] },
+      ]
+    }
+    # A step died (out of memory or time): the file goes to quarantine/ with a report.
+    quarantine = {
+      handler = local.pipeline_handlers["quarantine"], package = "image", memory = 512
+      timeout = 900, async = false, reserved = 5
+      env     = {}
+      statements = [
+        { sid = "ReadWriteData", actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], resources = [local.data_objects] },
+        { sid = "ClaimUploads", actions = ["s3:GetObjectVersion", "s3:DeleteObjectVersion"], resources = ["${var.data_bucket_arn}/incoming/*"] },
+        { sid = "ListData", actions = ["s3:ListBucket"], resources = [var.data_bucket_arn] },
+      ]
+    }
     validate = {
       handler = local.pipeline_handlers["validate"], package = "image", memory = var.training_memory_mb
       timeout = 900, async = false, reserved = 10
@@ -72,26 +117,17 @@ locals {
     train = {
       handler = local.pipeline_handlers["train"], package = "image", memory = var.training_memory_mb
       timeout = 900, async = false, reserved = 5
-      env = {
-        MLOPS_TRAINING_MODE                = var.training_mode
-        MLOPS_SAGEMAKER_ROLE_ARN           = aws_iam_role.sagemaker.arn
-        MLOPS_TRAINING_IMAGE_URI           = var.training_image_uri
-        MLOPS_SAGEMAKER_INSTANCE_TYPE      = var.sagemaker_instance_type
-        MLOPS_TRAINING_MAX_RUNTIME_SECONDS = "3600"
-      }
+      env     = {}
       statements = [
         { sid = "ReadData", actions = ["s3:GetObject"], resources = [local.data_objects] },
         { sid = "ListData", actions = ["s3:ListBucket"], resources = [var.data_bucket_arn] },
         { sid = "WriteRuns", actions = ["s3:PutObject"], resources = [local.artifact_objects] },
-        { sid = "StartTrainingJobs", actions = ["sagemaker:CreateTrainingJob", "sagemaker:AddTags"], resources = [local.training_jobs_arn] },
-        { sid = "PassTrainingRole", actions = ["iam:PassRole"], resources = [aws_iam_role.sagemaker.arn] },
       ]
     }
     collect = {
       handler = local.pipeline_handlers["collect"], package = "image", memory = var.training_memory_mb
       timeout = 300, async = false, reserved = 5
       env = {
-        MLOPS_TRAINING_MODE      = var.training_mode
         MLOPS_SAGEMAKER_ROLE_ARN = aws_iam_role.sagemaker.arn
         MLOPS_TRAINING_IMAGE_URI = var.training_image_uri
       }
@@ -549,6 +585,17 @@ data "aws_iam_policy_document" "sagemaker" {
     actions   = ["s3:GetObject"]
     resources = ["${var.data_bucket_arn}/validated/*", "${var.data_bucket_arn}/schemas/*"]
   }
+  # Processing jobs validate a claimed file against the run's contract and write its report.
+  statement {
+    sid       = "ReadFileToValidate"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.data_bucket_arn}/claimed/*", "${var.data_bucket_arn}/jobs/*"]
+  }
+  statement {
+    sid       = "WriteValidationReport"
+    actions   = ["s3:PutObject"]
+    resources = ["${var.data_bucket_arn}/jobs/*"]
+  }
   statement {
     sid       = "ListBuckets"
     actions   = ["s3:ListBucket"]
@@ -571,9 +618,12 @@ data "aws_iam_policy_document" "sagemaker" {
     resources = ["*"]
   }
   statement {
-    sid       = "JobLogs"
-    actions   = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
-    resources = ["arn:${local.partition}:logs:${local.region}:${local.account}:log-group:/aws/sagemaker/TrainingJobs*"]
+    sid     = "JobLogs"
+    actions = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+    resources = [
+      "arn:${local.partition}:logs:${local.region}:${local.account}:log-group:/aws/sagemaker/TrainingJobs*",
+      "arn:${local.partition}:logs:${local.region}:${local.account}:log-group:/aws/sagemaker/ProcessingJobs*",
+    ]
   }
   statement {
     sid       = "UseTheKey"

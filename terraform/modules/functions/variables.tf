@@ -187,13 +187,13 @@ variable "training_architecture" {
 }
 
 variable "training_mode" {
-  description = "Train inside the train function (lambda) or in a SageMaker job (sagemaker)."
+  description = "auto: files up to the limit computed from training_memory_mb run in the functions, bigger ones on SageMaker (docs/data-plane.md); lambda or sagemaker force one engine."
   type        = string
-  default     = "lambda"
+  default     = "auto"
 
   validation {
-    condition     = contains(["lambda", "sagemaker"], var.training_mode)
-    error_message = "training_mode must be lambda or sagemaker."
+    condition     = contains(["auto", "lambda", "sagemaker"], var.training_mode)
+    error_message = "training_mode must be auto, lambda or sagemaker."
   }
 }
 
@@ -212,6 +212,23 @@ variable "sagemaker_instance_type" {
   description = "Instance type of SageMaker training jobs."
   type        = string
   default     = "ml.m5.large"
+}
+
+variable "processing_instance_type" {
+  description = "Instance type of the SageMaker Processing jobs that validate big files."
+  type        = string
+  default     = "ml.m5.xlarge"
+}
+
+variable "sagemaker_max_runtime_seconds" {
+  description = "Longest a SageMaker Processing or Training job may run before it is stopped (the file is then quarantined with a report)."
+  type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.sagemaker_max_runtime_seconds >= 60 && var.sagemaker_max_runtime_seconds <= 432000
+    error_message = "sagemaker_max_runtime_seconds must be 60..432000 (SageMaker's limit is 5 days)."
+  }
 }
 
 variable "auto_promote_stage" {

@@ -52,6 +52,10 @@ module "functions" {
   inference_provisioned_concurrency = var.inference_provisioned_concurrency
   training_image_uri                = var.training_image_uri
   training_mode                     = var.training_mode
+  training_memory_mb                = var.training_memory_mb
+  sagemaker_instance_type           = var.sagemaker_instance_type
+  processing_instance_type          = var.processing_instance_type
+  sagemaker_max_runtime_seconds     = var.sagemaker_max_runtime_seconds
   auto_promote_stage                = var.auto_promote_stage
   capture_sample_rate               = var.capture_sample_rate
   log_retention_days                = var.log_retention_days
@@ -63,6 +67,7 @@ module "pipeline" {
   state_machine_name        = local.state_machine_name
   model_name                = var.model_name
   task_function_arns        = module.functions.pipeline_task_arns
+  sagemaker_role_arn        = module.functions.sagemaker_role_arn
   batch_function_arns       = module.functions.batch_task_arns
   batch_schedule_expression = var.batch_schedule_expression
   batch_schedule_input_key  = var.batch_schedule_input_key
