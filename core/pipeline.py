@@ -61,6 +61,7 @@ from mlops_template.training.files import (
     SCHEMA_FILE,
 )
 from mlops_template.training.gate import GateResult, evaluate_gate
+from mlops_template.training.policy import feature_policy_problems
 from mlops_template.training.provenance import code_version
 from mlops_template.training.schema import DatasetSchema, SchemaError, infer_schema
 from mlops_template.training.spreadsheet import read_spreadsheet_csv
@@ -145,6 +146,8 @@ class ProductionComparison(BaseModel):
     # Which held-out rows were compared, and production's probabilities on them (for slices).
     compared: Any = Field(default=None, exclude=True)
     probabilities: Any = Field(default=None, exclude=True)
+    candidate_probabilities: Any = Field(default=None, exclude=True)
+    y_true: Any = Field(default=None, exclude=True)
 
 
 def _row_hashes(frame: Any, schema: DatasetSchema) -> Any:
@@ -325,6 +328,9 @@ class PipelineSteps:
         data = store.get(key)
         try:
             schema = self._contract_for(model, data, config)
+            policy = feature_policy_problems(schema, config.features)
+            if policy:
+                raise SchemaError(policy)
             report, _ = validate_csv(data, schema, config.validation, source=store.uri(source))
         except SchemaError as exc:
             report = _unusable_report(store.uri(source), data, str(exc))
@@ -534,10 +540,24 @@ class PipelineSteps:
     ) -> dict[str, Any]:
         """Training's assessment (lift bound, simple model, importance, ablation, tuning) plus
         what needs the served ONNX models: slices, group fairness and staleness."""
-        from mlops_template.training.assessment import group_fairness, slice_metrics
+        from mlops_template.training.assessment import bootstrap_lift, group_fairness, slice_metrics
 
         assessment = dict(manifest.assessment)
         y_true = frame[schema.target.name].tolist()
+        alpha = config.gate.lift_alpha
+        if compared is not None and compared.rows and alpha is not None:
+            # How far production leads the candidate on the rows both were scored on, with its
+            # confidence bound: a lead within the noise of few rows is no regression.
+            assessment["production"] = bootstrap_lift(
+                config.gate.metric,
+                compared.y_true,
+                compared.probabilities,
+                compared.candidate_probabilities,
+                schema.target,
+                rounds=config.gate.bootstrap_rounds,
+                alpha=alpha,
+                seed=config.seed,
+            )
         assessment["slices"] = slice_metrics(
             frame,
             y_true,
@@ -637,15 +657,18 @@ class PipelineSteps:
             )
         frame = coerce_frame(rows, schema, with_target=True)
         y_true = frame[schema.target.name].tolist()
+        ours = None if candidate is None else candidate.predict_frame(frame)[1]
         return ProductionComparison(
             rows=len(rows),
             missing_columns=missing,
             production=classification_metrics(y_true, probabilities, schema.target),
-            candidate=None
-            if candidate is None
-            else classification_metrics(y_true, candidate.predict_frame(frame)[1], schema.target),
+            candidate=None if ours is None else classification_metrics(y_true, ours, schema.target),
             compared=keep,
             probabilities=probabilities,
+            candidate_probabilities=None
+            if candidate is None
+            else candidate.predict_frame(frame)[1],
+            y_true=y_true,
         )
 
     def _production_training_rows(

@@ -77,7 +77,11 @@ def check_production(
     production: float | None,
     production_version: int | None,
     production_rows: int | None,
+    lead: dict[str, Any] | None = None,
 ) -> list[str]:
+    """The candidate may trail production by at most `max_regression`. With `lead` (production's
+    lead over the candidate on the compared rows, with a lower confidence bound) a lead whose
+    bound is not above zero is noise, not a regression: it takes both to refuse."""
     if production_version is None:
         return []
     metric = config.metric
@@ -91,12 +95,18 @@ def check_production(
         return bad
     assert production is not None
     regression = production - candidate
-    if not regression <= config.max_regression:
-        return [
-            f"{metric} {candidate:.4f} is {regression:.4f} below production "
-            f"v{production_version} ({production:.4f}); tolerance {config.max_regression}"
-        ]
-    return []
+    if regression <= config.max_regression:
+        return []
+    bound = (lead or {}).get("lower")
+    if lead is not None and _finite(bound) and bound <= 0:
+        return []
+    rows = f" on {production_rows} held-out rows" if production_rows else ""
+    significant = f" (lower bound {bound:.4f})" if _finite(bound) else ""
+    return [
+        f"{metric} {candidate:.4f} is {regression:.4f} below production "
+        f"v{production_version} ({production:.4f}){rows}{significant}; "
+        f"tolerance {config.max_regression}"
+    ]
 
 
 def check_parity(config: GateConfig, parity_error: float | None) -> list[str]:
@@ -205,7 +215,9 @@ def evaluate_gate(
     reasons = [
         *check_baseline(config, cand, base),
         *check_lift_bound(config, found.get("lift")),
-        *check_production(config, against, prod, production_version, production_rows),
+        *check_production(
+            config, against, prod, production_version, production_rows, found.get("production")
+        ),
         *check_parity(config, parity_error),
         *check_simple_model(config, found.get("simple_model")),
         *check_importance(config, found.get("importance")),
@@ -230,7 +242,7 @@ def _summary(found: dict[str, Any]) -> dict[str, Any]:
     """What the gate weighed, small enough for the pipeline's state (the run record keeps the
     whole assessment: every slice and feature)."""
     summary: dict[str, Any] = {}
-    for key in ("lift", "simple_model"):
+    for key in ("lift", "production", "simple_model"):
         if key in found:
             summary[key] = found[key]
     if "importance" in found:
