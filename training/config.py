@@ -81,7 +81,7 @@ class GateConfig(_Strict):
         default=1e-4, gt=0, description="Max |ONNX - scikit-learn| probability difference."
     )
     lift_alpha: float | None = Field(
-        default=0.05,
+        default=0.01,
         gt=0,
         lt=0.5,
         description="The lift over the baseline must hold at confidence 1 - alpha (the lower "

@@ -122,6 +122,34 @@ def config_sha256(config: TrainingConfig) -> str:
     return sha256(json.dumps(config.model_dump(mode="json"), sort_keys=True).encode())
 
 
+def assess_lift(
+    config: TrainingConfig,
+    schema: DatasetSchema,
+    test_y: list[str],
+    probabilities: np.ndarray,
+    train_labels: list[str],
+) -> dict[str, Any] | None:
+    """The lift over the no-skill baseline (the training class prior) with its lower bound."""
+    import numpy as np
+
+    from mlops_template.training.assessment import bootstrap_lift
+
+    if config.gate.lift_alpha is None:
+        return None
+    classes = schema.target.classes
+    prior = np.array([train_labels.count(c) / len(train_labels) for c in classes])
+    return bootstrap_lift(
+        config.gate.metric,
+        test_y,
+        probabilities,
+        np.tile(prior, (len(test_y), 1)),
+        schema.target,
+        rounds=config.gate.bootstrap_rounds,
+        alpha=config.gate.lift_alpha,
+        seed=config.seed,
+    )
+
+
 def assess(
     pipeline: Pipeline,
     onnx_bytes: bytes,
@@ -134,26 +162,16 @@ def assess(
     train_labels: list[str],
 ) -> dict[str, Any]:
     """What the gate weighs beyond the metric (see `training.assessment`)."""
-    import numpy as np
 
     from mlops_template.training import assessment as a
 
     target, metric = schema.target, config.gate.metric
     test_x = model_inputs(test_frame, schema)
     test_y = test_frame[target.name].astype(str).tolist()
-    prior = np.array([train_labels.count(c) / len(train_labels) for c in target.classes])
     out: dict[str, Any] = {}
-    if config.gate.lift_alpha is not None:
-        out["lift"] = a.bootstrap_lift(
-            metric,
-            test_y,
-            probabilities,
-            np.tile(prior, (len(test_y), 1)),
-            target,
-            rounds=config.gate.bootstrap_rounds,
-            alpha=config.gate.lift_alpha,
-            seed=config.seed,
-        )
+    lift = assess_lift(config, schema, test_y, probabilities, train_labels)
+    if lift is not None:
+        out["lift"] = lift
     candidate = {
         "metric": a.metric_value(metric, test_y, probabilities, target),
         **a.onnx_size_and_latency(pipeline, schema, test_x, onnx_bytes),

@@ -59,7 +59,7 @@ def tune(
         "method": tuning.method,
         "best_params": best,
         "best_cv_score": round(float(search.best_score_), 6),
-        "candidates": len(search.cv_results_["params"]),
+        "candidates": int(search.n_candidates_[0]),
         "iterations": int(search.n_iterations_),
         "metric": config.gate.metric,
     }
