@@ -288,3 +288,25 @@ def test_the_feature_policy_names_forbidden_and_missing_required_columns(schema)
     )
     assert f"forbidden column(s) used as features: {present}" in problem
     assert "required feature column(s) missing: customer_age" in problem
+
+
+# -- the model's config lives in the repository under review rules --------------------------
+
+
+def test_every_committed_config_is_valid_and_owned_by_reviewers():
+    from pathlib import Path
+
+    from mlops_template.training.config import ModelConfig, load_config
+    from mlops_template.training.features import make_estimator
+
+    repo = Path(__file__).resolve().parents[2]
+    configs = sorted((repo / "configs").glob("*.toml"))
+    assert configs
+    owners = (repo / ".github" / "CODEOWNERS").read_text().splitlines()
+    rules = [line.split()[0] for line in owners if line.strip() and not line.startswith("#")]
+    for path in configs:
+        config = load_config(path)
+        first = {k: v[0] for k, v in config.tuning.search_space.items()}
+        make_estimator(ModelConfig(algorithm=config.model.algorithm, params=first), seed=0)
+        relative = "/" + path.relative_to(repo).as_posix()
+        assert any(relative.startswith(rule) for rule in rules), f"{relative} has no owner"
