@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from pydantic import BaseModel, Field
+from typing_extensions import TypeIs
 
 from mlops_template.training.config import GateConfig
 
@@ -32,7 +33,7 @@ class GateResult(BaseModel):
     )
 
 
-def _finite(value: float | None) -> bool:
+def _finite(value: float | None) -> TypeIs[float]:
     return value is not None and math.isfinite(value)
 
 
