@@ -150,6 +150,18 @@ class ProductionComparison(BaseModel):
     y_true: Any = Field(default=None, exclude=True)
 
 
+# A run record is one registry item (400 KB in DynamoDB): a wide table's slices are all gated,
+# the first ones recorded (configured columns, then categoricals, then numeric bins).
+MAX_RECORDED_SLICES = 300
+
+
+def _recorded(assessment: dict[str, Any]) -> dict[str, Any]:
+    slices = assessment.get("slices", [])
+    if len(slices) <= MAX_RECORDED_SLICES:
+        return assessment
+    return {**assessment, "slices": slices[:MAX_RECORDED_SLICES], "slices_total": len(slices)}
+
+
 def _row_hashes(frame: Any, schema: DatasetSchema) -> Any:
     """One hash per row of a schema's features and target, typed as the model reads them."""
     import pandas as pd
@@ -510,7 +522,7 @@ class PipelineSteps:
             "metrics": candidate,
             "baseline_metrics": run.baseline_metrics,
             "config_sha256": manifest.config_sha256,
-            "assessment": assessment,
+            "assessment": _recorded(assessment),
         }
         if gate.passed:
             self.update_run(model, run.run_id, **learned)

@@ -134,6 +134,11 @@ class FeaturePolicy(_Strict):
     importance_rows: int = Field(
         default=2000, ge=10, description="Held-out rows permutation importance reads at most."
     )
+    importance_max_features: int = Field(
+        default=200,
+        ge=1,
+        description="Wider tables skip permutation importance (one scoring pass per feature).",
+    )
     quantile_bins: int = Field(default=4, ge=2, le=20)
 
 

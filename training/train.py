@@ -179,15 +179,23 @@ def assess(
     out["simple_model"] = a.simple_model_comparison(
         schema, config, train_x, train_y, test_x, test_y, candidate
     )
-    importance = a.permutation_importances(
-        pipeline,
-        schema,
-        test_x,
-        test_y,
-        metric,
-        max_rows=config.features.importance_rows,
-        seed=config.seed,
-    )
+    if len(schema.feature_names) <= config.features.importance_max_features:
+        importance = a.permutation_importances(
+            pipeline,
+            schema,
+            test_x,
+            test_y,
+            metric,
+            max_rows=config.features.importance_rows,
+            seed=config.seed,
+        )
+    else:
+        importance = {
+            "skipped": f"{len(schema.feature_names)} features, over "
+            f"features.importance_max_features ({config.features.importance_max_features})",
+            "features": {},
+            "useless": [],
+        }
     out["importance"] = importance
     groups = {"without_costly": config.features.costly, "without_useless": importance["useless"]}
     out["ablation"] = a.ablation(

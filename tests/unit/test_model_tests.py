@@ -310,3 +310,19 @@ def test_every_committed_config_is_valid_and_owned_by_reviewers():
         make_estimator(ModelConfig(algorithm=config.model.algorithm, params=first), seed=0)
         relative = "/" + path.relative_to(repo).as_posix()
         assert any(relative.startswith(rule) for rule in rules), f"{relative} has no owner"
+
+
+def test_wide_tables_bound_what_the_assessment_costs_and_records():
+    from mlops_template.core.pipeline import MAX_RECORDED_SLICES, _recorded
+
+    run, _ = _train(
+        _table(0, signal=True),
+        model={"algorithm": "logistic_regression"},
+        features={"importance_max_features": 2},
+    )
+    importance = run.manifest.assessment["importance"]
+    assert "5 features" in importance["skipped"] and importance["useless"] == []
+    many = {"slices": [{"column": "c", "value": str(i)} for i in range(MAX_RECORDED_SLICES + 5)]}
+    recorded = _recorded(many)
+    assert len(recorded["slices"]) == MAX_RECORDED_SLICES
+    assert recorded["slices_total"] == MAX_RECORDED_SLICES + 5
