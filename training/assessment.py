@@ -155,7 +155,9 @@ def simple_model_comparison(
     from mlops_template.training.features import build_pipeline
 
     algorithm = SIMPLE_MODELS[task]
-    simple = build_pipeline(schema, ModelConfig(algorithm=algorithm), config.seed)
+    simple = build_pipeline(
+        schema, ModelConfig.model_validate({"algorithm": algorithm}), config.seed
+    )
     simple.fit(train_x, train_y)
     metric = config.gate.metric
     value = metric_value(metric, list(test_y), simple.predict_proba(test_x), schema.target)

@@ -157,8 +157,13 @@ def check_slices(config: GateConfig, slices: list[dict[str, Any]] | None) -> lis
         name = f"slice {s['column']}={s['value']}"
         value = s.get("candidate")
         floor = config.slice_floor
-        gated = floor is not None and s.get("rows", 0) >= config.slice_min_rows
-        if gated and value is not None and not (_finite(value) and value >= floor):
+        gated = s.get("rows", 0) >= config.slice_min_rows
+        if (
+            floor is not None
+            and gated
+            and value is not None
+            and not (_finite(value) and value >= floor)
+        ):
             reasons.append(
                 f"{name} ({s['rows']} rows): {config.metric} {value} under the floor {floor}"
             )
