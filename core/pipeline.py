@@ -66,6 +66,7 @@ from mlops_template.training.files import (
     VALIDATION_REPORT_FILE,
 )
 from mlops_template.training.gate import GateResult, evaluate_gate
+from mlops_template.training.policy import feature_policy_problems
 from mlops_template.training.provenance import code_version
 from mlops_template.training.schema import DatasetSchema, SchemaError
 from mlops_template.training.spreadsheet import read_spreadsheet_csv
@@ -73,6 +74,7 @@ from mlops_template.training.train import RunManifest, TrainingRun, train
 from mlops_template.training.validation import (
     ValidationReport,
     coerce_frame,
+    read_csv_bytes,
     read_typed,
     validate_data,
 )
@@ -137,6 +139,42 @@ class RunOutput(BaseModel):
     baseline_metrics: dict[str, float]
     parity_error: float
     model_sha256: str
+
+
+class ProductionComparison(BaseModel):
+    """Production and the candidate scored on the same held-out rows, unseen by either."""
+
+    rows: int
+    missing_columns: list[str] = Field(default_factory=list)
+    production: dict[str, float] | None = None
+    candidate: dict[str, float] | None = None
+    # Which held-out rows were compared, and production's probabilities on them (for slices).
+    compared: Any = Field(default=None, exclude=True)
+    probabilities: Any = Field(default=None, exclude=True)
+    candidate_probabilities: Any = Field(default=None, exclude=True)
+    y_true: Any = Field(default=None, exclude=True)
+
+
+# A run record is one registry item (400 KB in DynamoDB): a wide table's slices are all gated,
+# the first ones recorded (configured columns, then categoricals, then numeric bins).
+MAX_RECORDED_SLICES = 300
+
+
+def _recorded(assessment: dict[str, Any]) -> dict[str, Any]:
+    slices = assessment.get("slices", [])
+    if len(slices) <= MAX_RECORDED_SLICES:
+        return assessment
+    return {**assessment, "slices": slices[:MAX_RECORDED_SLICES], "slices_total": len(slices)}
+
+
+def _row_hashes(frame: Any, schema: DatasetSchema) -> Any:
+    """One hash per row of a schema's features and target, typed as the model reads them."""
+    import pandas as pd
+
+    typed = coerce_frame(frame, schema, with_target=True)
+    return pd.util.hash_pandas_object(
+        typed[[*schema.feature_names, schema.target.name]], index=False
+    )
 
 
 class EvaluateOutput(BaseModel):
@@ -277,6 +315,8 @@ class PipelineSteps:
     # How old an unfinished registration must be before another one may delete its files: far
     # longer than any registration takes (the register function times out after 5 minutes).
     ABANDONED_AFTER = timedelta(hours=1)
+    # Past production versions the evaluate step re-scores to measure staleness.
+    STALENESS_VERSIONS = 5
 
     def __init__(self, backend: Backend, *, abandoned_after: timedelta = ABANDONED_AFTER) -> None:
         self.backend = backend
@@ -395,6 +435,9 @@ class PipelineSteps:
         inferred = False
         try:
             schema, inferred = self._contract_for(model, data, config, source)
+            policy = feature_policy_problems(schema, config.features)
+            if policy:
+                raise SchemaError(policy)
             report = validate_data(data, schema, config.validation, source=store.uri(source))
         except SchemaError as exc:
             report = _unusable_report(store.uri(source), data, str(exc))
@@ -726,21 +769,19 @@ class PipelineSteps:
         frame = coerce_frame(holdout, schema, with_target=True)
         y_true = frame[schema.target.name].tolist()
         candidate_model = OnnxClassifier(read_verified(store, run.artifacts[MODEL_FILE]), schema)
-        candidate = classification_metrics(
-            y_true, candidate_model.predict_frame(frame)[1], schema.target
-        )
-        production_metrics = None
+        candidate_probabilities = candidate_model.predict_frame(frame)[1]
+        candidate = classification_metrics(y_true, candidate_probabilities, schema.target)
         production = self.backend.registry.current(model, "production")
-        if production is not None and production.schema_fingerprint == schema.fingerprint():
-            prod_schema = DatasetSchema.from_json(
-                read_verified(store, production.artifacts[SCHEMA_FILE])
-            )
-            prod_model = OnnxClassifier(
-                read_verified(store, production.artifacts[MODEL_FILE]), prod_schema
-            )
-            production_metrics = classification_metrics(
-                y_true, prod_model.predict_frame(frame)[1], schema.target
-            )
+        compared = (
+            self._score_production(production, holdout, schema, candidate_model)
+            if production
+            else None
+        )
+        production_metrics = compared.production if compared else None
+        manifest = RunManifest.model_validate_json(store.get(run.manifest_key))
+        assessment = self._assess(
+            model, manifest, holdout, frame, candidate_probabilities, schema, config, compared
+        )
         gate = evaluate_gate(
             config.gate,
             candidate,
@@ -748,6 +789,9 @@ class PipelineSteps:
             production_metrics,
             production_version=production.version if production else None,
             parity_error=run.parity_error,
+            candidate_on_production_rows=compared.candidate if compared else None,
+            production_rows=compared.rows if compared else None,
+            assessment=assessment,
         )
         manifest = RunManifest.model_validate_json(store.get(run.manifest_key))
         learned = {
@@ -757,6 +801,8 @@ class PipelineSteps:
             "code_version": manifest.code_version,
             "metrics": candidate,
             "baseline_metrics": run.baseline_metrics,
+            "config_sha256": manifest.config_sha256,
+            "assessment": _recorded(assessment),
         }
         if gate.passed:
             self.update_run(model, run.run_id, **learned)
@@ -772,6 +818,171 @@ class PipelineSteps:
         return EvaluateOutput(
             gate=gate, candidate_metrics=candidate, production_metrics=production_metrics
         )
+
+    def _assess(
+        self,
+        model: str,
+        manifest: RunManifest,
+        holdout: Any,
+        frame: Any,
+        probabilities: Any,
+        schema: DatasetSchema,
+        config: TrainingConfig,
+        compared: ProductionComparison | None,
+    ) -> dict[str, Any]:
+        """Training's assessment (lift bound, simple model, importance, ablation, tuning) plus
+        what needs the served ONNX models: slices, group fairness and staleness."""
+        from mlops_template.training.assessment import bootstrap_lift, group_fairness, slice_metrics
+
+        assessment = dict(manifest.assessment)
+        y_true = frame[schema.target.name].tolist()
+        alpha = config.gate.lift_alpha
+        if compared is not None and compared.rows and alpha is not None:
+            # How far production leads the candidate on the rows both were scored on, with its
+            # confidence bound: a lead within the noise of few rows is no regression.
+            assessment["production"] = bootstrap_lift(
+                config.gate.metric,
+                compared.y_true,
+                compared.probabilities,
+                compared.candidate_probabilities,
+                schema.target,
+                rounds=config.gate.bootstrap_rounds,
+                alpha=alpha,
+                seed=config.seed,
+            )
+        assessment["slices"] = slice_metrics(
+            frame,
+            y_true,
+            probabilities,
+            schema,
+            config,
+            production=compared.probabilities if compared else None,
+            compared=compared.compared if compared else None,
+        )
+        if config.features.sensitive:
+            assessment["fairness"] = group_fairness(
+                frame, y_true, probabilities, schema, config.features.sensitive
+            )
+        assessment["staleness"] = self._staleness(model, holdout, schema, config)
+        return assessment
+
+    def _staleness(
+        self, model: str, holdout: Any, schema: DatasetSchema, config: TrainingConfig
+    ) -> list[dict[str, Any]]:
+        """The versions that served production (newest first, at most `STALENESS_VERSIONS`),
+        each scored on the new held-out rows it never trained on, beside its age in days: how
+        fast a model goes stale, which sets the retrain interval (docs/ml-test-score.md)."""
+        registry = self.backend.registry
+        versions = list(
+            dict.fromkeys(e.to_version for e in reversed(registry.history(model, "production")))
+        )[: self.STALENESS_VERSIONS]
+        now = datetime.now(UTC)
+        out = []
+        for number in versions:
+            try:
+                version = registry.get(model, number)
+                scored = self._score_production(version, holdout, schema)
+            except Exception as exc:  # an old version unreadable now is reported, not fatal
+                out.append({"version": number, "error": f"{type(exc).__name__}: {exc}"[:200]})
+                continue
+            trained = datetime.fromisoformat(version.created_at)
+            metric = (scored.production or {}).get(config.gate.metric)
+            out.append(
+                {
+                    "version": number,
+                    "trained_at": version.created_at,
+                    "age_days": round((now - trained).total_seconds() / 86400, 3),
+                    "metric": config.gate.metric,
+                    "value": None if metric is None else round(metric, 6),
+                    "rows": scored.rows,
+                }
+            )
+        return out
+
+    def _score_production(
+        self,
+        production: ModelVersion,
+        holdout: Any,
+        schema: DatasetSchema,
+        candidate: Any = None,
+    ) -> ProductionComparison:
+        """Production and the candidate on the candidate's held-out rows that production never
+        trained on, production reading them through its own schema. A column added since (a new
+        schema) is simply not one of production's inputs, so a schema change never skips the
+        comparison; a column production needs that the new data lacks reaches it as missing (its
+        imputer answers as in serving). The rows are restricted because a new schema moves rows
+        between the splits (the split hashes whole rows): production would otherwise be scored
+        on rows it learnt."""
+        import numpy as np
+
+        from mlops_template.training.evaluate import classification_metrics
+        from mlops_template.training.onnx_model import OnnxClassifier
+
+        store = self.backend.artifacts
+        prod_schema = DatasetSchema.from_json(
+            read_verified(store, production.artifacts[SCHEMA_FILE])
+        )
+        rows = holdout.copy()
+        missing = [n for n in prod_schema.feature_names if n not in rows.columns]
+        for name in missing:
+            rows[name] = None
+        seen = self._production_training_rows(production, prod_schema, store)
+        keep = np.ones(len(rows), dtype=bool)
+        if seen is not None and prod_schema.target.name == schema.target.name:
+            keep = ~_row_hashes(rows, prod_schema).isin(seen).to_numpy()
+        rows = rows[keep]
+        if not len(rows):
+            return ProductionComparison(rows=0, missing_columns=missing, compared=keep)
+        prod_model = OnnxClassifier(
+            read_verified(store, production.artifacts[MODEL_FILE]), prod_schema
+        )
+        probabilities = prod_model.predict_frame(
+            coerce_frame(rows, prod_schema, with_target=False)
+        )[1]
+        if prod_schema.target.classes != schema.target.classes:
+            # Production's probability columns follow its own classes: line them up with the
+            # candidate's; a class production never knew gets probability 0.
+            index = {c: i for i, c in enumerate(prod_schema.target.classes)}
+            zeros = np.zeros(len(rows))
+            probabilities = np.column_stack(
+                [probabilities[:, index[c]] if c in index else zeros for c in schema.target.classes]
+            )
+        frame = coerce_frame(rows, schema, with_target=True)
+        y_true = frame[schema.target.name].tolist()
+        ours = None if candidate is None else candidate.predict_frame(frame)[1]
+        return ProductionComparison(
+            rows=len(rows),
+            missing_columns=missing,
+            production=classification_metrics(y_true, probabilities, schema.target),
+            candidate=None if ours is None else classification_metrics(y_true, ours, schema.target),
+            compared=keep,
+            probabilities=probabilities,
+            candidate_probabilities=None
+            if candidate is None
+            else candidate.predict_frame(frame)[1],
+            y_true=y_true,
+        )
+
+    def _production_training_rows(
+        self, production: ModelVersion, prod_schema: DatasetSchema, store: Any
+    ) -> Any:
+        """Hashes of the rows production trained on (its data minus its held-out rows), or None
+        when its data is not in this backend's data store."""
+        key = validated_key(production.model, production.data_sha256)
+        if production.source != self.backend.data.uri(key):
+            return None
+        try:
+            data = self.backend.data.get(key)
+            held_out = read_verified(store, production.artifacts[HOLDOUT_FILE])
+        except (BlobNotFound, KeyError):
+            return None
+        if data.startswith(b"PAR1"):  # the text-exact row hashes below are for CSV; not known
+            return None
+        trained = _row_hashes(read_csv_bytes(data), prod_schema)
+        held = _row_hashes(
+            read_spreadsheet_csv(held_out, dtype={prod_schema.target.name: str}), prod_schema
+        )
+        return trained[~trained.isin(held)]
 
     def register(
         self, model: str, run: RunOutput, gate: GateResult, dataset: Dataset, *, actor: str

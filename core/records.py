@@ -133,6 +133,12 @@ class RunRecord(BaseModel):
     baseline_metrics: dict[str, float] = Field(default_factory=dict)
     version: int | None = Field(default=None, description="The version it became, if any.")
     sweep: str | None = Field(default=None, description="The sweep it was a trial of, if any.")
+    config_sha256: str = Field(default="", description="Content hash of the config it ran.")
+    assessment: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Lift bound, simple model, importance, ablation, tuning, slices, fairness, "
+        "staleness (training/assessment.py).",
+    )
 
     @property
     def hyperparameters(self) -> dict[str, Any]:

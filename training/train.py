@@ -31,8 +31,10 @@ from mlops_template.training.files import (
 from mlops_template.training.provenance import code_version, library_versions
 from mlops_template.training.schema import DatasetSchema
 from mlops_template.training.spreadsheet import to_spreadsheet_csv
+from mlops_template.training.tuning import tune
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     from sklearn.pipeline import Pipeline
 
@@ -57,6 +59,9 @@ class RunManifest(BaseModel):
     library_versions: dict[str, str]
     timings: dict[str, float]
     artifacts: dict[str, str] = {}  # file name -> SHA-256
+    config_sha256: str = ""  # of the config as given (before tuning filled in its params)
+    # The lift's confidence bound, the simple model, importance, ablation, tuning (assessment.py).
+    assessment: dict[str, Any] = {}
 
 
 @dataclass
@@ -112,6 +117,101 @@ def split_by_hash(frame: pd.DataFrame, test_size: float) -> tuple[pd.DataFrame, 
     return frame[~in_test], frame[in_test]
 
 
+def config_sha256(config: TrainingConfig) -> str:
+    """The config's content hash (canonical JSON): the same settings, the same hash."""
+    return sha256(json.dumps(config.model_dump(mode="json"), sort_keys=True).encode())
+
+
+def assess_lift(
+    config: TrainingConfig,
+    schema: DatasetSchema,
+    test_y: list[str],
+    probabilities: np.ndarray,
+    train_labels: list[str],
+) -> dict[str, Any] | None:
+    """The lift over the no-skill baseline (the training class prior) with its lower bound."""
+    import numpy as np
+
+    from mlops_template.training.assessment import bootstrap_lift
+
+    if config.gate.lift_alpha is None:
+        return None
+    classes = schema.target.classes
+    prior = np.array([train_labels.count(c) / len(train_labels) for c in classes])
+    return bootstrap_lift(
+        config.gate.metric,
+        test_y,
+        probabilities,
+        np.tile(prior, (len(test_y), 1)),
+        schema.target,
+        rounds=config.gate.bootstrap_rounds,
+        alpha=config.gate.lift_alpha,
+        seed=config.seed,
+    )
+
+
+def assess(
+    pipeline: Pipeline,
+    onnx_bytes: bytes,
+    schema: DatasetSchema,
+    config: TrainingConfig,
+    train_x: pd.DataFrame,
+    train_y: pd.Series,
+    test_frame: pd.DataFrame,
+    probabilities: np.ndarray,
+    train_labels: list[str],
+) -> dict[str, Any]:
+    """What the gate weighs beyond the metric (see `training.assessment`)."""
+
+    from mlops_template.training import assessment as a
+
+    target, metric = schema.target, config.gate.metric
+    test_x = model_inputs(test_frame, schema)
+    test_y = test_frame[target.name].astype(str).tolist()
+    out: dict[str, Any] = {}
+    lift = assess_lift(config, schema, test_y, probabilities, train_labels)
+    if lift is not None:
+        out["lift"] = lift
+    candidate = {
+        "metric": a.metric_value(metric, test_y, probabilities, target),
+        **a.onnx_size_and_latency(pipeline, schema, test_x, onnx_bytes),
+    }
+    out["simple_model"] = a.simple_model_comparison(
+        schema, config, train_x, train_y, test_x, test_y, candidate
+    )
+    if len(schema.feature_names) <= config.features.importance_max_features:
+        importance = a.permutation_importances(
+            pipeline,
+            schema,
+            test_x,
+            test_y,
+            metric,
+            max_rows=config.features.importance_rows,
+            seed=config.seed,
+        )
+    else:
+        importance = {
+            "skipped": f"{len(schema.feature_names)} features, over "
+            f"features.importance_max_features ({config.features.importance_max_features})",
+            "features": {},
+            "useless": [],
+        }
+    out["importance"] = importance
+    groups = {"without_costly": config.features.costly, "without_useless": importance["useless"]}
+    out["ablation"] = a.ablation(
+        schema,
+        config,
+        lambda smaller: build_pipeline(smaller, config.model, config.seed),
+        train_x,
+        train_y,
+        test_x,
+        test_y,
+        candidate,
+        groups,
+    )
+    return out
+
+
 @contextmanager
 def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
     start = time.perf_counter()
@@ -138,9 +238,20 @@ def train(
                 f"the {part} split has {len(rows)} rows and {classes} class(es); "
                 "training needs more data with at least two classes"
             )
+    given_config_sha256 = config_sha256(config)
     pipeline = build_pipeline(schema, config.model, config.seed)
-    with _timed(timings, "fit"):
-        pipeline.fit(model_inputs(train_frame, schema), train_frame[target].astype(str))
+    train_x, train_y = model_inputs(train_frame, schema), train_frame[target].astype(str)
+    tuning: dict[str, Any] = {}
+    if config.tuning.search_space:
+        with _timed(timings, "tune"):
+            pipeline, tuning = tune(pipeline, config, train_x, train_y, schema.target)
+        # The chosen parameters become the run's config: what the version records and reproduces.
+        config = config.with_overrides(
+            **{"model.params": {**config.model.params, **tuning["best_params"]}}
+        )
+    else:
+        with _timed(timings, "fit"):
+            pipeline.fit(train_x, train_y)
     if list(pipeline.classes_) != schema.target.classes:
         raise TrainingError(
             f"training data has classes {list(pipeline.classes_)}, schema expects "
@@ -157,6 +268,20 @@ def train(
         parity = parity_error(pipeline, onnx_bytes, test_frame, schema)
     with _timed(timings, "profile"):
         profile = build_profile(train_frame, schema, config.drift, seed=config.seed)
+    with _timed(timings, "assess"):
+        assessment = assess(
+            pipeline,
+            onnx_bytes,
+            schema,
+            config,
+            train_x,
+            train_y,
+            test_frame,
+            probabilities,
+            train_frame[target].astype(str).tolist(),
+        )
+    if tuning:
+        assessment["tuning"] = tuning
     manifest = RunManifest(
         model_name=config.model_name,
         metrics={k: round(v, 6) for k, v in metrics.items()},
@@ -170,6 +295,8 @@ def train(
         code_version=code_version(),
         library_versions=library_versions(),
         timings=timings,
+        config_sha256=given_config_sha256,
+        assessment=assessment,
     )
     run = TrainingRun(
         pipeline=pipeline,
