@@ -258,7 +258,7 @@ class PipelineSteps:
         import pandas as pd
 
         frame = pd.read_csv(io.BytesIO(data))
-        schema = infer_schema(frame, config.target)
+        schema = infer_schema(frame, config.target, allow_personal=config.privacy.allow)
         self.save_schema(model, schema)
         return schema
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -172,6 +172,11 @@ class PredictionLog(Protocol):
 
     def recent(self, model: str, *, limit: int = 10_000) -> list[PredictionRecord]:
         """The newest captured predictions of a model, newest first."""
+        ...
+
+    def forget(self, model: str, key: str, values: Collection[str]) -> int:
+        """Delete every captured prediction of `model` whose feature `key` (compared as text)
+        is one of `values` (a person's right to erasure); returns how many were deleted."""
         ...
 
 

@@ -564,11 +564,20 @@ def schema_infer(
             "for 0/1 and boolean labels, else the minority class)."
         ),
     ] = None,
+    allow_personal: Annotated[
+        list[str] | None,
+        typer.Option(help="Keep this column as a feature even if it looks like personal data."),
+    ] = None,
 ) -> None:
     """Infer column types, ranges, categories and nullability from a CSV.
 
     Identifier-like columns (a different text value, or consecutive integers, in every row) and
-    constant columns are left out of the features; `--keep NAME` keeps one.
+    constant columns are left out of the features; `--keep NAME` keeps one. Columns that look
+    like personal data (emails, phones, card numbers, IP addresses, SSNs) are left out unless
+    `--allow-personal NAME` or the stored config's `privacy.allow` names them.
+
+    With `--save` the schema becomes the model's next schema version (adding a feature is this
+    one command); the next run trains on it.
     """
     import pandas as pd
 
@@ -580,9 +589,18 @@ def schema_infer(
     too_wide = header_too_wide(data.read_bytes(), ValidationThresholds().max_columns)
     if too_wide:
         raise _fail(f"cannot infer a schema from {data}: {too_wide}")
+    name = _model(model)
+    allowed = list(allow_personal or ())
+    stored = PipelineSteps(_backend()).stored_config(name) if save else None
+    if stored is not None:
+        allowed += stored.privacy.allow
     try:
         inferred = infer_schema(
-            pd.read_csv(data), target, keep=keep or (), positive_class=positive_class
+            pd.read_csv(data),
+            target,
+            keep=keep or (),
+            positive_class=positive_class,
+            allow_personal=allowed,
         )
     except (SchemaError, ValueError, UnicodeDecodeError) as exc:
         raise _fail(f"cannot infer a schema from {data}: {exc}") from exc
@@ -590,7 +608,10 @@ def schema_infer(
     if out:
         out.write_text(text)
     if save:
-        PipelineSteps(_backend()).save_schema(_model(model), inferred)
+        from mlops_template.core.schema_versions import save_schema_version
+
+        change = save_schema_version(_backend(), name, inferred)
+        console.print(markup("{}", change.summary()))
     if not out and not save:
         console.print_json(text)
     else:
@@ -605,8 +626,9 @@ def schema_infer(
     # On stderr when stdout is the JSON, so that it can still be redirected to a file.
     notes = console if out or save else err
     for column in inferred.excluded_columns:
+        hint = "--allow-personal" if column.reason == "personal_data" else "--keep"
         notes.print(
-            markup("  [yellow]excluded[/] {}: {} (keep it: --keep)", column.name, column.detail)
+            markup("  [yellow]excluded[/] {}: {} (keep it: {})", column.name, column.detail, hint)
         )
 
 

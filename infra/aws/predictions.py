@@ -7,12 +7,12 @@ monitor's "newest captured predictions of a model" query.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from mlops_template.core.records import FeedbackOutcome, PredictionRecord
+from mlops_template.core.records import FeedbackOutcome, PredictionRecord, feature_text
 from mlops_template.infra.aws.clients import client, error_code
 
 BATCH = 25  # BatchWriteItem limit
@@ -97,3 +97,30 @@ class DynamoPredictionLog:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return records
+
+    def forget(self, model: str, key: str, values: Collection[str]) -> int:
+        """Every item of the model is read through the by_model index (DynamoDB cannot filter
+        inside the JSON body) and the matching ones deleted by key."""
+        wanted = {str(v) for v in values}
+        doomed = [
+            p.prediction_id
+            for p in self.recent(model, limit=10**9)
+            if feature_text(p.features.get(key)) in wanted
+        ]
+        for start in range(0, len(doomed), BATCH):
+            pending: dict[str, Any] = {
+                self.table: [
+                    {"DeleteRequest": {"Key": {"prediction_id": {"S": pid}}}}
+                    for pid in doomed[start : start + BATCH]
+                ]
+            }
+            for attempt in range(5):
+                pending = self._db.batch_write_item(RequestItems=pending).get(
+                    "UnprocessedItems", {}
+                )
+                if not pending:
+                    break
+                time.sleep(0.05 * 2**attempt)
+            else:
+                raise RuntimeError(f"DynamoDB kept throttling deletes from {self.table}")
+        return len(doomed)

@@ -15,8 +15,9 @@ expires them after 30 days).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any
@@ -26,7 +27,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableEntity, UpdateMode
 
-from mlops_template.core.records import FeedbackOutcome, PredictionRecord
+from mlops_template.core.records import FeedbackOutcome, PredictionRecord, feature_text
 from mlops_template.infra.azure.tables import pack, unpack
 
 BATCH = 100  # operations in one entity-group transaction
@@ -141,3 +142,19 @@ class TablePredictionLog:
             record.true_label = entity.get("true_label")
             records.append(record)
         return records
+
+    def forget(self, model: str, key: str, values: Collection[str]) -> int:
+        wanted = {str(v) for v in values}
+        doomed = []
+        for entity in self._table.query_entities(
+            "PartitionKey eq @pk", parameters={"pk": f"model-{model}"}
+        ):
+            record = PredictionRecord.model_validate_json(unpack(entity))
+            if feature_text(record.features.get(key)) in wanted:
+                doomed.append((entity["PartitionKey"], entity["RowKey"], record.prediction_id))
+        for partition, row, prediction_id in doomed:
+            # The pointer first: feedback for a forgotten id then finds nothing ("unknown").
+            with contextlib.suppress(ResourceNotFoundError):
+                self._table.delete_entity(*_pointer_key(prediction_id))
+            self._table.delete_entity(partition, row)
+        return len(doomed)

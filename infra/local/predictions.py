@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import closing
 from pathlib import Path
 
-from mlops_template.core.records import FeedbackOutcome, PredictionRecord
+from mlops_template.core.records import FeedbackOutcome, PredictionRecord, feature_text
 from mlops_template.infra.local.sqlite import connect
 
 SCHEMA = """
@@ -66,3 +66,19 @@ class SqlitePredictionLog:
             record.true_label = true_label
             records.append(record)
         return records
+
+    def forget(self, model: str, key: str, values: Collection[str]) -> int:
+        wanted = {str(v) for v in values}
+        with closing(self._connect()) as db:
+            db.execute("BEGIN")
+            doomed = [
+                (prediction_id,)
+                for prediction_id, body in db.execute(
+                    "SELECT prediction_id, body FROM predictions WHERE model = ?", (model,)
+                )
+                if feature_text(PredictionRecord.model_validate_json(body).features.get(key))
+                in wanted
+            ]
+            db.executemany("DELETE FROM predictions WHERE prediction_id = ?", doomed)
+            db.execute("COMMIT")
+        return len(doomed)

@@ -47,3 +47,17 @@ def test_feedback_is_written_once_even_when_labels_race(prediction_log):
     assert sorted(outcomes) == ["already_labelled"] * 7 + ["recorded"]
     stored = {p.prediction_id: p.true_label for p in prediction_log.recent("bc")}
     assert stored == {"p0001": "yes", "p0002": labels[outcomes.index("recorded")]}
+
+
+def test_forget_deletes_the_captures_of_one_key_value_and_nothing_else(prediction_log):
+    """Erasure by a key column: 3.0 captured as a float is forgotten by the text "3"; other
+    rows and other models keep theirs; feedback for a forgotten prediction finds nothing."""
+    prediction_log.record([record(i) for i in range(6)])
+    prediction_log.record([record(100, model="other")])
+    prediction_log.record([record(3, model="other").model_copy(update={"prediction_id": "o3"})])
+    assert prediction_log.forget("bc", "x", ["3", "5"]) == 2
+    left = {p.prediction_id for p in prediction_log.recent("bc")}
+    assert left == {"p0000", "p0001", "p0002", "p0004"}
+    assert prediction_log.add_feedback("p0003", "no") == "unknown"
+    assert {p.prediction_id for p in prediction_log.recent("other")} == {"p0100", "o3"}
+    assert prediction_log.forget("bc", "x", ["3"]) == 0
