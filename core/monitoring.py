@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from mlops_template.core.abtest import CAPTURE_LIMIT, AbTestStatus, load_plan, publish, status_of
 from mlops_template.core.artifacts import read_verified
 from mlops_template.core.backend import Backend
+from mlops_template.core.health_checks import HealthReport, run_health_checks
 from mlops_template.core.registry import RegistryError
 from mlops_template.training.config import DriftConfig
 from mlops_template.training.drift import DriftReport, ReferenceProfile, compare
@@ -32,6 +33,7 @@ class MonitorResult(BaseModel):
     feedback_count: int
     feedback_accuracy: float | None
     abtest: AbTestStatus | None = None
+    health: HealthReport | None = None
 
 
 def run_monitor(
@@ -64,6 +66,8 @@ def run_monitor(
     backend.metrics.put(FEEDBACK_COUNT_METRIC, len(labeled), unit="Count", dimensions=dims)
     if accuracy is not None:
         backend.metrics.put(FEEDBACK_ACCURACY_METRIC, accuracy, dimensions=dims)
+    # Model age, training/serving skew, non-finite outputs, offline-online gap.
+    health = run_health_checks(backend, current, captured, accuracy, len(labeled), stage=stage)
     abtest = None
     plan = load_plan(backend.artifacts, model) if stage == "production" else None
     if plan is not None:  # an A/B test is running: per-variant figures and the decision so far
@@ -79,4 +83,5 @@ def run_monitor(
         feedback_count=len(labeled),
         feedback_accuracy=accuracy,
         abtest=abtest,
+        health=health,
     )

@@ -15,6 +15,7 @@ from mlops_template.core.backend import Backend
 from mlops_template.core.pipeline import PipelineSteps
 from mlops_template.training.schema import DatasetSchema
 
+JSON = "application/json"
 _VERSION = re.compile(r"/v(\d+)\.json$")
 
 
@@ -66,15 +67,17 @@ def save_schema_version(backend: Backend, model: str, schema: DatasetSchema) -> 
     previous = schema_version(backend, model)
     if current is not None and current.fingerprint() == schema.fingerprint():
         return SchemaChange(model=model, version=previous, changed=False)
-    if current is not None and previous == 1 and not backend.data.exists(
-        schema_version_key(model, 1)
+    if (
+        current is not None
+        and previous == 1
+        and not backend.data.exists(schema_version_key(model, 1))
     ):  # keep the unversioned first contract as v1 before it is replaced
         backend.data.put(
-            schema_version_key(model, 1), current.to_json().encode(), content_type="application/json"
+            schema_version_key(model, 1), current.to_json().encode(), content_type=JSON
         )
     version = previous + 1
     backend.data.put(
-        schema_version_key(model, version), schema.to_json().encode(), content_type="application/json"
+        schema_version_key(model, version), schema.to_json().encode(), content_type=JSON
     )
     steps.save_schema(model, schema)
     old = set(current.feature_names) if current else set()

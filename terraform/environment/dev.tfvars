@@ -7,3 +7,4 @@ auto_promote_stage  = "staging"
 capture_sample_rate = 1.0
 force_destroy       = true
 deletion_protection = false
+max_model_age_days  = 7

@@ -4,3 +4,4 @@ environment                 = "staging"
 model_name                  = "breast-cancer"
 capture_sample_rate         = 0.5
 trusted_export_environments = ["dev"]
+max_model_age_days          = 14
