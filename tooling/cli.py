@@ -626,7 +626,11 @@ def schema_infer(
     # On stderr when stdout is the JSON, so that it can still be redirected to a file.
     notes = console if out or save else err
     for column in inferred.excluded_columns:
-        hint = "--allow-personal" if column.reason == "personal_data" else "--keep"
+        hint = (
+            "--allow-personal, or privacy.allow in the config"
+            if column.reason == "personal_data"
+            else "--keep"
+        )
         notes.print(
             markup("  [yellow]excluded[/] {}: {} (keep it: {})", column.name, column.detail, hint)
         )
@@ -1599,3 +1603,9 @@ from mlops_template.tooling.abtest_cli import abtest_app, shadow_app  # noqa: E4
 
 app.add_typer(abtest_app, name="abtest")
 app.add_typer(shadow_app, name="shadow")
+
+# Erasure, one record explained, the ML Test Score (tooling/ops_cli.py; docs/ml-test-score.md).
+from mlops_template.tooling.ops_cli import data_app, explain_command  # noqa: E402
+
+app.add_typer(data_app, name="data")
+app.command("explain")(explain_command)

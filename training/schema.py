@@ -374,7 +374,7 @@ def _personal(name: str, series: pd.Series) -> ExcludedColumn | None:
     return ExcludedColumn(
         name=name,
         reason="personal_data",
-        detail=f"personal data: looks like {kind} (allow it: privacy.allow in the config)",
+        detail=f"personal data: looks like {kind}",
     )
 
 
