@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from mlops_template.core.abtest import CAPTURE_LIMIT, AbTestStatus, load_plan, publish, status_of
 from mlops_template.core.artifacts import read_verified
 from mlops_template.core.backend import Backend
+from mlops_template.core.canary import CanaryVerdict, advance_canary
 from mlops_template.core.health_checks import HealthReport, run_health_checks
 from mlops_template.core.registry import RegistryError
 from mlops_template.training.config import DriftConfig
@@ -34,6 +35,7 @@ class MonitorResult(BaseModel):
     feedback_accuracy: float | None
     abtest: AbTestStatus | None = None
     health: HealthReport | None = None
+    canary: CanaryVerdict | None = None
 
 
 def run_monitor(
@@ -68,6 +70,7 @@ def run_monitor(
         backend.metrics.put(FEEDBACK_ACCURACY_METRIC, accuracy, dimensions=dims)
     # Model age, training/serving skew, non-finite outputs, offline-online gap.
     health = run_health_checks(backend, current, captured, accuracy, len(labeled), stage=stage)
+    canary = advance_canary(backend, model) if stage == "production" else None
     abtest = None
     plan = load_plan(backend.artifacts, model) if stage == "production" else None
     if plan is not None:  # an A/B test is running: per-variant figures and the decision so far
@@ -84,4 +87,5 @@ def run_monitor(
         feedback_accuracy=accuracy,
         abtest=abtest,
         health=health,
+        canary=canary,
     )

@@ -978,11 +978,53 @@ def promote(
     ] = None,
     weight: Annotated[float | None, typer.Option(help="Traffic share for a canary.")] = None,
     reason: Annotated[str, typer.Option(help="Why, recorded in the stage history.")] = "",
+    direct: Annotated[
+        bool,
+        typer.Option(
+            "--direct", help="--to production: skip the canary release (not recommended)."
+        ),
+    ] = False,
+    window: Annotated[
+        int, typer.Option(min=0, help="--to production: the canary's window in seconds.")
+    ] = 3600,
 ) -> None:
-    """Point a stage at a version (a conditional write: a stale view fails)."""
+    """Point a stage at a version (a conditional write: a stale view fails).
+
+    `--to production` releases through a canary by default: the version serves --weight (10%)
+    of production's traffic, and the scheduled monitor promotes it or rolls it back once the
+    window has passed (core/canary.py). The first production version is promoted directly.
+    """
     from mlops_template.core.registry import RegistryError
 
     name = _model(model)
+    if to == "production" and not direct and expect_version is None:
+        from mlops_template.core.canary import DEFAULT_WEIGHT, start_canary, window_ends
+
+        backend = _backend()
+        if backend.registry.current(name, "production") is not None:
+            try:
+                plan = start_canary(
+                    backend,
+                    name,
+                    version,
+                    actor=actor(),
+                    weight=weight or DEFAULT_WEIGHT,
+                    window_seconds=window,
+                    reason=reason,
+                )
+            except RegistryError as exc:
+                raise _fail(str(exc)) from exc
+            console.print(
+                markup(
+                    "canary of {}: v{} serves {:.0%} of production's traffic; the monitor "
+                    "promotes or rolls it back after {} (--direct skips the canary)",
+                    name,
+                    version,
+                    plan.weight,
+                    window_ends(plan),
+                )
+            )
+            return
     try:
         event = _backend().registry.promote(
             name,
@@ -1605,7 +1647,12 @@ app.add_typer(abtest_app, name="abtest")
 app.add_typer(shadow_app, name="shadow")
 
 # Erasure, one record explained, the ML Test Score (tooling/ops_cli.py; docs/ml-test-score.md).
-from mlops_template.tooling.ops_cli import data_app, explain_command  # noqa: E402
+from mlops_template.tooling.ops_cli import (  # noqa: E402
+    data_app,
+    explain_command,
+    readiness_command,
+)
 
 app.add_typer(data_app, name="data")
 app.command("explain")(explain_command)
+app.command("readiness")(readiness_command)

@@ -131,3 +131,44 @@ def explain_command(
     for c in result.contributions:
         table.add_row(c.feature, str(c.value), str(c.baseline), f"{c.contribution:+.6f}")
     console.print(table)
+
+
+def readiness_command(
+    model: ModelOption = None,
+    repo: Annotated[
+        Path,
+        typer.Option(
+            file_okay=False, help="The repository whose Terraform, workflows and tests are read."
+        ),
+    ] = Path("."),
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+) -> None:
+    """The ML Test Score of a deployed model: the rubric's 28 tests, each with the mechanism
+    that holds it, the test in tests/ that holds the mechanism, where it ran last and its
+    score, read from facts (config, run records, registry, Terraform alarms, workflows); the
+    section sums and the final score (the minimum over the sections)."""
+    from rich.table import Table
+
+    from mlops_template.tooling.cli import _backend, _model, console
+    from mlops_template.tooling.readiness import SECTIONS, readiness
+
+    result = readiness(_backend(), _model(model), repo.resolve())
+    if as_json:
+        console.print_json(result.model_dump_json())
+        return
+    table = Table(
+        "#", "test", "mechanism", "held by", "last", "score", title=f"ML Test Score: {result.model}"
+    )
+    for row in result.rows:
+        mark = "[green]1[/]" if row.score == 1 else f"[red]{row.score:g}[/]"
+        table.add_row(
+            f"{row.section[0]}{row.number}",
+            row.test,
+            f"{row.mechanism}\n[dim]{row.evidence}[/]",
+            row.holds,
+            row.last,
+            mark,
+        )
+    console.print(table)
+    sums = ", ".join(f"{s} {result.sections[s]:g}" for s in SECTIONS)
+    console.print(f"sections: {sums}; final score (minimum): {result.final:g}")
