@@ -8,6 +8,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -53,8 +54,8 @@ def scoring_ratios(
             fast.predict_records(records)  # warm both
             pipeline.predict_proba(inputs)
             for _ in range(rounds):
-                ours = _median_seconds(lambda r=records: fast.predict_records(r), 20)
-                reference = _median_seconds(lambda i=inputs: pipeline.predict_proba(i), 20)
+                ours = _median_seconds(partial(fast.predict_records, records), 20)
+                reference = _median_seconds(partial(pipeline.predict_proba, inputs), 20)
                 ratios.setdefault(f"onnx_vs_sklearn_{n}", []).append(ours / reference)
     return {name: round(statistics.median(values), 4) for name, values in ratios.items()}
 
