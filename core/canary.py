@@ -14,6 +14,10 @@ from what the canary really served:
 - the A/B decision, where an A/B test of this canary is running: its `rollback` retires the
   canary, its `continue` waits, its `promote` promotes.
 
+The monitor only reads (`check_canary` publishes `CanaryDecided`); the rollback function, whose
+role may move stages, applies the decision when that metric's alarm fires (`advance_canary`),
+as it applies an A/B test's. `mlops monitor` applies it in the same run.
+
 Then it promotes (production -> the canary's version, conditional on production not having
 moved) or retires the canary (it points back at production's version, recorded as a rollback).
 The API's 5xx and latency alarms roll a fresh production promotion back as before.
@@ -187,11 +191,34 @@ def evaluate_canary(
     return verdict
 
 
+CANARY_DECIDED_METRIC = "CanaryDecided"
+CANARY_DECIDED_ALARM_SUFFIX = "-canary-decided"
+
+
+def check_canary(
+    backend: Backend, model: str, *, now: datetime | None = None
+) -> CanaryVerdict | None:
+    """The monitor's part (read-only, like its role): the verdict so far, published as
+    `CanaryDecided` (1 once it is promote or rollback). Its alarm makes the rollback function,
+    which may move stages, apply it (`advance_canary`). None when no canary release runs."""
+    plan = load_canary(backend, model)
+    if plan is None:
+        return None
+    verdict = evaluate_canary(backend, plan, now=now)
+    backend.metrics.put(
+        CANARY_DECIDED_METRIC,
+        float(verdict.decision != "continue"),
+        dimensions={"model": model, "stage": "production"},
+    )
+    return verdict
+
+
 def advance_canary(
     backend: Backend, model: str, *, now: datetime | None = None, actor: str = "canary"
 ) -> CanaryVerdict | None:
-    """Decide and apply, if a canary release is running and its window allows (the monitor
-    calls this on every run). None when no canary release is running."""
+    """Decide and apply, if a canary release is running and its window allows (the rollback
+    function on the canary-decided alarm; `mlops monitor` locally). None when none runs; the
+    verdict is read again here, so a stale or repeated notification applies nothing new."""
     plan = load_canary(backend, model)
     if plan is None:
         return None

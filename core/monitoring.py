@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from mlops_template.core.abtest import CAPTURE_LIMIT, AbTestStatus, load_plan, publish, status_of
 from mlops_template.core.artifacts import read_verified
 from mlops_template.core.backend import Backend
-from mlops_template.core.canary import CanaryVerdict, advance_canary
+from mlops_template.core.canary import CanaryVerdict, advance_canary, check_canary
 from mlops_template.core.health_checks import HealthReport, run_health_checks
 from mlops_template.core.registry import RegistryError
 from mlops_template.training.config import DriftConfig
@@ -45,6 +45,7 @@ def run_monitor(
     stage: str = "production",
     limit: int = 5000,
     config: DriftConfig | None = None,
+    apply_canary: bool = False,
 ) -> MonitorResult:
     current = backend.registry.current(model, stage)
     if current is None:
@@ -70,7 +71,9 @@ def run_monitor(
         backend.metrics.put(FEEDBACK_ACCURACY_METRIC, accuracy, dimensions=dims)
     # Model age, training/serving skew, non-finite outputs, offline-online gap.
     health = run_health_checks(backend, current, captured, accuracy, len(labeled), stage=stage)
-    canary = advance_canary(backend, model) if stage == "production" else None
+    canary = None
+    if stage == "production":  # a canary release's verdict; applied here only when asked
+        canary = (advance_canary if apply_canary else check_canary)(backend, model)
     abtest = None
     plan = load_plan(backend.artifacts, model) if stage == "production" else None
     if plan is not None:  # an A/B test is running: per-variant figures and the decision so far

@@ -1079,7 +1079,8 @@ def monitor(
     from mlops_template.tooling.console import drift_table
 
     try:
-        result = run_monitor(_backend(), _model(model), stage=stage)
+        # Here the person's credentials may move stages: a canary verdict is applied at once.
+        result = run_monitor(_backend(), _model(model), stage=stage, apply_canary=True)
     except RegistryError as exc:
         raise _fail(str(exc)) from exc
     console.print(drift_table(result.drift))

@@ -55,7 +55,7 @@ def test_promote_to_production_starts_a_canary_that_the_monitor_promotes(
     assert (aliases["canary"].version, aliases["canary"].weight) == (second.version, 0.5)
     traffic(backend, typed_frame, schema)
 
-    monitored = run_monitor(backend, MODEL)
+    monitored = run_monitor(backend, MODEL, apply_canary=True)  # what `mlops monitor` does
 
     assert monitored.canary is not None and monitored.canary.decision == "promote"
     assert monitored.canary.agreement == 1.0 and monitored.canary.requests >= 100

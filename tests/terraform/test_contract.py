@@ -276,6 +276,7 @@ def test_the_ml_test_score_alarms_watch_what_the_monitor_and_the_api_publish():
         "non_finite_outputs": (health_checks.NON_FINITE_METRIC, "rollback"),
         "training_serving_skew": (health_checks.SKEW_METRIC, "ops"),
         "offline_online_gap": (health_checks.GAP_METRIC, "retrain"),
+        "canary_decided": ("CanaryDecided", "rollback"),
     }
     for name, (metric, topic) in expected.items():
         alarm = alarms[f"aws_cloudwatch_metric_alarm.{name}"]
@@ -288,3 +289,8 @@ def test_the_ml_test_score_alarms_watch_what_the_monitor_and_the_api_publish():
         assert first(tfvars["max_model_age_days"]) > 0
     stack = (MODULES / "stack" / "main.tf").read_text()
     assert "max_model_age_days  = var.max_model_age_days" in stack
+    from mlops_template.core.canary import CANARY_DECIDED_ALARM_SUFFIX, CANARY_DECIDED_METRIC
+
+    canary = alarms["aws_cloudwatch_metric_alarm.canary_decided"]
+    assert first(canary["alarm_name"]).endswith(CANARY_DECIDED_ALARM_SUFFIX)
+    assert first(canary["metric_name"]) == CANARY_DECIDED_METRIC

@@ -166,6 +166,8 @@ locals {
         # An A/B test's decision: its captured outcomes, and its plan removed once applied.
         { sid = "ReadCaptures", actions = ["dynamodb:Query"], resources = ["${var.predictions_table_arn}/index/by_model"] },
         { sid = "EndAbTests", actions = ["s3:DeleteObject"], resources = ["${var.artifact_bucket_arn}/abtests/*"] },
+        # A canary release's verdict applied: its plan removed.
+        { sid = "EndCanaries", actions = ["s3:DeleteObject"], resources = ["${var.artifact_bucket_arn}/canaries/*"] },
       ]
     }
     # Batch scoring (core/batch.asl.json): inputs under batch-input/, everything else under batch/.

@@ -326,3 +326,18 @@ resource "aws_cloudwatch_metric_alarm" "offline_online_gap" {
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.this["retrain"].arn, aws_sns_topic.this["ops"].arn]
 }
+
+resource "aws_cloudwatch_metric_alarm" "canary_decided" {
+  alarm_name          = "${var.name_prefix}-canary-decided"
+  alarm_description   = "The canary release reached its verdict (the monitor's check). The rollback function applies it: promote the canary, or retire it."
+  namespace           = var.metrics_namespace
+  metric_name         = "CanaryDecided"
+  dimensions          = local.model_dimensions
+  statistic           = "Maximum"
+  period              = 3600
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.this["rollback"].arn, aws_sns_topic.this["ops"].arn]
+}
