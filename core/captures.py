@@ -17,12 +17,12 @@ import heapq
 import io
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from mlops_template.core.records import PredictionRecord
+from mlops_template.core.records import PredictionRecord, feature_text
 
 CAPTURE_PREFIX = "captures/"
 
@@ -84,6 +84,32 @@ class CaptureReader(ABC):
     @abstractmethod
     def _chunks(self, key: str) -> Iterator[bytes]:
         """One object's bytes, streamed a chunk at a time (never the whole object in memory)."""
+
+    @abstractmethod
+    def _rewrite(self, key: str, data: bytes | None) -> None:
+        """Replace one capture object's bytes (None: delete it): erasure's only write."""
+
+    def forget(self, model: str, key: str, values: Collection[str]) -> int:
+        """Delete every capture of `model` whose feature `key` (as text: 3.0 is "3") is one of
+        `values`: each object that holds one is rewritten without those lines (one object in
+        memory at a time; Firehose objects are at most its 128 MB buffer)."""
+        wanted = {str(v) for v in values}
+        removed = 0
+        for name in list(self._keys(f"{CAPTURE_PREFIX}model={model}/")):
+            kept: list[bytes] = []
+            dropped = 0
+            for line in self._lines(name):
+                if not line.strip():
+                    continue
+                features = json.loads(line).get("features") or {}
+                if feature_text(features.get(key)) in wanted:
+                    dropped += 1
+                else:
+                    kept.append(line + b"\n")
+            if dropped:
+                self._rewrite(name, b"".join(kept) if kept else None)
+                removed += dropped
+        return removed
 
     def _lines(self, key: str) -> Iterator[bytes]:
         rest = b""

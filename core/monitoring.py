@@ -15,13 +15,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from itertools import islice
 
 from pydantic import BaseModel, Field
 
 from mlops_template.core.abtest import CAPTURE_LIMIT, AbTestStatus, load_plan, publish, status_of
 from mlops_template.core.artifacts import read_verified
 from mlops_template.core.backend import Backend
+from mlops_template.core.canary import CanaryVerdict, advance_canary, check_canary
 from mlops_template.core.captures import CapturePart
+from mlops_template.core.health_checks import SKEW_SAMPLE, HealthReport, run_health_checks
 from mlops_template.core.ports import PredictionLog
 from mlops_template.core.registry import RegistryError
 from mlops_template.training.config import DriftConfig
@@ -52,6 +55,8 @@ class MonitorResult(BaseModel):
     feedback_count: int
     feedback_accuracy: float | None
     abtest: AbTestStatus | None = None
+    health: HealthReport | None = None
+    canary: CanaryVerdict | None = None
 
 
 @dataclass
@@ -130,6 +135,7 @@ def run_monitor(
     end: datetime | None = None,
     config: DriftConfig | None = None,
     workers: int = READ_WORKERS,
+    apply_canary: bool = False,
 ) -> MonitorResult:
     current = backend.registry.current(model, stage)
     if current is None:
@@ -155,6 +161,23 @@ def run_monitor(
     backend.metrics.put(FEEDBACK_COUNT_METRIC, scan.labelled, unit="Count", dimensions=dims)
     if accuracy is not None:
         backend.metrics.put(FEEDBACK_ACCURACY_METRIC, accuracy, dimensions=dims)
+    # Model age, training/serving skew, non-finite outputs, offline-online gap.
+    # The skew check re-scores a bounded sample: the first SKEW_SAMPLE captures of this version
+    # in the window (the iterator stops there; the window is never held).
+    sample = list(
+        islice(
+            (
+                record
+                for record in backend.predictions.window(model, start, end, labels={})
+                if record.version == current.version
+            ),
+            SKEW_SAMPLE,
+        )
+    )
+    health = run_health_checks(backend, current, sample, accuracy, scan.labelled, stage=stage)
+    canary = None
+    if stage == "production":  # a canary release's verdict; applied here only when asked
+        canary = (advance_canary if apply_canary else check_canary)(backend, model)
     abtest = None
     plan = load_plan(backend.artifacts, model) if stage == "production" else None
     if plan is not None:  # an A/B test is running: per-variant figures and the decision so far
@@ -173,4 +196,6 @@ def run_monitor(
         feedback_count=scan.labelled,
         feedback_accuracy=accuracy,
         abtest=abtest,
+        health=health,
+        canary=canary,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -225,6 +225,11 @@ class PredictionLog(Protocol):
 
     def recent(self, model: str, *, limit: int = 10_000) -> list[PredictionRecord]:
         """The newest captured predictions of a model, newest first, with their feedback."""
+        ...
+
+    def forget(self, model: str, key: str, values: Collection[str]) -> int:
+        """Delete every captured prediction of `model` whose feature `key` (compared as text)
+        is one of `values` (a person's right to erasure); returns how many were deleted."""
         ...
 
 

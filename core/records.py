@@ -107,6 +107,15 @@ class PredictionRecord(BaseModel):
     true_label: str | None = None
 
 
+def feature_text(value: Any) -> str | None:
+    """A captured feature value as the text `mlops data forget` compares: 3.0 and "3" are "3"."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 RunStatus = Literal[
     "running", "registered", "gate_failed", "rejected_data", "not_selected", "error"
 ]

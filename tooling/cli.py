@@ -581,11 +581,20 @@ def schema_infer(
             "file): memory depends on the sample, not the file.",
         ),
     ] = 100_000,
+    allow_personal: Annotated[
+        list[str] | None,
+        typer.Option(help="Keep this column as a feature even if it looks like personal data."),
+    ] = None,
 ) -> None:
     """Infer column types, ranges, categories and nullability from a CSV or Parquet file.
 
     Identifier-like columns (a different text value, or consecutive integers, in every row) and
-    constant columns are left out of the features; `--keep NAME` keeps one.
+    constant columns are left out of the features; `--keep NAME` keeps one. Columns that look
+    like personal data (emails, phones, card numbers, IP addresses, SSNs) are left out unless
+    `--allow-personal NAME` or the stored config's `privacy.allow` names them.
+
+    With `--save` the schema becomes the model's next schema version (adding a feature is this
+    one command); the next run trains on it.
     """
 
     from mlops_template.core.pipeline import PipelineSteps
@@ -596,6 +605,11 @@ def schema_infer(
     too_wide = header_too_wide(data, ValidationThresholds().max_columns)
     if too_wide:
         raise _fail(f"cannot infer a schema from {data}: {too_wide}")
+    name = _model(model)
+    allowed = list(allow_personal or ())
+    stored = PipelineSteps(_backend()).stored_config(name) if save else None
+    if stored is not None:
+        allowed += stored.privacy.allow
     try:
         inferred = infer_schema_from(
             data,
@@ -603,6 +617,7 @@ def schema_infer(
             sample_rows=sample_rows,
             keep=keep or (),
             positive_class=positive_class,
+            allow_personal=allowed,
         )
     except (SchemaError, ValueError, UnicodeDecodeError) as exc:
         raise _fail(f"cannot infer a schema from {data}: {exc}") from exc
@@ -610,7 +625,10 @@ def schema_infer(
     if out:
         out.write_text(text)
     if save:
-        PipelineSteps(_backend()).save_schema(_model(model), inferred)
+        from mlops_template.core.schema_versions import save_schema_version
+
+        change = save_schema_version(_backend(), name, inferred)
+        console.print(markup("{}", change.summary()))
     if not out and not save:
         console.print_json(text)
     else:
@@ -625,8 +643,13 @@ def schema_infer(
     # On stderr when stdout is the JSON, so that it can still be redirected to a file.
     notes = console if out or save else err
     for column in inferred.excluded_columns:
+        hint = (
+            "--allow-personal, or privacy.allow in the config"
+            if column.reason == "personal_data"
+            else "--keep"
+        )
         notes.print(
-            markup("  [yellow]excluded[/] {}: {} (keep it: --keep)", column.name, column.detail)
+            markup("  [yellow]excluded[/] {}: {} (keep it: {})", column.name, column.detail, hint)
         )
 
 
@@ -972,11 +995,53 @@ def promote(
     ] = None,
     weight: Annotated[float | None, typer.Option(help="Traffic share for a canary.")] = None,
     reason: Annotated[str, typer.Option(help="Why, recorded in the stage history.")] = "",
+    direct: Annotated[
+        bool,
+        typer.Option(
+            "--direct", help="--to production: skip the canary release (not recommended)."
+        ),
+    ] = False,
+    window: Annotated[
+        int, typer.Option(min=0, help="--to production: the canary's window in seconds.")
+    ] = 3600,
 ) -> None:
-    """Point a stage at a version (a conditional write: a stale view fails)."""
+    """Point a stage at a version (a conditional write: a stale view fails).
+
+    `--to production` releases through a canary by default: the version serves --weight (10%)
+    of production's traffic, and the scheduled monitor promotes it or rolls it back once the
+    window has passed (core/canary.py). The first production version is promoted directly.
+    """
     from mlops_template.core.registry import RegistryError
 
     name = _model(model)
+    if to == "production" and not direct and expect_version is None:
+        from mlops_template.core.canary import DEFAULT_WEIGHT, start_canary, window_ends
+
+        backend = _backend()
+        if backend.registry.current(name, "production") is not None:
+            try:
+                plan = start_canary(
+                    backend,
+                    name,
+                    version,
+                    actor=actor(),
+                    weight=weight or DEFAULT_WEIGHT,
+                    window_seconds=window,
+                    reason=reason,
+                )
+            except RegistryError as exc:
+                raise _fail(str(exc)) from exc
+            console.print(
+                markup(
+                    "canary of {}: v{} serves {:.0%} of production's traffic; the monitor "
+                    "promotes or rolls it back after {} (--direct skips the canary)",
+                    name,
+                    version,
+                    plan.weight,
+                    window_ends(plan),
+                )
+            )
+            return
     try:
         event = _backend().registry.promote(
             name,
@@ -1031,7 +1096,8 @@ def monitor(
     from mlops_template.tooling.console import drift_table
 
     try:
-        result = run_monitor(_backend(), _model(model), stage=stage)
+        # Here the person's credentials may move stages: a canary verdict is applied at once.
+        result = run_monitor(_backend(), _model(model), stage=stage, apply_canary=True)
     except RegistryError as exc:
         raise _fail(str(exc)) from exc
     console.print(drift_table(result.drift))
@@ -1642,3 +1708,14 @@ from mlops_template.tooling.abtest_cli import abtest_app, shadow_app  # noqa: E4
 
 app.add_typer(abtest_app, name="abtest")
 app.add_typer(shadow_app, name="shadow")
+
+# Erasure, one record explained, the ML Test Score (tooling/ops_cli.py; docs/ml-test-score.md).
+from mlops_template.tooling.ops_cli import (  # noqa: E402
+    data_app,
+    explain_command,
+    readiness_command,
+)
+
+app.add_typer(data_app, name="data")
+app.command("explain")(explain_command)
+app.command("readiness")(readiness_command)

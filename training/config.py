@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from mlops_template.training.privacy import PrivacyConfig
+
 Algorithm = Literal["logistic_regression", "random_forest", "hist_gradient_boosting"]
 Metric = Literal["accuracy", "precision", "recall", "f1", "roc_auc"]
 
@@ -177,6 +179,7 @@ class TrainingConfig(_Strict):
     drift: DriftConfig = Field(default_factory=DriftConfig)
     features: FeaturePolicy = Field(default_factory=FeaturePolicy)
     tuning: TuningConfig = Field(default_factory=TuningConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
 
     def with_overrides(self, **changes: Any) -> TrainingConfig:
         data = self.model_dump()

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 ColumnKind = Literal["numeric", "categorical"]
 ColumnType = Literal["float", "integer", "boolean", "string"]
-ExclusionReason = Literal["id_like", "constant"]
+ExclusionReason = Literal["id_like", "constant", "personal_data"]
 # A label as the training data typed it; the model itself names classes as text.
 Label = bool | int | float | str
 _BOOLEAN_WORDS = {"true": True, "false": False}
@@ -256,11 +256,13 @@ def infer_schema(
     max_categories: int = 50,
     positive_class: str | None = None,
     keep: Collection[str] = (),
+    allow_personal: Collection[str] = (),
 ) -> DatasetSchema:
     """Describe a data frame: numeric columns get ranges, text columns become categoricals.
 
     Identifiers and constant columns carry nothing a model can learn from and are excluded
-    from the features, unless named in `keep`.
+    from the features, unless named in `keep`. Columns that look like personal data
+    (training/privacy.py) are excluded unless named in `allow_personal`.
     """
     import pandas as pd  # training-time only
 
@@ -287,6 +289,9 @@ def infer_schema(
         if name == target:
             continue
         series = frame[name]
+        if name not in allow_personal and (personal := _personal(str(name), series)) is not None:
+            excluded.append(personal)
+            continue
         if name not in keep and (exclusion := _exclusion(str(name), series)) is not None:
             excluded.append(exclusion)
             continue
@@ -358,6 +363,19 @@ def _column_type(series: pd.Series) -> ColumnType:
     if pd.api.types.is_float_dtype(series):
         return "float"
     return "string"
+
+
+def _personal(name: str, series: pd.Series) -> ExcludedColumn | None:
+    from mlops_template.training.privacy import detect_column
+
+    kind = detect_column(series)
+    if kind is None:
+        return None
+    return ExcludedColumn(
+        name=name,
+        reason="personal_data",
+        detail=f"personal data: looks like {kind}",
+    )
 
 
 def _exclusion(name: str, series: pd.Series) -> ExcludedColumn | None:

@@ -138,6 +138,12 @@ class FirehosePredictionLog(CaptureReader):
             for item in page.get("Contents", []):
                 yield item["Key"]
 
+    def _rewrite(self, key: str, data: bytes | None) -> None:
+        if data is None:
+            self._s3.delete_object(Bucket=self.bucket, Key=key)
+        else:
+            self._s3.put_object(Bucket=self.bucket, Key=key, Body=data)
+
     def _chunks(self, key: str) -> Iterator[bytes]:
         body = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"]
         yield from body.iter_chunks(chunk_size=READ_CHUNK)

@@ -69,5 +69,11 @@ class BlobPredictionLog(CaptureReader):
     def _keys(self, prefix: str) -> Iterable[str]:
         return self._container.list_blob_names(name_starts_with=prefix)
 
+    def _rewrite(self, key: str, data: bytes | None) -> None:
+        if data is None:
+            self._container.delete_blob(key)
+        else:
+            self._container.upload_blob(key, data, overwrite=True)
+
     def _chunks(self, key: str) -> Iterator[bytes]:
         yield from self._container.download_blob(key).chunks()

@@ -75,6 +75,15 @@ class FilePredictionLog(CaptureReader):
             return []
         return sorted(p.relative_to(self.home).as_posix() for p in root.rglob("*.jsonl"))
 
+    def _rewrite(self, key: str, data: bytes | None) -> None:
+        path = self.home / key
+        if data is None:
+            path.unlink(missing_ok=True)
+            return
+        scratch = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+        scratch.write_bytes(data)
+        os.replace(scratch, path)  # readers see the old object or the new one, never half
+
     def _chunks(self, key: str) -> Iterator[bytes]:
         with open(self.home / key, "rb") as handle:
             while chunk := handle.read(CHUNK_BYTES):

@@ -12,3 +12,4 @@ deletion_protection = false
 training_memory_mb       = 3008
 processing_instance_type = "ml.m5.xlarge"
 sagemaker_instance_type  = "ml.m5.large"
+max_model_age_days       = 7

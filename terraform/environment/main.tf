@@ -23,6 +23,7 @@ module "stack" {
   project                           = var.project
   environment                       = var.environment
   model_name                        = var.model_name
+  max_model_age_days                = var.max_model_age_days
   code_version                      = var.code_version
   inference_zip_path                = var.inference_zip_path
   training_image_uri                = var.training_image_uri

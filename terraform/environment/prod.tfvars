@@ -12,3 +12,4 @@ trusted_export_environments       = ["dev", "staging"]
 training_memory_mb       = 6144
 processing_instance_type = "ml.r5.2xlarge"
 sagemaker_instance_type  = "ml.m5.4xlarge"
+max_model_age_days       = 30

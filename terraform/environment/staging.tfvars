@@ -9,3 +9,4 @@ trusted_export_environments = ["dev"]
 training_memory_mb       = 3008
 processing_instance_type = "ml.m5.xlarge"
 sagemaker_instance_type  = "ml.m5.large"
+max_model_age_days       = 14

@@ -149,3 +149,9 @@ variable "batch_schedule_input_key" {
   type        = string
   default     = "batch-input/scheduled.csv"
 }
+
+variable "max_model_age_days" {
+  description = "Retrain when the production version is older than this many days."
+  type        = number
+  default     = 30
+}

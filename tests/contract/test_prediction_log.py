@@ -94,3 +94,16 @@ def test_columns_give_a_windows_served_captures_as_arrays(prediction_log):
     assert x == [1.0, 2.0, 3.0, 4.0]
     assert all(v != v for b in blocks for v in b.features["missing"])  # nan: no such feature
     assert [v for b in blocks for v in b.features["c"]] == ["a"] * 4
+
+
+def test_forget_deletes_the_captures_of_one_key_value_and_nothing_else(prediction_log):
+    """Erasure by a key column: 3.0 captured as a float is forgotten by the text "3"; other
+    rows and other models keep theirs."""
+    prediction_log.record([record(i) for i in range(6)])
+    prediction_log.record([record(100, model="other")])
+    prediction_log.record([record(3, model="other").model_copy(update={"prediction_id": "o3"})])
+    assert prediction_log.forget("bc", "x", ["3", "5"]) == 2
+    left = {p.prediction_id for p in prediction_log.recent("bc")}
+    assert left == {"p0000", "p0001", "p0002", "p0004"}
+    assert {p.prediction_id for p in prediction_log.recent("other")} == {"p0100", "o3"}
+    assert prediction_log.forget("bc", "x", ["3"]) == 0

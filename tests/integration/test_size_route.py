@@ -69,7 +69,9 @@ def test_the_first_contract_is_inferred_from_a_bounded_sample(csv_bytes, monkeyp
     monkeypatch.setattr(contract, "SAMPLE_ROWS", 100)
     seen = []
     infer = contract.infer_schema
-    monkeypatch.setattr(contract, "infer_schema", lambda f, t: seen.append(len(f)) or infer(f, t))
+    monkeypatch.setattr(
+        contract, "infer_schema", lambda f, t, **kw: seen.append(len(f)) or infer(f, t, **kw)
+    )
     assert contract.first_contract(csv_bytes, config).target.name == TARGET
     assert seen == [100]
 

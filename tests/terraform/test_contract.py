@@ -347,3 +347,32 @@ def test_the_stack_checks_model_names_with_the_same_rule_as_the_code():
             assert f'can(regex("{MODEL_NAME_PATTERN}", var.model_name))' in validation["condition"]
             return
     raise AssertionError("the stack has no model_name variable")
+
+
+def test_the_ml_test_score_alarms_watch_what_the_monitor_and_the_api_publish():
+    from mlops_template.core import health_checks
+
+    alarms = blocks(parse(MODULES / "monitoring" / "main.tf"), "resource")
+    expected = {
+        "model_age": (health_checks.MODEL_AGE_METRIC, "retrain"),
+        "non_finite_outputs": (health_checks.NON_FINITE_METRIC, "rollback"),
+        "training_serving_skew": (health_checks.SKEW_METRIC, "ops"),
+        "offline_online_gap": (health_checks.GAP_METRIC, "retrain"),
+        "canary_decided": ("CanaryDecided", "rollback"),
+    }
+    for name, (metric, topic) in expected.items():
+        alarm = alarms[f"aws_cloudwatch_metric_alarm.{name}"]
+        assert first(alarm["metric_name"]) == metric, name
+        assert first(alarm["dimensions"]) == "${local.model_dimensions}", name
+        assert f'${{aws_sns_topic.this["{topic}"].arn}}' in first(alarm["alarm_actions"]), name
+    # The model-age limit is set per environment and reaches the alarm through the stack.
+    for env in ("dev", "staging", "prod"):
+        tfvars = parse(TERRAFORM / "environment" / f"{env}.tfvars")
+        assert first(tfvars["max_model_age_days"]) > 0
+    stack = (MODULES / "stack" / "main.tf").read_text()
+    assert "max_model_age_days  = var.max_model_age_days" in stack
+    from mlops_template.core.canary import CANARY_DECIDED_ALARM_SUFFIX, CANARY_DECIDED_METRIC
+
+    canary = alarms["aws_cloudwatch_metric_alarm.canary_decided"]
+    assert first(canary["alarm_name"]).endswith(CANARY_DECIDED_ALARM_SUFFIX)
+    assert first(canary["metric_name"]) == CANARY_DECIDED_METRIC

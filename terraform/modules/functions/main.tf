@@ -214,6 +214,8 @@ locals {
         { sid = "ListCaptures", actions = ["s3:ListBucket"], resources = [var.data_bucket_arn] },
         { sid = "ReadFeedback", actions = ["dynamodb:Query"], resources = ["${var.predictions_table_arn}/index/by_model"] },
         { sid = "EndAbTests", actions = ["s3:DeleteObject"], resources = ["${var.artifact_bucket_arn}/abtests/*"] },
+        # A canary release's verdict applied: its plan removed.
+        { sid = "EndCanaries", actions = ["s3:DeleteObject"], resources = ["${var.artifact_bucket_arn}/canaries/*"] },
       ]
     }
     # Batch scoring (core/batch.asl.json): inputs under batch-input/, everything else under batch/.

@@ -106,6 +106,7 @@ module "monitoring" {
   state_machine_arn   = module.pipeline.state_machine_arn
   monitor_schedule    = var.monitor_schedule
   notification_emails = var.notification_emails
+  max_model_age_days  = var.max_model_age_days
   dead_letter_queues = {
     functions = module.functions.dead_letter_queue_name
     incoming  = module.pipeline.dead_letter_queue_name
