@@ -1577,3 +1577,8 @@ from mlops_template.tooling.abtest_cli import abtest_app, shadow_app  # noqa: E4
 
 app.add_typer(abtest_app, name="abtest")
 app.add_typer(shadow_app, name="shadow")
+
+# The feature store (tooling/features_cli.py; docs/feature-store.md).
+from mlops_template.tooling.features_cli import features_app  # noqa: E402
+
+app.add_typer(features_app, name="features")
