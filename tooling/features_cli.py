@@ -63,16 +63,17 @@ def lineage(backend: Backend, view: str, version: str) -> list[dict[str, Any]]:
 def list_views(repo: RepoOption = Path("features.py")) -> None:
     """Every feature view: its version (content hash), entity, features, TTL and transform."""
     definitions = _repo(repo)
-    table = Table("view", "version", "entity (join key)", "features", "ttl", "transform")
+    table = Table("view", "entity (join key)", "features", "ttl", "transform")
+    table.add_column("version", no_wrap=True, min_width=16)
     for view in sorted(definitions.views.values(), key=lambda v: v.name):
         spec = view.definition()
         table.add_row(
             view.name,
-            view.version,
             f"{view.entity.name} ({view.entity.join_key})",
             ", ".join(f"{f.name}:{f.dtype}" for f in view.features),
             str(view.ttl),
             (spec["transform"] or {}).get("name", "-"),
+            view.version,
         )
     console.print(table)
 
@@ -251,6 +252,8 @@ def export_feast(
 
     backend = _backend()
     directory.mkdir(parents=True, exist_ok=True)
-    for name, text in feast_files(_repo(repo), backend.data.uri("features/offline"), project).items():
+    for name, text in feast_files(
+        _repo(repo), backend.data.uri("features/offline"), project
+    ).items():
         (directory / name).write_text(text)
         console.print(f"wrote {directory / name}")

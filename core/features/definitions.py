@@ -28,8 +28,19 @@ DTYPES: tuple[str, ...] = ("float64", "int64", "string", "bool")
 
 # Columns the stores keep beside the features: a feature may not take one of these names.
 RESERVED = frozenset(
-    {"pk", "entity", "view", "version", "event_ms", "created_ms", "write_ms", "is_deleted",
-     "deleted", "expires_at", "event_timestamp"}
+    {
+        "pk",
+        "entity",
+        "view",
+        "version",
+        "event_ms",
+        "created_ms",
+        "write_ms",
+        "is_deleted",
+        "deleted",
+        "expires_at",
+        "event_timestamp",
+    }
 )
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 

@@ -66,4 +66,7 @@ def feast_files(repo: FeatureRepo, offline_uri: str, project: str = "mlops") -> 
             f"    tags={{'mlops_version': {view.version!r}}},",
             ")",
         ]
-    return {"feature_store.yaml": YAML.format(project=project), "features.py": "\n".join(lines) + "\n"}
+    return {
+        "feature_store.yaml": YAML.format(project=project),
+        "features.py": "\n".join(lines) + "\n",
+    }

@@ -32,7 +32,12 @@ from mlops_template.core.ports import BlobStore
 
 PREFIX = "features/offline"
 ENTITY_TIME = "event_timestamp"
-ARROW_TYPES = {"float64": pa.float64(), "int64": pa.int64(), "string": pa.string(), "bool": pa.bool_()}
+ARROW_TYPES = {
+    "float64": pa.float64(),
+    "int64": pa.int64(),
+    "string": pa.string(),
+    "bool": pa.bool_(),
+}
 DUCK_TYPES = {"float64": "DOUBLE", "int64": "BIGINT", "string": "VARCHAR", "bool": "BOOLEAN"}
 
 
@@ -45,7 +50,9 @@ def view_prefix(name: str, version: str) -> str:
 
 
 def history_schema(view: FeatureView | ViewSpec) -> pa.Schema:
-    features = view.features if isinstance(view, ViewSpec) else [(f.name, f.dtype) for f in view.features]
+    features = (
+        view.features if isinstance(view, ViewSpec) else [(f.name, f.dtype) for f in view.features]
+    )
     return pa.schema(
         [
             ("entity", pa.string()),
@@ -69,7 +76,9 @@ class OfflineStore:
     def __init__(self, store: BlobStore) -> None:
         self.store = store
 
-    def append(self, view: FeatureView, table: pa.Table, *, write_ms: int | None = None) -> list[str]:
+    def append(
+        self, view: FeatureView, table: pa.Table, *, write_ms: int | None = None
+    ) -> list[str]:
         """Append rows (the history schema, `write_ms` filled in here): one file per event date.
         Returns the keys written."""
         write_ms = now_ms() if write_ms is None else write_ms
@@ -88,22 +97,29 @@ class OfflineStore:
         con = duckdb.connect()
         con.register("rows", table)
         dates = [
-            d for (d,) in con.sql(
+            d
+            for (d,) in con.sql(
                 "SELECT DISTINCT strftime(make_timestamp(event_ms * 1000), '%Y-%m-%d') d "
                 "FROM rows ORDER BY d"
             ).fetchall()
         ]
         keys = []
         for date in dates:
-            part = con.sql(
-                "SELECT * FROM rows WHERE strftime(make_timestamp(event_ms * 1000), '%Y-%m-%d') = ?",
-                params=[date],
-            ).to_arrow_table().cast(schema)
+            part = (
+                con.sql(
+                    "SELECT * FROM rows "
+                    "WHERE strftime(make_timestamp(event_ms * 1000), '%Y-%m-%d') = ?",
+                    params=[date],
+                )
+                .to_arrow_table()
+                .cast(schema)
+            )
             sink = io.BytesIO()
             pq.write_table(part, sink, compression="zstd")
             data = sink.getvalue()
             digest = hashlib.sha256(data).hexdigest()[:16]
-            key = f"{view_prefix(view.name, view.version)}date={date}/{write_ms:013d}-{digest}.parquet"
+            name = f"date={date}/{write_ms:013d}-{digest}.parquet"
+            key = f"{view_prefix(view.name, view.version)}{name}"
             self.store.put_if_absent(key, data, content_type="application/vnd.apache.parquet")
             keys.append(key)
         con.close()
@@ -111,10 +127,14 @@ class OfflineStore:
 
     def keys(self, view: FeatureView | ViewSpec) -> list[str]:
         return sorted(
-            k for k in self.store.keys(view_prefix(view.name, view.version)) if k.endswith(".parquet")
+            k
+            for k in self.store.keys(view_prefix(view.name, view.version))
+            if k.endswith(".parquet")
         )
 
-    def history(self, view: FeatureView | ViewSpec, *, until_write_ms: int | None = None) -> pa.Table:
+    def history(
+        self, view: FeatureView | ViewSpec, *, until_write_ms: int | None = None
+    ) -> pa.Table:
         """Every row of a view's history (written at or before `until_write_ms`, if given)."""
         schema = history_schema(view)
         parts = [pq.read_table(io.BytesIO(self.store.get(k))).cast(schema) for k in self.keys(view)]
@@ -180,12 +200,15 @@ def point_in_time_join(
         )
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    con.register("entities_in", entities)
+    # The input order as a column: a scan may run on several threads.
+    con.register("entities_in", entities.append_column("__row", pa.array(range(entities.num_rows))))
+    # Identifiers in these statements are definition names, checked against NAME (letters,
+    # digits and _): nothing a caller sends is spliced into SQL.
     con.execute(
-        f"CREATE TEMP TABLE e AS SELECT *, row_number() OVER () AS __row, "
+        "CREATE TEMP TABLE e AS SELECT *, "  # noqa: S608
         f"epoch_ms(CAST({ENTITY_TIME} AS TIMESTAMPTZ)) AS __ts FROM entities_in"
     )
-    nulls = con.sql(f"SELECT count(*) FROM e WHERE __ts IS NULL").fetchall()[0][0]
+    nulls = con.sql("SELECT count(*) FROM e WHERE __ts IS NULL").fetchall()[0][0]
     if nulls:
         raise TrainingSetError(f"{nulls} entity row(s) have no {ENTITY_TIME}")
     selects = ["e.* EXCLUDE (__row, __ts)"]
@@ -195,21 +218,24 @@ def point_in_time_join(
         con.register(f"h{i}", history)
         # One row per (entity, event time): latest created, then earliest written.
         con.execute(
-            f"CREATE TEMP TABLE {alias} AS SELECT * FROM h{i} QUALIFY row_number() OVER ("
+            f"CREATE TEMP TABLE {alias} AS SELECT * FROM h{i} QUALIFY"  # noqa: S608
+            " row_number() OVER ("
             "PARTITION BY entity, event_ms ORDER BY created_ms DESC, write_ms ASC) = 1"
         )
         valid = f"(NOT {alias}.is_deleted AND e.__ts - {alias}.event_ms <= {int(spec.ttl_ms)})"
         for name, _ in spec.features:
             selects.append(f'CASE WHEN {valid} THEN {alias}."{name}" END AS "{name}"')
         joins.append(
-            f"ASOF LEFT JOIN {alias} ON CAST(e.\"{spec.join_key}\" AS VARCHAR) = {alias}.entity "
+            f'ASOF LEFT JOIN {alias} ON CAST(e."{spec.join_key}" AS VARCHAR) = {alias}.entity '
             f"AND e.__ts >= {alias}.event_ms"
         )
-    query = f"SELECT {', '.join(selects)} FROM e {' '.join(joins)} ORDER BY e.__row"
+    query = f"SELECT {', '.join(selects)} FROM e {' '.join(joins)} ORDER BY e.__row"  # noqa: S608
     table = con.sql(query).to_arrow_table()
     con.close()
     if not keep_keys:
-        table = table.drop_columns([c for c in [*join_keys, ENTITY_TIME] if c in table.column_names])
+        table = table.drop_columns(
+            [c for c in [*join_keys, ENTITY_TIME] if c in table.column_names]
+        )
     return table
 
 

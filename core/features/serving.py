@@ -79,6 +79,7 @@ class EntityResolver:
         if not isinstance(records, list):
             return body
         wanted: list[tuple[int, ViewSpec, OnlineKey]] = []
+        named = False
         for i, record in enumerate(records):
             if not isinstance(record, dict):
                 continue
@@ -86,11 +87,12 @@ class EntityResolver:
                 entity = record.get(view.join_key)
                 if entity is None or isinstance(entity, dict | list | bool):
                     continue
+                named = True
                 if any(name not in record for name, _ in view.features):
                     wanted.append((i, view, OnlineKey(view.name, view.version, str(entity))))
-        if not wanted:
+        if not named:
             return body
-        found = self.store.read(list({k for _, _, k in wanted}))
+        found = self.store.read(list({k for _, _, k in wanted})) if wanted else {}
         now_ms = int(self.clock() * 1000)
         errors: list[dict[str, Any]] = []
         misses: Counter[tuple[str, str]] = Counter()

@@ -31,5 +31,7 @@ def aws_backend(settings: Settings) -> Backend:
         predictions=DynamoPredictionLog(settings.predictions_table),
         signer=KmsMacSigner(settings.export_signing_key, settings.trusted_export_key_list),
         name="aws",
-        online_features=DynamoOnlineStore(settings.feature_table) if settings.feature_table else None,
+        online_features=DynamoOnlineStore(settings.feature_table)
+        if settings.feature_table
+        else None,
     )

@@ -22,9 +22,7 @@ from botocore.exceptions import ClientError
 from mlops_template.core.features.online import OnlineKey, OnlineRecord
 from mlops_template.infra.aws.clients import client, error_code
 
-CONDITION = (
-    "attribute_not_exists(pk) OR event_ms < :t OR (event_ms = :t AND created_ms < :c)"
-)
+CONDITION = "attribute_not_exists(pk) OR event_ms < :t OR (event_ms = :t AND created_ms < :c)"
 META = ("pk", "entity", "view", "version", "event_ms", "created_ms", "deleted", "expires_at")
 GET_BATCH = 100  # BatchGetItem limit
 

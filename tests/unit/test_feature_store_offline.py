@@ -149,7 +149,9 @@ def test_the_join_matches_a_brute_force_reference_with_ties_gaps_and_late_entiti
 def test_history_is_appended_per_date_and_read_back_as_of_a_write_time(tmp_path):
     store = OfflineStore(FileBlobStore(tmp_path))
     v = view()
-    first = history([("c1", T0, 0, 0, False, 1.0, 1), ("c1", T0 + timedelta(days=1), 0, 0, False, 2.0, 2)])
+    first = history(
+        [("c1", T0, 0, 0, False, 1.0, 1), ("c1", T0 + timedelta(days=1), 0, 0, False, 2.0, 2)]
+    )
     keys = store.append(v, first, write_ms=1000)
     assert len(keys) == 2 and "date=2026-01-01" in keys[0] and "date=2026-01-02" in keys[1]
     late = history([("c1", T0 + timedelta(hours=1), 0, 0, False, 9.0, 9)])
