@@ -117,7 +117,7 @@ def ingest_file(
     try:
         result = ingest(
             found,
-            read_source_file(data, file.name),
+            read_source_file(data, file.name, text_columns=[found.entity.join_key]),
             OfflineStore(backend.data),
             backend.online_features if online else None,
         )
@@ -209,13 +209,16 @@ def training_set(
     from mlops_template.core.features.serving import manifest_key
 
     definitions = _repo(repo)
+    views = [definitions.view(v) for v in view]
     data = entities.read_bytes()
     backend = _backend()
     try:
         built = build_training_set(
             OfflineStore(backend.data),
-            entity_table_from_bytes(data, entities.name),
-            [definitions.view(v) for v in view],
+            entity_table_from_bytes(
+                data, entities.name, join_keys=[v.entity.join_key for v in views]
+            ),
+            views,
             entity_sha256=hashlib.sha256(data).hexdigest(),
             keep_keys=keep_keys,
         )

@@ -144,17 +144,22 @@ def prepare(view: FeatureView, source_rows: Iterable[Mapping[str, Any]]) -> Prep
     return Prepared(rows)
 
 
-def read_source_file(data: bytes, name: str) -> list[dict[str, Any]]:
-    """A source file (CSV or Parquet, by name) as rows."""
+def read_source_file(
+    data: bytes, name: str, *, text_columns: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """A source file (CSV or Parquet, by name) as rows; `text_columns` (the join key) are read
+    as text, so an id "007" stays "007"."""
     if name.endswith(".parquet"):
         import pyarrow.parquet as pq
 
         return pq.read_table(io.BytesIO(data)).to_pylist()
     import pyarrow.csv as pacsv
 
-    # Text as read: the view's types decide (an id "007" stays "007").
     table = pacsv.read_csv(
-        io.BytesIO(data), convert_options=pacsv.ConvertOptions(strings_can_be_null=True)
+        io.BytesIO(data),
+        convert_options=pacsv.ConvertOptions(
+            strings_can_be_null=True, column_types=dict.fromkeys(text_columns, pa.string())
+        ),
     )
     return table.to_pylist()
 

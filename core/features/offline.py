@@ -165,13 +165,17 @@ class TrainingSet:
     manifest: dict[str, Any]
 
 
-def entity_table_from_bytes(data: bytes, name: str) -> pa.Table:
-    """An entity table file (CSV or Parquet, by its name) as Arrow."""
+def entity_table_from_bytes(data: bytes, name: str, *, join_keys: Sequence[str] = ()) -> pa.Table:
+    """An entity table file (CSV or Parquet, by its name) as Arrow; the join keys read as text
+    (an id "007" stays "007", as ingest keeps it)."""
     if name.endswith(".parquet"):
         return pq.read_table(io.BytesIO(data))
     import pyarrow.csv as pacsv
 
-    return pacsv.read_csv(io.BytesIO(data))
+    types = dict.fromkeys(join_keys, pa.string())
+    return pacsv.read_csv(
+        io.BytesIO(data), convert_options=pacsv.ConvertOptions(column_types=types)
+    )
 
 
 def point_in_time_join(

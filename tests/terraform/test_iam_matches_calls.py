@@ -221,6 +221,23 @@ def test_roles_grant_what_the_code_calls_and_nothing_more(
     assert api.post("/feedback", json={"prediction_id": pid, "label": "benign"}).status_code == 202
     assert api.get("/model").status_code == 200
 
+    # Entity records (docs/feature-store.md): the version's training set names a feature view;
+    # a record naming an entity instead of that feature is looked up with one BatchGetItem.
+    from mlops_template.core.features.definitions import ViewSpec
+    from mlops_template.core.features.serving import manifest_key
+
+    looked_up = schema.feature_names[0]
+    view = ViewSpec("stats", "v1", "patient_id", ((looked_up, "float64"),), ttl_ms=86_400_000)
+    data_sha256 = backend.registry.get(MODEL, 1).data_sha256
+    backend.artifacts.put(
+        manifest_key(data_sha256), json.dumps({"views": [view.to_json()]}).encode()
+    )
+    as_function_env(monkeypatch, "inference")
+    api = LambdaApiClient(serve)
+    record = {k: v for k, v in records[0].items() if k != looked_up} | {"patient_id": "p1"}
+    missing = api.post("/predict", json={"records": [record]})
+    assert missing.status_code == 422 and "'p1'" in missing.text
+
     # Streaming scoring: the SQS poller (the event source mapping, which uses the function's
     # role) hands it a batch with a poison message, deletes what was scored, and the poison
     # goes to the DLQ after maxReceiveCount receives.

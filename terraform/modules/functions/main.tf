@@ -206,12 +206,16 @@ locals {
         MLOPS_MODEL_REFRESH_SECONDS = tostring(var.model_refresh_seconds)
         MLOPS_CAPTURE_SAMPLE_RATE   = tostring(var.capture_sample_rate)
         MLOPS_MAX_BATCH_RECORDS     = tostring(var.max_batch_records)
+        MLOPS_FEATURE_TABLE         = var.features_table
+        MLOPS_FEATURE_MISSING       = var.feature_missing
       }
       statements = [
         { sid = "ReadArtifacts", actions = ["s3:GetObject"], resources = [local.artifact_objects] },
         { sid = "ListArtifacts", actions = ["s3:ListBucket"], resources = [var.artifact_bucket_arn] },
         { sid = "ReadRegistry", actions = ["dynamodb:GetItem"], resources = [var.registry_table_arn] },
         { sid = "CaptureAndFeedback", actions = ["dynamodb:BatchWriteItem", "dynamodb:UpdateItem"], resources = [var.predictions_table_arn] },
+        # Entity records at /predict: one BatchGetItem per request, on the online store only.
+        { sid = "ReadOnlineFeatures", actions = ["dynamodb:BatchGetItem"], resources = [var.features_table_arn] },
       ]
     }
     # Streaming scoring (docs/streaming.md): the inference zip, triggered by the input queue.

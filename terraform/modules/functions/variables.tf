@@ -315,3 +315,24 @@ variable "stream_max_receive_count" {
     error_message = "stream_max_receive_count must be 1..1000."
   }
 }
+
+variable "features_table" {
+  description = "Online feature store table name (entity lookups at /predict)."
+  type        = string
+}
+
+variable "features_table_arn" {
+  description = "Online feature store table ARN: the inference function may BatchGetItem on it only."
+  type        = string
+}
+
+variable "feature_missing" {
+  description = "/predict with an entity whose features are missing or stale: reject (422) or default (null)."
+  type        = string
+  default     = "reject"
+
+  validation {
+    condition     = contains(["reject", "default"], var.feature_missing)
+    error_message = "feature_missing must be reject or default."
+  }
+}

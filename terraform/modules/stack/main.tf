@@ -34,6 +34,8 @@ module "functions" {
   registry_table_arn                = module.registry.registry_table_arn
   predictions_table                 = module.registry.predictions_table
   predictions_table_arn             = module.registry.predictions_table_arn
+  features_table                    = module.registry.features_table
+  features_table_arn                = module.registry.features_table_arn
   idempotency_table                 = module.registry.idempotency_table
   idempotency_table_arn             = module.registry.idempotency_table_arn
   state_machine_name                = local.state_machine_name
