@@ -80,7 +80,7 @@ method, folder = sys.argv[1], Path(sys.argv[2])
 start = time.perf_counter()
 history = pq.read_table(folder / "history.parquet")
 entities = pq.read_table(folder / "entities.parquet")
-names = [f"f{i}" for i in range(%d)]
+names = [f"f{i}" for i in range(FEATURES)]
 if method == "duckdb":
     from mlops_template.core.features.definitions import ViewSpec
     from mlops_template.core.features.offline import point_in_time_join
@@ -105,7 +105,7 @@ print(json.dumps({"seconds": time.perf_counter() - start, "unmatched": int(unmat
 
 
 def measure(method: str, folder: Path) -> tuple[float, float, int]:
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and script
+    process = subprocess.Popen(
         [sys.executable, "-c", CHILD, method, str(folder)], stdout=subprocess.PIPE, text=True
     )
     assert process.stdout is not None
