@@ -71,8 +71,7 @@ def write_data(folder: Path, entities: int, rows: int, seed: int = 5) -> None:
     )
 
 
-CHILD = (
-    """
+CHILD = """
 import json, sys, time
 from pathlib import Path
 import pyarrow.parquet as pq
@@ -99,9 +98,7 @@ else:
     rows, unmatched = len(out), int(out["f0"].isna().sum())
 assert rows == entities.num_rows
 print(json.dumps({"seconds": time.perf_counter() - start, "unmatched": int(unmatched)}))
-"""
-    % FEATURES
-)
+""".replace("FEATURES", str(FEATURES))
 
 
 def measure(method: str, folder: Path) -> tuple[float, float, int]:
