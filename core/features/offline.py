@@ -222,7 +222,7 @@ def point_in_time_join(
         con.register(f"h{i}", history)
         # One row per (entity, event time): latest created, then earliest written.
         con.execute(
-            f"CREATE TEMP TABLE {alias} AS SELECT * FROM h{i} QUALIFY"  # noqa: S608
+            f"CREATE TEMP VIEW {alias} AS SELECT * FROM h{i} QUALIFY"  # noqa: S608
             " row_number() OVER ("
             "PARTITION BY entity, event_ms ORDER BY created_ms DESC, write_ms ASC) = 1"
         )
