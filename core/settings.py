@@ -71,6 +71,11 @@ class Settings(BaseSettings):
         description="The online feature store's DynamoDB table (AWS); unset: no entity lookup "
         "at /predict. Locally the store is MLOPS_HOME/online-features.db.",
     )
+    feature_repo: str = Field(
+        default="",
+        description="The feature definitions file (entities and views) the streaming function "
+        'ingests `{"feature_view": ...}` messages with; unset: such messages are rejected.',
+    )
     feature_missing: Literal["reject", "default"] = Field(
         default="reject",
         description="/predict with an entity whose features are missing or older than the "

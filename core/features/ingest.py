@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import io
 import math
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from mlops_template.core.features.definitions import FeatureView
-from mlops_template.core.features.offline import OfflineStore, history_schema, now_ms
 from mlops_template.core.features.online import OnlineRecord, OnlineStore
+
+if TYPE_CHECKING:  # pyarrow and DuckDB load only where files are read or written: the
+    # streaming path (in the inference package) prepares rows without them.
+    import pyarrow as pa
+
+    from mlops_template.core.features.offline import OfflineStore
 
 MAX_REPORTED = 20
 
@@ -88,6 +92,10 @@ class Prepared:
     rows: list[dict[str, Any]]
 
     def table(self, view: FeatureView) -> pa.Table:
+        import pyarrow as pa
+
+        from mlops_template.core.features.offline import history_schema
+
         schema = history_schema(view)
         return pa.Table.from_pylist([{**r, "write_ms": 0} for r in self.rows], schema=schema)
 
@@ -149,6 +157,8 @@ def read_source_file(
 ) -> list[dict[str, Any]]:
     """A source file (CSV or Parquet, by name) as rows; `text_columns` (the join key) are read
     as text, so an id "007" stays "007"."""
+    import pyarrow as pa
+
     if name.endswith(".parquet"):
         import pyarrow.parquet as pq
 
@@ -186,7 +196,11 @@ def online_records(rows: Sequence[Mapping[str, Any]], view: FeatureView) -> list
     ]
 
 
-def _latest_per_entity(rows: Sequence[Mapping[str, Any]], at_ms: int) -> list[Mapping[str, Any]]:
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def latest_per_entity(rows: Sequence[Mapping[str, Any]], at_ms: int) -> list[Mapping[str, Any]]:
     best: dict[str, Mapping[str, Any]] = {}
     for r in rows:
         if r["event_ms"] > at_ms:
@@ -210,7 +224,7 @@ def ingest(
     keys = offline.append(view, prepared.table(view), write_ms=write_ms) if prepared.rows else []
     written = 0
     if online is not None and prepared.rows:
-        latest = _latest_per_entity(prepared.rows, now_ms())
+        latest = latest_per_entity(prepared.rows, now_ms())
         written = online.write(
             view.name, view.version, online_records(latest, view), ttl_ms=view.ttl_ms
         )

@@ -126,10 +126,12 @@ class OfflineStore:
         return keys
 
     def keys(self, view: FeatureView | ViewSpec) -> list[str]:
+        """The view version's history files: Parquet from batches, JSON Lines from the stream
+        (the streaming function has no pyarrow)."""
         return sorted(
             k
             for k in self.store.keys(view_prefix(view.name, view.version))
-            if k.endswith(".parquet")
+            if k.endswith((".parquet", ".jsonl"))
         )
 
     def history(
@@ -137,11 +139,18 @@ class OfflineStore:
     ) -> pa.Table:
         """Every row of a view's history (written at or before `until_write_ms`, if given)."""
         schema = history_schema(view)
-        parts = [pq.read_table(io.BytesIO(self.store.get(k))).cast(schema) for k in self.keys(view)]
+        parts = [self._read(k, schema) for k in self.keys(view)]
         table = pa.concat_tables(parts) if parts else schema.empty_table()
         if until_write_ms is not None:
             table = table.filter(pa.compute.less_equal(table["write_ms"], until_write_ms))
         return table
+
+    def _read(self, key: str, schema: pa.Schema) -> pa.Table:
+        data = self.store.get(key)
+        if key.endswith(".jsonl"):
+            rows = [json.loads(line) for line in data.splitlines() if line.strip()]
+            return pa.Table.from_pylist(rows, schema=schema)
+        return pq.read_table(io.BytesIO(data)).cast(schema)
 
     def latest(self, view: FeatureView | ViewSpec, *, at_ms: int | None = None) -> pa.Table:
         """Per entity, the row the join would pick at `at_ms` (default: now), deletes included

@@ -105,3 +105,37 @@ def test_entity_records_are_answered_through_the_lambda_handler(aws, aws_backend
     )
     assert status == 422 and "'ghost'" in answer["detail"][0]["msg"]
     assert load_event  # the events are AWS's own shapes (tests/events)
+
+
+def test_streamed_feature_rows_update_online_and_offline_once(
+    aws, aws_backend, context, monkeypatch
+):
+    """A message naming a feature view, through the streaming function: the same transform
+    as batch, the online store updated, the history appended; redelivered, nothing changes;
+    an older update is kept in history but refused online."""
+    from mlops_template.functions import runtime, stream
+
+    monkeypatch.setenv("MLOPS_FEATURE_REPO", feature_demo.__file__)
+    runtime.reset()
+    stream.reset()
+    view = load_repo(feature_demo.__file__).view("customer_stats")
+    now = datetime.now(UTC)
+    row = {"customer_id": "s1", "event_time": now.isoformat(), "total_spend": 90.0, "orders": 3}
+    older = {**row, "event_time": (now - timedelta(days=2)).isoformat(), "total_spend": 5.0}
+    event = load_event("sqs_predict.json")
+    message = event["Records"][0]
+
+    def send(body, message_id):
+        event["Records"] = [{**message, "messageId": message_id, "body": json.dumps(body)}]
+        return stream.handler(event, context)
+
+    assert send({"feature_view": view.name, "records": [row]}, "m1") == {"batchItemFailures": []}
+    assert send({"feature_view": view.name, "records": [row]}, "m1") == {"batchItemFailures": []}
+    assert send({"feature_view": view.name, "records": [older]}, "m2") == {"batchItemFailures": []}
+    key = OnlineKey(view.name, view.version, "s1")
+    stored = aws_backend.online_features.read([key])[key]
+    assert stored.values == {"avg_order": 30.0, "log_total_spend": 4.51086, "orders": 3}
+    history = OfflineStore(aws_backend.data).history(view).to_pylist()
+    assert sorted(r["avg_order"] for r in history) == [1.666667, 30.0]  # m1 once, m2 too
+    bad = send({"feature_view": view.name, "records": [{"customer_id": "s2"}]}, "m3")
+    assert bad == {"batchItemFailures": [{"itemIdentifier": "m3"}]}

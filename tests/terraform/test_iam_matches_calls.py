@@ -251,7 +251,24 @@ def test_roles_grant_what_the_code_calls_and_nothing_more(
     output = sqs.create_queue(QueueName=f"{aws.data_bucket}-stream-output")["QueueUrl"]
     monkeypatch.setenv("MLOPS_STREAM_OUTPUT_QUEUE_URL", output)
     as_function_env(monkeypatch, "stream")
-    for body in (json.dumps({"records": records[:5]}), json.dumps(records[5]), "not json"):
+    # Feature rows share the stream (docs/feature-store.md): online store and history.
+    from mlops_template.tooling import feature_demo
+
+    monkeypatch.setenv("MLOPS_FEATURE_REPO", feature_demo.__file__)
+    as_function_env(monkeypatch, "stream")
+    feature_row = {
+        "customer_id": "c1",
+        "event_time": "2026-01-01T00:00:00",
+        "total_spend": 9,
+        "orders": 1,
+    }
+    bodies = (
+        json.dumps({"records": records[:5]}),
+        json.dumps(records[5]),
+        "not json",
+        json.dumps({"feature_view": "customer_stats", "records": [feature_row]}),
+    )
+    for body in bodies:
         sqs.send_message(QueueUrl=source, MessageBody=body)
     token = CURRENT.set("stream")
     try:

@@ -229,6 +229,8 @@ locals {
         MLOPS_CAPTURE_SAMPLE_RATE     = tostring(var.capture_sample_rate)
         MLOPS_MAX_BATCH_RECORDS       = tostring(var.max_batch_records)
         MLOPS_STREAM_OUTPUT_QUEUE_URL = aws_sqs_queue.stream_output.url
+        MLOPS_FEATURE_TABLE           = var.features_table
+        MLOPS_FEATURE_REPO            = var.feature_repo
       }
       statements = [
         { sid = "ReadArtifacts", actions = ["s3:GetObject"], resources = [local.artifact_objects] },
@@ -238,6 +240,9 @@ locals {
         # The event source mapping polls the input queue with this role.
         { sid = "ConsumeInput", actions = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"], resources = [aws_sqs_queue.stream_input.arn] },
         { sid = "SendResults", actions = ["sqs:SendMessage"], resources = [aws_sqs_queue.stream_output.arn] },
+        # Streamed feature rows (docs/feature-store.md): the online store, the offline history.
+        { sid = "WriteOnlineFeatures", actions = ["dynamodb:PutItem"], resources = [var.features_table_arn] },
+        { sid = "AppendFeatureHistory", actions = ["s3:PutObject"], resources = ["${var.data_bucket_arn}/features/offline/*"] },
       ]
     }
   }

@@ -336,3 +336,9 @@ variable "feature_missing" {
     error_message = "feature_missing must be reject or default."
   }
 }
+
+variable "feature_repo" {
+  description = "Path, inside the inference package, of the feature definitions file the streaming function ingests feature messages with (empty: none)."
+  type        = string
+  default     = ""
+}
