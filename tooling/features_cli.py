@@ -260,3 +260,25 @@ def export_feast(
     ).items():
         (directory / name).write_text(text)
         console.print(f"wrote {directory / name}")
+
+
+@features_app.command("manifest")
+def manifest(
+    version: Annotated[int, typer.Argument(help="A registered model version.")],
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model name.")] = None,
+) -> None:
+    """The training set a model version was trained from: its views, their versions, the
+    entity table's SHA-256 and the history's write time (found by the version's data_sha256)."""
+    from mlops_template.core.features.serving import manifest_key
+    from mlops_template.core.ports import BlobNotFound
+    from mlops_template.core.settings import get_settings
+
+    backend = _backend()
+    name = model or get_settings().model_name
+    record = backend.registry.get(name, version)
+    try:
+        found = backend.artifacts.get(manifest_key(record.data_sha256))
+    except BlobNotFound:
+        err.print(f"{name} v{version} was not trained from a feature-store training set")
+        raise typer.Exit(1) from None
+    console.print_json(found.decode())

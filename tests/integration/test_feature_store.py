@@ -93,7 +93,7 @@ def fresh_customers(source: bytes, within=timedelta(days=25)) -> list[str]:
     return sorted(c for c, t in latest.items() if datetime.fromisoformat(t) > cutoff)
 
 
-def test_predict_answers_entity_records_from_the_online_store(trained_from_features, backend):
+def test_predict_answers_entity_records_from_the_online_store(trained_from_features, backend, run):
     client = client_for(backend)
     c1, c2 = fresh_customers(trained_from_features)[:2]
     answer = client.post(
@@ -129,6 +129,10 @@ def test_predict_answers_entity_records_from_the_online_store(trained_from_featu
     assert detail["loc"] == ["body", "records", 1, "customer_id"]
     assert "'nobody'" in detail["msg"] and VIEW in detail["msg"]
     assert client_for(backend, "default").post("/predict", json=body).status_code == 200
+    # The version's training set, found by its data hash: views, versions, entity table hash.
+    shown = json.loads(run("features", "manifest", "1").output)
+    assert shown["views"][0]["name"] == VIEW and shown["entity_rows"] == 1500
+    assert len(shown["entity_sha256"]) == 64
     misses = [
         json.loads(line)
         for line in (backend_home(backend) / "metrics.jsonl").read_text().splitlines()
