@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.benchmarks.bench_features import run, table
+from tests.benchmarks.bench_features import lookup_latency, run, table
 
 
 @pytest.mark.slow
@@ -13,3 +13,9 @@ def test_the_pit_benchmark_keeps_every_entity_row_and_reports_memory():
     # Both keep every row; the same rows have no match (no TTL in the data's 90 days).
     assert figures[0].unmatched == figures[1].unmatched
     assert table(figures).count("\n") == 3
+
+
+@pytest.mark.slow
+def test_the_lookup_benchmark_reports_both_request_kinds():
+    out = lookup_latency(entities=200, requests=50)
+    assert out.count("\n") == 3 and "entity lookup" in out
