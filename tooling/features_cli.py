@@ -79,7 +79,10 @@ def list_views(repo: RepoOption = Path("features.py")) -> None:
 
 
 @features_app.command("show")
-def show(view: str, repo: RepoOption = Path("features.py")) -> None:
+def show(
+    view: Annotated[str, typer.Argument(help="A feature view's name.")],
+    repo: RepoOption = Path("features.py"),
+) -> None:
     """A view's definition, version and lineage (each ingest: source file, its SHA-256, rows,
     code version)."""
     from mlops_template.core.features.definitions import DefinitionError
@@ -100,7 +103,7 @@ def show(view: str, repo: RepoOption = Path("features.py")) -> None:
 
 @features_app.command("ingest")
 def ingest_file(
-    view: str,
+    view: Annotated[str, typer.Argument(help="The feature view the file's rows are for.")],
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or Parquet.")],
     repo: RepoOption = Path("features.py"),
     online: Annotated[bool, typer.Option(help="Also update the online store.")] = True,
@@ -246,7 +249,9 @@ def training_set(
 
 @features_app.command("export-feast")
 def export_feast(
-    directory: Annotated[Path, typer.Argument(file_okay=False)],
+    directory: Annotated[
+        Path, typer.Argument(file_okay=False, help="Where to write the Feast repository.")
+    ],
     repo: RepoOption = Path("features.py"),
     project: Annotated[str, typer.Option(help="Feast project name.")] = "mlops",
 ) -> None:
