@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mlops_template.core.features.online import OnlineStore
 from mlops_template.core.ports import (
     BlobStore,
     ExportSigner,
@@ -25,3 +26,5 @@ class Backend:
     name: str = "local"
     # Where ended runs are also logged (MLflow when MLFLOW_TRACKING_URI is set); none by default.
     trackers: list[RunTracker] = field(default_factory=list)
+    # The online feature store (entity lookups at /predict); None where none is configured.
+    online_features: OnlineStore | None = None

@@ -85,6 +85,21 @@ class Settings(BaseSettings):
         description="Streaming scoring: the SQS queue its results are sent to (local backend: "
         "results are appended to MLOPS_HOME/stream-results.jsonl).",
     )
+    feature_table: str = Field(
+        default="",
+        description="The online feature store's DynamoDB table (AWS); unset: no entity lookup "
+        "at /predict. Locally the store is MLOPS_HOME/online-features.db.",
+    )
+    feature_repo: str = Field(
+        default="",
+        description="The feature definitions file (entities and views) the streaming function "
+        'ingests `{"feature_view": ...}` messages with; unset: such messages are rejected.',
+    )
+    feature_missing: Literal["reject", "default"] = Field(
+        default="reject",
+        description="/predict with an entity whose features are missing or older than the "
+        "view's TTL: reject (422 naming it) or default (null, as the training set held).",
+    )
     metrics_sink: Literal["cloudwatch", "emf"] = Field(
         default="cloudwatch", description="emf on Lambda hot paths, cloudwatch elsewhere."
     )
@@ -99,6 +114,9 @@ class Settings(BaseSettings):
     azure_artifact_container: str = "artifacts"
     azure_registry_table: str = "registry"
     azure_predictions_table: str = "predictions"
+    azure_feature_table: str = Field(
+        default="", description="The online feature store's table (Azure); unset: none."
+    )
 
     # Where a pipeline run validates and trains: in the Lambda functions for files they can hold,
     # in a SageMaker Processing job and a Training job for bigger ones (docs/data-plane.md).

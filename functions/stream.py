@@ -9,6 +9,7 @@ maxReceiveCount receives. The scorer and its model are built once per container.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import (
@@ -20,6 +21,12 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from mlops_template.core.features.definitions import FeatureRepo, load_repo
+from mlops_template.core.features.stream import (
+    FeatureMessageRejected,
+    ingest_message,
+    is_feature_message,
+)
 from mlops_template.core.serving.router import ModelRouter
 from mlops_template.core.serving.scoring import Emitter, Scorer, ServingLimits
 from mlops_template.core.serving.stream import MessageRejected, StreamScorer
@@ -57,11 +64,40 @@ def scorer() -> StreamScorer:
 
 
 def reset() -> None:
-    global _scorer
+    global _scorer, _feature_repo
     _scorer = None
+    _feature_repo = None
+
+
+_feature_repo: FeatureRepo | None = None
+
+
+def feature_repo() -> FeatureRepo:
+    global _feature_repo
+    if _feature_repo is None:
+        if not settings().feature_repo:
+            raise FeatureMessageRejected("no feature definitions here (MLOPS_FEATURE_REPO)")
+        _feature_repo = load_repo(settings().feature_repo)
+    return _feature_repo
 
 
 def record_handler(record: SQSRecord) -> dict[str, Any]:
+    # Feature rows (docs/feature-store.md) share the stream: a message naming a feature view
+    # is ingested (online + offline history), anything else is scored.
+    if '"feature_view"' in record.body:
+        body = json.loads(record.body)
+        if is_feature_message(body):
+            try:
+                b = backend()
+                return ingest_message(
+                    feature_repo(), body, record.message_id, b.data, b.online_features
+                )
+            except FeatureMessageRejected as exc:
+                logger.warning(
+                    "feature message rejected",
+                    extra={"message_id": record.message_id, "reason": str(exc)[:500]},
+                )
+                raise
     try:
         result = scorer().handle(record.body, record.message_id)
     except MessageRejected as exc:

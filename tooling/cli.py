@@ -170,9 +170,25 @@ def demo(
             help="Run on the AWS adapters and Lambda handlers against moto, in this process.",
         ),
     ] = False,
+    features: Annotated[
+        bool,
+        typer.Option(
+            "--features",
+            help="Run the feature store's story instead (docs/feature-store.md): entity data "
+            "ingested, a point-in-time training set, a model trained from it, /predict by id.",
+        ),
+    ] = False,
 ) -> None:
     """Run the whole lifecycle: train, serve, drift, retrain, quarantine, rollback."""
     from mlops_template.tooling.console import render_demo
+
+    if features:
+        from mlops_template.tooling.feature_demo import run_feature_demo
+
+        workdir = home or Path(tempfile.mkdtemp(prefix="mlops-features-demo-"))
+        for line in run_feature_demo(_backend(_settings(home=workdir, backend="local"))):
+            console.print(markup("[green]passed[/] {}", line))
+        return
 
     with Progress(
         SpinnerColumn(),
@@ -1719,3 +1735,8 @@ from mlops_template.tooling.ops_cli import (  # noqa: E402
 app.add_typer(data_app, name="data")
 app.command("explain")(explain_command)
 app.command("readiness")(readiness_command)
+
+# The feature store (tooling/features_cli.py; docs/feature-store.md).
+from mlops_template.tooling.features_cli import features_app  # noqa: E402
+
+app.add_typer(features_app, name="features")

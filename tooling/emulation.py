@@ -94,6 +94,17 @@ def create_tables(dynamodb: Any, settings: Settings) -> None:
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
         **common,
     )
+    if settings.feature_table:  # the online feature store (terraform/modules/storage)
+        dynamodb.create_table(
+            TableName=settings.feature_table,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            **common,
+        )
+        dynamodb.update_time_to_live(
+            TableName=settings.feature_table,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
+        )
 
 
 def create_capture_stream(firehose: Any, settings: Settings) -> None:
@@ -155,6 +166,7 @@ def emulated_settings(prefix: str, **overrides: Any) -> Settings:
         "predictions_table": f"{prefix}-predictions",
         "capture_stream": f"{prefix}-captures",
         "idempotency_table": f"{prefix}-idempotency",
+        "feature_table": f"{prefix}-features",
         "state_machine_arn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{prefix}-pipeline",
         "batch_state_machine_arn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{prefix}-batch",
         "model_refresh_seconds": 0,

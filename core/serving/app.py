@@ -20,6 +20,8 @@ from fastapi_offline import FastAPIOffline
 from pydantic_core import to_json
 
 from mlops_template.core.backend import Backend
+from mlops_template.core.features.online import OnlineStore
+from mlops_template.core.features.serving import EntityResolver, MissingPolicy
 from mlops_template.core.ports import MetricsSink, PredictionLog
 from mlops_template.core.serving.bodies import (
     BodyReadTimeout,
@@ -73,6 +75,9 @@ class InferenceService:
         self.predictions = predictions
         self.emit = Emitter(metrics, router)
         self.scorer = Scorer(router, limits, self.emit, predictions)
+        # Entity records (`{"customer_id": "c42", ...}`) are completed from the online feature
+        # store before scoring, when the served version was trained from feature views.
+        self.features: EntityResolver | None = None
 
     def unavailable(self) -> JSONResponse:
         return _detail(503, self.router.last_error or "no model loaded")
@@ -99,6 +104,8 @@ class InferenceService:
 
     def predict_body(self, body: bytes) -> Response:
         with paused_gc():
+            if self.features is not None and (loaded := self.router.get()) is not None:
+                body = self.features.resolve(body, loaded.record.data_sha256)
             try:
                 payload = self.scorer.score(body)
             except NonFiniteOutput as exc:
@@ -242,6 +249,8 @@ def create_app(
     max_body_bytes: int = 6 * 1024 * 1024,
     capture_max_records: int = 100,
     body_read_timeout_seconds: float | None = 10.0,
+    online_features: OnlineStore | None = None,
+    feature_missing: MissingPolicy = "reject",
 ) -> FastAPI:
     """The API over `router`: an `InferenceService` with its operations registered as routes."""
     limits = ServingLimits(
@@ -251,6 +260,10 @@ def create_app(
         capture_max_records=capture_max_records,
     )
     service = InferenceService(router, limits, predictions, metrics)
+    if online_features is not None:
+        service.features = EntityResolver(
+            online_features, router.primary.artifacts, policy=feature_missing, emit=service.emit
+        )
     # /docs (Swagger UI) and /redoc with their scripts and styles served by the app itself, from
     # the fastapi-offline package: FastAPI's own pages load them from a CDN, blank offline.
     # No online validator either: Swagger UI would send the spec's URL to swagger.io.
@@ -317,4 +330,6 @@ def app_from_settings(settings: Settings, backend: Backend) -> FastAPI:
         max_batch_records=settings.max_batch_records,
         max_body_bytes=settings.max_body_bytes,
         body_read_timeout_seconds=settings.read_timeout_seconds,
+        online_features=backend.online_features,
+        feature_missing=settings.feature_missing,
     )

@@ -11,6 +11,7 @@ from mlops_template.core.settings import Settings
 from mlops_template.infra.aws.dynamodb import DynamoRegistry
 from mlops_template.infra.aws.kms import KmsMacSigner
 from mlops_template.infra.aws.metrics import CloudWatchMetricsSink, EmfMetricsSink
+from mlops_template.infra.aws.online_store import DynamoOnlineStore
 from mlops_template.infra.aws.predictions import FirehosePredictionLog
 from mlops_template.infra.aws.s3 import S3BlobStore
 
@@ -32,4 +33,7 @@ def aws_backend(settings: Settings) -> Backend:
         ),
         signer=KmsMacSigner(settings.export_signing_key, settings.trusted_export_key_list),
         name="aws",
+        online_features=DynamoOnlineStore(settings.feature_table)
+        if settings.feature_table
+        else None,
     )

@@ -14,6 +14,7 @@ from mlops_template.core.settings import Settings
 from mlops_template.infra.azure.blobstore import AzureBlobStore
 from mlops_template.infra.azure.clients import blob_service, table_service
 from mlops_template.infra.azure.metrics import LogMetricsSink
+from mlops_template.infra.azure.online_store import TableOnlineStore
 from mlops_template.infra.azure.predictions import BlobPredictionLog
 from mlops_template.infra.azure.registry import TableRegistry
 from mlops_template.infra.azure.signing import AppSettingSigner
@@ -35,4 +36,9 @@ def azure_backend(settings: Settings) -> Backend:
         ),
         signer=AppSettingSigner(settings.export_signing_key, settings.trusted_export_key_list),
         name="azure",
+        online_features=(
+            TableOnlineStore(tables.get_table_client(settings.azure_feature_table))
+            if settings.azure_feature_table
+            else None
+        ),
     )

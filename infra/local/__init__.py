@@ -9,6 +9,7 @@ from mlops_template.core.registry import Registry, RegistryOutOfStep
 from mlops_template.core.settings import Settings
 from mlops_template.infra.local.blobstore import FileBlobStore
 from mlops_template.infra.local.metrics import JsonlMetricsSink
+from mlops_template.infra.local.online_store import SqliteOnlineStore
 from mlops_template.infra.local.predictions import FilePredictionLog
 from mlops_template.infra.local.registry import SqliteRegistry
 from mlops_template.infra.local.signing import KeyFileSigner
@@ -37,4 +38,5 @@ def local_backend(settings: Settings) -> Backend:
             settings.trusted_export_key_list,
         ),
         name="local",
+        online_features=SqliteOnlineStore(home / "online-features.db"),
     )

@@ -247,6 +247,23 @@ def test_roles_grant_what_the_code_calls_and_nothing_more(
     assert api.post("/feedback", json={"prediction_id": pid, "label": "benign"}).status_code == 202
     assert api.get("/model").status_code == 200
 
+    # Entity records (docs/feature-store.md): the version's training set names a feature view;
+    # a record naming an entity instead of that feature is looked up with one BatchGetItem.
+    from mlops_template.core.features.definitions import ViewSpec
+    from mlops_template.core.features.serving import manifest_key
+
+    looked_up = schema.feature_names[0]
+    view = ViewSpec("stats", "v1", "patient_id", ((looked_up, "float64"),), ttl_ms=86_400_000)
+    data_sha256 = backend.registry.get(MODEL, 1).data_sha256
+    backend.artifacts.put(
+        manifest_key(data_sha256), json.dumps({"views": [view.to_json()]}).encode()
+    )
+    as_function_env(monkeypatch, "inference")
+    api = LambdaApiClient(serve)
+    record = {k: v for k, v in records[0].items() if k != looked_up} | {"patient_id": "p1"}
+    missing = api.post("/predict", json={"records": [record]})
+    assert missing.status_code == 422 and "'p1'" in missing.text
+
     # Streaming scoring: the SQS poller (the event source mapping, which uses the function's
     # role) hands it a batch with a poison message, deletes what was scored, and the poison
     # goes to the DLQ after maxReceiveCount receives.
@@ -260,7 +277,24 @@ def test_roles_grant_what_the_code_calls_and_nothing_more(
     output = sqs.create_queue(QueueName=f"{aws.data_bucket}-stream-output")["QueueUrl"]
     monkeypatch.setenv("MLOPS_STREAM_OUTPUT_QUEUE_URL", output)
     as_function_env(monkeypatch, "stream")
-    for body in (json.dumps({"records": records[:5]}), json.dumps(records[5]), "not json"):
+    # Feature rows share the stream (docs/feature-store.md): online store and history.
+    from mlops_template.tooling import feature_demo
+
+    monkeypatch.setenv("MLOPS_FEATURE_REPO", feature_demo.__file__)
+    as_function_env(monkeypatch, "stream")
+    feature_row = {
+        "customer_id": "c1",
+        "event_time": "2026-01-01T00:00:00",
+        "total_spend": 9,
+        "orders": 1,
+    }
+    bodies = (
+        json.dumps({"records": records[:5]}),
+        json.dumps(records[5]),
+        "not json",
+        json.dumps({"feature_view": "customer_stats", "records": [feature_row]}),
+    )
+    for body in bodies:
         sqs.send_message(QueueUrl=source, MessageBody=body)
     token = CURRENT.set("stream")
     try:

@@ -256,6 +256,8 @@ locals {
         MLOPS_MODEL_REFRESH_SECONDS = tostring(var.model_refresh_seconds)
         MLOPS_CAPTURE_SAMPLE_RATE   = tostring(var.capture_sample_rate)
         MLOPS_MAX_BATCH_RECORDS     = tostring(var.max_batch_records)
+        MLOPS_FEATURE_TABLE         = var.features_table
+        MLOPS_FEATURE_MISSING       = var.feature_missing
       }
       statements = [
         { sid = "ReadArtifacts", actions = ["s3:GetObject"], resources = [local.artifact_objects] },
@@ -264,6 +266,8 @@ locals {
         # Captures go to the Firehose stream (never one table item each); feedback, one item.
         { sid = "Capture", actions = ["firehose:PutRecordBatch"], resources = [var.capture_stream_arn] },
         { sid = "Feedback", actions = ["dynamodb:PutItem"], resources = [var.predictions_table_arn] },
+        # Entity records at /predict: one BatchGetItem per request, on the online store only.
+        { sid = "ReadOnlineFeatures", actions = ["dynamodb:BatchGetItem"], resources = [var.features_table_arn] },
       ]
     }
     # Streaming scoring (docs/streaming.md): the inference zip, triggered by the input queue.
@@ -277,6 +281,8 @@ locals {
         MLOPS_CAPTURE_SAMPLE_RATE     = tostring(var.capture_sample_rate)
         MLOPS_MAX_BATCH_RECORDS       = tostring(var.max_batch_records)
         MLOPS_STREAM_OUTPUT_QUEUE_URL = aws_sqs_queue.stream_output.url
+        MLOPS_FEATURE_TABLE           = var.features_table
+        MLOPS_FEATURE_REPO            = var.feature_repo
       }
       statements = [
         { sid = "ReadArtifacts", actions = ["s3:GetObject"], resources = [local.artifact_objects] },
@@ -286,6 +292,9 @@ locals {
         # The event source mapping polls the input queue with this role.
         { sid = "ConsumeInput", actions = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"], resources = [aws_sqs_queue.stream_input.arn] },
         { sid = "SendResults", actions = ["sqs:SendMessage"], resources = [aws_sqs_queue.stream_output.arn] },
+        # Streamed feature rows (docs/feature-store.md): the online store, the offline history.
+        { sid = "WriteOnlineFeatures", actions = ["dynamodb:PutItem"], resources = [var.features_table_arn] },
+        { sid = "AppendFeatureHistory", actions = ["s3:PutObject"], resources = ["${var.data_bucket_arn}/features/offline/*"] },
       ]
     }
   }

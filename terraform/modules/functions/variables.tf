@@ -353,3 +353,30 @@ variable "monitor_window_hours" {
     error_message = "monitor_window_hours: more than 0, at most 744 (31 days)."
   }
 }
+
+variable "features_table" {
+  description = "Online feature store table name (entity lookups at /predict)."
+  type        = string
+}
+
+variable "features_table_arn" {
+  description = "Online feature store table ARN: the inference function may BatchGetItem on it only."
+  type        = string
+}
+
+variable "feature_missing" {
+  description = "/predict with an entity whose features are missing or stale: reject (422) or default (null)."
+  type        = string
+  default     = "reject"
+
+  validation {
+    condition     = contains(["reject", "default"], var.feature_missing)
+    error_message = "feature_missing must be reject or default."
+  }
+}
+
+variable "feature_repo" {
+  description = "Path, inside the inference package, of the feature definitions file the streaming function ingests feature messages with (empty: none)."
+  type        = string
+  default     = ""
+}

@@ -90,3 +90,30 @@ resource "aws_dynamodb_table" "idempotency" {
     kms_key_arn = var.kms_key_arn
   }
 }
+
+# The online feature store (docs/feature-store.md): one item per entity and feature view
+# version (pk = <view>#<version>#<entity>), features as native attributes. Writes are
+# conditional (latest event time wins); items expire after the view's TTL (expires_at).
+resource "aws_dynamodb_table" "features" {
+  name                        = "${var.name_prefix}-features"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "pk"
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = "pk"
+    type = "S"
+  }
+
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+  point_in_time_recovery {
+    enabled = true
+  }
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = var.kms_key_arn
+  }
+}

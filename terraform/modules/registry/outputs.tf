@@ -27,3 +27,13 @@ output "idempotency_table_arn" {
   description = "Powertools idempotency table ARN."
   value       = aws_dynamodb_table.idempotency.arn
 }
+
+output "features_table" {
+  description = "Online feature store table name."
+  value       = aws_dynamodb_table.features.name
+}
+
+output "features_table_arn" {
+  description = "Online feature store table ARN."
+  value       = aws_dynamodb_table.features.arn
+}

@@ -44,6 +44,8 @@ module "functions" {
   predictions_table_arn             = module.registry.predictions_table_arn
   capture_stream                    = module.captures.stream_name
   capture_stream_arn                = module.captures.stream_arn
+  features_table                    = module.registry.features_table
+  features_table_arn                = module.registry.features_table_arn
   idempotency_table                 = module.registry.idempotency_table
   idempotency_table_arn             = module.registry.idempotency_table_arn
   state_machine_name                = local.state_machine_name
