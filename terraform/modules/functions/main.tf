@@ -145,8 +145,9 @@ locals {
         { sid = "ReadData", actions = ["s3:GetObject"], resources = [local.data_objects] },
         { sid = "ListData", actions = ["s3:ListBucket"], resources = [var.data_bucket_arn] },
         { sid = "ReadArtifacts", actions = ["s3:GetObject"], resources = [local.artifact_objects] },
-        # Reads production's record; writes the run's metrics and, when the gate refuses, its end.
-        { sid = "ReadRegistryRecordRuns", actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"], resources = [var.registry_table_arn] },
+        # Reads production's record and stage history (past production versions, for staleness);
+        # writes the run's metrics and, when the gate refuses, its end.
+        { sid = "ReadRegistryRecordRuns", actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"], resources = [var.registry_table_arn] },
       ]
     }
     register = {
