@@ -80,6 +80,24 @@ class Settings(BaseSettings):
     azure_artifact_container: str = "artifacts"
     azure_registry_table: str = "registry"
     azure_predictions_table: str = "predictions"
+    azure_storage_account_name: str = Field(
+        default="",
+        description="Storage account reached with the function app's managed identity (no key) "
+        "when no connection string is set: what Terraform sets on Azure.",
+    )
+    azure_pipeline_queue_prefix: str = Field(
+        default="pipeline",
+        description="The pipeline's Storage queues are <prefix>-<step> (core/pipeline_steps.json).",
+    )
+    azure_stream_output_queue: str = Field(
+        default="", description="Streaming scoring on Azure: the Storage queue results go to."
+    )
+    azure_max_dequeue_count: int = Field(
+        default=5,
+        ge=1,
+        description="Deliveries of a pipeline message before it goes to <queue>-poison (host.json "
+        "extensions.queues.maxDequeueCount says the same).",
+    )
 
     # Training: in the Lambda for small data, or a SageMaker job.
     training_mode: Literal["lambda", "sagemaker"] = "lambda"

@@ -169,6 +169,14 @@ def demo(
             help="Run on the AWS adapters and Lambda handlers against moto, in this process.",
         ),
     ] = False,
+    azure_emulated: Annotated[
+        bool,
+        typer.Option(
+            "--azure-emulated",
+            help="Run on the Azure adapters and the function app against Azurite (started here; "
+            "needs Node.js), the functions called in this process.",
+        ),
+    ] = False,
 ) -> None:
     """Run the whole lifecycle: train, serve, drift, retrain, quarantine, rollback."""
     from mlops_template.tooling.console import render_demo
@@ -188,6 +196,9 @@ def demo(
         if aws_emulated:
             result = _emulated_demo(on_step)
             inspect = None
+        elif azure_emulated:
+            result = _azure_emulated_demo(on_step)
+            inspect = None
         else:
             workdir = home or Path(tempfile.mkdtemp(prefix="mlops-demo-"))
             if home is not None and home.exists():
@@ -202,7 +213,8 @@ def demo(
             )
     render_demo(console, result)
     if inspect is None:
-        console.print("[dim]state was kept in moto (in-process AWS): gone with this process[/]")
+        where = "Azurite (stopped)" if azure_emulated else "moto (in-process AWS)"
+        console.print(markup("[dim]state was kept in {}: gone with this process[/]", where))
     else:
         console.print(markup("[dim]state kept; inspect it with:[/] {}", inspect), soft_wrap=True)
     if report is not None:
@@ -232,6 +244,32 @@ def _emulated_demo(on_step: Any) -> Any:
                 pipeline=pipeline.run,
                 api=lambda: LambdaApiClient(inference_handler),
                 label="aws-emulated",
+            ).run()
+    except EmulatorUnavailable as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _azure_emulated_demo(on_step: Any) -> Any:
+    from mlops_template.tooling.azure_emulation import (
+        EmulatorUnavailable,
+        FunctionHost,
+        FunctionsApiClient,
+        QueueChainPipeline,
+        emulated_azure,
+    )
+    from mlops_template.tooling.demo import MODEL, Demo
+
+    try:
+        with emulated_azure(model=MODEL) as settings:
+            host = FunctionHost(settings)
+            from mlops_template.azure_functions.runtime import backend
+
+            return Demo(
+                backend(),
+                on_step=on_step,
+                pipeline=QueueChainPipeline(host).run,
+                api=lambda: FunctionsApiClient(host),
+                label="azure-emulated",
             ).run()
     except EmulatorUnavailable as exc:
         raise _fail(str(exc)) from exc
