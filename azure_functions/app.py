@@ -44,32 +44,38 @@ Scope = MutableMapping[str, Any]
 Asgi = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Any]
 
 
-class ServedApp:
-    """The FastAPI app, built on the first request, told about the route prefix."""
+class RoutePrefix:
+    """An ASGI app built on its first request (nothing reaches storage at import), told that the
+    host serves it under the route prefix, as Mangum is told API Gateway's base path."""
 
-    def __init__(self) -> None:
+    def __init__(self, build: Callable[[], Asgi], prefix: str = ROUTE_PREFIX) -> None:
+        self._build, self._prefix = build, prefix
         self._app: Asgi | None = None
 
     def app(self) -> Asgi:
         if self._app is None:
-            from mlops_template.core.serving.app import app_from_settings
-
-            self._app = app_from_settings(settings(), backend())
+            self._app = self._build()
         return self._app
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         path = scope.get("path", "")
         if scope["type"] in ("http", "websocket") and (
-            path == ROUTE_PREFIX or path.startswith(f"{ROUTE_PREFIX}/")
+            path == self._prefix or path.startswith(f"{self._prefix}/")
         ):
-            scope = {**scope, "root_path": ROUTE_PREFIX}
+            scope = {**scope, "root_path": self._prefix}
         await self.app()(scope, receive, send)
 
     def reset(self) -> None:
         self._app = None
 
 
-served = ServedApp()
+def _served_app() -> Asgi:
+    from mlops_template.core.serving.app import app_from_settings
+
+    return app_from_settings(settings(), backend())
+
+
+served = RoutePrefix(_served_app)
 app = func.AsgiFunctionApp(app=served, http_auth_level=func.AuthLevel.FUNCTION)
 
 
