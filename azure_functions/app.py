@@ -168,6 +168,9 @@ def monitor(timer: func.TimerRequest) -> dict[str, Any]:
     except RegistryError as exc:
         log.info("nothing to monitor: %s", exc)
         return {"skipped": str(exc)}
+    flush = getattr(backend().metrics, "flush", None)
+    if flush is not None:  # the instance may be frozen once the function returns
+        flush()
     return result.model_dump(mode="json", exclude={"drift": {"features"}})
 
 

@@ -92,6 +92,23 @@ class Settings(BaseSettings):
     azure_stream_output_queue: str = Field(
         default="", description="Streaming scoring on Azure: the Storage queue results go to."
     )
+    applicationinsights_connection_string: str = Field(
+        default="",
+        # The platform's own variable (the function app's site_config sets it).
+        validation_alias=AliasChoices(
+            "APPLICATIONINSIGHTS_CONNECTION_STRING", "MLOPS_APPLICATIONINSIGHTS_CONNECTION_STRING"
+        ),
+        description="Azure: metrics go to this Application Insights (customMetrics) through "
+        "OpenTelemetry; without it, one JSON log line per metric.",
+    )
+    applicationinsights_authentication_string: str = Field(
+        default="",
+        validation_alias=AliasChoices(
+            "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+            "MLOPS_APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+        ),
+        description="`Authorization=AAD`: telemetry is sent with the managed identity.",
+    )
     azure_max_dequeue_count: int = Field(
         default=5,
         ge=1,

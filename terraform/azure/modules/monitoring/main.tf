@@ -38,12 +38,13 @@ resource "azurerm_monitor_action_group" "reaction" {
 }
 
 locals {
-  # Custom metrics the monitor and the API publish (core/monitoring.py, core/serving/scoring.py).
+  # Custom metrics the monitor and the API publish (core/monitoring.py, core/serving/scoring.py);
+  # OpenTelemetry sends instrument names lower-cased, hence =~ (case-insensitive).
   alerts = {
     drift = {
       reaction    = "retrain"
       description = "Share of drifted features over the threshold: retrain on the newest data."
-      query       = "customMetrics | where name == 'DataDriftShare' | summarize value = max(value) by bin(timestamp, 1h)"
+      query       = "customMetrics | where name =~ 'DataDriftShare' | summarize value = max(value) by bin(timestamp, 1h)"
       threshold   = var.drift_share_threshold
       operator    = "GreaterThan"
       window      = "PT1H"
@@ -51,7 +52,7 @@ locals {
     accuracy = {
       reaction    = "retrain"
       description = "Live accuracy from feedback under the floor: retrain."
-      query       = "customMetrics | where name == 'FeedbackAccuracy' | summarize value = min(value) by bin(timestamp, 1h)"
+      query       = "customMetrics | where name =~ 'FeedbackAccuracy' | summarize value = min(value) by bin(timestamp, 1h)"
       threshold   = var.min_feedback_accuracy
       operator    = "LessThan"
       window      = "PT1H"
