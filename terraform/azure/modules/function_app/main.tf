@@ -35,7 +35,7 @@ locals {
     artifacts   = "Storage Blob Data Contributor"
     deployments = "Storage Blob Data Contributor"
     hosts       = "Storage Blob Data Owner"
-    secrets     = "Storage Blob Data Owner"
+    host_keys   = "Storage Blob Data Owner"
   }
   table_roles = { for k, _ in var.storage.table_ids : k => "Storage Table Data Contributor" }
   # Contributor on a queue: the host reads and deletes, and moves failures to the poison queue.

@@ -10,7 +10,7 @@ locals {
     # The Flex Consumption package, and the host's keys and leases.
     deployments = "deployments"
     hosts       = "azure-webjobs-hosts"
-    secrets     = "azure-webjobs-secrets"
+    host_keys   = "azure-webjobs-secrets"
   }
   tables = { registry = "registry", predictions = "predictions" }
 }

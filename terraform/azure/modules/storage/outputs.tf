@@ -14,7 +14,7 @@ output "blob_endpoint" {
 }
 
 output "containers" {
-  description = "Container name by role (data, artifacts, deployments, hosts, secrets)."
+  description = "Container name by role (data, artifacts, deployments, hosts, host_keys)."
   value       = { for k, c in azurerm_storage_container.main : k => c.name }
 }
 
