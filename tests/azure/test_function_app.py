@@ -255,3 +255,17 @@ def test_an_alert_on_a_fresh_promotion_rolls_it_back(deployed, first_run, frame)
     [reaction] = json.loads(answer.get_body())["reactions"]
     assert reaction["action"] == "rollback"
     assert registry.current(MODEL, "production").version == reaction["to_version"]
+
+
+def test_host_json_agrees_with_the_code():
+    """The host's route prefix is the one the app is told; its poison rule the one emulated."""
+    from mlops_template.azure_functions.app import ROUTE_PREFIX
+    from mlops_template.core.settings import Settings
+
+    host = json.loads(
+        (Path(__file__).resolve().parents[2] / "azure_functions/host.json").read_text()
+    )
+    assert f"/{host['extensions']['http']['routePrefix']}" == ROUTE_PREFIX
+    queues = host["extensions"]["queues"]
+    assert queues["maxDequeueCount"] == Settings().azure_max_dequeue_count
+    assert queues["messageEncoding"] == "base64"  # what StorageQueues sends
