@@ -1131,6 +1131,13 @@ def package(
     markdown: Annotated[
         Path | None, typer.Option(help="Append the table as Markdown (e.g. $GITHUB_STEP_SUMMARY).")
     ] = None,
+    azure_functions: Annotated[
+        bool,
+        typer.Option(
+            "--azure-functions",
+            help="Build the Azure function app zip (Linux x86-64, Python 3.12) instead.",
+        ),
+    ] = False,
 ) -> None:
     """Build the inference Lambda zip for Python 3.12 and check it against its size budget."""
     from rich.table import Table
@@ -1144,10 +1151,16 @@ def package(
     )
 
     architecture = arch or host_architecture()
-    with console.status(markup("building the inference package for {}", architecture)):
-        reports = [build_inference(output, architecture)]
-        if training_image:
-            reports.append(measure_training_image(output, architecture))
+    if azure_functions:
+        from mlops_template.tooling.packaging import build_azure_functions
+
+        with console.status("building the Azure function package"):
+            reports = [build_azure_functions(output)]
+    else:
+        with console.status(markup("building the inference package for {}", architecture)):
+            reports = [build_inference(output, architecture)]
+    if training_image and not azure_functions:
+        reports.append(measure_training_image(output, architecture))
     table = Table(title="Lambda packages", title_justify="left")
     for col in ("package", "arch", "files", "unzipped MB", "zipped MB", "budget", "sha256"):
         table.add_column(col)
