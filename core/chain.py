@@ -88,8 +88,9 @@ class QueuePipelineStarter:
         )
 
     def start(self, model: str, key: str, *, token: str, reason: str) -> PipelineStart:
+        marker = f"pipeline-runs/{model}/{token}.json"
         try:
-            self.backend.data.put_if_absent(f"pipeline-runs/{model}/{token}.json", b"{}")
+            self.backend.data.put_if_absent(marker, b"{}")
         except BlobExists:
             return PipelineStart(execution=token, started=False)
         first = chain_steps()[0].name
@@ -101,7 +102,12 @@ class QueuePipelineStarter:
             "promote_to": self.promote_to,
         }
         message = ChainMessage(step=first, state=state)
-        self.queues.send(queue_name(self.prefix, first), message.model_dump_json())
+        try:
+            self.queues.send(queue_name(self.prefix, first), message.model_dump_json())
+        except Exception:
+            # Not sent, not started: release the claim so a retried event can start the run.
+            self.backend.data.delete(marker)
+            raise
         return PipelineStart(execution=token, started=True)
 
 

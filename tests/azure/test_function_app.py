@@ -269,3 +269,27 @@ def test_host_json_agrees_with_the_code():
     queues = host["extensions"]["queues"]
     assert queues["maxDequeueCount"] == Settings().azure_max_dequeue_count
     assert queues["messageEncoding"] == "base64"  # what StorageQueues sends
+
+
+def test_a_start_whose_message_was_not_sent_can_be_started_again(deployed):
+    from mlops_template.core.chain import QueuePipelineStarter
+
+    host, backend = deployed
+
+    class Down:
+        def send(self, queue: str, body: str) -> None:
+            raise ConnectionError("queue service unavailable")
+
+    prefix = host.settings.azure_pipeline_queue_prefix
+    with pytest.raises(ConnectionError):
+        QueuePipelineStarter(backend, Down(), prefix=prefix).start(
+            MODEL, "incoming/x.csv", token="tok-unsent", reason="t"
+        )
+    from mlops_template.azure_functions.runtime import step_queues
+
+    started = QueuePipelineStarter(backend, step_queues(), prefix=prefix).start(
+        MODEL, "incoming/x.csv", token="tok-unsent", reason="t"
+    )
+    assert started.started is True
+    assert [m.run_id for m in queued(host, "validate")] == ["tok-unsent"]
+    host.drain()
