@@ -71,9 +71,10 @@ class Budget:
 
 
 INFERENCE_BUDGET = Budget(unzipped_mb=150, zipped_mb=50)
-# The Azure function app carries the whole pipeline (training included): measured 2026-11 with
-# `build_azure_functions` at about 390 MB unzipped and 120 MB zipped (docs/azure.md).
-AZURE_FUNCTIONS_BUDGET = Budget(unzipped_mb=450, zipped_mb=150)
+# The Azure function app carries the whole pipeline (training included): measured with
+# `mlops package --azure-functions` at 496.8 MB unzipped, 166.1 MB zipped, 13,721 files
+# (docs/azure.md); the budget leaves about 10% for growth.
+AZURE_FUNCTIONS_BUDGET = Budget(unzipped_mb=550, zipped_mb=185)
 
 
 @dataclass
@@ -355,6 +356,7 @@ def build_azure_functions(output_dir: Path) -> PackageReport:
     output = output_dir / "azure-functions.zip"
     deterministic_zip(work, output)
     report = measure("azure-functions", "x86_64", work, output, AZURE_FUNCTIONS_BUDGET)
+    report.largest = measure("site-packages", "x86_64", site, None, None).largest
     if os.environ.get("MLOPS_KEEP_BUILD") != "1":
         shutil.rmtree(work, ignore_errors=True)
     return report
