@@ -117,6 +117,41 @@ class Settings(BaseSettings):
     azure_feature_table: str = Field(
         default="", description="The online feature store's table (Azure); unset: none."
     )
+    azure_storage_account_name: str = Field(
+        default="",
+        description="Storage account reached with the function app's managed identity (no key) "
+        "when no connection string is set: what Terraform sets on Azure.",
+    )
+    azure_pipeline_queue_prefix: str = Field(
+        default="pipeline",
+        description="The pipeline's Storage queues are <prefix>-<step> (core/pipeline_steps.json).",
+    )
+    azure_stream_output_queue: str = Field(
+        default="", description="Streaming scoring on Azure: the Storage queue results go to."
+    )
+    applicationinsights_connection_string: str = Field(
+        default="",
+        # The platform's own variable (the function app's site_config sets it).
+        validation_alias=AliasChoices(
+            "APPLICATIONINSIGHTS_CONNECTION_STRING", "MLOPS_APPLICATIONINSIGHTS_CONNECTION_STRING"
+        ),
+        description="Azure: metrics go to this Application Insights (customMetrics) through "
+        "OpenTelemetry; without it, one JSON log line per metric.",
+    )
+    applicationinsights_authentication_string: str = Field(
+        default="",
+        validation_alias=AliasChoices(
+            "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+            "MLOPS_APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+        ),
+        description="`Authorization=AAD`: telemetry is sent with the managed identity.",
+    )
+    azure_max_dequeue_count: int = Field(
+        default=5,
+        ge=1,
+        description="Deliveries of a pipeline message before it goes to <queue>-poison (host.json "
+        "extensions.queues.maxDequeueCount says the same).",
+    )
 
     # Where a pipeline run validates and trains: in the Lambda functions for files they can hold,
     # in a SageMaker Processing job and a Training job for bigger ones (docs/data-plane.md).

@@ -6,6 +6,7 @@ provider's package. The functions here are the one place that picks a provider."
 from __future__ import annotations
 
 from mlops_template.core.backend import Backend
+from mlops_template.core.chain import StepQueues
 from mlops_template.core.ports import PipelineStarter, ResultQueue, TrainingLauncher
 from mlops_template.core.settings import Settings
 
@@ -37,25 +38,53 @@ def _provider_backend(settings: Settings) -> Backend:
 
 
 def build_pipeline_starter(settings: Settings, backend: Backend) -> PipelineStarter:
-    """Where a pipeline run starts: Step Functions on AWS, in this process otherwise."""
+    """Where a pipeline run starts: Step Functions on AWS, the Storage-queue chain on Azure
+    (core/chain.py), in this process otherwise."""
     if settings.backend == "aws":
         from mlops_template.infra.aws.stepfunctions import StepFunctionsPipelineStarter
 
         return StepFunctionsPipelineStarter(settings.state_machine_arn)
+    if settings.backend == "azure":
+        from mlops_template.core.chain import QueuePipelineStarter
+        from mlops_template.infra.azure.clients import queue_service
+        from mlops_template.infra.azure.queues import StorageQueues
+
+        return QueuePipelineStarter(
+            backend,
+            StorageQueues(queue_service(settings)),
+            prefix=settings.azure_pipeline_queue_prefix,
+            promote_to=settings.auto_promote_stage or None,
+        )
     from mlops_template.core.starter import LocalPipelineStarter
 
     return LocalPipelineStarter(backend)
 
 
+def build_step_queues(settings: Settings) -> StepQueues:
+    """The pipeline's step queues (core/chain.py): Storage queues on Azure."""
+    if settings.backend != "azure":
+        raise ValueError(f"the queue-chained pipeline runs on Azure, not {settings.backend!r}")
+    from mlops_template.infra.azure.clients import queue_service
+    from mlops_template.infra.azure.queues import StorageQueues
+
+    return StorageQueues(queue_service(settings))
+
+
 def build_result_queue(settings: Settings) -> ResultQueue:
     """Where streaming scoring sends its results: the SQS queue MLOPS_STREAM_OUTPUT_QUEUE_URL
-    on AWS, a JSON-lines file under MLOPS_HOME locally."""
+    on AWS, the Storage queue MLOPS_AZURE_STREAM_OUTPUT_QUEUE on Azure, a JSON-lines file under
+    MLOPS_HOME locally."""
     if settings.backend == "aws":
         from mlops_template.infra.aws.sqs import SqsResultQueue
 
         return SqsResultQueue(settings.stream_output_queue_url)
     if settings.backend == "azure":
-        raise NotImplementedError("streaming scoring has no Azure queue adapter yet")
+        from mlops_template.infra.azure.clients import queue_service
+        from mlops_template.infra.azure.queues import StorageQueues, StorageResultQueue
+
+        return StorageResultQueue(
+            StorageQueues(queue_service(settings)), settings.azure_stream_output_queue
+        )
     from mlops_template.infra.local.results import JsonLinesResultQueue
 
     return JsonLinesResultQueue(settings.home / "stream-results.jsonl")

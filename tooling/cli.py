@@ -178,6 +178,14 @@ def demo(
             "ingested, a point-in-time training set, a model trained from it, /predict by id.",
         ),
     ] = False,
+    azure_emulated: Annotated[
+        bool,
+        typer.Option(
+            "--azure-emulated",
+            help="Run on the Azure adapters and the function app against Azurite (started here; "
+            "needs Node.js), the functions called in this process.",
+        ),
+    ] = False,
 ) -> None:
     """Run the whole lifecycle: train, serve, drift, retrain, quarantine, rollback."""
     from mlops_template.tooling.console import render_demo
@@ -205,6 +213,9 @@ def demo(
         if aws_emulated:
             result = _emulated_demo(on_step)
             inspect = None
+        elif azure_emulated:
+            result = _azure_emulated_demo(on_step)
+            inspect = None
         else:
             workdir = home or Path(tempfile.mkdtemp(prefix="mlops-demo-"))
             if home is not None and home.exists():
@@ -219,7 +230,8 @@ def demo(
             )
     render_demo(console, result)
     if inspect is None:
-        console.print("[dim]state was kept in moto (in-process AWS): gone with this process[/]")
+        where = "Azurite (stopped)" if azure_emulated else "moto (in-process AWS)"
+        console.print(markup("[dim]state was kept in {}: gone with this process[/]", where))
     else:
         console.print(markup("[dim]state kept; inspect it with:[/] {}", inspect), soft_wrap=True)
     if report is not None:
@@ -249,6 +261,32 @@ def _emulated_demo(on_step: Any) -> Any:
                 pipeline=pipeline.run,
                 api=lambda: LambdaApiClient(inference_handler),
                 label="aws-emulated",
+            ).run()
+    except EmulatorUnavailable as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _azure_emulated_demo(on_step: Any) -> Any:
+    from mlops_template.tooling.azure_emulation import (
+        EmulatorUnavailable,
+        FunctionHost,
+        FunctionsApiClient,
+        QueueChainPipeline,
+        emulated_azure,
+    )
+    from mlops_template.tooling.demo import MODEL, Demo
+
+    try:
+        with emulated_azure(model=MODEL) as settings:
+            host = FunctionHost(settings)
+            from mlops_template.azure_functions.runtime import backend
+
+            return Demo(
+                backend(),
+                on_step=on_step,
+                pipeline=QueueChainPipeline(host).run,
+                api=lambda: FunctionsApiClient(host),
+                label="azure-emulated",
             ).run()
     except EmulatorUnavailable as exc:
         raise _fail(str(exc)) from exc
@@ -1199,6 +1237,13 @@ def package(
     markdown: Annotated[
         Path | None, typer.Option(help="Append the table as Markdown (e.g. $GITHUB_STEP_SUMMARY).")
     ] = None,
+    azure_functions: Annotated[
+        bool,
+        typer.Option(
+            "--azure-functions",
+            help="Build the Azure function app zip (Linux x86-64, Python 3.12) instead.",
+        ),
+    ] = False,
 ) -> None:
     """Build the inference Lambda zip for Python 3.12 and check it against its size budget."""
     from rich.table import Table
@@ -1212,10 +1257,16 @@ def package(
     )
 
     architecture = arch or host_architecture()
-    with console.status(markup("building the inference package for {}", architecture)):
-        reports = [build_inference(output, architecture)]
-        if training_image:
-            reports.append(measure_training_image(output, architecture))
+    if azure_functions:
+        from mlops_template.tooling.packaging import build_azure_functions
+
+        with console.status("building the Azure function package"):
+            reports = [build_azure_functions(output)]
+    else:
+        with console.status(markup("building the inference package for {}", architecture)):
+            reports = [build_inference(output, architecture)]
+    if training_image and not azure_functions:
+        reports.append(measure_training_image(output, architecture))
     table = Table(title="Lambda packages", title_justify="left")
     for col in ("package", "arch", "files", "unzipped MB", "zipped MB", "budget", "sha256"):
         table.add_column(col)

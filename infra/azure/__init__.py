@@ -9,11 +9,12 @@ load them.
 from __future__ import annotations
 
 from mlops_template.core.backend import Backend
+from mlops_template.core.ports import MetricsSink
 from mlops_template.core.registry import Registry
 from mlops_template.core.settings import Settings
 from mlops_template.infra.azure.blobstore import AzureBlobStore
 from mlops_template.infra.azure.clients import blob_service, table_service
-from mlops_template.infra.azure.metrics import LogMetricsSink
+from mlops_template.infra.azure.metrics import AzureMonitorMetricsSink, LogMetricsSink
 from mlops_template.infra.azure.online_store import TableOnlineStore
 from mlops_template.infra.azure.predictions import BlobPredictionLog
 from mlops_template.infra.azure.registry import TableRegistry
@@ -30,7 +31,7 @@ def azure_backend(settings: Settings) -> Backend:
         registry=Registry(
             TableRegistry(tables.get_table_client(settings.azure_registry_table)), artifacts
         ),
-        metrics=LogMetricsSink(),
+        metrics=metrics_sink(settings),
         predictions=BlobPredictionLog(
             data, tables.get_table_client(settings.azure_predictions_table)
         ),
@@ -41,4 +42,18 @@ def azure_backend(settings: Settings) -> Backend:
             if settings.azure_feature_table
             else None
         ),
+    )
+
+
+def metrics_sink(settings: Settings) -> MetricsSink:
+    """Application Insights when the app has one, else a log line per metric."""
+    if not settings.applicationinsights_connection_string:
+        return LogMetricsSink()
+    credential = None
+    if "Authorization=AAD" in settings.applicationinsights_authentication_string:
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential()
+    return AzureMonitorMetricsSink(
+        settings.applicationinsights_connection_string, credential=credential
     )

@@ -22,7 +22,9 @@ MAY_IMPORT = {
     "core": {"training", "core"},
     "infra": {"core", "infra"},
     "functions": {"training", "core", "infra", "functions"},
-    "tooling": {"training", "core", "infra", "functions", "tooling"},
+    # The Azure Functions app: the same house rules as the Lambda handlers.
+    "azure_functions": {"training", "core", "infra", "azure_functions"},
+    "tooling": {"training", "core", "infra", "functions", "azure_functions", "tooling"},
 }
 
 
@@ -116,6 +118,7 @@ def test_the_rules_catch_arrows_that_run_up():
         f"{ns}.infra.azure.blobstore": {f"{ns}.infra.aws.clients", f"{ns}.core.ports"},
         f"{ns}.core.serving.app": {"tests.conftest"},
         f"{ns}.tooling.cli": {f"{ns}.infra.aws.s3", f"{ns}.functions.runtime"},
+        f"{ns}.azure_functions.app": {f"{ns}.infra.azure.queues", f"{ns}.functions.runtime"},
     }
     assert violations(graph) == {
         f"{ns}.core.registry": {f"{ns}.infra.aws.s3"},
@@ -123,6 +126,7 @@ def test_the_rules_catch_arrows_that_run_up():
         f"{ns}.functions.validate": {f"{ns}.infra.aws"},
         f"{ns}.infra.azure.blobstore": {f"{ns}.infra.aws.clients"},
         f"{ns}.core.serving.app": {"tests.conftest"},
+        f"{ns}.azure_functions.app": {f"{ns}.infra.azure.queues", f"{ns}.functions.runtime"},
     }
 
 

@@ -17,6 +17,7 @@ from .conftest import (
     ENVS,
     MODULES,
     TERRAFORM,
+    aws_tf_files,
     blocks,
     environment_inputs,
     first,
@@ -244,7 +245,7 @@ def test_every_root_and_module_requires_aws_provider_6(all_tf_files):
         for block in parse(path)["terraform"]
         for providers in block.get("required_providers", [])
     }
-    assert len(constraints) == len(list(TERRAFORM.rglob("versions.tf")))
+    assert len(constraints) == len(aws_tf_files("versions.tf"))
     for where, constraint in constraints.items():
         allowed = SpecifierSet(constraint)  # Terraform's ">= 6.0, < 7.0" reads the same way
         assert "6.0.0" in allowed and "5.100.0" not in allowed, f"{where}: {constraint}"

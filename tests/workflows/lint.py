@@ -106,8 +106,17 @@ def workflow_problems(path: Path) -> list[str]:
                 assumes_role = True
                 if "role-to-assume" not in (step.get("with") or {}):
                     problems.append(f"{job_name}: AWS credentials without role-to-assume (OIDC)")
+            if uses and uses.startswith("azure/login@"):
+                assumes_role = True
+                given = step.get("with") or {}
+                # A federated credential: client, tenant and subscription ids, never `creds`.
+                if "creds" in given or "client-id" not in given:
+                    problems.append(f"{job_name}: Azure login without a federated credential")
         uses_job = job.get("uses", "")
-        calls_deploy = isinstance(uses_job, str) and "deploy-environment" in uses_job
+        calls_deploy = (
+            isinstance(uses_job, str)
+            and re.search(r"deploy(-azure)?-environment", uses_job) is not None
+        )
         if (assumes_role or calls_deploy) and job_permissions.get("id-token") != "write":
             problems.append(f"{job_name}: assumes an AWS role without id-token: write")
         if job_permissions.get("id-token") == "write" and not (assumes_role or calls_deploy):
