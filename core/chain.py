@@ -20,7 +20,14 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, Field
 
 from mlops_template.core.backend import Backend
-from mlops_template.core.pipeline import PipelineStep, PipelineSteps, pipeline_steps, step_tasks
+from mlops_template.core.pipeline import (
+    DataValidationError,
+    PipelineState,
+    PipelineStep,
+    PipelineSteps,
+    pipeline_steps,
+    step_tasks,
+)
 from mlops_template.core.ports import BlobExists
 from mlops_template.core.records import PipelineStart
 
@@ -59,8 +66,14 @@ class StepOutcome(BaseModel):
 
 
 def chain_steps() -> tuple[PipelineStep, ...]:
-    """The steps the chain runs: remote training states belong to the Step Functions polling."""
-    return tuple(step for step in pipeline_steps() if not step.remote_training)
+    """The steps the chain runs: not the SageMaker collectors, nor the size route and the
+    Quarantine state, which are the Step Functions definition's (a crash here quarantines in
+    handle_step, as the definition's Catch does)."""
+    return tuple(
+        step
+        for step in pipeline_steps()
+        if not step.remote_training and not step.state_machine_only
+    )
 
 
 def queue_name(prefix: str, step: str) -> str:
@@ -146,6 +159,18 @@ def handle_step(
         done, following = advance(steps, message, actor=actor)
     except Exception as exc:
         log.warning("run %s stopped at %s: %s", message.run_id, message.step, exc)
+        if message.step in ("validate", "train") and not isinstance(exc, DataValidationError):
+            # As the definition's Quarantine state does: a crashed step leaves no file behind.
+            with contextlib.suppress(Exception):
+                steps.quarantine_failed(
+                    PipelineState.model_validate(
+                        {
+                            **message.state,
+                            "failed_step": message.step,
+                            "error": {"Error": type(exc).__name__, "Cause": str(exc)},
+                        }
+                    )
+                )
         steps.fail_run(message.model, message.run_id, exc)
         return StepOutcome(
             step=message.step,

@@ -1280,6 +1280,7 @@ class PipelineStep(BaseModel):
     handler: str
     result_path: str
     remote_training: bool = False
+    state_machine_only: bool = False
 
 
 @cache

@@ -34,8 +34,11 @@ def metric_value(
     metric: str, y_true: Sequence[str], probabilities: np.ndarray, target: TargetSchema
 ) -> float | None:
     """One metric (None where it is undefined, e.g. ROC AUC on rows of one class)."""
-    if metric == "roc_auc" and len(set(y_true)) < 2:
+    present = set(y_true)
+    if metric == "roc_auc" and len(present) < 2:
         return None
+    if metric == "roc_auc" and len(present) < len(target.classes):
+        return None  # one-vs-rest AUC of a class absent from these rows is undefined
     if metric == "roc_auc" and len(target.classes) == 2 and target.positive_class is not None:
         # The one metric the importance and bootstrap loops need fast: no other metric computed.
         positive = np.asarray(y_true, dtype=object) == target.positive_class

@@ -109,6 +109,7 @@ def test_every_role_is_scoped_to_one_container_table_queue_or_the_telemetry():
 def test_the_queues_are_the_chain_steps_and_their_poison_queues(app_settings, functions):
     steps = module_locals("storage")["steps"]
     assert "core/pipeline_steps.json" in steps and "remote_training" in steps
+    assert "state_machine_only" in steps
     queues = module_locals("storage")["queues"]
     assert "${var.queue_prefix}-${s}" in queues and "${var.queue_prefix}-${s}-poison" in queues
     assert app_settings["MLOPS_AZURE_PIPELINE_QUEUE_PREFIX"] == "${var.storage.queue_prefix}"
