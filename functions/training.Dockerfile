@@ -9,6 +9,7 @@ COPY training /build/training
 COPY core /build/core
 COPY infra /build/infra
 COPY functions /build/functions
+COPY azure_functions /build/azure_functions
 COPY tooling /build/tooling
 # boto3 comes with the runtime; the rest is pinned in pyproject.toml. The tooling (CLI, emulator,
 # packaging) is part of the distribution but never of a function: removed once installed.

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,15 @@ def emulated_azure(location: Path | None = None, *, model: str = "model") -> Ite
         emulator.stop()
 
 
+@cache
+def app_functions() -> dict[str, Any]:
+    """The function app's functions by name, indexed once per process: azure-functions'
+    `get_functions()` refuses to index the same app twice ("not a unique function name")."""
+    from mlops_template.azure_functions.app import app
+
+    return {f.get_function_name(): f for f in app.get_functions()}
+
+
 class FunctionHost:
     """The function app's user functions, called as the Functions host calls them."""
 
@@ -121,10 +131,8 @@ class FunctionHost:
             TextBase64EncodePolicy,
         )
 
-        from mlops_template.azure_functions.app import app
-
         self.settings = settings
-        self.functions = {f.get_function_name(): f.get_user_function() for f in app.get_functions()}
+        self.functions = {name: f.get_user_function() for name, f in app_functions().items()}
         service = QueueServiceClient.from_connection_string(
             settings.azure_storage_connection_string
         )

@@ -242,7 +242,7 @@ def moto_patches() -> Iterator[None]:
 
     from moto.awslambda.models import LambdaFunction
     from moto.dynamodb.responses import DynamoHandler
-    from moto.firehose.models import FirehoseBackend
+    from moto.firehose.models import DeliveryStream, FirehoseBackend
 
     lock = threading.RLock()
     original = DynamoHandler.call_action
@@ -268,6 +268,9 @@ def moto_patches() -> Iterator[None]:
 
     with (
         mock.patch.object(DynamoHandler, "call_action", serialised),
+        # AWS's quota is 5,000 Firehose streams a region (moto's is 50): stacks that share one
+        # emulated account, each with its capture stream, must not run out.
+        mock.patch.object(DeliveryStream, "MAX_STREAMS_PER_REGION", 5000),
         mock.patch.object(LambdaFunction, "_invoke_lambda", _invoke_in_process),
         mock.patch.object(
             FirehoseBackend,

@@ -72,9 +72,10 @@ class Budget:
 
 INFERENCE_BUDGET = Budget(unzipped_mb=150, zipped_mb=50)
 # The Azure function app carries the whole pipeline (training included): measured with
-# `mlops package --azure-functions` at 496.8 MB unzipped, 166.1 MB zipped, 13,721 files
-# (docs/azure.md); the budget leaves about 10% for growth.
-AZURE_FUNCTIONS_BUDGET = Budget(unzipped_mb=550, zipped_mb=185)
+# `mlops package --azure-functions` at 496.8 MB unzipped, 166.1 MB zipped, 13,721 files, then
+# 564.1 MB / 189.9 MB once DuckDB (the feature store's point-in-time joins, 69 MB) and
+# fairlearn joined the dependencies (docs/azure.md); the budget leaves about 10% for growth.
+AZURE_FUNCTIONS_BUDGET = Budget(unzipped_mb=620, zipped_mb=210)
 
 
 @dataclass

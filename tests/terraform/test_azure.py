@@ -35,9 +35,9 @@ def app_settings() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def functions():
-    from mlops_template.azure_functions.app import app
+    from mlops_template.tooling.azure_emulation import app_functions
 
-    return {f.get_function_name(): f for f in app.get_functions()}
+    return app_functions()
 
 
 # What the function app reads (azure_functions/, core/chain.py, infra/azure): Terraform sets it.
