@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from mlops_template.core.records import TrainingJob
 from mlops_template.core.settings import Settings
@@ -27,8 +27,10 @@ COMMAND = (
     f"python -m {ENTRY_MODULE} --config '${{{{inputs.config}}}}'"
 )
 
+JobStatus = Literal["InProgress", "Completed", "Failed", "Stopping", "Stopped"]
+
 # Azure ML's job states, in the port's words.
-_STATUS = {
+_STATUS: dict[str, JobStatus] = {
     "Completed": "Completed",
     "Failed": "Failed",
     "Canceled": "Stopped",
@@ -161,7 +163,7 @@ class AzureMLTrainingLauncher:
         return self._record(self.client.jobs.get(name))
 
     def _record(self, job: Any) -> TrainingJob:
-        status = _STATUS.get(str(job.status), "InProgress")
+        status: JobStatus = _STATUS.get(str(job.status), "InProgress")
         outputs = getattr(job, "outputs", None) or {}
         model = outputs.get("model")
         return TrainingJob(
