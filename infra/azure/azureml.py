@@ -29,6 +29,8 @@ COMMAND = (
 
 JobStatus = Literal["InProgress", "Completed", "Failed", "Stopping", "Stopped"]
 
+SCHEMA_CHANNEL = "SM_CHANNEL_SCHEMA=$(dirname ${{inputs.schema}}) "
+
 # Azure ML's job states, in the port's words.
 _STATUS: dict[str, JobStatus] = {
     "Completed": "Completed",
@@ -92,9 +94,16 @@ class AzureMLJobSpec:
 
 
 def build_job(
-    spec: AzureMLJobSpec, *, model: str, run_id: str, dataset_uri: str, config_json: str
+    spec: AzureMLJobSpec,
+    *,
+    model: str,
+    run_id: str,
+    dataset_uri: str,
+    config_json: str,
+    schema_uri: str = "",
 ) -> Any:
-    """The command job (azure.ai.ml.entities.Command), built offline: nothing is sent."""
+    """The command job (azure.ai.ml.entities.Command), built offline: nothing is sent.
+    `schema_uri`: the model's data contract (a blob); without it the entry derives one."""
     from azure.ai.ml import Input, Output, command
     from azure.ai.ml.constants import AssetTypes, InputOutputModes
     from azure.ai.ml.entities import Environment
@@ -104,7 +113,7 @@ def build_job(
         name=job_name(model, run_id),
         display_name=f"train {model} {run_id}",
         experiment_name=model,
-        command=COMMAND,
+        command=SCHEMA_CHANNEL + COMMAND if schema_uri else COMMAND,
         environment=Environment(image=spec.image_uri),
         compute=spec.compute,
         inputs={
@@ -112,6 +121,15 @@ def build_job(
                 type=AssetTypes.URI_FILE, path=dataset_uri, mode=InputOutputModes.RO_MOUNT
             ),
             "config": config_json,
+            **(
+                {
+                    "schema": Input(
+                        type=AssetTypes.URI_FILE, path=schema_uri, mode=InputOutputModes.RO_MOUNT
+                    )
+                }
+                if schema_uri
+                else {}
+            ),
         },
         outputs={
             "model": Output(
@@ -150,11 +168,13 @@ class AzureMLTrainingLauncher:
     def start(
         self, *, model: str, run_id: str, dataset_uri: str, schema_uri: str, config_json: str
     ) -> TrainingJob:
-        # The schema travels inside the config's contract step on Azure: the entry falls back to
-        # the first contract of the data when no schema channel is mounted.
-        del schema_uri
         job = build_job(
-            self.spec, model=model, run_id=run_id, dataset_uri=dataset_uri, config_json=config_json
+            self.spec,
+            model=model,
+            run_id=run_id,
+            dataset_uri=dataset_uri,
+            config_json=config_json,
+            schema_uri=schema_uri,
         )
         submitted = self.client.jobs.create_or_update(job)
         return self._record(submitted)

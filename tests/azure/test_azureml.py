@@ -66,6 +66,19 @@ def test_the_job_runs_the_training_entry_in_the_training_image(spec):
     assert job.tags == {"environment": "staging", "model": "diabetes", "run_id": "run:1"}
 
 
+def test_the_models_contract_is_mounted_as_the_schema_channel(spec):
+    schema = f"{ACCOUNT}/data/schemas/diabetes/schema.json"
+    job = build_job(
+        spec, model="m", run_id="r", dataset_uri=DATA, config_json=CONFIG, schema_uri=schema
+    )
+    sent = job._to_job()._to_rest_object().as_dict()["properties"]
+    assert sent["inputs"]["schema"]["uri"] == schema
+    assert "SM_CHANNEL_SCHEMA=$(dirname ${{inputs.schema}})" in sent["command"]
+    without = build_job(spec, model="m", run_id="r", dataset_uri=DATA, config_json=CONFIG)
+    assert "schema" not in without.inputs
+    assert "SM_CHANNEL_SCHEMA" not in without.command
+
+
 def test_a_config_that_is_not_json_is_refused_before_anything_is_sent(spec):
     with pytest.raises(ValueError):
         build_job(spec, model="m", run_id="r", dataset_uri=DATA, config_json="{not json")
