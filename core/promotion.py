@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from mlops_template.core.artifacts import ArtifactIntegrityError, read_verified, version_key
 from mlops_template.core.backend import Backend
+from mlops_template.core.ports import ExportSigner
 from mlops_template.core.records import (
     ArtifactRef,
     ModelVersion,
@@ -57,8 +58,15 @@ def _record_digest(record_bytes: bytes) -> bytes:
     return hashlib.sha256(record_bytes).digest()
 
 
-def verify_bundle(backend: Backend, directory: Path) -> tuple[ModelVersion, str]:
-    """The bundle's record, and the trusted key that signed it; refused otherwise."""
+def verify_bundle(
+    backend: Backend, directory: Path, *, verifier: ExportSigner | None = None
+) -> tuple[ModelVersion, str]:
+    """The bundle's record, and the trusted key that signed it; refused otherwise.
+
+    `verifier`: whose keys decide (default: this environment's). Between clouds the target
+    cannot check a key that lives in the source's key service (an AWS KMS HMAC key never leaves
+    KMS), so `release` checks the bundle with the source's signer, which it holds anyway."""
+    signer_port = verifier or backend.signer
     record_bytes = (directory / RECORD_FILE).read_bytes()
     try:
         signature = ExportSignature.model_validate_json((directory / SIGNATURE_FILE).read_text())
@@ -69,9 +77,9 @@ def verify_bundle(backend: Backend, directory: Path) -> tuple[ModelVersion, str]
         ) from None
     except ValueError as exc:
         raise ExportSignatureError(f"{directory}/{SIGNATURE_FILE} is unreadable: {exc}") from None
-    signer = backend.signer.verify(_record_digest(record_bytes), signature.mac)
+    signer = signer_port.verify(_record_digest(record_bytes), signature.mac)
     if signer is None:
-        trusted = ", ".join(backend.signer.trusted()) or "none configured"
+        trusted = ", ".join(signer_port.trusted()) or "none configured"
         raise ExportSignatureError(
             f"the signature of {directory}/{RECORD_FILE} (key {signature.key}) does not match: "
             "the bundle was changed after export, or exported by an environment this one does "
@@ -134,13 +142,18 @@ def export_version(backend: Backend, model: str, version: int, directory: Path) 
 
 
 def import_version(
-    backend: Backend, directory: Path, *, source_environment: str, actor: str
+    backend: Backend,
+    directory: Path,
+    *,
+    source_environment: str,
+    actor: str,
+    verifier: ExportSigner | None = None,
 ) -> ModelVersion:
     """Register an exported version here as a new version (its own number, the same bytes),
     once its signature is from a trusted key and every file matches the signed record.
 
     Importing the same source version again returns the version it became the first time."""
-    source, signer = verify_bundle(backend, directory)
+    source, signer = verify_bundle(backend, directory, verifier=verifier)
     origin = {
         "environment": source_environment,
         "version": source.version,
@@ -190,9 +203,12 @@ def release(
     workdir: Path,
     wait_seconds: float = DEFAULT_WAIT_SECONDS,
 ) -> ReleaseResult:
-    """Export from `source`, import into `target`, promote, smoke-test, roll back on failure."""
+    """Export from `source`, import into `target`, promote, smoke-test, roll back on failure.
+
+    Between clouds (source and target backends of different providers) the bundle's signature
+    is checked with the source's key service; every artifact's SHA-256 is checked either way."""
     export_version(source, model, version, workdir)
-    imported = import_version(target, workdir, source_environment=source_environment, actor=actor)
+    imported = transfer(source, target, workdir, source_environment=source_environment, actor=actor)
     return promote_and_verify(
         target,
         model,
@@ -202,6 +218,17 @@ def release(
         actor=actor,
         source_version=version,
         wait_seconds=wait_seconds,
+    )
+
+
+def transfer(
+    source: Backend, target: Backend, directory: Path, *, source_environment: str, actor: str
+) -> ModelVersion:
+    """Import an exported bundle into `target`: within a cloud the target's trusted keys decide;
+    between clouds the source's signer does (see verify_bundle)."""
+    verifier = source.signer if source.name != target.name else None
+    return import_version(
+        target, directory, source_environment=source_environment, actor=actor, verifier=verifier
     )
 
 

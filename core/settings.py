@@ -177,6 +177,16 @@ class Settings(BaseSettings):
         description="Instance type of the SageMaker Processing jobs that validate big files.",
     )
     training_max_runtime_seconds: int = Field(default=3600, ge=60)
+    # Azure: big files train in an Azure Machine Learning command job (infra/azure/azureml.py)
+    # when a workspace is named; without one the function trains whatever the size.
+    azureml_subscription_id: str = ""
+    azureml_resource_group: str = ""
+    azureml_workspace: str = Field(
+        default="", description="Azure ML workspace for big files' training (empty: none)."
+    )
+    azureml_compute: str = Field(
+        default="cpu-cluster", description="Azure ML compute cluster the training jobs run on."
+    )
 
     @property
     def lambda_max_data_bytes(self) -> int:

@@ -59,6 +59,12 @@ READ_BY_THE_FUNCTIONS = {
     "azure_max_dequeue_count",
     "retrain_cooldown_seconds",
     "rollback_window_seconds",
+    # The train step's size route (core/chain.py) and the Azure ML job (infra/azure/azureml.py).
+    "azureml_subscription_id",
+    "azureml_resource_group",
+    "azureml_workspace",
+    "azureml_compute",
+    "training_image_uri",
 }
 
 

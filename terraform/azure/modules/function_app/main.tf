@@ -22,6 +22,13 @@ locals {
     MLOPS_AZURE_MAX_DEQUEUE_COUNT     = "5"
     MLOPS_RETRAIN_COOLDOWN_SECONDS    = "21600"
     MLOPS_ROLLBACK_WINDOW_SECONDS     = "3600"
+    # Big files train in an Azure ML command job when a workspace is named (docs/azure.md); with
+    # "" the function trains whatever the size.
+    MLOPS_AZUREML_SUBSCRIPTION_ID = var.azureml.subscription_id
+    MLOPS_AZUREML_RESOURCE_GROUP  = var.azureml.resource_group
+    MLOPS_AZUREML_WORKSPACE       = var.azureml.workspace
+    MLOPS_AZUREML_COMPUTE         = var.azureml.compute
+    MLOPS_TRAINING_IMAGE_URI      = var.azureml.image_uri
     # The triggers' connection (AzureWebJobsStorage): the same account, by identity.
     AzureWebJobsStorage__accountName = var.storage.account_name
     AzureWebJobsStorage__credential  = "managedidentity"

@@ -84,3 +84,21 @@ variable "tags" {
   description = "Tags on every resource."
   default     = {}
 }
+
+variable "azureml" {
+  type = object({
+    subscription_id = string
+    resource_group  = string
+    workspace       = string
+    compute         = string
+    image_uri       = string
+  })
+  description = "Azure ML workspace where big files train (workspace \"\" : none, the function trains)."
+  default = {
+    subscription_id = ""
+    resource_group  = ""
+    workspace       = ""
+    compute         = "cpu-cluster"
+    image_uri       = ""
+  }
+}
