@@ -1375,8 +1375,8 @@ def bench(
     )
     for col in ("metric", "plain record", "entity record (online store)", "entity / plain"):
         lookup.add_column(col, justify="right" if col != "metric" else "left")
-    for row in result.feature_rows():
-        lookup.add_row(*map(cell, row))
+    for lookup_row in result.feature_rows():
+        lookup.add_row(*map(cell, lookup_row))
     console.print(lookup)
     console.print(
         markup(
