@@ -35,7 +35,8 @@ def partition_of(model: str, version: int, at: str) -> str:
 
 def encode(record: PredictionRecord) -> bytes:
     """One JSON line; the label is never part of a capture (feedback joins it later)."""
-    return record.model_dump_json(exclude={"true_label"}).encode() + b"\n"
+    exclude = {"true_label"} if record.entities else {"true_label", "entities"}
+    return record.model_dump_json(exclude=exclude).encode() + b"\n"
 
 
 def parse_time(at: str) -> datetime:

@@ -24,6 +24,7 @@ from mlops_template.core.artifacts import read_verified
 from mlops_template.core.backend import Backend
 from mlops_template.core.canary import CanaryVerdict, advance_canary, check_canary
 from mlops_template.core.captures import CapturePart
+from mlops_template.core.features.skew import FeatureSkewReport, feature_skew
 from mlops_template.core.health_checks import SKEW_SAMPLE, HealthReport, run_health_checks
 from mlops_template.core.ports import PredictionLog
 from mlops_template.core.registry import RegistryError
@@ -57,6 +58,7 @@ class MonitorResult(BaseModel):
     abtest: AbTestStatus | None = None
     health: HealthReport | None = None
     canary: CanaryVerdict | None = None
+    feature_skew: FeatureSkewReport | None = None
 
 
 @dataclass
@@ -175,6 +177,8 @@ def run_monitor(
         )
     )
     health = run_health_checks(backend, current, sample, accuracy, scan.labelled, stage=stage)
+    # Entity records of the same sample: served feature values against the offline history.
+    skew = feature_skew(backend, current, sample, dimensions=dims)
     canary = None
     if stage == "production":  # a canary release's verdict; applied here only when asked
         canary = (advance_canary if apply_canary else check_canary)(backend, model)
@@ -198,4 +202,5 @@ def run_monitor(
         abtest=abtest,
         health=health,
         canary=canary,
+        feature_skew=skew,
     )

@@ -105,6 +105,9 @@ class PredictionRecord(BaseModel):
     label: str
     probability: float
     true_label: str | None = None
+    # An entity record's join keys (`{"customer_id": "c42"}`): its features came from the online
+    # store, and the monitor checks them against the offline history. Absent otherwise.
+    entities: dict[str, str] | None = None
 
 
 def feature_text(value: Any) -> str | None:

@@ -8,7 +8,10 @@ Gateway HTTP API (v2) events, each in fresh processes of this interpreter:
 - batch throughput: one request of `batch_rows` records, rows per second (median of 3);
 - package size: our Lambda zip (`mlops package`) against the baseline's dependencies built the
   same way;
-- parity: largest |ONNX - scikit-learn| probability over the whole data set.
+- parity: largest |ONNX - scikit-learn| probability over the whole data set;
+- the online feature lookup: our handler's warm p50/p99 for a plain 1-record request beside the
+  same record named by its entity (`{"entity_id": "e0"}`), its features read from the online
+  store (SQLite locally) before scoring, both in the same process and run.
 
 Our handler runs on the local backend (model files and registry on disk, like the baseline's
 pickle): the comparison is about the serving stack, not S3 or DynamoDB latency.
@@ -31,6 +34,7 @@ from typing import Any
 # The baseline is a standalone module beside this one: its probe imports it from this folder.
 HERE = Path(__file__).resolve().parent
 MODEL = "bench"
+ENTITY_KEY = "entity_id"
 BASELINE_DISTRIBUTIONS = (
     "fastapi",
     "mangum",
@@ -139,6 +143,24 @@ class BenchResult:
         )
         return rows
 
+    def feature_rows(self) -> list[tuple[str, str, str, str]]:
+        """(metric, plain record, entity record, entity / plain): the online lookup's cost."""
+        w = self.ours.warm
+        rows = []
+        for stat in ("p50", "p99"):
+            plain, entity = w.get(f"{stat}_ms_1"), w.get(f"{stat}_ms_entity")
+            if plain is None or entity is None:
+                continue
+            rows.append(
+                (
+                    f"warm {stat}, 1 record (ms)",
+                    f"{plain:.2f}",
+                    f"{entity:.2f}",
+                    f"{entity / plain:.2f}x" if plain else "-",
+                )
+            )
+        return rows
+
 
 # -- the probe: what runs in each fresh process -----------------------------------------------
 
@@ -194,6 +216,10 @@ for _ in range(20):
 out = {}
 out["p50_ms_1"], out["p99_ms_1"] = timed(events["1"], n)
 out["p50_ms_100"], out["p99_ms_100"] = timed(events["100"], max(20, n // 3))
+if which == "ours":  # the same record named by its entity, features from the online store
+    for _ in range(20):
+        handler(events["entity"], context)
+    out["p50_ms_entity"], out["p99_ms_entity"] = timed(events["entity"], n)
 rows = int(sys.argv[6])
 batch = []
 for _ in range(int(sys.argv[7])):
@@ -211,6 +237,33 @@ def _event(records: list[dict[str, Any]]) -> dict[str, Any]:
     from mlops_template.tooling.emulation import http_api_event
 
     return http_api_event("POST", "/predict", json.dumps({"records": records}))
+
+
+def _entity_store(
+    backend: Any, data_sha256: str, names: list[str], features: list[dict[str, Any]]
+) -> None:
+    """Serve the model's inputs as one feature view too: a training-set manifest naming it under
+    the version's data_sha256, and every data set row online as an entity (e0, e1, ...)."""
+    from mlops_template.core.features.definitions import ViewSpec
+    from mlops_template.core.features.online import OnlineRecord
+    from mlops_template.core.features.serving import manifest_key
+
+    now = int(time.time() * 1000)
+    view = ViewSpec(
+        name="bench_inputs",
+        version="0" * 16,
+        join_key=ENTITY_KEY,
+        features=tuple((n, "float64") for n in names),
+        ttl_ms=365 * 86_400_000,
+    )
+    backend.artifacts.put(
+        manifest_key(data_sha256), json.dumps({"views": [view.to_json()]}).encode()
+    )
+    records = [
+        OnlineRecord(entity=f"e{i}", event_ms=now, created_ms=now, values=row)
+        for i, row in enumerate(features)
+    ]
+    backend.online_features.write(view.name, view.version, records, ttl_ms=view.ttl_ms)
 
 
 def prepare(work: Path, batch_rows: int) -> tuple[dict[str, str], float]:
@@ -249,7 +302,13 @@ def prepare(work: Path, batch_rows: int) -> tuple[dict[str, str], float]:
 
     features = frame[schema.feature_names].to_dict(orient="records")
     repeated = [features[i % len(features)] for i in range(batch_rows)]
-    events = {"1": _event(features[:1]), "100": _event(features[:100]), "batch": _event(repeated)}
+    _entity_store(backend, report.sha256, schema.feature_names, features)
+    events = {
+        "1": _event(features[:1]),
+        "100": _event(features[:100]),
+        "batch": _event(repeated),
+        "entity": _event([{ENTITY_KEY: "e0"}]),
+    }
     (work / "events.json").write_text(json.dumps(events))
     (work / "cold-events.json").write_text(json.dumps({"1": events["1"]}))
     parity = parity_error(run.pipeline, run.onnx_bytes, typed, schema)
@@ -371,5 +430,9 @@ def as_dict(result: BenchResult) -> dict[str, Any]:
         "table": [
             dict(zip(("metric", "ours", "baseline", "ratio", "target"), r, strict=True))
             for r in result.rows()
+        ],
+        "online_lookup": [
+            dict(zip(("metric", "plain", "entity", "ratio"), r, strict=True))
+            for r in result.feature_rows()
         ],
     }

@@ -1370,6 +1370,14 @@ def bench(
     for row in result.rows():
         table.add_row(*map(cell, row))
     console.print(table)
+    lookup = Table(
+        title="/predict with the online feature lookup (ours, same run)", title_justify="left"
+    )
+    for col in ("metric", "plain record", "entity record (online store)", "entity / plain"):
+        lookup.add_column(col, justify="right" if col != "metric" else "left")
+    for lookup_row in result.feature_rows():
+        lookup.add_row(*map(cell, lookup_row))
+    console.print(lookup)
     console.print(
         markup(
             "[dim]{:.0f}s; baseline = FastAPI + Mangum + pandas + scikit-learn + joblib "

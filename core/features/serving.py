@@ -68,16 +68,23 @@ class EntityResolver:
 
     def resolve(self, body: bytes, data_sha256: str) -> bytes:
         """The body with entity records completed (unchanged when nothing names an entity)."""
+        return self.resolve_entities(body, data_sha256)[0]
+
+    def resolve_entities(
+        self, body: bytes, data_sha256: str
+    ) -> tuple[bytes, list[dict[str, str]] | None]:
+        """`resolve`, and per record the join keys it named (None: no record named one), which
+        captures keep so the monitor can compare served values with the offline history."""
         views = self.views_for(data_sha256)
         if not views:
-            return body
+            return body, None
         try:
             parsed = json.loads(body)
         except ValueError:
-            return body  # the scorer answers the 422
+            return body, None  # the scorer answers the 422
         records = parsed.get("records") if isinstance(parsed, dict) else None
         if not isinstance(records, list):
-            return body
+            return body, None
         wanted: list[tuple[int, ViewSpec, OnlineKey]] = []
         named = False
         for i, record in enumerate(records):
@@ -91,7 +98,7 @@ class EntityResolver:
                 if any(name not in record for name, _ in view.features):
                     wanted.append((i, view, OnlineKey(view.name, view.version, str(entity))))
         if not named:
-            return body
+            return body, None
         found = self.store.read(list({k for _, _, k in wanted})) if wanted else {}
         now_ms = int(self.clock() * 1000)
         errors: list[dict[str, Any]] = []
@@ -118,11 +125,16 @@ class EntityResolver:
         if errors:
             raise BodyValidationError(errors[:20], count=len(errors))
         join_keys = {v.join_key for v in views}
+        entities: list[dict[str, str]] = []
         for record in records:
+            named_keys: dict[str, str] = {}
             if isinstance(record, dict):
                 for key_name in join_keys:
-                    record.pop(key_name, None)
-        return json.dumps(parsed).encode()
+                    value = record.pop(key_name, None)
+                    if value is not None and not isinstance(value, dict | list | bool):
+                        named_keys[key_name] = str(value)
+            entities.append(named_keys)
+        return json.dumps(parsed).encode(), entities
 
 
 def _miss_error(index: int, view: ViewSpec, entity: str, reason: str) -> dict[str, Any]:

@@ -104,10 +104,11 @@ class InferenceService:
 
     def predict_body(self, body: bytes) -> Response:
         with paused_gc():
+            entities = None
             if self.features is not None and (loaded := self.router.get()) is not None:
-                body = self.features.resolve(body, loaded.record.data_sha256)
+                body, entities = self.features.resolve_entities(body, loaded.record.data_sha256)
             try:
-                payload = self.scorer.score(body)
+                payload = self.scorer.score(body, entities=entities)
             except NonFiniteOutput as exc:
                 return _detail(500, str(exc))
             if payload is None:

@@ -126,7 +126,9 @@ class Scorer:
             )
         return self._request_models[key]
 
-    def score(self, body: bytes) -> dict[str, Any] | None:
+    def score(
+        self, body: bytes, *, entities: list[dict[str, str]] | None = None
+    ) -> dict[str, Any] | None:
         """The PredictResponse payload for a body, or None when no model is loaded. An invalid
         body raises `BodyValidationError` (a 422)."""
         started = time.perf_counter()
@@ -135,7 +137,7 @@ class Scorer:
             self.emit("PredictionErrors", 1)
             return None
         parsed = parse_json_body(self.request_model(route.serving), body, records_members)
-        return self.score_records(route, parsed.records, started=started)  # type: ignore[attr-defined]
+        return self.score_records(route, parsed.records, started=started, entities=entities)  # type: ignore[attr-defined]
 
     def score_records(
         self,
@@ -144,6 +146,7 @@ class Scorer:
         *,
         ids: list[str] | None = None,
         started: float | None = None,
+        entities: list[dict[str, str]] | None = None,
     ) -> dict[str, Any]:
         """The PredictResponse payload for records already validated against the serving
         version's record model (captured, shadowed and measured like /predict's); `ids` names
@@ -183,7 +186,7 @@ class Scorer:
         }
         capture = self.predictions is not None and random.random() < self.limits.capture_sample_rate
         if capture:
-            self._capture(loaded, ids, records, labels, top)
+            self._capture(loaded, ids, records, labels, top, entities)
         if route.shadow is not None:
             self._shadow(route.shadow, ids, records, labels, capture)
         self._emit_request(loaded, labels, unknown, started)
@@ -231,6 +234,7 @@ class Scorer:
         records: list[BaseModel],
         labels: list[str],
         top: list[float],
+        entities: list[dict[str, str]] | None = None,
     ) -> None:
         assert self.predictions is not None
         n = self.limits.capture_max_records
@@ -243,8 +247,11 @@ class Scorer:
                 features=r.model_dump(),
                 label=label,
                 probability=p,
+                entities=(entities[k] or None) if entities else None,
             )
-            for i, r, label, p in zip(ids[:n], records[:n], labels[:n], top[:n], strict=True)
+            for k, (i, r, label, p) in enumerate(
+                zip(ids[:n], records[:n], labels[:n], top[:n], strict=True)
+            )
         ]
         try:
             self.predictions.record(captured)

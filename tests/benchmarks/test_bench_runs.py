@@ -15,5 +15,13 @@ def test_the_benchmark_runs_and_reports_every_figure():
     )
     assert result.ours.warm["rows_per_second"] > 0 and result.baseline.warm["rows_per_second"] > 0
     assert result.parity_error < 1e-5
+    # The entity record was served (the probe asserts 200s), its lookup timed beside the plain one.
+    assert {"p50_ms_entity", "p99_ms_entity"} <= set(result.ours.warm)
+    assert "p50_ms_entity" not in result.baseline.warm
+    assert [row[0] for row in result.feature_rows()] == [
+        "warm p50, 1 record (ms)",
+        "warm p99, 1 record (ms)",
+    ]
     report = as_dict(result)
     assert len(report["table"]) == len(result.rows())
+    assert len(report["online_lookup"]) == 2

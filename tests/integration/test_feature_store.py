@@ -219,3 +219,69 @@ def test_a_bad_source_file_is_refused_whole(run, backend, tmp_path):
     assert out.exit_code == 3
     assert "row 2" in out.output and "row 3" in out.output
     assert backend.data.keys("features/offline/") == []
+
+
+def test_the_monitor_finds_served_values_that_differ_from_the_offline_history(
+    trained_from_features, backend
+):
+    """Entity captures are checked against the history's point-in-time values: none differ
+    while the online store is what ingest wrote; tampering with it online shows as skew."""
+    from mlops_template.core.features.online import OnlineKey, OnlineRecord
+    from mlops_template.core.features.skew import FEATURE_SKEW_METRIC
+    from mlops_template.core.monitoring import run_monitor
+
+    router = ModelRouter(
+        backend.registry, backend.artifacts, MODEL, "production", refresh_seconds=0
+    )
+    client = TestClient(
+        create_app(
+            router,
+            predictions=backend.predictions,
+            metrics=backend.metrics,
+            online_features=backend.online_features,
+        )
+    )
+    customers = fresh_customers(trained_from_features)[:6]
+    body = {"records": [{"customer_id": c, "amount": 10.0} for c in customers]}
+    assert client.post("/predict", json=body).status_code == 200
+    # A plain record (no entity) is not compared.
+    plain = {"amount": 1.0, "avg_order": 2.0, "log_total_spend": 3.0, "orders": 4}
+    assert client.post("/predict", json={"records": [plain]}).status_code == 200
+
+    clean = run_monitor(backend, MODEL, end=datetime.now(UTC) + timedelta(minutes=1))
+    assert clean.feature_skew is not None
+    assert (clean.feature_skew.compared, clean.feature_skew.differing) == (6, 0)
+    assert clean.feature_skew.share == 0.0
+
+    # Tamper: a newer online record for two customers with values the history never held.
+    current = backend.registry.current(MODEL, "production")
+    views = json.loads(backend.artifacts.get(f"features/training-sets/{current.data_sha256}.json"))[
+        "views"
+    ]
+    view = next(v for v in views if v["name"] == VIEW)
+    key = OnlineKey(VIEW, view["version"], customers[0])
+    stored = backend.online_features.read([key])[key]
+    now_ms = int(time.time() * 1000)
+    forged = [
+        OnlineRecord(
+            entity=c,
+            event_ms=now_ms,
+            created_ms=now_ms,
+            values={**stored.values, "avg_order": 123456.0},
+        )
+        for c in customers[:2]
+    ]
+    assert backend.online_features.write(VIEW, view["version"], forged, ttl_ms=view["ttl_ms"]) == 2
+    assert client.post("/predict", json=body).status_code == 200
+
+    skewed = run_monitor(backend, MODEL, end=datetime.now(UTC) + timedelta(minutes=1))
+    assert skewed.feature_skew is not None
+    # 12 entity captures: the 6 before the tampering agree, 2 of the 6 after do not.
+    assert (skewed.feature_skew.compared, skewed.feature_skew.differing) == (12, 2)
+    assert skewed.feature_skew.examples and f"{VIEW}.avg_order" in skewed.feature_skew.examples[0]
+    points = [
+        json.loads(line)
+        for line in (backend_home(backend) / "metrics.jsonl").read_text().splitlines()
+    ]
+    published = [p["value"] for p in points if p.get("name") == FEATURE_SKEW_METRIC]
+    assert published == [0.0, pytest.approx(2 / 12)]

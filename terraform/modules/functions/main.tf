@@ -178,6 +178,8 @@ locals {
         { sid = "ReadCaptures", actions = ["s3:GetObject"], resources = [local.capture_objects] },
         { sid = "ListCaptures", actions = ["s3:ListBucket"], resources = [var.data_bucket_arn] },
         { sid = "ReadFeedback", actions = ["dynamodb:Query"], resources = ["${var.predictions_table_arn}/index/by_model"] },
+        # Served feature values against the offline history (FeatureSkew).
+        { sid = "ReadFeatureHistory", actions = ["s3:GetObject"], resources = ["${var.data_bucket_arn}/features/offline/*"] },
         # PutMetricData has no resource-level permissions; the condition pins our namespace.
         { sid = "PublishMetrics", actions = ["cloudwatch:PutMetricData"], resources = ["*"], namespace = var.metrics_namespace },
       ]
