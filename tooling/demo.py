@@ -54,7 +54,7 @@ def demo_config() -> TrainingConfig:
         tuning=TuningConfig(
             search_space={"learning_rate": [0.1, 0.3], "max_leaf_nodes": [15, 31]},
             method="halving_grid",
-            cv=3,
+            cv=2,
         ),
     )
 

@@ -121,3 +121,20 @@ def test_every_row_has_a_probe_and_names_its_test():
     for row in RUBRIC:
         assert row.holds.startswith("tests/"), row
         assert_names_a_test(row.holds)
+
+
+@pytest.mark.slow
+def test_the_demos_model_scores_7_in_every_section(run, backend):
+    """`mlops demo`'s lifecycle, then `mlops readiness` on its model and this repository."""
+    from mlops_template.tooling.demo import MODEL as DEMO_MODEL
+    from mlops_template.tooling.demo import Demo
+
+    report = Demo(backend).run()
+    assert report.passed, [s for s in report.steps if s.status != "passed"]
+    result = run("readiness", "--model", DEMO_MODEL, "--repo", str(ROOT), "--json")
+    assert result.exit_code == 0, result.output
+    readiness = json.loads(result.output)
+    missing = {key(r): r["evidence"] for r in readiness["rows"] if r["score"] != 1}
+    assert not missing, missing
+    assert readiness["sections"] == dict.fromkeys(SECTIONS, 7)
+    assert readiness["final"] == 7
