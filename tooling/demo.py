@@ -17,18 +17,55 @@ from pydantic import BaseModel, Field
 
 from mlops_template.core.artifacts import arrival_key
 from mlops_template.core.backend import Backend
+from mlops_template.core.canary import advance_canary, start_canary
 from mlops_template.core.monitoring import MonitorResult, run_monitor
 from mlops_template.core.pipeline import LocalPipeline, PipelineResult, PipelineSteps
 from mlops_template.core.records import version_label
 from mlops_template.core.registry import NoPreviousVersionError
 from mlops_template.core.serving.router import ModelRouter
-from mlops_template.training.config import TrainingConfig
+from mlops_template.training.config import FeaturePolicy, TrainingConfig, TuningConfig
 from mlops_template.training.datasets import TARGET, breast_cancer_frame, to_csv_bytes
 
 MODEL = "breast-cancer"
 # Features a sensor recalibration would shift: all size measurements read 30% larger.
 SHIFTED_FEATURES = ("mean_radius", "mean_perimeter", "mean_area", "worst_radius", "worst_area")
 SHIFT_FACTOR = 1.3
+# The clinic that sent each record: a group column to measure fairness and slices over (the
+# public data set names none, so the demo assigns one, seeded).
+CLINICS = ("north", "south", "east")
+# The canary release of a retrained version: half of the traffic, decided on what it served.
+CANARY_WEIGHT = 0.5
+CANARY_MIN_REQUESTS = 20
+
+
+def demo_config() -> TrainingConfig:
+    """What a person decides once about the demo's model (configs/demo.toml holds the same
+    kind of decisions): the feature policy, the slices, the groups and the tuning budget."""
+    return TrainingConfig(
+        model_name=MODEL,
+        target=TARGET,
+        features=FeaturePolicy(
+            forbidden=["patient_id"],  # an identifier is never a feature
+            required=["mean_radius", "worst_radius"],
+            costly=["worst_area"],
+            slices=["clinic"],
+            sensitive=["clinic"],
+        ),
+        tuning=TuningConfig(
+            search_space={"learning_rate": [0.1, 0.3], "max_leaf_nodes": [15, 31]},
+            method="halving_grid",
+            cv=2,
+        ),
+    )
+
+
+def demo_frame() -> Any:
+    import numpy as np
+
+    frame = breast_cancer_frame()
+    rng = np.random.default_rng(7)
+    frame.insert(0, "clinic", rng.choice(CLINICS, size=len(frame)))
+    return frame
 
 
 class StepOutcome(BaseModel):
@@ -124,12 +161,12 @@ class Demo:
     # -- the story ---------------------------------------------------------------------------
     def _run(self) -> None:
         registry = self.backend.registry
-        frame = breast_cancer_frame()
+        frame = demo_frame()
         initial = frame.sample(frac=0.8, random_state=7)
         future = frame.drop(initial.index)
 
         with self.step("ingest initial data") as s:
-            self.steps.save_config(TrainingConfig(model_name=MODEL, target=TARGET))
+            self.steps.save_config(demo_config())
             key = arrival_key("initial.csv")
             self.backend.data.put(key, to_csv_bytes(initial))
             s.detail = f"{len(initial)} rows, {frame.shape[1] - 1} features -> incoming/initial.csv"
@@ -223,15 +260,10 @@ class Demo:
                     actor="demo",
                     reason="retrained on drifted data",
                 )
-                registry.promote(
-                    MODEL,
-                    second.version,
-                    "production",
-                    actor="demo",
-                    reason="gate passed",
-                    expected_version=first.version,
+                s.detail = (
+                    f"{self._canary(client, second.version, drifted, features)}; "
+                    f"gate: {_gate_line(second)}"
                 )
-                s.detail = f"v{second.version} promoted; gate: {_gate_line(second)}"
             else:
                 s.detail = (
                     f"candidate rejected, production stays v{first.version}: {_gate_line(second)}"
@@ -285,6 +317,30 @@ class Demo:
                     f"API serves {version_label(served)} after rollback, production is "
                     f"{version_label(production.version if production else None)}"
                 )
+
+    def _canary(self, client: Any, version: int, traffic: Any, features: list[str]) -> str:
+        """The release path to production: the canary serves a share of live traffic, then
+        the decision reads what it served (the monitor's job on a schedule; here at once, with
+        a window of zero)."""
+        start_canary(
+            self.backend,
+            MODEL,
+            version,
+            actor="demo",
+            weight=CANARY_WEIGHT,
+            window_seconds=0,
+            min_requests=CANARY_MIN_REQUESTS,
+            reason="retrained on drifted data",
+        )
+        for begin in range(0, len(traffic), 2):
+            answer = client.post(
+                "/predict", json={"records": _records(traffic.iloc[begin : begin + 2], features)}
+            )
+            answer.raise_for_status()
+        verdict = advance_canary(self.backend, MODEL, actor="demo")
+        if verdict is None or verdict.decision == "continue":
+            raise RuntimeError(f"the canary of v{version} was not decided: {verdict}")
+        return f"canary v{version}: {verdict.decision} ({verdict.reason})"
 
     def _run_pipeline(self, key: str) -> PipelineResult:
         result = self._pipeline(MODEL, key)

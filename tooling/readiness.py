@@ -320,18 +320,26 @@ def debuggable_probe(facts: Facts) -> Finding:
 
 
 def canary_probe(facts: Facts) -> Finding:
-    history = facts.backend.registry.history(facts.model)
-    version = facts.production
-    canaried = version is not None and any(
-        e.stage == "canary" and e.to_version == version.version for e in history
-    )
+    """Every release to production after the first (which has nothing to be compared with)
+    served as canary first, and at least one did. Rollbacks return to a version that served."""
+    history = sorted(facts.backend.registry.history(facts.model), key=lambda e: e.at)
+    canaried: set[int] = set()
+    releases: list[int] = []
+    for event in history:
+        if event.stage == "canary" and event.action == "promote":
+            canaried.add(event.to_version)
+        elif event.stage == "production" and event.action == "promote":
+            releases.append(event.to_version)
+    later = releases[1:]
+    skipped = [v for v in later if v not in canaried]  # canaried before its release
     default = _module("mlops_template.core.canary")
+    ok = default and bool(later) and not skipped
     return _found(
-        default and canaried,
-        f"v{version.version if version else '?'} served as canary before production "
+        ok,
+        f"v{', v'.join(map(str, later))} served as canary before production "
         "(the default release path)",
-        f"canary release path: {'yes' if default else 'no'}; production version canaried: "
-        f"{'yes' if canaried else 'no'}",
+        f"canary release path: {'yes' if default else 'no'}; releases after the first: "
+        f"{later or 'none'}; not canaried: {skipped or 'none'}",
         last="registry history",
     )
 
@@ -393,47 +401,55 @@ RUBRIC: tuple[Row, ...] = (
         "tests/unit/test_validation.py", schema_probe),
     Row("Data", 2, "All features are beneficial.",
         "permutation importance on held-out rows in every run record",
-        "tests/integration/test_local_pipeline.py",
+        "tests/unit/test_model_tests.py::test_training_records_permutation_importance_for_every_feature",
         _assessment("importance", "permutation importance")),
     Row("Data", 3, "No feature's cost is too much.",
         "ablation in the evaluate step (without costly / useless features)",
-        "tests/integration/test_local_pipeline.py", _assessment("ablation", "ablation")),
+        "tests/unit/test_model_tests.py::test_the_ablation_retrains_without_the_useless_features_side_by_side",
+        _assessment("ablation", "ablation")),
     Row("Data", 4, "Features adhere to meta-level requirements.",
         "feature policy in the config (forbidden / required columns), enforced by validation",
-        "tests/integration/test_local_pipeline.py", policy_probe),
+        "tests/integration/test_model_tests.py::test_a_forbidden_feature_is_quarantined_at_validation",
+        policy_probe),
     Row("Data", 5, "The data pipeline has appropriate privacy controls.",
         "personal-data detection at schema inference; `mlops data forget`",
-        "tests/integration/test_privacy.py", privacy_probe),
+        "tests/integration/test_privacy.py::test_personal_columns_are_kept_out_of_features_unless_allowed",
+        privacy_probe),
     Row("Data", 6, "New features can be added quickly.",
         "`mlops schema infer --save`: one command, a new schema version",
-        "tests/integration/test_privacy.py", new_feature_probe),
+        "tests/integration/test_local_pipeline.py::test_after_a_column_is_added_the_gate_still_compares_with_production",
+        new_feature_probe),
     Row("Data", 7, "All input feature code is tested.",
         "coverage floor on training/ in CI; categorical path tested",
-        "tests/unit/test_training.py", feature_code_probe),
+        "tests/integration/test_model_tests.py::test_categorical_features_train_export_gate_and_serve",
+        feature_code_probe),
     # -- Model -----------------------------------------------------------------------------
     Row("Model", 1, "Model specs are reviewed and submitted.",
         "config under CODEOWNERS; the run records the config's SHA-256",
-        "tests/integration/test_local_pipeline.py", spec_review_probe),
+        "tests/unit/test_model_tests.py::test_every_committed_config_is_valid_and_owned_by_reviewers",
+        spec_review_probe),
     Row("Model", 2, "Offline and online metrics correlate.",
         "OfflineOnlineGap published by the monitor, alarmed",
         "tests/aws/test_health_alarms.py", _alarm("OfflineOnlineGap")),
     Row("Model", 3, "All hyperparameters have been tuned.",
         "tuning budget in the config (successive halving) used by the train step",
-        "tests/integration/test_local_pipeline.py",
+        "tests/unit/test_model_tests.py::test_a_search_space_is_tuned_by_successive_halving_and_the_choice_recorded",
         _config_and_assessment("tuning.search_space", "tuning", "the search")),
     Row("Model", 4, "The impact of model staleness is known.",
         "previous versions scored on new held-out rows: metric against age",
-        "tests/integration/test_local_pipeline.py", _assessment("staleness", "staleness")),
+        "tests/integration/test_model_tests.py::test_the_evaluate_step_records_slices_staleness_and_the_config_hash",
+        _assessment("staleness", "staleness")),
     Row("Model", 5, "A simpler model is not better.",
         "the gate trains a linear model on the same split",
-        "tests/integration/test_local_pipeline.py",
+        "tests/unit/test_model_tests.py::test_training_records_the_simple_model_and_the_gate_can_refuse_on_it",
         _assessment("simple_model", "simple-model comparison")),
     Row("Model", 6, "Model quality is sufficient on important data slices.",
         "per-slice metrics in the run record, gated",
-        "tests/integration/test_local_pipeline.py", _assessment("slices", "slice metrics")),
+        "tests/unit/test_model_tests.py::test_slices_cover_categorical_values_and_numeric_bins_and_the_gate_refuses_a_weak_one",
+        _assessment("slices", "slice metrics")),
     Row("Model", 7, "The model is tested for considerations of inclusion.",
         "fairlearn group metrics for the config's sensitive columns, gated",
-        "tests/integration/test_local_pipeline.py",
+        "tests/unit/test_model_tests.py::test_group_fairness_is_measured_with_fairlearn_and_gated",
         _config_and_assessment("features.sensitive", "fairness", "group metrics")),
     # -- Infrastructure --------------------------------------------------------------------
     Row("Infrastructure", 1, "Training is reproducible.",
@@ -452,10 +468,12 @@ RUBRIC: tuple[Row, ...] = (
         "tests/unit/test_gate.py", gate_probe),
     Row("Infrastructure", 5, "The model is debuggable.",
         "`mlops explain`: one record step by step with contributions",
-        "tests/integration/test_explain.py", debuggable_probe),
+        "tests/integration/test_explain.py::test_explain_shows_each_step_the_output_and_contributions",
+        debuggable_probe),
     Row("Infrastructure", 6, "Models are canaried before serving.",
         "`mlops promote --to production` goes through a canary window",
-        "tests/integration/test_canary.py", canary_probe),
+        "tests/integration/test_canary.py::test_promote_to_production_starts_a_canary_that_the_monitor_promotes",
+        canary_probe),
     Row("Infrastructure", 7, "Serving models can be rolled back.",
         "conditional stage moves with history; 5xx alarm rolls back",
         "tests/aws/test_trigger_handlers.py", rollback_probe),
