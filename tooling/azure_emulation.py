@@ -118,7 +118,7 @@ def app_functions() -> dict[str, Any]:
     `get_functions()` refuses to index the same app twice ("not a unique function name")."""
     from mlops_template.azure_functions.app import app
 
-    return {f.get_function_name(): f for f in app.get_functions()}
+    return {str(f.get_function_name()): f for f in app.get_functions()}
 
 
 class FunctionHost:

@@ -76,7 +76,9 @@ def capture(backend, version, rows, *, prefix: str, flip: bool = False, feedback
         if feedback:
             served = record.label
             backend.predictions.add_feedback(
-                record.prediction_id, served if feedback == "right" else other[served]
+                record.prediction_id,
+                served if feedback == "right" else other[served],
+                model=record.model,
             )
 
 
