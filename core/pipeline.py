@@ -258,7 +258,7 @@ class PipelineSteps:
         import pandas as pd
 
         frame = pd.read_csv(io.BytesIO(data))
-        schema = infer_schema(frame, config.target)
+        schema = infer_schema(frame, config.target, task=config.task)
         self.save_schema(model, schema)
         return schema
 
@@ -435,8 +435,8 @@ class PipelineSteps:
     ) -> EvaluateOutput:
         """Score the candidate and the production model on the candidate's held-out data, with
         the ONNX artifacts that would be served, and apply the promotion gate."""
-        from mlops_template.training.evaluate import classification_metrics
-        from mlops_template.training.onnx_model import OnnxClassifier
+        from mlops_template.training.evaluate import model_metrics
+        from mlops_template.training.onnx_model import load_onnx_model
 
         config = config or self.load_config(model)
         store = self.backend.artifacts
@@ -446,21 +446,19 @@ class PipelineSteps:
         )
         frame = coerce_frame(holdout, schema, with_target=True)
         y_true = frame[schema.target.name].tolist()
-        candidate_model = OnnxClassifier(read_verified(store, run.artifacts[MODEL_FILE]), schema)
-        candidate = classification_metrics(
-            y_true, candidate_model.predict_frame(frame)[1], schema.target
-        )
+        candidate_model = load_onnx_model(read_verified(store, run.artifacts[MODEL_FILE]), schema)
+        candidate = model_metrics(y_true, candidate_model.outputs_frame(frame), schema.target)
         production_metrics = None
         production = self.backend.registry.current(model, "production")
         if production is not None and production.schema_fingerprint == schema.fingerprint():
             prod_schema = DatasetSchema.from_json(
                 read_verified(store, production.artifacts[SCHEMA_FILE])
             )
-            prod_model = OnnxClassifier(
+            prod_model = load_onnx_model(
                 read_verified(store, production.artifacts[MODEL_FILE]), prod_schema
             )
-            production_metrics = classification_metrics(
-                y_true, prod_model.predict_frame(frame)[1], schema.target
+            production_metrics = model_metrics(
+                y_true, prod_model.outputs_frame(frame), schema.target
             )
         gate = evaluate_gate(
             config.gate,
@@ -469,6 +467,7 @@ class PipelineSteps:
             production_metrics,
             production_version=production.version if production else None,
             parity_error=run.parity_error,
+            task=schema.target.task,
         )
         manifest = RunManifest.model_validate_json(store.get(run.manifest_key))
         learned = {

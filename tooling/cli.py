@@ -169,10 +169,19 @@ def demo(
             help="Run on the AWS adapters and Lambda handlers against moto, in this process.",
         ),
     ] = False,
+    task: Annotated[
+        str,
+        typer.Option(
+            help="classification (breast-cancer table) or regression (diabetes table); both "
+            "ship with scikit-learn."
+        ),
+    ] = "classification",
 ) -> None:
     """Run the whole lifecycle: train, serve, drift, retrain, quarantine, rollback."""
     from mlops_template.tooling.console import render_demo
 
+    if task not in ("classification", "regression"):
+        raise _fail(f"--task must be classification or regression, not {task!r}")
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -180,13 +189,13 @@ def demo(
         console=console,
         transient=True,
     ) as progress:
-        task = progress.add_task("starting", total=None)
+        spinner = progress.add_task("starting", total=None)
 
         def on_step(name: str) -> None:
-            progress.update(task, description=name)
+            progress.update(spinner, description=name)
 
         if aws_emulated:
-            result = _emulated_demo(on_step)
+            result = _emulated_demo(on_step, task)
             inspect = None
         else:
             workdir = home or Path(tempfile.mkdtemp(prefix="mlops-demo-"))
@@ -195,7 +204,7 @@ def demo(
             from mlops_template.tooling.demo import Demo
 
             backend = _backend(_settings(home=workdir, backend="local"))
-            result = Demo(backend, on_step=on_step).run()
+            result = Demo(backend, on_step=on_step, task=task).run()  # type: ignore[arg-type]
             inspect = (
                 f"MLOPS_HOME={shlex.quote(str(workdir))} mlops registry list "
                 f"--model {shlex.quote(result.model)}"
@@ -212,9 +221,9 @@ def demo(
         raise typer.Exit(1)
 
 
-def _emulated_demo(on_step: Any) -> Any:
+def _emulated_demo(on_step: Any, task: str = "classification") -> Any:
     from mlops_template.functions.inference.handler import handler as inference_handler
-    from mlops_template.tooling.demo import Demo
+    from mlops_template.tooling.demo import STORIES, Demo
     from mlops_template.tooling.emulation import (
         AslPipeline,
         EmulatorUnavailable,
@@ -223,7 +232,7 @@ def _emulated_demo(on_step: Any) -> Any:
     )
 
     try:
-        with emulated_aws() as settings:
+        with emulated_aws(model_name=STORIES[task].model) as settings:  # type: ignore[index]
             backend = build_backend(settings)
             pipeline = AslPipeline(settings, backend)
             return Demo(
@@ -232,6 +241,7 @@ def _emulated_demo(on_step: Any) -> Any:
                 pipeline=pipeline.run,
                 api=lambda: LambdaApiClient(inference_handler),
                 label="aws-emulated",
+                task=task,  # type: ignore[arg-type]
             ).run()
     except EmulatorUnavailable as exc:
         raise _fail(str(exc)) from exc
@@ -564,6 +574,13 @@ def schema_infer(
             "for 0/1 and boolean labels, else the minority class)."
         ),
     ] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(
+            help="classification or regression (default: inferred; a numeric target with "
+            "more than 20 distinct values is regression)."
+        ),
+    ] = None,
 ) -> None:
     """Infer column types, ranges, categories and nullability from a CSV.
 
@@ -580,9 +597,15 @@ def schema_infer(
     too_wide = header_too_wide(data.read_bytes(), ValidationThresholds().max_columns)
     if too_wide:
         raise _fail(f"cannot infer a schema from {data}: {too_wide}")
+    if task not in (None, "classification", "regression"):
+        raise _fail(f"--task must be classification or regression, not {task!r}")
     try:
         inferred = infer_schema(
-            pd.read_csv(data), target, keep=keep or (), positive_class=positive_class
+            pd.read_csv(data),
+            target,
+            keep=keep or (),
+            positive_class=positive_class,
+            task=task,  # type: ignore[arg-type]
         )
     except (SchemaError, ValueError, UnicodeDecodeError) as exc:
         raise _fail(f"cannot infer a schema from {data}: {exc}") from exc
@@ -593,6 +616,16 @@ def schema_infer(
         PipelineSteps(_backend()).save_schema(_model(model), inferred)
     if not out and not save:
         console.print_json(text)
+    elif inferred.target.task == "regression":
+        console.print(
+            markup(
+                "{} features, target {!r} (regression, {} to {})",
+                len(inferred.columns),
+                target,
+                inferred.target.min,
+                inferred.target.max,
+            )
+        )
     else:
         console.print(
             markup(
@@ -604,6 +637,8 @@ def schema_infer(
         )
     # On stderr when stdout is the JSON, so that it can still be redirected to a file.
     notes = console if out or save else err
+    how = "given" if task else "inferred; override with --task"
+    notes.print(markup("  task: {} ({})", inferred.target.task, how))
     for column in inferred.excluded_columns:
         notes.print(
             markup("  [yellow]excluded[/] {}: {} (keep it: --keep)", column.name, column.detail)

@@ -100,7 +100,7 @@ def run(argv: Sequence[str] | None = None) -> Path:
 
         if not config.target:
             raise SchemaError("no schema.json in the train channel and no --target given")
-        schema = infer_schema(pd.read_csv(io.BytesIO(data)), config.target)
+        schema = infer_schema(pd.read_csv(io.BytesIO(data)), config.target, task=config.task)
     report, frame = validate_csv(data, schema, config.validation, source=str(channel))
     if frame is None:
         raise TrainingError(f"training data failed validation: {report.summary()}")

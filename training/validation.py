@@ -385,6 +385,9 @@ def _check_target(
 ) -> Iterable[Issue]:
     target = schema.target
     missing = frame[target.name].isna()
+    if target.task == "regression":
+        yield from _check_numeric_target(frame, schema, rows, missing)
+        return
     labels = canonical_categories(frame[target.name], target.dtype).where(~missing)
     if missing.any():
         yield _issue(
@@ -427,6 +430,53 @@ def _check_target(
             )
 
 
+def _check_numeric_target(
+    frame: pd.DataFrame, schema: DatasetSchema, rows: int, missing: pd.Series
+) -> Iterable[Issue]:
+    import numpy as np
+    import pandas as pd
+
+    name = schema.target.name
+    if missing.any():
+        yield _issue(
+            "missing_label",
+            "error",
+            f"target {_q(name)} is empty in {int(missing.sum())} rows",
+            column=name,
+            mask=missing,
+            rows=rows,
+        )
+    values = pd.to_numeric(frame[name], errors="coerce").astype(float)
+    bad = ~missing & ~np.isfinite(values)
+    if bad.any():
+        sample = ", ".join(sorted({_q(v) for v in frame[name][bad].head(3)}))
+        yield _issue(
+            "invalid_target",
+            "error",
+            f"target {_q(name)} has {int(bad.sum())} values that are not finite numbers "
+            f"(e.g. {sample})",
+            column=name,
+            mask=bad,
+            rows=rows,
+        )
+    elif (~missing).any() and values[~missing].nunique() < 2:
+        yield Issue(
+            check="constant_target",
+            severity="error",
+            column=name,
+            message=f"target {_q(name)} has a single value; a regression needs it to vary",
+        )
+
+
+def target_values(raw: pd.Series, schema: DatasetSchema) -> pd.Series:
+    """The target as the model trains on it: float64 numbers (regression) or class text."""
+    import pandas as pd
+
+    if schema.target.task == "regression":
+        return pd.to_numeric(raw, errors="coerce").astype("float64")
+    return canonical_categories(raw, schema.target.dtype)
+
+
 def canonical_categories(raw: pd.Series, dtype: ColumnType) -> pd.Series:
     """Categoricals and labels as the model sees them; booleans spelled like Python's
     (True/False), whatever case the file used (pandas read true, TRUE and True alike)."""
@@ -435,7 +485,8 @@ def canonical_categories(raw: pd.Series, dtype: ColumnType) -> pd.Series:
 
 
 def coerce_frame(frame: pd.DataFrame, schema: DatasetSchema, *, with_target: bool) -> pd.DataFrame:
-    """The typed frame the model trains on: float32 numerics, string categoricals, string labels."""
+    """The typed frame the model trains on: float32 numerics, string categoricals, string labels
+    (or float64 regression targets)."""
     import numpy as np
     import pandas as pd
 
@@ -447,7 +498,5 @@ def coerce_frame(frame: pd.DataFrame, schema: DatasetSchema, *, with_target: boo
             values = canonical_categories(frame[col.name], col.dtype)
             out[col.name] = values.astype(object).where(frame[col.name].notna(), None)
     if with_target:
-        out[schema.target.name] = canonical_categories(
-            frame[schema.target.name], schema.target.dtype
-        )
+        out[schema.target.name] = target_values(frame[schema.target.name], schema)
     return out
