@@ -910,6 +910,49 @@ def registry_export(
     console.print(markup("exported {} v{} to {} (signed)", record.model, record.version, out))
 
 
+@app.command("export")
+def export(
+    version: Annotated[int, typer.Option(help="The version to package.")],
+    out: Annotated[Path, typer.Option(help="Folder for the bundle (new or empty).")],
+    edge: Annotated[
+        bool,
+        typer.Option(
+            "--edge",
+            help="The edge bundle: ONNX model, record JSON Schema, model card, checksums, a "
+            "Python scorer (onnxruntime + numpy) and an offline browser page.",
+        ),
+    ] = False,
+    web: Annotated[
+        bool, typer.Option(help="Include the browser page (fetches onnxruntime-web with npm once).")
+    ] = True,
+    model: ModelOption = None,
+) -> None:
+    """Package a registered version for a device (`--edge`); see docs/models.md."""
+    from mlops_template.core.artifacts import ArtifactIntegrityError
+    from mlops_template.core.registry import RegistryError
+    from mlops_template.tooling.edge import ONNXRUNTIME_WEB, EdgeExportError, export_edge
+
+    if not edge:
+        raise _fail(
+            "say which package: --edge (`mlops registry export` moves a version to another "
+            "environment)"
+        )
+    cache = None
+    if web:
+        cache = _tool_cache(f"onnxruntime-web-{ONNXRUNTIME_WEB}")
+    try:
+        written = export_edge(_backend(), _model(model), version, out, web_cache=cache)
+    except (RegistryError, ArtifactIntegrityError, EdgeExportError, KeyError) as exc:
+        raise _fail(str(exc)) from exc
+    console.print(markup("edge bundle of v{} in {}: {}", version, out, ", ".join(written)))
+
+
+def _tool_cache(name: str) -> Path:
+    """Kept across runs, outside the repository: XDG_CACHE_HOME (else ~/.cache)."""
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return root / "serverless-mlops-template" / name
+
+
 @registry_app.command("import")
 def registry_import(
     directory: Annotated[
