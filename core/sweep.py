@@ -228,7 +228,10 @@ def _not_selected(
     if score is None:
         reason = f"no {metric} (best {top:.3f}, trial t{best.trial})"
     elif score != top:
-        reason = f"{metric} {score:.3f} worse than best {top:.3f} (trial t{best.trial})"
+        from mlops_template.training.evaluate import higher_is_better
+
+        sign = "<" if higher_is_better(metric) else ">"  # worse, in the metric's direction
+        reason = f"{metric} {score:.3f} {sign} best {top:.3f} (trial t{best.trial})"
     else:  # a tie (or equal when rounded): the earlier trial goes on
         reason = f"{metric} {score:.3f} = best {top:.3f} (trial t{best.trial}, earlier)"
     steps.end_run(model, trial.run_id, "not_selected", reason)
