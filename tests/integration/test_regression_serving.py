@@ -92,3 +92,22 @@ def test_batch_scoring_writes_the_values_predict_answers(served, run, tmp_path):
     assert "label" not in scored.columns
     answer = client.post("/predict", json={"records": sample.to_dict("records")}).json()
     np.testing.assert_allclose(scored["value"], [p["value"] for p in answer["predictions"]])
+
+
+def test_an_abtest_on_a_regression_model_is_refused_with_the_reason(served, backend):
+    from mlops_template.core.abtest import NoAbTest, start_abtest
+
+    # A second version to put in canary, whatever it scores against v1.
+    PipelineSteps(backend).save_config(
+        TrainingConfig(
+            model_name=MODEL,
+            target=REGRESSION_TARGET,
+            gate={"min_lift_over_baseline": 0.0, "max_regression": 10.0},
+        )
+    )
+    backend.data.put("incoming/d2.csv", to_csv_bytes(diabetes_frame().head(400)))
+    second = LocalPipeline(backend).run(MODEL, "incoming/d2.csv")
+    assert second.version is not None, second
+    backend.registry.promote(MODEL, second.version, "canary", actor="test", weight=0.1)
+    with pytest.raises(NoAbTest, match="regression model"):
+        start_abtest(backend, MODEL)
