@@ -17,13 +17,12 @@ from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlops_template.training.tabular_io import CSV, PARQUET, PARQUET_MAGIC
 from mlops_template.training.validation import excerpt
 
 if TYPE_CHECKING:
     import pandas as pd
 
-PARQUET = "parquet"
-CSV = "csv"
 FORMATS = (CSV, PARQUET)
 PYARROW_MISSING = "Parquet input needs pyarrow (a dependency of this project: reinstall it)"
 
@@ -33,12 +32,19 @@ class ParquetUnavailable(RuntimeError):
 
 
 def input_format(source: Path, given: str | None = None) -> str:
-    """`given` (csv or parquet), else by the file's name: `.parquet` is Parquet, the rest CSV."""
+    """`given` (csv or parquet), else by the file's name (`.parquet`) or its first bytes (the
+    Parquet magic, as `training.tabular_io` recognises a file), else CSV."""
     if given is not None:
         if given not in FORMATS:
             raise ValueError(f"unknown input format {given!r}: one of {', '.join(FORMATS)}")
         return given
-    return PARQUET if source.suffix.lower() == ".parquet" else CSV
+    if source.suffix.lower() == ".parquet":
+        return PARQUET
+    try:
+        with source.open("rb") as handle:
+            return PARQUET if handle.read(len(PARQUET_MAGIC)) == PARQUET_MAGIC else CSV
+    except OSError:
+        return CSV  # reading it says what is wrong
 
 
 def require_pyarrow() -> None:

@@ -1,27 +1,40 @@
 """Monitoring: live inputs against the training reference profile, and feedback accuracy (or,
 for a regression, feedback RMSE/MAE and the drift of the predictions' own distribution).
 
-Publishes the figures the alarms watch. Dimensions are model and stage, not version, so an
-alarm keeps watching whatever version the stage serves.
+Each run reads every capture of its window (the last `window` up to now) of the version the
+stage serves: the capture objects of that version's date partitions, streamed and binned as
+they are read (training.drift.DriftCounts), several objects at once with their partial counts
+merged, so memory stays the same whatever the traffic. Feedback is joined by prediction id.
+Publishes the figures the alarms watch, and how many captures it read. Dimensions are model
+and stage, not version, so an alarm keeps watching whatever version the stage serves.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from itertools import islice
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from mlops_template.core.abtest import CAPTURE_LIMIT, AbTestStatus, load_plan, publish, status_of
 from mlops_template.core.artifacts import read_verified
 from mlops_template.core.backend import Backend
+from mlops_template.core.canary import CanaryVerdict, advance_canary, check_canary
+from mlops_template.core.captures import CapturePart
+from mlops_template.core.health_checks import SKEW_SAMPLE, HealthReport, run_health_checks
+from mlops_template.core.ports import PredictionLog
 from mlops_template.core.registry import RegistryError
 from mlops_template.training.config import DriftConfig
 from mlops_template.training.drift import (
+    DriftCounts,
     DriftReport,
     FeatureDrift,
     ReferenceProfile,
-    compare,
-    numeric_drift,
 )
 from mlops_template.training.files import PROFILE_FILE
 
@@ -34,13 +47,21 @@ FEEDBACK_RMSE_METRIC = "FeedbackRMSE"
 FEEDBACK_MAE_METRIC = "FeedbackMAE"
 PREDICTION_PSI_METRIC = "PredictionDriftPSI"
 PREDICTION_DRIFT_METRIC = "PredictionDriftDetected"
+CAPTURES_READ_METRIC = "MonitoredCaptures"
+
+DEFAULT_WINDOW = timedelta(hours=24)
+# Objects read at once: reading is mostly waiting on storage, so threads overlap it.
+READ_WORKERS = 4
 
 
 class MonitorResult(BaseModel):
     model: str
     stage: str
     version: int
-    captured: int
+    captured: int = Field(description="Captures of this version read: every one in the window.")
+    window_start: str = ""
+    window_end: str = ""
+    objects: int = Field(default=0, description="Capture objects the window's partitions held.")
     drift: DriftReport
     feedback_count: int
     feedback_accuracy: float | None
@@ -48,6 +69,123 @@ class MonitorResult(BaseModel):
     feedback_mae: float | None = None
     prediction_drift: FeatureDrift | None = None
     abtest: AbTestStatus | None = None
+    health: HealthReport | None = None
+    canary: CanaryVerdict | None = None
+
+
+@dataclass
+class WindowScan:
+    """What one pass over a window's captures found; partial scans (one per object) add up."""
+
+    drift: DriftCounts
+    captured: int = 0
+    labelled: int = 0
+    correct: int = 0
+    objects: int = 0
+    # Regression: the predicted values binned against the training predictions' profile, and
+    # the feedback errors' sums (RMSE and MAE need nothing else).
+    predictions: DriftCounts | None = None
+    squared_error: float = 0.0
+    absolute_error: float = 0.0
+
+    def merge(self, other: WindowScan) -> WindowScan:
+        self.drift.merge(other.drift)
+        if self.predictions is not None and other.predictions is not None:
+            self.predictions.merge(other.predictions)
+        self.captured += other.captured
+        self.labelled += other.labelled
+        self.correct += other.correct
+        self.objects += other.objects
+        self.squared_error += other.squared_error
+        self.absolute_error += other.absolute_error
+        return self
+
+    @property
+    def rmse(self) -> float | None:
+        return math.sqrt(self.squared_error / self.labelled) if self.labelled else None
+
+    @property
+    def mae(self) -> float | None:
+        return self.absolute_error / self.labelled if self.labelled else None
+
+
+def _new_scan(profile: ReferenceProfile, objects: int = 0) -> WindowScan:
+    predictions = None
+    if profile.predictions is not None:
+        only = ReferenceProfile(rows=profile.rows, features=[profile.predictions])
+        predictions = DriftCounts(only)
+    return WindowScan(DriftCounts(profile), objects=objects, predictions=predictions)
+
+
+def _scan_part(
+    log: PredictionLog,
+    profile: ReferenceProfile,
+    labels: Mapping[str, str],
+    start: datetime,
+    end: datetime,
+    part: CapturePart,
+) -> WindowScan:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    scan = _new_scan(profile, objects=1)
+    numeric = [f.name for f in profile.features if f.kind == "numeric"]
+    categorical = [f.name for f in profile.features if f.kind != "numeric"]
+    known = pa.array(list(labels), pa.string())
+    for block in log.columns(part, numeric, categorical, start, end):
+        scan.captured += block.rows
+        scan.drift.add(block.features)
+        regression = scan.predictions is not None and block.values is not None
+        if scan.predictions is not None and block.values is not None:
+            name = scan.predictions.profile.features[0].name
+            scan.predictions.add({name: block.values.to_numpy(zero_copy_only=False)})
+        if not labels:
+            continue
+        # Feedback is rare: only the rows that have one leave the columns.
+        has = pc.is_in(block.prediction_ids, value_set=known)
+        ids = pc.filter(block.prediction_ids, has).to_pylist()
+        if regression:
+            values = pc.filter(block.values, has).to_numpy(zero_copy_only=False)
+            truth = np.array([_number(labels[i]) for i in ids], dtype=float)
+            errors = values - truth
+            errors = errors[np.isfinite(errors)]  # a missing value or unreadable truth
+            scan.labelled += len(errors)
+            scan.squared_error += float(np.sum(errors**2))
+            scan.absolute_error += float(np.sum(np.abs(errors)))
+        else:
+            predicted = pc.filter(block.labels, has).to_pylist()
+            scan.labelled += len(ids)
+            scan.correct += sum(p == labels[i] for i, p in zip(ids, predicted, strict=True))
+    return scan
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+def scan_window(
+    log: PredictionLog,
+    model: str,
+    version: int,
+    profile: ReferenceProfile,
+    start: datetime,
+    end: datetime,
+    *,
+    workers: int = READ_WORKERS,
+) -> WindowScan:
+    """Every capture of `version` in [start, end): drift counts, feedback joined by id."""
+    labels = log.feedback(model, since=start.isoformat())
+    parts = [p for p in log.parts(model, start, end) if p.version == version]
+    read = partial(_scan_part, log, profile, labels, start, end)
+    total = _new_scan(profile)
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        for scan in pool.map(read, parts):
+            total.merge(scan)
+    return total
 
 
 def run_monitor(
@@ -55,35 +193,35 @@ def run_monitor(
     model: str,
     *,
     stage: str = "production",
-    limit: int = 5000,
+    window: timedelta = DEFAULT_WINDOW,
+    end: datetime | None = None,
     config: DriftConfig | None = None,
+    workers: int = READ_WORKERS,
+    apply_canary: bool = False,
 ) -> MonitorResult:
     current = backend.registry.current(model, stage)
     if current is None:
         raise RegistryError(f"no version of {model} is in {stage}: nothing to monitor")
     config = config or DriftConfig.model_validate(current.config.get("drift", {}))
-    recent = backend.predictions.recent(model, limit=limit)
-    captured = [p for p in recent if p.version == current.version and p.stage != "shadow"]
     profile = ReferenceProfile.model_validate_json(
         read_verified(backend.artifacts, current.artifacts[PROFILE_FILE])
     )
-    columns = {f.name: [p.features.get(f.name) for p in captured] for f in profile.features}
-    drift = compare(profile, columns, config)
-    labeled = [p for p in captured if p.true_label is not None]
-    regression = profile.predictions is not None
-    accuracy = rmse = mae = None
+    end = end or datetime.now(UTC)
+    start = end - window
+    scan = scan_window(
+        backend.predictions, model, current.version, profile, start, end, workers=workers
+    )
+    drift = scan.drift.report(config)
+    regression = scan.predictions is not None
+    accuracy = scan.correct / scan.labelled if scan.labelled and not regression else None
+    rmse, mae = (scan.rmse, scan.mae) if regression else (None, None)
     prediction_drift = None
-    if regression:
-        if labeled:
-            errors = [(p.value or 0.0) - (p.true_value or 0.0) for p in labeled]
-            rmse = math.sqrt(sum(e * e for e in errors) / len(errors))
-            mae = sum(abs(e) for e in errors) / len(errors)
-        assert profile.predictions is not None
-        prediction_drift = numeric_drift(profile.predictions, [p.value for p in captured], config)
-    elif labeled:
-        accuracy = sum(p.label == p.true_label for p in labeled) / len(labeled)
+    if scan.predictions is not None:
+        found = scan.predictions.report(config).features
+        prediction_drift = found[0] if found else None
 
     dims = {"model": model, "stage": stage}
+    backend.metrics.put(CAPTURES_READ_METRIC, scan.captured, unit="Count", dimensions=dims)
     if drift.enough_data:
         backend.metrics.put(DRIFT_SHARE_METRIC, drift.drifted_share, dimensions=dims)
         backend.metrics.put(DRIFT_DETECTED_METRIC, float(drift.drift_detected), dimensions=dims)
@@ -93,12 +231,29 @@ def run_monitor(
             backend.metrics.put(
                 PREDICTION_DRIFT_METRIC, float(prediction_drift.drifted), dimensions=dims
             )
-    backend.metrics.put(FEEDBACK_COUNT_METRIC, len(labeled), unit="Count", dimensions=dims)
+    backend.metrics.put(FEEDBACK_COUNT_METRIC, scan.labelled, unit="Count", dimensions=dims)
     if accuracy is not None:
         backend.metrics.put(FEEDBACK_ACCURACY_METRIC, accuracy, dimensions=dims)
     if rmse is not None and mae is not None:
         backend.metrics.put(FEEDBACK_RMSE_METRIC, rmse, unit="None", dimensions=dims)
         backend.metrics.put(FEEDBACK_MAE_METRIC, mae, unit="None", dimensions=dims)
+    # Model age, training/serving skew, non-finite outputs, offline-online gap.
+    # The skew check re-scores a bounded sample: the first SKEW_SAMPLE captures of this version
+    # in the window (the iterator stops there; the window is never held).
+    sample = list(
+        islice(
+            (
+                record
+                for record in backend.predictions.window(model, start, end, labels={})
+                if record.version == current.version
+            ),
+            SKEW_SAMPLE,
+        )
+    )
+    health = run_health_checks(backend, current, sample, accuracy, scan.labelled, stage=stage)
+    canary = None
+    if stage == "production":  # a canary release's verdict; applied here only when asked
+        canary = (advance_canary if apply_canary else check_canary)(backend, model)
     abtest = None
     plan = load_plan(backend.artifacts, model) if stage == "production" else None
     if plan is not None:  # an A/B test is running: per-variant figures and the decision so far
@@ -109,12 +264,17 @@ def run_monitor(
         model=model,
         stage=stage,
         version=current.version,
-        captured=len(captured),
+        captured=scan.captured,
+        window_start=start.isoformat(),
+        window_end=end.isoformat(),
+        objects=scan.objects,
         drift=drift,
-        feedback_count=len(labeled),
+        feedback_count=scan.labelled,
         feedback_accuracy=accuracy,
         feedback_rmse=rmse,
         feedback_mae=mae,
         prediction_drift=prediction_drift,
         abtest=abtest,
+        health=health,
+        canary=canary,
     )

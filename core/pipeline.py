@@ -12,12 +12,14 @@ import io
 import json
 import logging
 import shlex
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import cache, partial
 from importlib.resources import files
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -42,7 +44,7 @@ from mlops_template.core.artifacts import (
     versions_prefix,
 )
 from mlops_template.core.backend import Backend
-from mlops_template.core.ports import BlobExists, BlobNotFound, TrainingLauncher
+from mlops_template.core.ports import BlobNotFound, TrainingLauncher
 from mlops_template.core.records import (
     ArtifactRef,
     ConfigChange,
@@ -52,25 +54,29 @@ from mlops_template.core.records import (
     TrainingJob,
 )
 from mlops_template.core.registry import RunNotFound, VersionNotFound
+from mlops_template.core.settings import Settings
 from mlops_template.training.config import ModelName, TrainingConfig, config_changes, parse_config
+from mlops_template.training.contract import first_contract
 from mlops_template.training.files import (
     ARTIFACT_FILES,
     HOLDOUT_FILE,
     MANIFEST_FILE,
     MODEL_FILE,
     SCHEMA_FILE,
+    VALIDATION_REPORT_FILE,
 )
 from mlops_template.training.gate import GateResult, evaluate_gate
+from mlops_template.training.policy import feature_policy_problems
 from mlops_template.training.provenance import code_version
-from mlops_template.training.schema import DatasetSchema, SchemaError, infer_schema
+from mlops_template.training.schema import DatasetSchema, SchemaError
 from mlops_template.training.spreadsheet import read_spreadsheet_csv
 from mlops_template.training.train import RunManifest, TrainingRun, train
 from mlops_template.training.validation import (
     ValidationReport,
     coerce_frame,
-    header_too_wide,
     read_csv_bytes,
-    validate_csv,
+    read_typed,
+    validate_data,
 )
 
 log = logging.getLogger(__name__)
@@ -135,6 +141,42 @@ class RunOutput(BaseModel):
     model_sha256: str
 
 
+class ProductionComparison(BaseModel):
+    """Production and the candidate scored on the same held-out rows, unseen by either."""
+
+    rows: int
+    missing_columns: list[str] = Field(default_factory=list)
+    production: dict[str, float] | None = None
+    candidate: dict[str, float] | None = None
+    # Which held-out rows were compared, and production's probabilities on them (for slices).
+    compared: Any = Field(default=None, exclude=True)
+    probabilities: Any = Field(default=None, exclude=True)
+    candidate_probabilities: Any = Field(default=None, exclude=True)
+    y_true: Any = Field(default=None, exclude=True)
+
+
+# A run record is one registry item (400 KB in DynamoDB): a wide table's slices are all gated,
+# the first ones recorded (configured columns, then categoricals, then numeric bins).
+MAX_RECORDED_SLICES = 300
+
+
+def _recorded(assessment: dict[str, Any]) -> dict[str, Any]:
+    slices = assessment.get("slices", [])
+    if len(slices) <= MAX_RECORDED_SLICES:
+        return assessment
+    return {**assessment, "slices": slices[:MAX_RECORDED_SLICES], "slices_total": len(slices)}
+
+
+def _row_hashes(frame: Any, schema: DatasetSchema) -> Any:
+    """One hash per row of a schema's features and target, typed as the model reads them."""
+    import pandas as pd
+
+    typed = coerce_frame(frame, schema, with_target=True)
+    return pd.util.hash_pandas_object(
+        typed[[*schema.feature_names, schema.target.name]], index=False
+    )
+
+
 class EvaluateOutput(BaseModel):
     gate: GateResult
     candidate_metrics: dict[str, float]
@@ -149,6 +191,92 @@ class TrainOutput(BaseModel):
     job: TrainingJob | None = None
 
 
+class SageMakerJobs(BaseModel):
+    """What the definition's SageMaker branch (core/pipeline.asl.json) passes to
+    CreateProcessingJob (validation) and CreateTrainingJob: one shape, written by the Route step."""
+
+    image_uri: str
+    processing_job: str
+    processing_instance_type: str
+    training_job: str
+    training_instance_type: str
+    volume_gb: int
+    max_runtime_seconds: int
+    data_key: str
+    data_uri: str
+    contract_uri: str
+    report_key: str
+    report_uri: str
+    schema_uri: str
+    model_output_uri: str
+    config_json: str
+
+
+class RouteOutput(BaseModel):
+    """Which engine a run's data goes to, and why (`$.route`)."""
+
+    engine: Literal["lambda", "sagemaker"]
+    size_bytes: int
+    limit_bytes: int
+    reason: str
+    jobs: SageMakerJobs | None = None
+
+
+class StepFailure(BaseModel):
+    """The report beside a file a step could not finish with (quarantine/...report.json)."""
+
+    source: str
+    step: str
+    error: str
+    cause: str
+    verdict: str
+    size_bytes: int | None = None
+    found_at: str | None = None
+    failed_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+
+class QuarantineOutput(BaseModel):
+    key: str | None
+    report_key: str
+    verdict: str
+
+
+# How Lambda, Step Functions and SageMaker say a step ran out of memory or time. Lambda's own
+# kill of a function over its memory reaches Step Functions as Lambda.Unknown (AWS documents
+# out-of-memory errors and function timeouts under that name) or Runtime.OutOfMemory; a Python
+# MemoryError caught by the runtime keeps its class name.
+OUT_OF_MEMORY = ("MemoryError", "Runtime.OutOfMemory", "OutOfMemory", "signal: killed")
+OUT_OF_TIME = ("States.Timeout", "Sandbox.Timedout", "Task timed out", "MaxRuntimeExceeded")
+
+
+def failure_verdict(step: str, error: str, cause: str) -> str:
+    """One line a person reads first: which step, and whether memory or time ran out."""
+    said = f"{error} {cause}"
+    if any(sign in said for sign in OUT_OF_MEMORY):
+        what = "ran out of memory"
+    elif any(sign in said for sign in OUT_OF_TIME):
+        what = "ran out of time"
+    elif error == "Lambda.Unknown":
+        what = "was killed by Lambda (out of memory or time)"
+    else:
+        what = "failed"
+    return f"the {step} step {what}: {error}: {cause}"[:2000]
+
+
+def sagemaker_job_name(model: str, run_id: str, suffix: str) -> str:
+    """SageMaker job names: at most 63 characters of [a-zA-Z0-9-], starting with the model
+    (the IAM policies allow <model>-* only)."""
+    import re
+
+    base = re.sub(r"[^a-zA-Z0-9-]+", "-", f"{model}-{run_id}").strip("-")
+    return f"{base[: 62 - len(suffix)].rstrip('-')}-{suffix}"
+
+
+def job_files_key(model: str, run_id: str, name: str) -> str:
+    """Where a run's SageMaker jobs read their contract and write their report (data bucket)."""
+    return f"jobs/{model}/{run_id}/{name}"
+
+
 class RegisterOutput(BaseModel):
     version: int
     promoted_to: str | None = None
@@ -161,7 +289,10 @@ class PipelineState(BaseModel):
     key: str
     run_id: str
     reason: str = ""
+    route: RouteOutput | None = None
     validation: ValidateOutput | None = None
+    error: dict[str, Any] | None = None
+    failed_step: str = ""
     training: TrainOutput | None = None
     evaluation: EvaluateOutput | None = None
     registered: RegisterOutput | None = None
@@ -184,6 +315,8 @@ class PipelineSteps:
     # How old an unfinished registration must be before another one may delete its files: far
     # longer than any registration takes (the register function times out after 5 minutes).
     ABANDONED_AFTER = timedelta(hours=1)
+    # Past production versions the evaluate step re-scores to measure staleness.
+    STALENESS_VERSIONS = 5
 
     def __init__(self, backend: Backend, *, abandoned_after: timedelta = ABANDONED_AFTER) -> None:
         self.backend = backend
@@ -242,25 +375,21 @@ class PipelineSteps:
             schema_key(model), schema.to_json().encode(), content_type="application/json"
         )
 
-    def _contract_for(self, model: str, data: bytes, config: TrainingConfig) -> DatasetSchema:
+    def _contract_for(
+        self, model: str, data: Path, config: TrainingConfig, name: str | None = None
+    ) -> tuple[DatasetSchema, bool]:
+        """The model's contract, and whether it was inferred from this (first) file: then it is
+        only stored once the file passes (training.contract: size first, a bounded sample)."""
         schema = self.load_schema(model)
         if schema is not None:
-            return schema
+            return schema, False
         # First data for this model: the contract is inferred from it, then enforced on all data.
         if not config.target:
             raise SchemaError(
                 f"no schema for model {model!r} yet: set `target` in its config or run "
                 f"`{schema_hint(model, 'FILE.csv', None)}`"
             )
-        too_wide = header_too_wide(data, config.validation.max_columns)
-        if too_wide:
-            raise SchemaError(too_wide)
-        import pandas as pd
-
-        frame = pd.read_csv(io.BytesIO(data))
-        schema = infer_schema(frame, config.target, task=config.task)
-        self.save_schema(model, schema)
-        return schema
+        return first_contract(data, config, name=name), True
 
     # -- steps ---------------------------------------------------------------------------
     def validate(
@@ -298,14 +427,26 @@ class PipelineSteps:
             if not store.exists(claimed):  # a retried step finds its claim already made
                 store.claim(key, claimed)
             key = claimed
-        data = store.get(key)
+        # The file goes to local disk in pieces and is read from there in record batches:
+        # memory does not grow with its size (docs/data-plane.md).
+        scratch = tempfile.TemporaryDirectory(prefix="mlops-validate-")
+        data = Path(scratch.name) / "data"
+        store.download_to(key, data)
+        inferred = False
         try:
-            schema = self._contract_for(model, data, config)
-            report, _ = validate_csv(data, schema, config.validation, source=store.uri(source))
+            schema, inferred = self._contract_for(model, data, config, source)
+            policy = feature_policy_problems(schema, config.features)
+            if policy:
+                raise SchemaError(policy)
+            report = validate_data(data, schema, config.validation, source=store.uri(source))
         except SchemaError as exc:
             report = _unusable_report(store.uri(source), data, str(exc))
+        except MemoryError:
+            raise  # not a verdict on the file: the definition's Quarantine state reports it
         except Exception as exc:  # an unreadable first file cannot even yield a schema
             report = _unusable_report(store.uri(source), data, f"cannot read the file: {exc}")
+        finally:
+            scratch.cleanup()
         if not report.passed:
             target = quarantine_key(model, source)
             store.put(
@@ -313,7 +454,8 @@ class PipelineSteps:
                 report.model_dump_json(indent=2).encode(),
                 content_type="application/json",
             )
-            store.put(target, data)
+            # `key` is this run's claim (or the key given): the very bytes checked.
+            store.copy(key, target)
             if claimed:
                 store.delete(claimed)
             message = f"{report.summary()} (quarantined as {store.uri(target)})"
@@ -321,16 +463,18 @@ class PipelineSteps:
                 verdict = message.removeprefix(f"{report.source}: ")
                 self.end_run(model, run_id, "rejected_data", verdict, data_sha256=report.sha256)
             raise DataValidationError(message)
+        if inferred:  # the first file passed: its contract now holds for all data
+            self.save_schema(model, schema)
         target = validated_key(model, report.sha256)
         store.put(
             report_key(target),
             report.model_dump_json(indent=2).encode(),
             content_type="application/json",
         )
-        if target != key:
-            # Content-addressed: the same bytes validated again are already there; never rewrite.
-            with contextlib.suppress(BlobExists):
-                store.put_if_absent(target, data, content_type="text/csv")
+        # Content-addressed: the same bytes validated again are already there; never rewrite
+        # (two runs racing to copy one content write the same bytes).
+        if target != key and not store.exists(target):
+            store.copy(key, target)
         dataset = Dataset(key=target, uri=store.uri(target), sha256=report.sha256, rows=report.rows)
         store.put(
             latest_dataset_key(model),
@@ -347,6 +491,183 @@ class PipelineSteps:
             report_key=report_key(target),
         )
 
+    def route(
+        self,
+        model: str,
+        key: str,
+        run_id: str,
+        settings: Settings,
+        *,
+        actor: str = "pipeline",
+    ) -> RouteOutput:
+        """The Route state: measure the file (a HEAD, nothing read) and choose the engine.
+
+        Up to `settings.lambda_max_data_bytes` the functions validate and train it; past it a
+        SageMaker Processing job validates and a Training job trains, with the same code. For
+        those the file is claimed here (as the validate step claims it for itself), the run's
+        record started, and the jobs' requests written out (`jobs`)."""
+        store = self.backend.data
+        size = store.size(key)
+        limit = settings.lambda_max_data_bytes
+        mode = settings.training_mode
+        if mode == "auto":
+            engine: Literal["lambda", "sagemaker"] = "sagemaker" if size > limit else "lambda"
+            reason = f"{size} bytes {'>' if size > limit else '<='} {limit} (Lambda limit)"
+        else:
+            engine, reason = mode, f"training_mode is {mode}"
+        if engine == "lambda":
+            return RouteOutput(engine=engine, size_bytes=size, limit_bytes=limit, reason=reason)
+        config = self.load_config(model)
+        self.record_run(
+            RunRecord(
+                model=model,
+                run_id=run_id,
+                source=store.uri(key),
+                actor=actor,
+                config=config.model_dump(mode="json"),
+                code_version=code_version(),
+            )
+        )
+        safe = safe_run_id(run_id)
+        data_key = key
+        if key.startswith(INCOMING_PREFIX):
+            data_key = claimed_key(model, safe, key)
+            if not store.exists(data_key):  # a retried step finds its claim already made
+                store.claim(key, data_key)
+        schema = self.load_schema(model)
+        contract = {
+            "source": store.uri(key),
+            "config": config.model_dump(mode="json"),
+            "schema": json.loads(schema.to_json()) if schema else None,
+        }
+        contract_key = job_files_key(model, safe, "contract/contract.json")
+        store.put(contract_key, json.dumps(contract).encode(), content_type="application/json")
+        report_prefix = job_files_key(model, safe, "validation")
+        gib = 1024**3
+        artifacts = self.backend.artifacts.uri("sagemaker")
+        jobs = SageMakerJobs(
+            image_uri=settings.training_image_uri,
+            processing_job=sagemaker_job_name(model, safe, "validate"),
+            processing_instance_type=settings.processing_instance_type,
+            training_job=sagemaker_job_name(model, safe, "train"),
+            training_instance_type=settings.sagemaker_instance_type,
+            # The file, its validated copy and the model's working files, with room to spare.
+            volume_gb=max(30, -(-3 * size // gib) + 10),
+            max_runtime_seconds=settings.training_max_runtime_seconds,
+            data_key=data_key,
+            data_uri=store.uri(data_key),
+            contract_uri=store.uri(contract_key.rsplit("/", 1)[0]),
+            report_key=report_prefix,
+            report_uri=store.uri(report_prefix),
+            schema_uri=store.uri(schema_key(model)),
+            model_output_uri=f"{artifacts}/{model}",
+            config_json=config.model_dump_json(),
+        )
+        return RouteOutput(
+            engine=engine, size_bytes=size, limit_bytes=limit, reason=reason, jobs=jobs
+        )
+
+    def collect_validation(
+        self, model: str, key: str, run_id: str, jobs: SageMakerJobs
+    ) -> ValidateOutput:
+        """After the Processing job: its report decides, exactly as in the validate step. The
+        file is copied inside the store (never read here: it is too big for this function)."""
+        store = self.backend.data
+        try:
+            report = ValidationReport.model_validate_json(
+                store.get(f"{jobs.report_key}/{VALIDATION_REPORT_FILE}")
+            )
+        except BlobNotFound:
+            raise ValueError(f"processing job {jobs.processing_job} wrote no report") from None
+        report.source = store.uri(key)
+        if not report.passed:
+            target = quarantine_key(model, key)
+            store.put(
+                report_key(target),
+                report.model_dump_json(indent=2).encode(),
+                content_type="application/json",
+            )
+            store.copy(jobs.data_key, target)
+            if jobs.data_key != key:
+                store.delete(jobs.data_key)
+            message = f"{report.summary()} (quarantined as {store.uri(target)})"
+            verdict = message.removeprefix(f"{report.source}: ")
+            self.end_run(model, run_id, "rejected_data", verdict, data_sha256=report.sha256)
+            raise DataValidationError(message)
+        inferred = f"{jobs.report_key}/{SCHEMA_FILE}"
+        if self.load_schema(model) is None and store.exists(inferred):
+            # The first file passed: the contract the job inferred from its sample now holds.
+            self.save_schema(model, DatasetSchema.from_json(store.get(inferred)))
+        target = validated_key(model, report.sha256)
+        store.put(
+            report_key(target),
+            report.model_dump_json(indent=2).encode(),
+            content_type="application/json",
+        )
+        if not store.exists(target):  # content-addressed: never rewritten
+            store.copy(jobs.data_key, target)
+        dataset = Dataset(key=target, uri=store.uri(target), sha256=report.sha256, rows=report.rows)
+        store.put(
+            latest_dataset_key(model),
+            dataset.model_dump_json().encode(),
+            content_type="application/json",
+        )
+        if jobs.data_key != key:
+            store.delete(jobs.data_key)
+        self.update_run(model, run_id, data_sha256=report.sha256, rows={"file": report.rows})
+        return ValidateOutput(
+            dataset=dataset,
+            warnings=[i.message for i in report.warnings],
+            report_key=report_key(target),
+        )
+
+    def quarantine_failed(self, state: PipelineState) -> QuarantineOutput:
+        """The Quarantine state: a step died (out of memory, out of time, or any error of its
+        own), so the file goes to quarantine/ with a report naming the step and the error,
+        wherever the run had left it (incoming/, its claim, or its validated copy). Nothing is
+        registered; the failure state that follows ends the run's record."""
+        store = self.backend.data
+        model, key = state.model, state.key
+        error = state.error or {}
+        step = state.failed_step or "unknown"
+        name, cause = str(error.get("Error", "")), str(error.get("Cause", ""))
+        with contextlib.suppress(ValueError, TypeError, KeyError):
+            cause = json.loads(cause)["errorMessage"]  # a Lambda error's cause is its payload
+        places = [
+            state.route.jobs.data_key if state.route and state.route.jobs else None,
+            claimed_key(model, safe_run_id(state.run_id), key)
+            if key.startswith(INCOMING_PREFIX)
+            else None,
+            key,
+            state.validation.dataset.key if state.validation else None,
+        ]
+        found = next((p for p in places if p and store.exists(p)), None)
+        target = quarantine_key(model, key)
+        report = StepFailure(
+            source=store.uri(key),
+            step=step,
+            error=name,
+            cause=cause,
+            verdict=failure_verdict(step, name, cause),
+            size_bytes=store.size(found) if found else None,
+            found_at=store.uri(found) if found else None,
+        )
+        if found == key and key.startswith(INCOMING_PREFIX):
+            store.claim(key, target)  # a newer upload under the same name stays for its own run
+        elif found:
+            store.copy(found, target)
+            if state.validation is None or found != state.validation.dataset.key:
+                store.delete(found)  # a claim of this run's; a validated copy is shared
+        store.put(
+            report_key(target),
+            report.model_dump_json(indent=2).encode(),
+            content_type="application/json",
+        )
+        log.error("quarantined %s: %s", store.uri(key), report.verdict)
+        return QuarantineOutput(
+            key=target if found else None, report_key=report_key(target), verdict=report.verdict
+        )
+
     def latest_dataset(self, model: str) -> Dataset | None:
         """The newest accepted data file of a model: what alarm-driven retraining uses."""
         try:
@@ -361,9 +682,10 @@ class PipelineSteps:
         schema = self.load_schema(model)
         if schema is None:
             raise SchemaError(f"no schema for model {model!r}: validate a data file first")
-        frame = coerce_frame(
-            read_csv_bytes(self.backend.data.get(dataset.key)), schema, with_target=True
-        )
+        with tempfile.TemporaryDirectory(prefix="mlops-train-") as scratch:
+            data = Path(scratch) / "data"
+            self.backend.data.download_to(dataset.key, data)
+            frame = read_typed(data, schema, with_target=True, name=dataset.key)
         run = train(frame, schema, config, data_sha256=dataset.sha256)
         return self.upload_run(model, safe_run_id(run_id), run)
 
@@ -447,19 +769,19 @@ class PipelineSteps:
         frame = coerce_frame(holdout, schema, with_target=True)
         y_true = frame[schema.target.name].tolist()
         candidate_model = load_onnx_model(read_verified(store, run.artifacts[MODEL_FILE]), schema)
-        candidate = model_metrics(y_true, candidate_model.outputs_frame(frame), schema.target)
-        production_metrics = None
+        candidate_outputs = candidate_model.outputs_frame(frame)
+        candidate = model_metrics(y_true, candidate_outputs, schema.target)
         production = self.backend.registry.current(model, "production")
-        if production is not None and production.schema_fingerprint == schema.fingerprint():
-            prod_schema = DatasetSchema.from_json(
-                read_verified(store, production.artifacts[SCHEMA_FILE])
-            )
-            prod_model = load_onnx_model(
-                read_verified(store, production.artifacts[MODEL_FILE]), prod_schema
-            )
-            production_metrics = model_metrics(
-                y_true, prod_model.outputs_frame(frame), schema.target
-            )
+        compared = (
+            self._score_production(production, holdout, schema, candidate_model)
+            if production
+            else None
+        )
+        production_metrics = compared.production if compared else None
+        manifest = RunManifest.model_validate_json(store.get(run.manifest_key))
+        assessment = self._assess(
+            model, manifest, holdout, frame, candidate_outputs, schema, config, compared
+        )
         gate = evaluate_gate(
             config.gate,
             candidate,
@@ -467,6 +789,9 @@ class PipelineSteps:
             production_metrics,
             production_version=production.version if production else None,
             parity_error=run.parity_error,
+            candidate_on_production_rows=compared.candidate if compared else None,
+            production_rows=compared.rows if compared else None,
+            assessment=assessment,
             task=schema.target.task,
         )
         manifest = RunManifest.model_validate_json(store.get(run.manifest_key))
@@ -477,6 +802,8 @@ class PipelineSteps:
             "code_version": manifest.code_version,
             "metrics": candidate,
             "baseline_metrics": run.baseline_metrics,
+            "config_sha256": manifest.config_sha256,
+            "assessment": _recorded(assessment),
         }
         if gate.passed:
             self.update_run(model, run.run_id, **learned)
@@ -492,6 +819,181 @@ class PipelineSteps:
         return EvaluateOutput(
             gate=gate, candidate_metrics=candidate, production_metrics=production_metrics
         )
+
+    def _assess(
+        self,
+        model: str,
+        manifest: RunManifest,
+        holdout: Any,
+        frame: Any,
+        probabilities: Any,
+        schema: DatasetSchema,
+        config: TrainingConfig,
+        compared: ProductionComparison | None,
+    ) -> dict[str, Any]:
+        """Training's assessment (lift bound, simple model, importance, ablation, tuning) plus
+        what needs the served ONNX models: slices, group fairness and staleness."""
+        from mlops_template.training.assessment import bootstrap_lift, group_fairness, slice_metrics
+
+        assessment = dict(manifest.assessment)
+        if schema.target.task == "regression":
+            # Bootstrap lift, slices and group fairness score class probabilities today.
+            assessment["skipped"] = sorted(
+                {*assessment.get("skipped", []), "production_lift", "slices", "fairness"}
+            )
+            assessment["skipped_reason"] = "classification-only checks; this model is regression"
+            assessment["staleness"] = self._staleness(model, holdout, schema, config)
+            return assessment
+        y_true = frame[schema.target.name].tolist()
+        alpha = config.gate.lift_alpha
+        if compared is not None and compared.rows and alpha is not None:
+            # How far production leads the candidate on the rows both were scored on, with its
+            # confidence bound: a lead within the noise of few rows is no regression.
+            assessment["production"] = bootstrap_lift(
+                config.gate.metric_for("classification"),
+                compared.y_true,
+                compared.probabilities,
+                compared.candidate_probabilities,
+                schema.target,
+                rounds=config.gate.bootstrap_rounds,
+                alpha=alpha,
+                seed=config.seed,
+            )
+        assessment["slices"] = slice_metrics(
+            frame,
+            y_true,
+            probabilities,
+            schema,
+            config,
+            production=compared.probabilities if compared else None,
+            compared=compared.compared if compared else None,
+        )
+        if config.features.sensitive:
+            assessment["fairness"] = group_fairness(
+                frame, y_true, probabilities, schema, config.features.sensitive
+            )
+        assessment["staleness"] = self._staleness(model, holdout, schema, config)
+        return assessment
+
+    def _staleness(
+        self, model: str, holdout: Any, schema: DatasetSchema, config: TrainingConfig
+    ) -> list[dict[str, Any]]:
+        """The versions that served production (newest first, at most `STALENESS_VERSIONS`),
+        each scored on the new held-out rows it never trained on, beside its age in days: how
+        fast a model goes stale, which sets the retrain interval (docs/ml-test-score.md)."""
+        registry = self.backend.registry
+        versions = list(
+            dict.fromkeys(e.to_version for e in reversed(registry.history(model, "production")))
+        )[: self.STALENESS_VERSIONS]
+        now = datetime.now(UTC)
+        gated = config.gate.metric_for(schema.target.task)
+        out = []
+        for number in versions:
+            try:
+                version = registry.get(model, number)
+                scored = self._score_production(version, holdout, schema)
+            except Exception as exc:  # an old version unreadable now is reported, not fatal
+                out.append({"version": number, "error": f"{type(exc).__name__}: {exc}"[:200]})
+                continue
+            trained = datetime.fromisoformat(version.created_at)
+            metric = (scored.production or {}).get(gated)
+            out.append(
+                {
+                    "version": number,
+                    "trained_at": version.created_at,
+                    "age_days": round((now - trained).total_seconds() / 86400, 3),
+                    "metric": gated,
+                    "value": None if metric is None else round(metric, 6),
+                    "rows": scored.rows,
+                }
+            )
+        return out
+
+    def _score_production(
+        self,
+        production: ModelVersion,
+        holdout: Any,
+        schema: DatasetSchema,
+        candidate: Any = None,
+    ) -> ProductionComparison:
+        """Production and the candidate on the candidate's held-out rows that production never
+        trained on, production reading them through its own schema. A column added since (a new
+        schema) is simply not one of production's inputs, so a schema change never skips the
+        comparison; a column production needs that the new data lacks reaches it as missing (its
+        imputer answers as in serving). The rows are restricted because a new schema moves rows
+        between the splits (the split hashes whole rows): production would otherwise be scored
+        on rows it learnt."""
+        import numpy as np
+
+        from mlops_template.training.evaluate import model_metrics
+        from mlops_template.training.onnx_model import load_onnx_model
+
+        store = self.backend.artifacts
+        prod_schema = DatasetSchema.from_json(
+            read_verified(store, production.artifacts[SCHEMA_FILE])
+        )
+        if prod_schema.target.task != schema.target.task:
+            # A model of the other task answers another question: nothing to compare.
+            return ProductionComparison(rows=0, compared=np.zeros(len(holdout), dtype=bool))
+        rows = holdout.copy()
+        missing = [n for n in prod_schema.feature_names if n not in rows.columns]
+        for name in missing:
+            rows[name] = None
+        seen = self._production_training_rows(production, prod_schema, store)
+        keep = np.ones(len(rows), dtype=bool)
+        if seen is not None and prod_schema.target.name == schema.target.name:
+            keep = ~_row_hashes(rows, prod_schema).isin(seen).to_numpy()
+        rows = rows[keep]
+        if not len(rows):
+            return ProductionComparison(rows=0, missing_columns=missing, compared=keep)
+        prod_model = load_onnx_model(
+            read_verified(store, production.artifacts[MODEL_FILE]), prod_schema
+        )
+        probabilities = prod_model.outputs_frame(coerce_frame(rows, prod_schema, with_target=False))
+        if schema.target.task != "regression" and (
+            prod_schema.target.classes != schema.target.classes
+        ):
+            # Production's probability columns follow its own classes: line them up with the
+            # candidate's; a class production never knew gets probability 0.
+            index = {c: i for i, c in enumerate(prod_schema.target.classes)}
+            zeros = np.zeros(len(rows))
+            probabilities = np.column_stack(
+                [probabilities[:, index[c]] if c in index else zeros for c in schema.target.classes]
+            )
+        frame = coerce_frame(rows, schema, with_target=True)
+        y_true = frame[schema.target.name].tolist()
+        ours = None if candidate is None else candidate.outputs_frame(frame)
+        return ProductionComparison(
+            rows=len(rows),
+            missing_columns=missing,
+            production=model_metrics(y_true, probabilities, schema.target),
+            candidate=None if ours is None else model_metrics(y_true, ours, schema.target),
+            compared=keep,
+            probabilities=probabilities,
+            candidate_probabilities=ours,
+            y_true=y_true,
+        )
+
+    def _production_training_rows(
+        self, production: ModelVersion, prod_schema: DatasetSchema, store: Any
+    ) -> Any:
+        """Hashes of the rows production trained on (its data minus its held-out rows), or None
+        when its data is not in this backend's data store."""
+        key = validated_key(production.model, production.data_sha256)
+        if production.source != self.backend.data.uri(key):
+            return None
+        try:
+            data = self.backend.data.get(key)
+            held_out = read_verified(store, production.artifacts[HOLDOUT_FILE])
+        except (BlobNotFound, KeyError):
+            return None
+        if data.startswith(b"PAR1"):  # the text-exact row hashes below are for CSV; not known
+            return None
+        trained = _row_hashes(read_csv_bytes(data), prod_schema)
+        held = _row_hashes(
+            read_spreadsheet_csv(held_out, dtype={prod_schema.target.name: str}), prod_schema
+        )
+        return trained[~trained.isin(held)]
 
     def register(
         self, model: str, run: RunOutput, gate: GateResult, dataset: Dataset, *, actor: str
@@ -733,15 +1235,16 @@ def run_output(
     )
 
 
-def _unusable_report(source: str, data: bytes, message: str) -> ValidationReport:
-    import hashlib
-
+def _unusable_report(source: str, data: bytes | Path, message: str) -> ValidationReport:
+    from mlops_template.training.tabular_io import as_seekable, scan
     from mlops_template.training.validation import Issue
 
+    with as_seekable(data) as handle:
+        scanned = scan(handle, text=False)
     return ValidationReport(
         source=source,
-        sha256=hashlib.sha256(data).hexdigest(),
-        size_bytes=len(data),
+        sha256=scanned.sha256,
+        size_bytes=scanned.size_bytes,
         passed=False,
         issues=[Issue(check="unusable", severity="error", message=message)],
     )
@@ -890,7 +1393,7 @@ class LocalPipeline:
         }
         try:
             for step in pipeline_steps():
-                if step.remote_training:
+                if step.remote_training or step.name not in self.tasks:
                     continue  # the train task polls and collects a remote job itself
                 name, result_path = step.name, step.result_path
                 if name == "register":
@@ -918,6 +1421,19 @@ class LocalPipeline:
         except Exception as exc:
             result.error = str(exc)
             result.error_type = type(exc).__name__
+            failed = result.steps[-1].name if result.steps else ""
+            if failed in ("validate", "train") and not isinstance(exc, DataValidationError):
+                # As the definition's Quarantine state does: the file is not left behind.
+                with contextlib.suppress(Exception):
+                    PipelineSteps(self.backend).quarantine_failed(
+                        PipelineState.model_validate(
+                            {
+                                **state,
+                                "failed_step": failed,
+                                "error": {"Error": result.error_type, "Cause": result.error},
+                            }
+                        )
+                    )
             # As the definition's failure state does: the run's record says how it stopped (if
             # the registry itself failed, the result's error already says so).
             with contextlib.suppress(Exception):

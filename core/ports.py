@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from datetime import datetime
+from typing import Any, Protocol
 
+from mlops_template.core.captures import CaptureColumns, CapturePart
 from mlops_template.core.records import (
     FeedbackOutcome,
     ModelVersion,
@@ -43,7 +46,16 @@ class BlobStore(Protocol):
 
     def get(self, key: str) -> bytes: ...
 
+    def download_to(self, key: str, path: str | os.PathLike[str]) -> int:
+        """Write an object to a local file in pieces (never the whole object in memory), for
+        files of any size; returns the number of bytes. BlobNotFound if it is not there."""
+        ...
+
     def exists(self, key: str) -> bool: ...
+
+    def size(self, key: str) -> int:
+        """The object's size in bytes, without reading it; BlobNotFound if there is none."""
+        ...
 
     def keys(self, prefix: str = "") -> list[str]: ...
 
@@ -161,17 +173,63 @@ class MetricsSink(ABC):
 
 
 class PredictionLog(Protocol):
-    """Captured predictions (for drift) and ground-truth feedback (for accuracy)."""
+    """Captured predictions (for drift) and ground-truth feedback (for accuracy).
 
-    def record(self, predictions: Sequence[PredictionRecord]) -> None: ...
+    Captures are JSON lines partitioned by model/version/date (core/captures.py), written in
+    batches (Firehose on AWS), never one database item each; feedback is its own small record,
+    joined to captures by prediction id when they are read. The reading methods come from
+    `core.captures.CaptureReader`, shared by every adapter."""
 
-    def add_feedback(self, prediction_id: str, label: str) -> FeedbackOutcome:
-        """Attach the true label, once: a prediction that has one keeps it ("already_labelled"),
-        atomically even when two labels race; "unknown" when no such prediction was captured."""
+    def record(self, predictions: Sequence[PredictionRecord]) -> None:
+        """Capture predictions; raises when they were not accepted (the caller counts it and
+        answers anyway)."""
+        ...
+
+    def add_feedback(self, prediction_id: str, label: str, *, model: str) -> FeedbackOutcome:
+        """Store the true label of a prediction of `model`, once: a second label for the same
+        id keeps the first ("already_labelled"), atomically even when two labels race. Captures
+        are not indexed by id, so a label for an id that was never captured is stored too and
+        joins nothing."""
+        ...
+
+    def feedback(self, model: str, *, since: str = "") -> dict[str, str]:
+        """Prediction id -> true label, for feedback given on a model at or after `since`."""
+        ...
+
+    def parts(self, model: str, start: datetime, end: datetime) -> list[CapturePart]:
+        """The capture objects that may hold captures of [start, end)."""
+        ...
+
+    def rows(
+        self, part: CapturePart, start: datetime | None = None, end: datetime | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """One capture object's captures as dicts, streamed, those of [start, end) if given."""
+        ...
+
+    def columns(
+        self,
+        part: CapturePart,
+        numeric: Sequence[str],
+        categorical: Sequence[str],
+        start: datetime,
+        end: datetime,
+    ) -> Iterator[CaptureColumns]:
+        """One object's served captures of [start, end) as column blocks (for millions)."""
+        ...
+
+    def window(
+        self, model: str, start: datetime, end: datetime, *, labels: Mapping[str, str] | None = None
+    ) -> Iterator[PredictionRecord]:
+        """Every capture of [start, end) with its feedback, in bounded memory."""
         ...
 
     def recent(self, model: str, *, limit: int = 10_000) -> list[PredictionRecord]:
-        """The newest captured predictions of a model, newest first."""
+        """The newest captured predictions of a model, newest first, with their feedback."""
+        ...
+
+    def forget(self, model: str, key: str, values: Collection[str]) -> int:
+        """Delete every captured prediction of `model` whose feature `key` (compared as text)
+        is one of `values` (a person's right to erasure); returns how many were deleted."""
         ...
 
 

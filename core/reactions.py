@@ -124,3 +124,27 @@ def decide_abtest(backend: Backend, model: str, alarm: AlarmNotification) -> Rea
         from_version=moved.from_version if moved else None,
         to_version=moved.to_version if moved else None,
     )
+
+
+def decide_canary(backend: Backend, model: str, alarm: AlarmNotification) -> Reaction:
+    """The canary release reached its verdict (the monitor published it; its alarm fired):
+    promote it or retire it (core/canary.py), reading the verdict again from the captures."""
+    from mlops_template.core.canary import advance_canary
+
+    if not alarm.firing:
+        return Reaction(alarm=alarm.name, action="ignored", detail=f"state is {alarm.state}")
+    try:
+        verdict = advance_canary(backend, model, actor=f"alarm:{alarm.name}")
+    except RegistryError as exc:  # a stage that moved since the release started
+        return Reaction(alarm=alarm.name, action="refused", detail=str(exc))
+    if verdict is None or verdict.decision == "continue":
+        detail = "no canary release running" if verdict is None else verdict.reason
+        return Reaction(alarm=alarm.name, action="ignored", detail=detail)
+    moved = verdict.event
+    return Reaction(
+        alarm=alarm.name,
+        action=f"canary {verdict.decision}",
+        detail=verdict.reason,
+        from_version=moved.from_version if moved else None,
+        to_version=moved.to_version if moved else None,
+    )

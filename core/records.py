@@ -116,6 +116,15 @@ class PredictionRecord(BaseModel):
         return None if self.true_label is None else float(self.true_label)
 
 
+def feature_text(value: Any) -> str | None:
+    """A captured feature value as the text `mlops data forget` compares: 3.0 and "3" are "3"."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 RunStatus = Literal[
     "running", "registered", "gate_failed", "rejected_data", "not_selected", "error"
 ]
@@ -142,6 +151,12 @@ class RunRecord(BaseModel):
     baseline_metrics: dict[str, float] = Field(default_factory=dict)
     version: int | None = Field(default=None, description="The version it became, if any.")
     sweep: str | None = Field(default=None, description="The sweep it was a trial of, if any.")
+    config_sha256: str = Field(default="", description="Content hash of the config it ran.")
+    assessment: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Lift bound, simple model, importance, ablation, tuning, slices, fairness, "
+        "staleness (training/assessment.py).",
+    )
 
     @property
     def hyperparameters(self) -> dict[str, Any]:

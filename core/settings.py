@@ -16,6 +16,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mlops_template.training.config import ModelName
 
+# Memory the pipeline functions use before they read any data (the interpreter and the training
+# libraries imported), and how many times a data file's size they need beyond it: the two numbers
+# of the size route (Settings.lambda_max_data_bytes, docs/data-plane.md).
+LAMBDA_RUNTIME_MB = 512
+DATA_MEMORY_FACTOR = 4
+
 
 class Settings(BaseSettings):
     # validate_by_name: a field with its own variable (mlflow_tracking_uri) is still set by name.
@@ -53,7 +59,20 @@ class Settings(BaseSettings):
     data_bucket: str = ""
     artifact_bucket: str = ""
     registry_table: str = ""
-    predictions_table: str = ""
+    predictions_table: str = Field(
+        default="", description="Feedback labels (one item per labelled prediction)."
+    )
+    monitor_window_hours: float = Field(
+        default=24.0,
+        gt=0,
+        le=24 * 31,
+        description="The monitor reads every capture of this many hours up to its run.",
+    )
+    capture_stream: str = Field(
+        default="",
+        description="Firehose delivery stream captures go through, to the data bucket's "
+        "captures/ prefix (core/captures.py).",
+    )
     idempotency_table: str = ""
     state_machine_arn: str = ""
     batch_state_machine_arn: str = Field(
@@ -81,12 +100,42 @@ class Settings(BaseSettings):
     azure_registry_table: str = "registry"
     azure_predictions_table: str = "predictions"
 
-    # Training: in the Lambda for small data, or a SageMaker job.
-    training_mode: Literal["lambda", "sagemaker"] = "lambda"
+    # Where a pipeline run validates and trains: in the Lambda functions for files they can hold,
+    # in a SageMaker Processing job and a Training job for bigger ones (docs/data-plane.md).
+    training_mode: Literal["auto", "lambda", "sagemaker"] = Field(
+        default="auto",
+        description="auto: by the file's size (lambda_max_data_bytes); lambda or sagemaker "
+        "force one engine whatever the size.",
+    )
+    pipeline_memory_mb: int = Field(
+        default=3008,
+        ge=128,
+        le=10240,
+        description="Memory of the validate and train functions (Terraform: training_memory_mb); "
+        "the size route is computed from it.",
+    )
     sagemaker_role_arn: str = ""
     training_image_uri: str = ""
-    sagemaker_instance_type: str = "ml.m5.large"
+    sagemaker_instance_type: str = Field(
+        default="ml.m5.large", description="Instance type of the SageMaker training jobs."
+    )
+    processing_instance_type: str = Field(
+        default="ml.m5.xlarge",
+        description="Instance type of the SageMaker Processing jobs that validate big files.",
+    )
     training_max_runtime_seconds: int = Field(default=3600, ge=60)
+
+    @property
+    def lambda_max_data_bytes(self) -> int:
+        """The biggest data file the pipeline's functions take; bigger ones go to SageMaker.
+
+            (pipeline_memory_mb - LAMBDA_RUNTIME_MB) MiB / DATA_MEMORY_FACTOR
+
+        The runtime (Python, pandas, scikit-learn, ONNX) is held apart, and what is left must
+        hold the file DATA_MEMORY_FACTOR times: training's preparation holds at most 3x the
+        file, plus one more for the model's own copy while it fits."""
+        usable = max(self.pipeline_memory_mb - LAMBDA_RUNTIME_MB, 0)
+        return usable * 1024 * 1024 // DATA_MEMORY_FACTOR
 
     # Reactions to alarms.
     retrain_cooldown_seconds: int = Field(

@@ -5,6 +5,7 @@ Trigger: EventBridge schedule.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
@@ -23,7 +24,9 @@ from mlops_template.functions.tracing import tracer
 def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
     model, stage = settings().model_name, settings().serving_stage
     try:
-        result = run_monitor(backend(), model, stage=stage)
+        result = run_monitor(
+            backend(), model, stage=stage, window=timedelta(hours=settings().monitor_window_hours)
+        )
     except RegistryError as exc:
         logger.info("nothing to monitor", extra={"reason": str(exc)})
         return {"skipped": str(exc)}
@@ -31,6 +34,9 @@ def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
         "monitored",
         extra={
             "version": result.version,
+            "captured": result.captured,
+            "objects": result.objects,
+            "window_start": result.window_start,
             "drift": result.drift.drift_detected,
             "feedback_accuracy": result.feedback_accuracy,
         },

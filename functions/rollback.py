@@ -13,7 +13,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlops_template.core.abtest import DECIDED_ALARM_SUFFIX
 from mlops_template.core.alarms import NotAnAlarmError, parse_alarms
-from mlops_template.core.reactions import decide_abtest, rollback_if_fresh
+from mlops_template.core.canary import CANARY_DECIDED_ALARM_SUFFIX
+from mlops_template.core.reactions import decide_abtest, decide_canary, rollback_if_fresh
 from mlops_template.functions.runtime import backend, logger, not_an_alarm, settings
 from mlops_template.functions.tracing import tracer
 
@@ -28,7 +29,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return not_an_alarm(error)
     results = [
         (
-            decide_abtest(backend(), s.model_name, alarm)
+            decide_canary(backend(), s.model_name, alarm)
+            if alarm.name.endswith(CANARY_DECIDED_ALARM_SUFFIX)
+            else decide_abtest(backend(), s.model_name, alarm)
             if alarm.name.endswith(DECIDED_ALARM_SUFFIX)
             else rollback_if_fresh(
                 backend(),

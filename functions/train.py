@@ -1,4 +1,5 @@
-"""Pipeline task: train in this function, or start a SageMaker job (MLOPS_TRAINING_MODE).
+"""Pipeline tasks: train in this function, or collect the SageMaker training job the state
+machine ran for a big file (its Route state chose).
 
 Trigger: Step Functions (state in, `$.training` out).
 """
@@ -11,7 +12,7 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlops_template.core.pipeline import PipelineState, TrainOutput
-from mlops_template.functions.runtime import logger, settings, steps, training_launcher
+from mlops_template.functions.runtime import logger, steps, training_launcher
 from mlops_template.functions.tracing import tracer
 
 
@@ -21,11 +22,7 @@ from mlops_template.functions.tracing import tracer
 def handler(event: PipelineState, context: LambdaContext) -> dict[str, Any]:
     event.need("validation")
     assert event.validation is not None
-    dataset = event.validation.dataset
-    if settings().training_mode == "sagemaker":
-        job = steps().start_training(training_launcher(), event.model, dataset, event.run_id)
-        return TrainOutput(mode="sagemaker", job=job).model_dump(mode="json")
-    run = steps().train(event.model, dataset, event.run_id)
+    run = steps().train(event.model, event.validation.dataset, event.run_id)
     return TrainOutput(mode="lambda", run=run).model_dump(mode="json")
 
 
@@ -34,8 +31,12 @@ def handler(event: PipelineState, context: LambdaContext) -> dict[str, Any]:
 @event_parser(model=PipelineState)
 def collect_handler(event: PipelineState, context: LambdaContext) -> dict[str, Any]:
     """After the job finished: its model.tar.gz becomes the run (`$.training` out)."""
-    if event.training is None or event.training.job is None:
+    if event.route is not None and event.route.jobs is not None:
+        name = event.route.jobs.training_job
+    elif event.training is not None and event.training.job is not None:
+        name = event.training.job.name
+    else:
         raise ValueError("pipeline state has no training job to collect")
-    job = training_launcher().status(event.training.job.name)
+    job = training_launcher().status(name)
     run = steps().collect_training(event.model, event.run_id, job)
     return TrainOutput(mode="sagemaker", job=job, run=run).model_dump(mode="json")

@@ -272,4 +272,6 @@ def capture_outcomes(backend, version, stage, correct, wrong, prefix, *, model="
     rate = correct / (correct + wrong)
     for i, record in enumerate(records):
         right = int((i + 1) * rate) > int(i * rate)
-        backend.predictions.add_feedback(record.prediction_id, "benign" if right else "malignant")
+        backend.predictions.add_feedback(
+            record.prediction_id, "benign" if right else "malignant", model=model
+        )

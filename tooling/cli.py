@@ -7,6 +7,7 @@ import os
 import shlex
 import shutil
 import tempfile
+import time
 from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -249,7 +250,9 @@ def _emulated_demo(on_step: Any, task: str = "classification") -> Any:
 
 @app.command()
 def train(
-    data: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="Training CSV.")],
+    data: Annotated[
+        Path, typer.Option(exists=True, dir_okay=False, help="Training data: CSV or Parquet.")
+    ],
     target: Annotated[
         str | None,
         typer.Option(help="Target column (needed for a new model; default: the config's target)."),
@@ -506,7 +509,9 @@ def _print_pipeline(result: Any, *, uploaded: str | None = None, data: Path | No
 
 @app.command()
 def validate(
-    data: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV to check.")],
+    data: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="CSV or Parquet file to check.")
+    ],
     schema: Annotated[
         Path | None,
         typer.Option(
@@ -525,12 +530,13 @@ def validate(
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Check a CSV against the schema; exit 3 when it would be rejected, 1 on an error."""
+    """Check a CSV or Parquet file against the schema, in memory that does not grow with the
+    file; exit 3 when it would be rejected, 1 on an error."""
     from mlops_template.core.pipeline import PipelineSteps, schema_hint
     from mlops_template.tooling.console import validation_table
     from mlops_template.training.config import ConfigError, load_config
     from mlops_template.training.schema import DatasetSchema
-    from mlops_template.training.validation import validate_csv
+    from mlops_template.training.validation import validate_data
 
     try:
         cfg = load_config(config)
@@ -545,7 +551,7 @@ def validate(
             hint = schema_hint(name, str(data), cfg.target)
             raise _fail(f"no schema for model {name!r}: pass --schema or run `{hint}`")
         contract = found
-    report, _ = validate_csv(data.read_bytes(), contract, cfg.validation, source=str(data))
+    report = validate_data(data, contract, cfg.validation, source=str(data))
     if json_out:
         console.print_json(report.model_dump_json())
     else:
@@ -557,7 +563,10 @@ def validate(
 @schema_app.command("infer")
 def schema_infer(
     data: Annotated[
-        Path, typer.Argument(exists=True, dir_okay=False, help="CSV to infer the schema from.")
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, help="CSV or Parquet file to infer the schema from."
+        ),
     ],
     target: Annotated[str, typer.Option(help="Target column.")],
     out: Annotated[Path | None, typer.Option(help="Write the schema JSON here.")] = None,
@@ -581,31 +590,54 @@ def schema_infer(
             "more than 20 distinct values is regression)."
         ),
     ] = None,
+    sample_rows: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Infer from a uniform random sample of this many rows (every row of a smaller "
+            "file): memory depends on the sample, not the file.",
+        ),
+    ] = 100_000,
+    allow_personal: Annotated[
+        list[str] | None,
+        typer.Option(help="Keep this column as a feature even if it looks like personal data."),
+    ] = None,
 ) -> None:
-    """Infer column types, ranges, categories and nullability from a CSV.
+    """Infer column types, ranges, categories and nullability from a CSV or Parquet file.
 
     Identifier-like columns (a different text value, or consecutive integers, in every row) and
-    constant columns are left out of the features; `--keep NAME` keeps one.
+    constant columns are left out of the features; `--keep NAME` keeps one. Columns that look
+    like personal data (emails, phones, card numbers, IP addresses, SSNs) are left out unless
+    `--allow-personal NAME` or the stored config's `privacy.allow` names them.
+
+    With `--save` the schema becomes the model's next schema version (adding a feature is this
+    one command); the next run trains on it.
     """
-    import pandas as pd
 
     from mlops_template.core.pipeline import PipelineSteps
     from mlops_template.training.config import ValidationThresholds
-    from mlops_template.training.schema import SchemaError, infer_schema
+    from mlops_template.training.schema import SchemaError, infer_schema_from
     from mlops_template.training.validation import header_too_wide
 
-    too_wide = header_too_wide(data.read_bytes(), ValidationThresholds().max_columns)
+    too_wide = header_too_wide(data, ValidationThresholds().max_columns)
     if too_wide:
         raise _fail(f"cannot infer a schema from {data}: {too_wide}")
     if task not in (None, "classification", "regression"):
         raise _fail(f"--task must be classification or regression, not {task!r}")
+    name = _model(model)
+    allowed = list(allow_personal or ())
+    stored = PipelineSteps(_backend()).stored_config(name) if save else None
+    if stored is not None:
+        allowed += stored.privacy.allow
     try:
-        inferred = infer_schema(
-            pd.read_csv(data),
+        inferred = infer_schema_from(
+            data,
             target,
+            sample_rows=sample_rows,
             keep=keep or (),
             positive_class=positive_class,
-            task=task,  # type: ignore[arg-type]
+            allow_personal=allowed,
+            task=task,
         )
     except (SchemaError, ValueError, UnicodeDecodeError) as exc:
         raise _fail(f"cannot infer a schema from {data}: {exc}") from exc
@@ -613,7 +645,10 @@ def schema_infer(
     if out:
         out.write_text(text)
     if save:
-        PipelineSteps(_backend()).save_schema(_model(model), inferred)
+        from mlops_template.core.schema_versions import save_schema_version
+
+        change = save_schema_version(_backend(), name, inferred)
+        console.print(markup("{}", change.summary()))
     if not out and not save:
         console.print_json(text)
     elif inferred.target.task == "regression":
@@ -640,8 +675,13 @@ def schema_infer(
     how = "given" if task else "inferred; override with --task"
     notes.print(markup("  task: {} ({})", inferred.target.task, how))
     for column in inferred.excluded_columns:
+        hint = (
+            "--allow-personal, or privacy.allow in the config"
+            if column.reason == "personal_data"
+            else "--keep"
+        )
         notes.print(
-            markup("  [yellow]excluded[/] {}: {} (keep it: --keep)", column.name, column.detail)
+            markup("  [yellow]excluded[/] {}: {} (keep it: {})", column.name, column.detail, hint)
         )
 
 
@@ -1030,11 +1070,53 @@ def promote(
     ] = None,
     weight: Annotated[float | None, typer.Option(help="Traffic share for a canary.")] = None,
     reason: Annotated[str, typer.Option(help="Why, recorded in the stage history.")] = "",
+    direct: Annotated[
+        bool,
+        typer.Option(
+            "--direct", help="--to production: skip the canary release (not recommended)."
+        ),
+    ] = False,
+    window: Annotated[
+        int, typer.Option(min=0, help="--to production: the canary's window in seconds.")
+    ] = 3600,
 ) -> None:
-    """Point a stage at a version (a conditional write: a stale view fails)."""
+    """Point a stage at a version (a conditional write: a stale view fails).
+
+    `--to production` releases through a canary by default: the version serves --weight (10%)
+    of production's traffic, and the scheduled monitor promotes it or rolls it back once the
+    window has passed (core/canary.py). The first production version is promoted directly.
+    """
     from mlops_template.core.registry import RegistryError
 
     name = _model(model)
+    if to == "production" and not direct and expect_version is None:
+        from mlops_template.core.canary import DEFAULT_WEIGHT, start_canary, window_ends
+
+        backend = _backend()
+        if backend.registry.current(name, "production") is not None:
+            try:
+                plan = start_canary(
+                    backend,
+                    name,
+                    version,
+                    actor=actor(),
+                    weight=weight or DEFAULT_WEIGHT,
+                    window_seconds=window,
+                    reason=reason,
+                )
+            except RegistryError as exc:
+                raise _fail(str(exc)) from exc
+            console.print(
+                markup(
+                    "canary of {}: v{} serves {:.0%} of production's traffic; the monitor "
+                    "promotes or rolls it back after {} (--direct skips the canary)",
+                    name,
+                    version,
+                    plan.weight,
+                    window_ends(plan),
+                )
+            )
+            return
     try:
         event = _backend().registry.promote(
             name,
@@ -1089,16 +1171,21 @@ def monitor(
     from mlops_template.tooling.console import drift_table
 
     try:
-        result = run_monitor(_backend(), _model(model), stage=stage)
+        # Here the person's credentials may move stages: a canary verdict is applied at once.
+        result = run_monitor(_backend(), _model(model), stage=stage, apply_canary=True)
     except RegistryError as exc:
         raise _fail(str(exc)) from exc
     console.print(drift_table(result.drift))
     accuracy = f"{result.feedback_accuracy:.3f}" if result.feedback_accuracy is not None else "n/a"
     console.print(
         markup(
-            "v{}: {} captured, {} labelled, feedback accuracy {}",
+            "v{}: {} captured (every capture from {} to {}, {} objects), {} labelled, "
+            "feedback accuracy {}",
             result.version,
             result.captured,
+            result.window_start[:19],
+            result.window_end[:19],
+            result.objects,
             result.feedback_count,
             accuracy,
         )
@@ -1255,10 +1342,26 @@ def bench(
         bool, typer.Option("--package/--no-package", help="Also build and size both packages.")
     ] = True,
     report: Annotated[Path | None, typer.Option(help="Also write the results as JSON.")] = None,
+    data: Annotated[
+        bool,
+        typer.Option(
+            "--data",
+            help="Instead: the data plane's peak memory and time (validate, train-prepare) on "
+            "the synthetic 30-column table, beside the figures before the batch reader.",
+        ),
+    ] = False,
+    data_rows: Annotated[
+        list[int] | None,
+        typer.Option(help="With --data: table sizes in rows (default 100k, 1M and 3M)."),
+    ] = None,
 ) -> None:
-    """Our inference handler against a naive FastAPI + scikit-learn + pandas one, side by side."""
+    """Our inference handler against a naive FastAPI + scikit-learn + pandas one, side by side
+    (with --data: the data plane's memory and time by file size)."""
     from rich.table import Table
 
+    if data:
+        _bench_data(tuple(data_rows) if data_rows else None)
+        return
     from mlops_template.tooling.bench import BenchConfig, as_dict, run
 
     config = BenchConfig(
@@ -1286,6 +1389,31 @@ def bench(
         import json
 
         report.write_text(json.dumps(as_dict(result), indent=2))
+
+
+def _bench_data(sizes: tuple[int, ...] | None) -> None:
+    from rich.table import Table
+
+    from mlops_template.tooling import bench_data
+
+    started = time.perf_counter()
+    with console.status("benchmarking the data plane") as status:
+        figures = bench_data.run(
+            sizes or bench_data.DEFAULT_ROWS, progress=lambda message: status.update(message)
+        )
+    table = Table(title="mlops bench --data", title_justify="left")
+    for col in bench_data.HEADERS:
+        table.add_column(col, justify="left" if col == "case" else "right")
+    for row in bench_data.rows(figures):
+        table.add_row(*map(cell, row))
+    console.print(table)
+    console.print(
+        markup(
+            "[dim]{:.0f}s; each case in a fresh process (peak RSS by os.wait4); before = issue "
+            "10's figures (RSS) and main before the batch reader (seconds)[/]",
+            time.perf_counter() - started,
+        )
+    )
 
 
 @app.command()
@@ -1655,3 +1783,14 @@ from mlops_template.tooling.abtest_cli import abtest_app, shadow_app  # noqa: E4
 
 app.add_typer(abtest_app, name="abtest")
 app.add_typer(shadow_app, name="shadow")
+
+# Erasure, one record explained, the ML Test Score (tooling/ops_cli.py; docs/ml-test-score.md).
+from mlops_template.tooling.ops_cli import (  # noqa: E402
+    data_app,
+    explain_command,
+    readiness_command,
+)
+
+app.add_typer(data_app, name="data")
+app.command("explain")(explain_command)
+app.command("readiness")(readiness_command)

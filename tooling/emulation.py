@@ -96,6 +96,45 @@ def create_tables(dynamodb: Any, settings: Settings) -> None:
     )
 
 
+def create_capture_stream(firehose: Any, settings: Settings) -> None:
+    """The captures' delivery stream as terraform/modules/registry defines it: JSON lines to the
+    data bucket, dynamically partitioned by model/version/date (moto_patches applies the
+    partitioning, which moto itself does not)."""
+    from mlops_template.infra.aws.predictions import (
+        ERROR_PREFIX,
+        PARTITION_PREFIX,
+        PARTITION_QUERY,
+    )
+
+    firehose.create_delivery_stream(
+        DeliveryStreamName=settings.capture_stream,
+        DeliveryStreamType="DirectPut",
+        ExtendedS3DestinationConfiguration={
+            "RoleARN": f"arn:aws:iam::{ACCOUNT}:role/{settings.capture_stream}",
+            "BucketARN": f"arn:aws:s3:::{settings.data_bucket}",
+            "Prefix": PARTITION_PREFIX,
+            "ErrorOutputPrefix": ERROR_PREFIX,
+            "BufferingHints": {"SizeInMBs": 128, "IntervalInSeconds": 300},
+            "DynamicPartitioningConfiguration": {"Enabled": True},
+            "ProcessingConfiguration": {
+                "Enabled": True,
+                "Processors": [
+                    {
+                        "Type": "MetadataExtraction",
+                        "Parameters": [
+                            {
+                                "ParameterName": "MetadataExtractionQuery",
+                                "ParameterValue": PARTITION_QUERY,
+                            },
+                            {"ParameterName": "JsonParsingEngine", "ParameterValue": "JQ-1.6"},
+                        ],
+                    }
+                ],
+            },
+        },
+    )
+
+
 def export_signing_alias(prefix: str) -> str:
     """The alias of an environment's export signing key (terraform/modules/storage)."""
     return f"alias/{prefix}-export-signing"
@@ -114,6 +153,7 @@ def emulated_settings(prefix: str, **overrides: Any) -> Settings:
         "artifact_bucket": f"{prefix}-artifacts",
         "registry_table": f"{prefix}-registry",
         "predictions_table": f"{prefix}-predictions",
+        "capture_stream": f"{prefix}-captures",
         "idempotency_table": f"{prefix}-idempotency",
         "state_machine_arn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{prefix}-pipeline",
         "batch_state_machine_arn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{prefix}-batch",
@@ -132,6 +172,8 @@ def create_resources(settings: Settings) -> None:
         boto3.client("s3", region_name=REGION), settings.data_bucket, settings.artifact_bucket
     )
     create_tables(boto3.client("dynamodb", region_name=REGION), settings)
+    if settings.capture_stream:
+        create_capture_stream(boto3.client("firehose", region_name=REGION), settings)
     if settings.export_signing_key:
         create_export_signing_key(
             boto3.client("kms", region_name=REGION), settings.export_signing_key
@@ -173,6 +215,11 @@ def moto_patches() -> Iterator[None]:
     - DynamoDB serialises conflicting writes; moto's in-process backend is not thread-safe
       (TransactWriteItems deep-copies tables while other threads write), so requests to it are
       serialised with a lock. Threads still race to send their conditional writes.
+    - moto's Firehose writes every batch to one object under the stream's prefix taken
+      literally (plus YYYY/MM/DD/HH/); it has no dynamic partitioning. For a stream that enables
+      it, the batch is split by the keys its MetadataExtraction jq query reads from each record
+      (evaluated by jq itself) and each part written under the prefix those keys fill, as
+      Firehose does. Buffering, SSE and the error output prefix are not emulated.
     - moto runs Lambda code in Docker. Every way a function gets invoked (Invoke, a Step
       Functions task, SNS or S3 notifications) ends in `LambdaFunction._invoke_lambda`; it is
       replaced by a call to our handler in this process, found from the function's handler
@@ -183,6 +230,7 @@ def moto_patches() -> Iterator[None]:
 
     from moto.awslambda.models import LambdaFunction
     from moto.dynamodb.responses import DynamoHandler
+    from moto.firehose.models import FirehoseBackend
 
     lock = threading.RLock()
     original = DynamoHandler.call_action
@@ -191,11 +239,170 @@ def moto_patches() -> Iterator[None]:
         with lock:
             return original(self)
 
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    create_processing = SageMakerModelBackend.create_processing_job
+    create_training = SageMakerModelBackend.create_training_job
+
+    def processing(self: Any, **kwargs: Any) -> Any:
+        job = create_processing(self, **kwargs)
+        run_processing_job(job)
+        return job
+
+    def training(self: Any, **kwargs: Any) -> Any:
+        job = create_training(self, **kwargs)
+        run_training_job(job)
+        return job
+
     with (
         mock.patch.object(DynamoHandler, "call_action", serialised),
         mock.patch.object(LambdaFunction, "_invoke_lambda", _invoke_in_process),
+        mock.patch.object(
+            FirehoseBackend,
+            "put_s3_records",
+            _partitioned_s3_records(FirehoseBackend.put_s3_records),
+        ),
+        mock.patch.object(SageMakerModelBackend, "create_processing_job", processing),
+        mock.patch.object(SageMakerModelBackend, "create_training_job", training),
     ):
         yield
+
+
+def _fill_prefix(template: str, keys: dict[str, Any]) -> str:
+    """A dynamic-partitioning prefix with its `!{partitionKeyFromQuery:<key>}` filled in."""
+    import re
+
+    def value(match: re.Match[str]) -> str:
+        return str(keys[match[1]])
+
+    return re.sub(r"!\{partitionKeyFromQuery:(\w+)\}", value, template)
+
+
+def _partitioned_s3_records(original: Callable[..., Any]) -> Callable[..., Any]:
+    from datetime import UTC, datetime
+
+    def put_s3_records(
+        self: Any, name: str, version_id: str, destination: dict[str, Any], records: list[Any]
+    ) -> list[dict[str, str]]:
+        if not (destination.get("DynamicPartitioningConfiguration") or {}).get("Enabled"):
+            delivered: list[dict[str, str]] = original(self, name, version_id, destination, records)
+            return delivered
+        import jq
+        from moto.s3.models import s3_backends
+
+        query = next(
+            parameter["ParameterValue"]
+            for processor in destination["ProcessingConfiguration"]["Processors"]
+            if processor["Type"] == "MetadataExtraction"
+            for parameter in processor["Parameters"]
+            if parameter["ParameterName"] == "MetadataExtractionQuery"
+        )
+        program = jq.compile(query)
+        parts: dict[str, list[bytes]] = {}
+        for record in records:
+            data = record["Data"]
+            keys: dict[str, Any] = program.input_value(json.loads(data)).first()
+            parts.setdefault(_fill_prefix(destination["Prefix"], keys), []).append(data)
+        bucket = destination["BucketARN"].split(":")[-1]
+        now = datetime.now(UTC).strftime("%Y-%m-%d-%H-%M-%S")
+        for prefix, data in parts.items():
+            key = f"{prefix}{name}-{version_id}-{now}-{uuid.uuid4()}"
+            s3_backends[self.account_id][self.partition].put_object(bucket, key, b"".join(data))
+        return [{"RecordId": str(uuid.uuid4())} for _ in records]
+
+    return put_s3_records
+
+
+# -- SageMaker jobs: moto records them and reports Completed without running a container -------
+
+
+def _split_s3(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def _download_prefix(s3: Any, uri: str, folder: Any) -> None:
+    """What SageMaker does for an S3Prefix input: every object under the prefix, by name."""
+    bucket, prefix = _split_s3(uri)
+    folder.mkdir(parents=True, exist_ok=True)
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            name = item["Key"].rsplit("/", 1)[-1]
+            s3.download_file(bucket, item["Key"], str(folder / name))
+
+
+def _entry_module(entrypoint: list[str]) -> str:
+    return entrypoint[entrypoint.index("-m") + 1]
+
+
+def run_processing_job(job: Any) -> None:
+    """The job's container, run in this process: inputs downloaded where the container would
+    find them, the entry point called, the outputs uploaded. A crash fails the job, with the
+    FailureReason SageMaker gives (AlgorithmError: ...)."""
+    import importlib
+    import tempfile
+    from pathlib import Path, PurePosixPath
+
+    import boto3
+
+    s3 = boto3.client("s3", region_name=REGION)
+    root = PurePosixPath("/opt/ml/processing")
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        try:
+            for item in job.processing_inputs:
+                s3_input = item["S3Input"]
+                local = base / PurePosixPath(s3_input["LocalPath"]).relative_to(root)
+                _download_prefix(s3, s3_input["S3Uri"], local)
+            module = _entry_module(job.app_specification["ContainerEntrypoint"])
+            importlib.import_module(module).run(base)
+            for output in job.processing_output_config["Outputs"]:
+                s3_output = output["S3Output"]
+                local = base / PurePosixPath(s3_output["LocalPath"]).relative_to(root)
+                bucket, prefix = _split_s3(s3_output["S3Uri"])
+                for path in sorted(p for p in local.rglob("*") if p.is_file()):
+                    key = f"{prefix.rstrip('/')}/{path.relative_to(local).as_posix()}"
+                    s3.upload_file(str(path), bucket, key)
+        except Exception as exc:
+            job.processing_job_status = "Failed"
+            job.failure_reason = f"AlgorithmError: {type(exc).__name__}: {exc}"[:1024]
+
+
+def run_training_job(job: Any) -> None:
+    """The training container, run in this process: channels in, model dir out, packed as the
+    model.tar.gz moto's description names. A crash fails the job with its reason."""
+    import importlib
+    import io
+    import tarfile
+    import tempfile
+    from pathlib import Path
+
+    import boto3
+
+    s3 = boto3.client("s3", region_name=REGION)
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        environ = {
+            "SM_MODEL_DIR": str(base / "model"),
+            "SM_OUTPUT_DIR": str(base / "output"),
+            "SM_HPS": json.dumps(job.hyper_parameters or {}),
+        }
+        try:
+            for channel in job.input_data_config:
+                folder = base / "data" / channel["ChannelName"]
+                _download_prefix(s3, channel["DataSource"]["S3DataSource"]["S3Uri"], folder)
+                environ[f"SM_CHANNEL_{channel['ChannelName'].upper()}"] = str(folder)
+            module = _entry_module(job.algorithm_specification["ContainerEntrypoint"])
+            model_dir = importlib.import_module(module).run([], environ)
+            archive = io.BytesIO()
+            with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+                for path in sorted(Path(model_dir).iterdir()):
+                    tar.add(path, arcname=path.name)
+            bucket, key = _split_s3(job.model_artifacts["S3ModelArtifacts"])
+            s3.put_object(Bucket=bucket, Key=key, Body=archive.getvalue())
+        except Exception as exc:
+            job.training_job_status = "Failed"
+            job.failure_reason = f"AlgorithmError: {type(exc).__name__}: {exc}"[:1024]
 
 
 def resolve_handler(path: str) -> Callable[[dict[str, Any], Any], Any]:
@@ -456,12 +663,21 @@ def _deploy_state_machine(
 
 def deploy_pipeline(settings: Settings, *, poll_seconds: int = 1) -> str:
     """Create the pipeline's functions and the state machine from the ASL template, in moto."""
+    name = settings.state_machine_arn.rsplit(":", 1)[-1]
     return _deploy_state_machine(
         settings,
-        settings.state_machine_arn.rsplit(":", 1)[-1],
+        name,
         PIPELINE_FUNCTIONS,
         pipeline_definition(),
-        {"registry_table": settings.registry_table, "training_poll_seconds": poll_seconds},
+        {
+            "registry_table": settings.registry_table,
+            "training_poll_seconds": poll_seconds,
+            # moto runs no .sync integration: the request-response form, and the definition's
+            # Describe/Wait loop waits for the job (on AWS, Terraform renders ".sync").
+            "sagemaker_sync": "",
+            "sagemaker_role_arn": settings.sagemaker_role_arn
+            or f"arn:aws:iam::{ACCOUNT}:role/{name}-sagemaker",
+        },
     )
 
 

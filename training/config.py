@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from mlops_template.training.privacy import PrivacyConfig
 from mlops_template.training.schema import Task
 
 Algorithm = Literal[
@@ -104,6 +105,35 @@ class GateConfig(_Strict):
         description="Max |ONNX - scikit-learn| probability difference; for regression the "
         "difference over max(1, |value|): absolute below 1, relative above.",
     )
+    lift_alpha: float | None = Field(
+        default=0.01,
+        gt=0,
+        lt=0.5,
+        description="The lift over the baseline must hold at confidence 1 - alpha (the lower "
+        "bound of a bootstrap interval on the held-out rows); null: the point lift only.",
+    )
+    bootstrap_rounds: int = Field(default=1000, ge=100, le=100_000)
+    refuse_if_simple_model_wins: bool = Field(
+        default=False,
+        description="Refuse a candidate that does not beat the simple model (logistic or "
+        "linear regression on the same split) by min_lift_over_simple_model.",
+    )
+    min_lift_over_simple_model: float = 0.0
+    refuse_useless_features: bool = Field(
+        default=False,
+        description="Refuse a candidate with a feature whose permutation importance is <= 0.",
+    )
+    slice_min_rows: int = Field(
+        default=30, ge=1, description="Slices with fewer held-out rows are reported, not gated."
+    )
+    slice_floor: float | None = Field(
+        default=None, description="The metric every gated slice must reach."
+    )
+    slice_max_regression: float | None = Field(
+        default=0.05, ge=0, description="How far a gated slice may trail production's."
+    )
+    max_equalized_odds_difference: float | None = Field(default=None, ge=0, le=1)
+    max_demographic_parity_difference: float | None = Field(default=None, ge=0, le=1)
 
     def metric_for(self, task: Task) -> str:
         """The metric gated on for a task; a metric of the other task is a config error."""
@@ -118,6 +148,50 @@ class GateConfig(_Strict):
                 f"{[m for m, spec in METRICS.items() if spec.task == task and m != 'log_loss']}"
             )
         return self.metric
+
+
+class FeaturePolicy(_Strict):
+    """What a person decided about the columns once; validation and the gate enforce it."""
+
+    forbidden: list[str] = Field(
+        default_factory=list, description="Columns that must never be features (rejected data)."
+    )
+    required: list[str] = Field(
+        default_factory=list, description="Columns every data file must carry as features."
+    )
+    costly: list[str] = Field(
+        default_factory=list,
+        description="Features expensive to compute or keep: the evaluate step measures the "
+        "candidate without them (ablation).",
+    )
+    slices: list[str] = Field(
+        default_factory=list, description="Columns whose values are slices to report and gate."
+    )
+    sensitive: list[str] = Field(
+        default_factory=list, description="Group columns for fairness metrics (fairlearn)."
+    )
+    importance_rows: int = Field(
+        default=2000, ge=10, description="Held-out rows permutation importance reads at most."
+    )
+    importance_max_features: int = Field(
+        default=200,
+        ge=1,
+        description="Wider tables skip permutation importance (one scoring pass per feature).",
+    )
+    quantile_bins: int = Field(default=4, ge=2, le=20)
+
+
+class TuningConfig(_Strict):
+    """A search over the model's hyperparameters by successive halving (scikit-learn)."""
+
+    search_space: dict[str, list[Any]] = Field(
+        default_factory=dict,
+        description="Estimator parameter -> values to try; empty: no tuning.",
+    )
+    method: Literal["halving_random", "halving_grid"] = "halving_random"
+    candidates: int = Field(default=8, ge=2, description="Random: how many to draw.")
+    factor: int = Field(default=3, ge=2)
+    cv: int = Field(default=3, ge=2, le=10)
 
 
 class DriftConfig(_Strict):
@@ -152,6 +226,9 @@ class TrainingConfig(_Strict):
     validation: ValidationThresholds = Field(default_factory=ValidationThresholds)
     gate: GateConfig = Field(default_factory=GateConfig)
     drift: DriftConfig = Field(default_factory=DriftConfig)
+    features: FeaturePolicy = Field(default_factory=FeaturePolicy)
+    tuning: TuningConfig = Field(default_factory=TuningConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
 
     def with_overrides(self, **changes: Any) -> TrainingConfig:
         data = self.model_dump()

@@ -164,37 +164,149 @@ def build_profile(
     return ReferenceProfile(rows=len(frame), features=features)
 
 
+class DriftCounts:
+    """Live inputs binned against a reference profile: everything PSI and KS need, in memory
+    that does not grow with the number of rows.
+
+    Per numeric feature: counts in the profile's PSI bins, and counts below and at-or-below
+    each distinct value of the profile's reference sample. The two-sample KS statistic is the
+    largest gap between the two empirical CDFs; between two reference points the reference CDF
+    is flat and the live one only rises, so the gap is largest at one of the two ends, and
+    those are exactly the counts kept: the statistic is the one `ks_2samp` computes on the raw
+    values. Per categorical feature: counts per known category and one for the rest. Partial
+    counts (one per object read in parallel) `merge` into one."""
+
+    def __init__(self, profile: ReferenceProfile) -> None:
+        self.profile = profile
+        self.rows = 0
+        self._points: dict[str, np.ndarray] = {}
+        self._bins: dict[str, np.ndarray] = {}
+        self._below: dict[str, np.ndarray] = {}
+        self._upto: dict[str, np.ndarray] = {}
+        self._index: dict[str, dict[str, int]] = {}
+        for f in profile.features:
+            if f.kind == "numeric":
+                points = np.unique(np.asarray(f.sample, dtype=float))
+                self._points[f.name] = points
+                self._bins[f.name] = np.zeros(len(f.edges) + 1, dtype=np.int64)
+                self._below[f.name] = np.zeros(len(points) + 1, dtype=np.int64)
+                self._upto[f.name] = np.zeros(len(points) + 1, dtype=np.int64)
+            else:
+                self._index[f.name] = {c: i for i, c in enumerate(f.categories)}
+                self._bins[f.name] = np.zeros(len(f.categories) + 1, dtype=np.int64)
+
+    def add(self, columns: Mapping[str, Sequence[Any] | np.ndarray]) -> None:
+        """Count a chunk of live rows (one sequence of values per feature, None for missing)."""
+        self.rows += max((len(v) for v in columns.values()), default=0)
+        for f in self.profile.features:
+            raw = columns.get(f.name)
+            if raw is None or len(raw) == 0:
+                continue
+            if f.kind == "numeric":
+                values = np.asarray(raw, dtype=float)  # None -> nan
+                values = values[np.isfinite(values)]
+                if not len(values):
+                    continue
+                edges, points = np.asarray(f.edges, dtype=float), self._points[f.name]
+                size = len(edges) + 1
+                self._bins[f.name] += np.bincount(
+                    np.searchsorted(edges, values, side="left"), minlength=size
+                )
+                # Bin j+1 of `below` counts values in (p_j, p_j+1]: its prefix sums give the
+                # rows < each point; `upto`, [p_j, p_j+1), the rows <= each point.
+                self._upto[f.name] += np.bincount(
+                    np.searchsorted(points, values, side="left"), minlength=len(points) + 1
+                )
+                self._below[f.name] += np.bincount(
+                    np.searchsorted(points, values, side="right"), minlength=len(points) + 1
+                )
+            else:
+                labels = np.asarray(raw, dtype=object)
+                labels[labels == None] = MISSING_CATEGORY  # noqa: E711 (elementwise, not identity)
+                seen, counts = np.unique(labels.astype(str), return_counts=True)
+                index, other = self._index[f.name], len(f.categories)
+                where = np.fromiter((index.get(c, other) for c in seen), int, len(seen))
+                self._bins[f.name] += np.bincount(
+                    where, weights=counts, minlength=other + 1
+                ).astype(np.int64)
+
+    def merge(self, other: DriftCounts) -> DriftCounts:
+        self.rows += other.rows
+        for table, theirs in (
+            (self._bins, other._bins),
+            (self._below, other._below),
+            (self._upto, other._upto),
+        ):
+            for name, counts in theirs.items():
+                table[name] += counts
+        return self
+
+    def _ks(self, feature: FeatureProfile) -> tuple[float, float]:
+        from scipy.stats import kstwo
+
+        sample = np.sort(np.asarray(feature.sample, dtype=float))
+        points = self._points[feature.name]
+        n, m = len(sample), int(self._bins[feature.name].sum())
+        ref_upto = np.searchsorted(sample, points, side="right") / n  # F_ref(p_j)
+        # Live rows <= p_j and < p_j (the first bin of each is below the first point).
+        live_upto = np.cumsum(self._upto[feature.name])[:-1] / m
+        live_below = np.cumsum(self._below[feature.name])[:-1] / m
+        gaps = [
+            np.abs(ref_upto - live_upto),  # at each point
+            np.abs(ref_upto[:-1] - live_below[1:]),  # just before the next point
+            live_below[:1],  # before the first point (reference CDF 0)
+        ]
+        statistic = float(max(g.max() for g in gaps if len(g)))
+        # The asymptotic distribution ks_2samp uses for large samples, with its effective size.
+        pvalue = float(kstwo.sf(statistic, round(n * m / (n + m))))
+        return statistic, min(max(pvalue, 0.0), 1.0)
+
+    def report(self, config: DriftConfig) -> DriftReport:
+        results: list[FeatureDrift] = []
+        for feature in self.profile.features:
+            counts = self._bins[feature.name]
+            if not counts.sum():
+                continue
+            score = psi(feature.expected, _shares(counts.astype(float)))
+            if feature.kind == "numeric" and len(feature.sample):
+                statistic, pvalue = self._ks(feature)
+                moved = score >= config.psi_threshold and pvalue < config.ks_pvalue
+                results.append(
+                    FeatureDrift(
+                        name=feature.name,
+                        psi=round(score, 6),
+                        ks_statistic=round(statistic, 6),
+                        ks_pvalue=pvalue,
+                        drifted=bool(moved),
+                    )
+                )
+            else:
+                results.append(
+                    FeatureDrift(
+                        name=feature.name,
+                        psi=round(score, 6),
+                        drifted=score >= config.psi_threshold,
+                    )
+                )
+        drifted = [f.name for f in results if f.drifted]
+        share = len(drifted) / len(results) if results else 0.0
+        enough = self.rows >= config.min_rows
+        return DriftReport(
+            rows=self.rows,
+            reference_rows=self.profile.rows,
+            features=results,
+            drifted_features=drifted,
+            drifted_share=round(share, 6),
+            drift_detected=enough and share >= config.drifted_share,
+            enough_data=enough,
+            min_rows=config.min_rows,
+        )
+
+
 def compare(
     profile: ReferenceProfile, columns: Mapping[str, Sequence[Any]], config: DriftConfig
 ) -> DriftReport:
     """Compare live inputs (one list of values per feature) with the reference profile."""
-    rows = max((len(v) for v in columns.values()), default=0)
-    results: list[FeatureDrift] = []
-    for feature in profile.features:
-        raw = columns.get(feature.name, [])
-        if feature.kind == "numeric":
-            if (found := numeric_drift(feature, raw, config)) is not None:
-                results.append(found)
-        else:
-            labels = [MISSING_CATEGORY if v is None else str(v) for v in raw]
-            if not labels:
-                continue
-            score = psi(feature.expected, _category_shares(labels, feature.categories))
-            results.append(
-                FeatureDrift(
-                    name=feature.name, psi=round(score, 6), drifted=score >= config.psi_threshold
-                )
-            )
-    drifted = [f.name for f in results if f.drifted]
-    share = len(drifted) / len(results) if results else 0.0
-    enough = rows >= config.min_rows
-    return DriftReport(
-        rows=rows,
-        reference_rows=profile.rows,
-        features=results,
-        drifted_features=drifted,
-        drifted_share=round(share, 6),
-        drift_detected=enough and share >= config.drifted_share,
-        enough_data=enough,
-        min_rows=config.min_rows,
-    )
+    counts = DriftCounts(profile)
+    counts.add(columns)
+    return counts.report(config)

@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,28 +63,35 @@ def build_config(args: argparse.Namespace, hps: dict[str, Any]) -> TrainingConfi
     return parse_config(data, source="hyperparameters")
 
 
-def _hyperparameters() -> dict[str, Any]:
+def _hyperparameters(environ: Mapping[str, str]) -> dict[str, Any]:
     """SM_HPS when the SageMaker training toolkit runs us; else the file every job gets."""
-    if "SM_HPS" in os.environ:
-        return dict(json.loads(os.environ["SM_HPS"]))
+    if "SM_HPS" in environ:
+        return dict(json.loads(environ["SM_HPS"]))
     path = Path("/opt/ml/input/config/hyperparameters.json")
     return dict(json.loads(path.read_text())) if path.exists() else {}
 
 
-def _read_training_data(channel: Path) -> tuple[bytes, str]:
-    files = sorted(p for p in channel.glob("*.csv") if p.is_file())
+def _read_training_data(channel: Path) -> tuple[Path, str]:
+    """The channel's one data file (CSV or Parquet) and its SHA-256, hashed as it is read."""
+    files = sorted(p for p in channel.iterdir() if p.is_file() and p.suffix in {".csv", ".parquet"})
     if len(files) != 1:
-        raise TrainingError(f"expected one CSV in {channel}, found {[p.name for p in files]}")
-    data = files[0].read_bytes()
-    return data, hashlib.sha256(data).hexdigest()
+        raise TrainingError(f"expected one data file in {channel}, found {[p.name for p in files]}")
+    digest = hashlib.sha256()
+    with files[0].open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return files[0], digest.hexdigest()
 
 
-def run(argv: Sequence[str] | None = None) -> Path:
+def run(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Path:
+    """One training job. `environ`: where SageMaker's variables are read (default: the
+    process's; an emulator running several jobs in one process passes each its own)."""
+    env = os.environ if environ is None else environ
     args = _parse(argv)
-    config = build_config(args, _hyperparameters())
-    channel = Path(os.environ.get("SM_CHANNEL_TRAIN", "/opt/ml/input/data/train"))
-    schema_channel = Path(os.environ.get("SM_CHANNEL_SCHEMA", "/opt/ml/input/data/schema"))
-    model_dir = Path(os.environ.get("SM_MODEL_DIR", "/opt/ml/model"))
+    config = build_config(args, _hyperparameters(env))
+    channel = Path(env.get("SM_CHANNEL_TRAIN", "/opt/ml/input/data/train"))
+    schema_channel = Path(env.get("SM_CHANNEL_SCHEMA", "/opt/ml/input/data/schema"))
+    model_dir = Path(env.get("SM_MODEL_DIR", "/opt/ml/model"))
     data, digest = _read_training_data(channel)
     schema_files = sorted(schema_channel.glob("*.json")) or sorted(
         channel.glob(SCHEMA_CHANNEL_FILE)
@@ -92,15 +99,11 @@ def run(argv: Sequence[str] | None = None) -> Path:
     if schema_files:
         schema = DatasetSchema.from_json(schema_files[0].read_text())
     else:
-        import io
-
-        import pandas as pd
-
-        from mlops_template.training.schema import infer_schema
+        from mlops_template.training.contract import first_contract
 
         if not config.target:
             raise SchemaError("no schema.json in the train channel and no --target given")
-        schema = infer_schema(pd.read_csv(io.BytesIO(data)), config.target, task=config.task)
+        schema = first_contract(data, config, name=data.name)
     report, frame = validate_csv(data, schema, config.validation, source=str(channel))
     if frame is None:
         raise TrainingError(f"training data failed validation: {report.summary()}")

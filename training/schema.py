@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 ColumnKind = Literal["numeric", "categorical"]
 ColumnType = Literal["float", "integer", "boolean", "string"]
-ExclusionReason = Literal["id_like", "constant"]
+ExclusionReason = Literal["id_like", "constant", "personal_data"]
 Task = Literal["classification", "regression"]
 # A label as the training data typed it; the model itself names classes as text.
 Label = bool | int | float | str
@@ -270,12 +270,14 @@ def infer_schema(
     positive_class: str | None = None,
     keep: Collection[str] = (),
     task: Task | None = None,
+    allow_personal: Collection[str] = (),
 ) -> DatasetSchema:
     """Describe a data frame: numeric columns get ranges, text columns become categoricals.
 
     Identifiers and constant columns carry nothing a model can learn from and are excluded
-    from the features, unless named in `keep`. The task is inferred from the target unless
-    given (see `infer_task`).
+    from the features, unless named in `keep`. Columns that look like personal data
+    (training/privacy.py) are excluded unless named in `allow_personal`. The task is inferred
+    from the target unless given (see `infer_task`).
     """
     import pandas as pd  # training-time only
 
@@ -294,6 +296,9 @@ def infer_schema(
         if name == target:
             continue
         series = frame[name]
+        if name not in allow_personal and (personal := _personal(str(name), series)) is not None:
+            excluded.append(personal)
+            continue
         if name not in keep and (exclusion := _exclusion(str(name), series)) is not None:
             excluded.append(exclusion)
             continue
@@ -415,6 +420,19 @@ def _column_type(series: pd.Series) -> ColumnType:
     return "string"
 
 
+def _personal(name: str, series: pd.Series) -> ExcludedColumn | None:
+    from mlops_template.training.privacy import detect_column
+
+    kind = detect_column(series)
+    if kind is None:
+        return None
+    return ExcludedColumn(
+        name=name,
+        reason="personal_data",
+        detail=f"personal data: looks like {kind}",
+    )
+
+
 def _exclusion(name: str, series: pd.Series) -> ExcludedColumn | None:
     """Why a column is no feature: one value in every row, or a different one in every row.
 
@@ -441,3 +459,27 @@ def _exclusion(name: str, series: pd.Series) -> ExcludedColumn | None:
     else:
         detail = "a different value in every row"
     return ExcludedColumn(name=name, reason="id_like", detail=f"identifier: {detail}")
+
+
+def infer_schema_from(
+    data: Any,
+    target: str,
+    *,
+    sample_rows: int | None = None,
+    name: str | None = None,
+    **options: Any,
+) -> DatasetSchema:
+    """`infer_schema` on a CSV or Parquet file (bytes, path or binary stream) of any size.
+
+    Reads a uniform random sample of `sample_rows` rows (default
+    `tabular_io.SCHEMA_SAMPLE_ROWS`, 100,000; every row of a smaller file), so memory depends
+    on the sample, not the file; `row_count` is the file's. Ranges, categories and class ratios
+    are then the sample's: a category or class rarer than about 1 in 100,000 may be missed.
+    """
+    from mlops_template.training import tabular_io
+
+    frame, total = tabular_io.read_sample(
+        data, rows=sample_rows or tabular_io.SCHEMA_SAMPLE_ROWS, name=name
+    )
+    schema = infer_schema(frame, target, **options)
+    return schema.model_copy(update={"row_count": total})

@@ -45,8 +45,10 @@ from mlops_template.training.onnx_model import INTERVAL_COVERAGE, INTERVAL_HALF_
 from mlops_template.training.provenance import code_version, library_versions
 from mlops_template.training.schema import DatasetSchema
 from mlops_template.training.spreadsheet import to_spreadsheet_csv
+from mlops_template.training.tuning import tune
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     from sklearn.pipeline import Pipeline
 
@@ -73,6 +75,9 @@ class RunManifest(BaseModel):
     factory: dict[str, str] | None = None  # the team's own model: import path and version
     timings: dict[str, float]
     artifacts: dict[str, str] = {}  # file name -> SHA-256
+    config_sha256: str = ""  # of the config as given (before tuning filled in its params)
+    # The lift's confidence bound, the simple model, importance, ablation, tuning (assessment.py).
+    assessment: dict[str, Any] = {}
 
 
 @dataclass
@@ -128,6 +133,101 @@ def split_by_hash(frame: pd.DataFrame, test_size: float) -> tuple[pd.DataFrame, 
     return frame[~in_test], frame[in_test]
 
 
+def config_sha256(config: TrainingConfig) -> str:
+    """The config's content hash (canonical JSON): the same settings, the same hash."""
+    return sha256(json.dumps(config.model_dump(mode="json"), sort_keys=True).encode())
+
+
+def assess_lift(
+    config: TrainingConfig,
+    schema: DatasetSchema,
+    test_y: list[str],
+    probabilities: np.ndarray,
+    train_labels: list[str],
+) -> dict[str, Any] | None:
+    """The lift over the no-skill baseline (the training class prior) with its lower bound."""
+    import numpy as np
+
+    from mlops_template.training.assessment import bootstrap_lift
+
+    if config.gate.lift_alpha is None:
+        return None
+    classes = schema.target.classes
+    prior = np.array([train_labels.count(c) / len(train_labels) for c in classes])
+    return bootstrap_lift(
+        config.gate.metric_for("classification"),
+        test_y,
+        probabilities,
+        np.tile(prior, (len(test_y), 1)),
+        schema.target,
+        rounds=config.gate.bootstrap_rounds,
+        alpha=config.gate.lift_alpha,
+        seed=config.seed,
+    )
+
+
+def assess(
+    pipeline: Pipeline,
+    onnx_bytes: bytes,
+    schema: DatasetSchema,
+    config: TrainingConfig,
+    train_x: pd.DataFrame,
+    train_y: pd.Series,
+    test_frame: pd.DataFrame,
+    probabilities: np.ndarray,
+    train_labels: list[str],
+) -> dict[str, Any]:
+    """What the gate weighs beyond the metric (see `training.assessment`)."""
+
+    from mlops_template.training import assessment as a
+
+    target, metric = schema.target, config.gate.metric_for("classification")
+    test_x = model_inputs(test_frame, schema)
+    test_y = test_frame[target.name].astype(str).tolist()
+    out: dict[str, Any] = {}
+    lift = assess_lift(config, schema, test_y, probabilities, train_labels)
+    if lift is not None:
+        out["lift"] = lift
+    candidate = {
+        "metric": a.metric_value(metric, test_y, probabilities, target),
+        **a.onnx_size_and_latency(pipeline, schema, test_x, onnx_bytes),
+    }
+    out["simple_model"] = a.simple_model_comparison(
+        schema, config, train_x, train_y, test_x, test_y, candidate
+    )
+    if len(schema.feature_names) <= config.features.importance_max_features:
+        importance = a.permutation_importances(
+            pipeline,
+            schema,
+            test_x,
+            test_y,
+            metric,
+            max_rows=config.features.importance_rows,
+            seed=config.seed,
+        )
+    else:
+        importance = {
+            "skipped": f"{len(schema.feature_names)} features, over "
+            f"features.importance_max_features ({config.features.importance_max_features})",
+            "features": {},
+            "useless": [],
+        }
+    out["importance"] = importance
+    groups = {"without_costly": config.features.costly, "without_useless": importance["useless"]}
+    out["ablation"] = a.ablation(
+        schema,
+        config,
+        lambda smaller: build_pipeline(smaller, config.model, config.seed),
+        train_x,
+        train_y,
+        test_x,
+        test_y,
+        candidate,
+        groups,
+    )
+    return out
+
+
 @contextmanager
 def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
     start = time.perf_counter()
@@ -157,17 +257,33 @@ def train(
                 f"the {part} split has {len(rows)} rows and {distinct} {noun}(s); "
                 f"training needs more data with at least two {plural}"
             )
+    given_config_sha256 = config_sha256(config)
     pipeline = build_pipeline(schema, config.model, config.seed)
     try:
         check_convertible(pipeline)
     except UnconvertibleStepError as exc:
         raise TrainingError(str(exc)) from exc
-    with _timed(timings, "fit"):
-        y_train = train_frame[target] if regression else train_frame[target].astype(str)
-        if not regression and encodes_labels(pipeline):
-            y_train = y_train.map(schema.target.classes.index)
-        pipeline.fit(model_inputs(train_frame, schema), y_train)
+    train_x = model_inputs(train_frame, schema)
+    train_y = train_frame[target] if regression else train_frame[target].astype(str)
+    fit_y = train_y
+    if not regression and encodes_labels(pipeline):
+        fit_y = train_y.map(schema.target.classes.index)
+    tuning: dict[str, Any] = {}
+    if config.tuning.search_space and not regression:
+        with _timed(timings, "tune"):
+            pipeline, tuning = tune(pipeline, config, train_x, fit_y, schema.target)
+        # The chosen parameters become the run's config: what the version records and reproduces.
+        config = config.with_overrides(
+            **{"model.params": {**config.model.params, **tuning["best_params"]}}
+        )
         float32_thresholds(pipeline)
+    else:
+        if config.tuning.search_space:
+            # The search scores with the classification metrics (training.assessment._scorer).
+            tuning = {"skipped": "tuning searches classification models only; fitted as given"}
+        with _timed(timings, "fit"):
+            pipeline.fit(train_x, fit_y)
+            float32_thresholds(pipeline)
     if not regression:
         fitted = [str(c) for c in pipeline.classes_]
         if encodes_labels(pipeline):
@@ -203,9 +319,30 @@ def train(
     with _timed(timings, "profile"):
         profile = build_profile(train_frame, schema, config.drift, seed=config.seed)
         if regression:
-            predicted = pipeline.predict(model_inputs(train_frame, schema))
+            predicted = pipeline.predict(train_x)
             rng = np.random.default_rng(config.seed)
             profile.predictions = numeric_profile("prediction", predicted, config.drift, rng)
+    if regression:
+        # Lift, simple model, importance and ablation score class probabilities today.
+        assessment: dict[str, Any] = {
+            "skipped": ["lift", "simple_model", "importance", "ablation"],
+            "skipped_reason": "classification-only checks; this model is regression",
+        }
+    else:
+        with _timed(timings, "assess"):
+            assessment = assess(
+                pipeline,
+                onnx_bytes,
+                schema,
+                config,
+                train_x,
+                train_y,
+                test_frame,
+                outputs,
+                train_frame[target].astype(str).tolist(),
+            )
+    if tuning:
+        assessment["tuning"] = tuning
     manifest = RunManifest(
         model_name=config.model_name,
         task=schema.target.task,
@@ -225,6 +362,8 @@ def train(
             else None
         ),
         timings=timings,
+        config_sha256=given_config_sha256,
+        assessment=assessment,
     )
     run = TrainingRun(
         pipeline=pipeline,

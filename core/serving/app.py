@@ -39,7 +39,7 @@ from mlops_template.core.serving.schemas import (
     PredictResponse,
     error_responses,
 )
-from mlops_template.core.serving.scoring import Emitter, Scorer, ServingLimits
+from mlops_template.core.serving.scoring import Emitter, NonFiniteOutput, Scorer, ServingLimits
 from mlops_template.core.settings import Settings
 from mlops_template.training.schema import Label, TargetSchema
 
@@ -99,7 +99,10 @@ class InferenceService:
 
     def predict_body(self, body: bytes) -> Response:
         with paused_gc():
-            payload = self.scorer.score(body)
+            try:
+                payload = self.scorer.score(body)
+            except NonFiniteOutput as exc:
+                return _detail(500, str(exc))
             if payload is None:
                 return self.unavailable()
             return Response(content=to_json(payload), media_type="application/json")
@@ -148,7 +151,9 @@ class InferenceService:
             outcome = (
                 "unknown"
                 if self.predictions is None
-                else self.predictions.add_feedback(body.prediction_id, label)
+                else self.predictions.add_feedback(
+                    body.prediction_id, label, model=loaded.record.model
+                )
             )
         except Exception as exc:
             # Unlike a capture, feedback is what the caller asked for: say it was not stored.

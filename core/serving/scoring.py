@@ -29,6 +29,10 @@ from mlops_template.core.serving.schemas import CaptureHealth
 log = logging.getLogger(__name__)
 
 
+class NonFiniteOutput(ArithmeticError):
+    """The model computed NaN or an infinity for a valid record: a server fault (500)."""
+
+
 class Emitter:
     """The API's metrics, dimensioned by model and stage; a metric that cannot be written is a
     warning, never a failed request."""
@@ -64,6 +68,15 @@ class CaptureTracker:
         with self._lock:
             errors = self.health.errors + 1
             self.health = CaptureHealth(status="failing", errors=errors, reason=reason)
+
+
+def peak_memory_mb() -> float:
+    """The process's peak resident memory (what a Lambda's memory limit is measured against)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
 def top_probabilities(probabilities: np.ndarray) -> list[float]:
@@ -141,6 +154,15 @@ class Scorer:
             return self._score_values(route, records, ids=ids, started=started)
         unknown = loaded.unknown_categories.count(records)
         labels, probabilities = loaded.classifier.predict_objects(records)
+        # Counted before anything uses them: a NaN or infinite output is a broken model or
+        # runtime, whatever the answer then becomes (the NonFiniteOutputs alarm watches it).
+        non_finite = int((~np.isfinite(probabilities)).any(axis=1).sum())
+        self.emit("NonFiniteOutputs", non_finite)
+        if non_finite:  # never answered: NaN is not JSON, and no caller can act on it
+            raise NonFiniteOutput(
+                f"{loaded.record.model} v{loaded.version} computed a non-finite probability "
+                f"for {non_finite} of {len(records)} records"
+            )
         top = top_probabilities(probabilities)
         if ids is None:
             # One random base per request: unique ids without a uuid4 per record.
@@ -269,6 +291,8 @@ class Scorer:
             self.emit("PredictedLabel", labels.count(label), version=version, label=label)
         latency_ms = (time.perf_counter() - started) * 1000
         self.emit("PredictionLatency", latency_ms, "Milliseconds", version=version)
+        # Per version, so a canary's footprint is compared with production's on one graph.
+        self.emit("MemoryUsedMB", peak_memory_mb(), "Megabytes", version=version)
 
     def _capture(
         self,

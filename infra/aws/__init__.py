@@ -1,6 +1,6 @@
-"""AWS adapters: S3, DynamoDB, CloudWatch, KMS, SageMaker and Step Functions behind the ports,
-and the factory that builds them from settings. Imports only the core (ports, records, registry
-rules, settings); of the packages a function runs, only this one imports boto3."""
+"""AWS adapters: S3, DynamoDB, Firehose, CloudWatch, KMS, SageMaker and Step Functions behind
+the ports, and the factory that builds them from settings. Imports only the core (ports,
+records, registry rules, settings); of the packages a function runs, only this one imports boto3."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from mlops_template.core.settings import Settings
 from mlops_template.infra.aws.dynamodb import DynamoRegistry
 from mlops_template.infra.aws.kms import KmsMacSigner
 from mlops_template.infra.aws.metrics import CloudWatchMetricsSink, EmfMetricsSink
-from mlops_template.infra.aws.predictions import DynamoPredictionLog
+from mlops_template.infra.aws.predictions import FirehosePredictionLog
 from mlops_template.infra.aws.s3 import S3BlobStore
 
 
@@ -27,7 +27,9 @@ def aws_backend(settings: Settings) -> Backend:
         artifacts=artifacts,
         registry=Registry(DynamoRegistry(settings.registry_table), artifacts),
         metrics=metrics,
-        predictions=DynamoPredictionLog(settings.predictions_table),
+        predictions=FirehosePredictionLog(
+            settings.capture_stream, settings.data_bucket, settings.predictions_table
+        ),
         signer=KmsMacSigner(settings.export_signing_key, settings.trusted_export_key_list),
         name="aws",
     )

@@ -26,3 +26,12 @@ def client(service: str) -> Any:
 def error_code(exc: Exception) -> str:
     response = getattr(exc, "response", None) or {}
     return str(response.get("Error", {}).get("Code", ""))
+
+
+# For calls made inside a request whose failure the caller tolerates (captures): fail fast.
+_QUICK = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=1, read_timeout=2)
+
+
+@cache
+def quick_client(service: str) -> Any:
+    return boto3.client(service, config=_QUICK)  # type: ignore[call-overload]

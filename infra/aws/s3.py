@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -65,6 +66,25 @@ class S3BlobStore:
                 raise BlobNotFound(key) from None
             raise
         return bytes(response["Body"].read())
+
+    def download_to(self, key: str, path: str | os.PathLike[str]) -> int:
+        # download_file streams in parts (ranged GETs), writing each to disk as it arrives.
+        try:
+            self._s3.download_file(self.bucket, key, os.fspath(path))
+        except ClientError as exc:
+            if error_code(exc) in _MISSING:
+                raise BlobNotFound(key) from None
+            raise
+        return os.path.getsize(path)
+
+    def size(self, key: str) -> int:
+        try:
+            head = self._s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if error_code(exc) in _MISSING:
+                raise BlobNotFound(key) from None
+            raise
+        return int(head["ContentLength"])
 
     def exists(self, key: str) -> bool:
         try:

@@ -14,7 +14,7 @@ from mlops_template.core.settings import Settings
 from mlops_template.infra.azure.blobstore import AzureBlobStore
 from mlops_template.infra.azure.clients import blob_service, table_service
 from mlops_template.infra.azure.metrics import LogMetricsSink
-from mlops_template.infra.azure.predictions import TablePredictionLog
+from mlops_template.infra.azure.predictions import BlobPredictionLog
 from mlops_template.infra.azure.registry import TableRegistry
 from mlops_template.infra.azure.signing import AppSettingSigner
 
@@ -22,14 +22,17 @@ from mlops_template.infra.azure.signing import AppSettingSigner
 def azure_backend(settings: Settings) -> Backend:
     blobs, tables = blob_service(settings), table_service(settings)
     artifacts = AzureBlobStore(blobs.get_container_client(settings.azure_artifact_container))
+    data = blobs.get_container_client(settings.azure_data_container)
     return Backend(
-        data=AzureBlobStore(blobs.get_container_client(settings.azure_data_container)),
+        data=AzureBlobStore(data),
         artifacts=artifacts,
         registry=Registry(
             TableRegistry(tables.get_table_client(settings.azure_registry_table)), artifacts
         ),
         metrics=LogMetricsSink(),
-        predictions=TablePredictionLog(tables.get_table_client(settings.azure_predictions_table)),
+        predictions=BlobPredictionLog(
+            data, tables.get_table_client(settings.azure_predictions_table)
+        ),
         signer=AppSettingSigner(settings.export_signing_key, settings.trusted_export_key_list),
         name="azure",
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
@@ -70,6 +71,17 @@ class AzureBlobStore:
 
     def get(self, key: str) -> bytes:
         return self._download(key).readall()
+
+    def download_to(self, key: str, path: str | os.PathLike[str]) -> int:
+        downloader = self._download(key)
+        with open(path, "wb") as out:
+            return int(downloader.readinto(out))  # chunk by chunk, not the whole blob
+
+    def size(self, key: str) -> int:
+        try:
+            return int(self._container.get_blob_client(key).get_blob_properties().size)
+        except ResourceNotFoundError:
+            raise BlobNotFound(key) from None
 
     def exists(self, key: str) -> bool:
         return bool(self._container.get_blob_client(key).exists())

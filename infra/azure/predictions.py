@@ -1,37 +1,29 @@
-"""The PredictionLog port on one Azure Table.
+"""The PredictionLog port on Azure Storage: captures as blobs, feedback in a Table.
 
-    PartitionKey = model-<model>   RowKey = <inverted capture time>-<id>   the prediction, its label
-    PartitionKey = ids-<h>         RowKey = <id>                            where that entity is
+    <data container>/captures/model=<m>/version=<v>/date=<d>/<time>-<id>.jsonl   one blob a batch
+    PartitionKey = feedback-<model>   RowKey = <prediction id>   label, at
 
-The timeline's RowKeys count down as time goes on, so "the newest predictions of a model" is one
-partition query read in key order. Feedback has only the id: a pointer entity (in one of 16
-partitions by a hash of the id, so a capture's pointers go in a few transactions) names the
-timeline entity, whose label is written once with an ETag condition: of two racing labels, the
-second finds the entity changed, reads it again and sees the first label.
+The capture layout is the one Firehose writes on AWS (core/captures.py); each `record` call is
+one blob (a batch of captures), so there is no per-prediction write. Feedback is one entity per
+labelled prediction, created once: a second label finds it there ("already_labelled").
 
-Table Storage has no TTL: old predictions stay until a lifecycle job removes them (DynamoDB
-expires them after 30 days).
+Neither Blob nor Table Storage expires data on its own: a lifecycle management policy on the
+captures/ prefix removes old captures.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
-from itertools import islice
-from typing import Any
-from urllib.parse import quote
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from urllib.parse import quote, unquote
 
-from azure.core import MatchConditions
-from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import TableClient, TableEntity, UpdateMode
+from azure.core.exceptions import ResourceExistsError
+from azure.data.tables import TableClient
+from azure.storage.blob import ContainerClient
 
-from mlops_template.core.records import FeedbackOutcome, PredictionRecord
-from mlops_template.infra.azure.tables import pack, unpack
-
-BATCH = 100  # operations in one entity-group transaction
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_LATEST = 10**17  # microseconds since the epoch: beyond the year 5000
+from mlops_template.core.captures import CaptureReader, encode, partition_of
+from mlops_template.core.records import FeedbackOutcome, PredictionRecord, utc_now
 
 
 def _key(text: str) -> str:
@@ -39,105 +31,49 @@ def _key(text: str) -> str:
     return quote(text, safe="")
 
 
-def _pointer_key(prediction_id: str) -> tuple[str, str]:
-    bucket = hashlib.sha256(prediction_id.encode()).hexdigest()[0]
-    return f"ids-{bucket}", _key(prediction_id)
-
-
-def _timeline_key(record: PredictionRecord) -> tuple[str, str]:
-    at = datetime.fromisoformat(record.at)
-    at = at if at.tzinfo else at.replace(tzinfo=UTC)
-    micros = (at - _EPOCH) // timedelta(microseconds=1)
-    return f"model-{record.model}", f"{_LATEST - micros:017d}-{_key(record.prediction_id)}"
-
-
-class TablePredictionLog:
-    def __init__(self, table: TableClient) -> None:
+class BlobPredictionLog(CaptureReader):
+    def __init__(self, container: ContainerClient, table: TableClient) -> None:
+        self._container = container
         self._table = table
 
-    def _upsert(self, entities: Iterable[dict[str, Any]]) -> None:
-        """Merge entities in transactions of one partition each (a merge keeps a stored label)."""
-        by_partition: dict[str, dict[str, dict[str, Any]]] = {}
-        for entity in entities:
-            by_partition.setdefault(entity["PartitionKey"], {})[entity["RowKey"]] = entity
-        for rows in by_partition.values():
-            batch = list(rows.values())
-            for start in range(0, len(batch), BATCH):
-                self._table.submit_transaction(
-                    [
-                        ("upsert", e, {"mode": UpdateMode.MERGE})
-                        for e in batch[start : start + BATCH]
-                    ]
-                )
-
     def record(self, predictions: Sequence[PredictionRecord]) -> None:
-        timeline, pointers = [], []
+        by_partition: dict[str, list[bytes]] = {}
         for p in predictions:
-            partition, row = _timeline_key(p)
-            timeline.append(
-                {
-                    "PartitionKey": partition,
-                    "RowKey": row,
-                    "version": p.version,
-                    "at": p.at,
-                    **pack(p.model_dump_json(exclude={"true_label"})),
-                }
-            )
-            pointer_partition, pointer_row = _pointer_key(p.prediction_id)
-            pointers.append(
-                {
-                    "PartitionKey": pointer_partition,
-                    "RowKey": pointer_row,
-                    "partition": partition,
-                    "row": row,
-                }
-            )
-        # The timeline first: a pointer never names an entity that was not written.
-        self._upsert(timeline)
-        self._upsert(pointers)
+            by_partition.setdefault(partition_of(p.model, p.version, p.at), []).append(encode(p))
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%M%S%f")
+        for partition, lines in by_partition.items():
+            name = f"{partition}{stamp}-{uuid.uuid4().hex}.jsonl"
+            self._container.upload_blob(name, b"".join(lines), overwrite=False)
 
-    def _get(self, partition: str, row: str) -> TableEntity | None:
+    def add_feedback(self, prediction_id: str, label: str, *, model: str) -> FeedbackOutcome:
         try:
-            return self._table.get_entity(partition, row)
-        except ResourceNotFoundError:
-            return None
+            self._table.create_entity(
+                {
+                    "PartitionKey": f"feedback-{_key(model)}",
+                    "RowKey": _key(prediction_id),
+                    "true_label": label,
+                    "at": utc_now(),
+                }
+            )
+        except ResourceExistsError:
+            return "already_labelled"
+        return "recorded"
 
-    def add_feedback(self, prediction_id: str, label: str) -> FeedbackOutcome:
-        pointer = self._get(*_pointer_key(prediction_id))
-        if pointer is None:
-            return "unknown"
-        while True:
-            entity = self._get(pointer["partition"], pointer["row"])
-            if entity is None:
-                return "unknown"
-            if entity.get("true_label") is not None:
-                return "already_labelled"
-            try:
-                self._table.update_entity(
-                    {
-                        "PartitionKey": pointer["partition"],
-                        "RowKey": pointer["row"],
-                        "true_label": label,
-                    },
-                    mode=UpdateMode.MERGE,
-                    etag=entity.metadata["etag"],
-                    match_condition=MatchConditions.IfNotModified,
-                )
-            except ResourceModifiedError:
-                continue  # written meanwhile: read it again (a label there wins)
-            except ResourceNotFoundError:
-                return "unknown"
-            return "recorded"
-
-    def recent(self, model: str, *, limit: int = 10_000) -> list[PredictionRecord]:
+    def feedback(self, model: str, *, since: str = "") -> dict[str, str]:
         entities = self._table.query_entities(
-            "PartitionKey eq @pk",
-            parameters={"pk": f"model-{model}"},
-            results_per_page=min(1000, limit),
+            "PartitionKey eq @pk and at ge @since",
+            parameters={"pk": f"feedback-{_key(model)}", "since": since},
         )
-        records = []
-        for entity in islice(entities, limit):
-            record = PredictionRecord.model_validate_json(unpack(entity))
-            record.true_label = entity.get("true_label")
-            records.append(record)
-        return records
+        return {unquote(e["RowKey"]): e["true_label"] for e in entities}
+
+    def _keys(self, prefix: str) -> Iterable[str]:
+        return self._container.list_blob_names(name_starts_with=prefix)
+
+    def _rewrite(self, key: str, data: bytes | None) -> None:
+        if data is None:
+            self._container.delete_blob(key)
+        else:
+            self._container.upload_blob(key, data, overwrite=True)
+
+    def _chunks(self, key: str) -> Iterator[bytes]:
+        yield from self._container.download_blob(key).chunks()

@@ -9,7 +9,7 @@ from mlops_template.core.registry import Registry, RegistryOutOfStep
 from mlops_template.core.settings import Settings
 from mlops_template.infra.local.blobstore import FileBlobStore
 from mlops_template.infra.local.metrics import JsonlMetricsSink
-from mlops_template.infra.local.predictions import SqlitePredictionLog
+from mlops_template.infra.local.predictions import FilePredictionLog
 from mlops_template.infra.local.registry import SqliteRegistry
 from mlops_template.infra.local.signing import KeyFileSigner
 
@@ -30,7 +30,7 @@ def local_backend(settings: Settings) -> Backend:
         artifacts=artifacts,
         registry=Registry(SqliteRegistry(registry_db), artifacts),
         metrics=JsonlMetricsSink(home / "metrics.jsonl"),
-        predictions=SqlitePredictionLog(home / "predictions.db"),
+        predictions=FilePredictionLog(home),
         signer=KeyFileSigner(
             settings.export_signing_key,
             home / "export-signing.key",

@@ -66,6 +66,21 @@ class FileBlobStore:
         except (FileNotFoundError, IsADirectoryError):
             raise BlobNotFound(key) from None
 
+    def download_to(self, key: str, path: str | os.PathLike[str]) -> int:
+        try:
+            reader = self._path(key).open("rb")
+        except (FileNotFoundError, IsADirectoryError):
+            raise BlobNotFound(key) from None
+        with reader, Path(path).open("wb") as out:
+            shutil.copyfileobj(reader, out, 1 << 20)
+            return out.tell()
+
+    def size(self, key: str) -> int:
+        path = self._path(key)
+        if not path.is_file():
+            raise BlobNotFound(key)
+        return path.stat().st_size
+
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 

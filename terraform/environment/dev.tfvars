@@ -7,3 +7,9 @@ auto_promote_stage  = "staging"
 capture_sample_rate = 1.0
 force_destroy       = true
 deletion_protection = false
+# Data up to (training_memory_mb - 512) MiB / 4 is validated and trained in the functions;
+# bigger files go to SageMaker jobs of these instance types (docs/data-plane.md).
+training_memory_mb       = 3008
+processing_instance_type = "ml.m5.xlarge"
+sagemaker_instance_type  = "ml.m5.large"
+max_model_age_days       = 7

@@ -23,12 +23,17 @@ module "stack" {
   project                           = var.project
   environment                       = var.environment
   model_name                        = var.model_name
+  max_model_age_days                = var.max_model_age_days
   code_version                      = var.code_version
   inference_zip_path                = var.inference_zip_path
   training_image_uri                = var.training_image_uri
   api_type                          = var.api_type
   api_auth                          = var.api_auth
   training_mode                     = var.training_mode
+  training_memory_mb                = var.training_memory_mb
+  sagemaker_instance_type           = var.sagemaker_instance_type
+  processing_instance_type          = var.processing_instance_type
+  sagemaker_max_runtime_seconds     = var.sagemaker_max_runtime_seconds
   auto_promote_stage                = var.auto_promote_stage
   inference_snapstart               = var.inference_snapstart
   inference_provisioned_concurrency = var.inference_provisioned_concurrency

@@ -7,3 +7,9 @@ model_name                        = "breast-cancer"
 capture_sample_rate               = 0.1
 inference_provisioned_concurrency = 2
 trusted_export_environments       = ["dev", "staging"]
+# Data up to (training_memory_mb - 512) MiB / 4 is validated and trained in the functions;
+# bigger files go to SageMaker jobs of these instance types (docs/data-plane.md).
+training_memory_mb       = 6144
+processing_instance_type = "ml.r5.2xlarge"
+sagemaker_instance_type  = "ml.m5.4xlarge"
+max_model_age_days       = 30

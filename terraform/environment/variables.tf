@@ -61,9 +61,33 @@ variable "api_auth" {
 }
 
 variable "training_mode" {
-  description = "lambda or sagemaker."
+  description = "auto (by file size: docs/data-plane.md), lambda or sagemaker (forced)."
   type        = string
-  default     = "lambda"
+  default     = "auto"
+}
+
+variable "training_memory_mb" {
+  description = "Memory of the validate and train functions (1024..10240); the size route's limit is computed from it."
+  type        = number
+  default     = 3008
+}
+
+variable "sagemaker_instance_type" {
+  description = "Instance type of the SageMaker training jobs (big files)."
+  type        = string
+  default     = "ml.m5.large"
+}
+
+variable "processing_instance_type" {
+  description = "Instance type of the SageMaker Processing jobs that validate big files."
+  type        = string
+  default     = "ml.m5.xlarge"
+}
+
+variable "sagemaker_max_runtime_seconds" {
+  description = "Longest a SageMaker job may run (then the file is quarantined with a report)."
+  type        = number
+  default     = 3600
 }
 
 variable "auto_promote_stage" {
@@ -124,4 +148,10 @@ variable "batch_schedule_input_key" {
   description = "The file under batch-input/ in the data bucket a scheduled batch run scores with production."
   type        = string
   default     = "batch-input/scheduled.csv"
+}
+
+variable "max_model_age_days" {
+  description = "Retrain when the production version is older than this many days."
+  type        = number
+  default     = 30
 }

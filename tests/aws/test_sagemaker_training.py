@@ -1,26 +1,24 @@
-"""Training in SageMaker: the job is created with the script-mode entry point, its output is
-collected into a run. moto records the job and reports Completed without running it, so the test
-runs the entry point itself and puts model.tar.gz where the job would."""
+"""Training in SageMaker started by the launcher (`mlops train --on sagemaker`, and the pipeline's
+collect step): the job is created with the script-mode entry point and its output collected into
+a run. moto records the job without running a container; the emulator (tooling/emulation.py)
+runs the same entry point in this process against the same S3 and writes model.tar.gz where the
+job would. Big files in the pipeline: tests/e2e/test_big_files.py."""
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 
 import boto3
 import pytest
 
-from mlops_template.core.pipeline import TrainingJobFailed
+from mlops_template.core.pipeline import PipelineSteps, TrainingJobFailed
 from mlops_template.functions import evaluate, register, runtime, train, validate
-from mlops_template.training.sagemaker_entry import main as sagemaker_main
 
 from .conftest import MODEL
 
 
 @pytest.fixture
 def sagemaker_mode(monkeypatch, configured):
-    monkeypatch.setenv("MLOPS_TRAINING_MODE", "sagemaker")
     monkeypatch.setenv("MLOPS_SAGEMAKER_ROLE_ARN", "arn:aws:iam::123456789012:role/mlops-training")
     monkeypatch.setenv(
         "MLOPS_TRAINING_IMAGE_URI",
@@ -30,37 +28,23 @@ def sagemaker_mode(monkeypatch, configured):
     return configured
 
 
-def run_job_locally(tmp_path, monkeypatch, data_bucket, job, csv_bytes):
-    """What the SageMaker container does: channels in, model dir out, packed as model.tar.gz."""
-    channel, schema_channel, model_dir = tmp_path / "train", tmp_path / "schema", tmp_path / "model"
-    channel.mkdir()
-    schema_channel.mkdir()
-    (channel / "data.csv").write_bytes(csv_bytes)
-    s3 = boto3.client("s3")
-    schema = s3.get_object(Bucket=data_bucket, Key=f"schemas/{MODEL}.json")["Body"].read()
-    (schema_channel / "schema.json").write_bytes(schema)
-    monkeypatch.setenv("SM_CHANNEL_TRAIN", str(channel))
-    monkeypatch.setenv("SM_CHANNEL_SCHEMA", str(schema_channel))
-    monkeypatch.setenv("SM_MODEL_DIR", str(model_dir))
-    monkeypatch.setenv("SM_HPS", json.dumps(job["HyperParameters"]))
-    assert sagemaker_main([]) == 0
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for path in model_dir.iterdir():
-            tar.add(path, arcname=path.name)
-    return buffer.getvalue()
+def start_job(backend, state, context):
+    state["validation"] = validate.handler(state, context)
+    dataset = PipelineSteps(backend).latest_dataset(MODEL)
+    job = PipelineSteps(backend).start_training(
+        runtime.training_launcher(), MODEL, dataset, state["run_id"]
+    )
+    state["training"] = {"mode": "sagemaker", "job": job.model_dump(mode="json")}
+    return job.name
 
 
 def test_the_job_is_created_and_its_output_becomes_a_registered_version(
-    sagemaker_mode, aws, csv_bytes, context, tmp_path, monkeypatch
+    sagemaker_mode, aws, csv_bytes, context
 ):
     backend = sagemaker_mode
     backend.data.put("incoming/d.csv", csv_bytes)
     state = {"model": MODEL, "key": "incoming/d.csv", "run_id": "run-sm-1"}
-    state["validation"] = validate.handler(state, context)
-    state["training"] = train.handler(state, context)
-    assert state["training"]["mode"] == "sagemaker"
-    name = state["training"]["job"]["name"]
+    name = start_job(backend, state, context)
 
     job = boto3.client("sagemaker").describe_training_job(TrainingJobName=name)
     assert job["AlgorithmSpecification"]["ContainerEntrypoint"] == [
@@ -76,12 +60,8 @@ def test_the_job_is_created_and_its_output_becomes_a_registered_version(
     }
     assert channels["train"] == state["validation"]["dataset"]["uri"]
     assert channels["schema"] == f"s3://{aws.data_bucket}/schemas/{MODEL}.json"
-
-    archive = run_job_locally(tmp_path, monkeypatch, aws.data_bucket, job, csv_bytes)
     output = job["ModelArtifacts"]["S3ModelArtifacts"]
-    bucket, key = output.removeprefix("s3://").split("/", 1)
-    assert bucket == aws.artifact_bucket
-    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=archive)
+    assert output.startswith(f"s3://{aws.artifact_bucket}/sagemaker/{MODEL}/")
 
     state["training"] = train.collect_handler(state, context)
     assert state["training"]["run"]["run_id"] == "run-sm-1"
@@ -91,19 +71,20 @@ def test_the_job_is_created_and_its_output_becomes_a_registered_version(
     assert version.run_id == "run-sm-1" and version.gate_passed
 
 
-def test_a_failed_training_job_fails_the_collect_step(sagemaker_mode, csv_bytes, context):
-    from moto.sagemaker.models import sagemaker_backends
+def test_a_failed_training_job_fails_the_collect_step(
+    sagemaker_mode, csv_bytes, context, monkeypatch
+):
+    from mlops_template.training import sagemaker_entry
 
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("out of memory")
+
+    monkeypatch.setattr(sagemaker_entry, "train", out_of_memory)
     backend = sagemaker_mode
     backend.data.put("incoming/d.csv", csv_bytes)
     state = {"model": MODEL, "key": "incoming/d.csv", "run_id": "run-sm-fail"}
-    state["validation"] = validate.handler(state, context)
-    state["training"] = train.handler(state, context)
-    name = state["training"]["job"]["name"]
-    fake = sagemaker_backends["123456789012"]["us-east-1"].training_jobs[name]
-    fake.training_job_status = "Failed"
-    fake.failure_reason = "AlgorithmError: out of memory"
-    with pytest.raises(TrainingJobFailed, match="out of memory"):
+    start_job(backend, state, context)
+    with pytest.raises(TrainingJobFailed, match="AlgorithmError: MemoryError: out of memory"):
         train.collect_handler(state, context)
     assert backend.registry.versions(MODEL) == []
 
@@ -112,7 +93,9 @@ def test_a_job_that_wrote_nothing_fails_clearly(sagemaker_mode, csv_bytes, conte
     backend = sagemaker_mode
     backend.data.put("incoming/d.csv", csv_bytes)
     state = {"model": MODEL, "key": "incoming/d.csv", "run_id": "run-sm-empty"}
-    state["validation"] = validate.handler(state, context)
-    state["training"] = train.handler(state, context)
+    name = start_job(backend, state, context)
+    job = boto3.client("sagemaker").describe_training_job(TrainingJobName=name)
+    bucket, key = job["ModelArtifacts"]["S3ModelArtifacts"].removeprefix("s3://").split("/", 1)
+    boto3.client("s3").delete_object(Bucket=bucket, Key=key)
     with pytest.raises(TrainingJobFailed, match="reported Completed but wrote no s3://"):
         train.collect_handler(state, context)

@@ -183,13 +183,14 @@ def test_the_monitor_publishes_drift_and_accuracy_to_cloudwatch(
                 features=row,
                 label="benign",
                 probability=0.9,
-                at=f"2026-11-22T12:00:{i % 60:02d}.{i:03d}+00:00",
+                # Within the monitor's window (the last 24 hours).
+                at=(datetime.now(UTC) - timedelta(minutes=i)).isoformat(),
             )
             for i, row in enumerate(drifted[schema.feature_names].to_dict(orient="records"))
         ]
     )
     for i, truth in enumerate(drifted["diagnosis"]):
-        aws_backend.predictions.add_feedback(f"p{i}", truth)
+        aws_backend.predictions.add_feedback(f"p{i}", truth, model=MODEL)
     result = monitor.handler(load_event("eventbridge_schedule.json"), context)
     assert result["drift"]["drift_detected"] is True
     cloudwatch = boto3.client("cloudwatch")

@@ -68,7 +68,7 @@ def test_build_backend_gives_working_azure_adapters(azure_settings, caplog):
             )
         ]
     )
-    assert backend.predictions.add_feedback("p1", "no") == "recorded"
+    assert backend.predictions.add_feedback("p1", "no", model=MODEL) == "recorded"
     with caplog.at_level(logging.INFO, logger="mlops.metrics"):
         backend.metrics.put("Accuracy", 0.9, unit="Percent", dimensions={"model": MODEL})
     (line,) = [json.loads(r.getMessage()) for r in caplog.records if r.name == "mlops.metrics"]
@@ -135,10 +135,10 @@ def test_records_larger_than_one_table_property_are_kept_whole(azure_table, azur
     assert registry.get(MODEL, 2) == big
 
 
-def test_prediction_ids_with_characters_tables_forbid_in_keys(azure_table):
-    from mlops_template.infra.azure.predictions import TablePredictionLog
+def test_prediction_ids_with_characters_tables_forbid_in_keys(azure_container, azure_table):
+    from mlops_template.infra.azure.predictions import BlobPredictionLog
 
-    log = TablePredictionLog(azure_table("predictions"))
+    log = BlobPredictionLog(azure_container("data"), azure_table("predictions"))
     odd = ["a/b", "c#d", "e?f", "g\\h", "100%"]
     log.record(
         [
@@ -154,9 +154,10 @@ def test_prediction_ids_with_characters_tables_forbid_in_keys(azure_table):
             for i in odd
         ]
     )
-    assert [log.add_feedback(i, "no") for i in odd] == ["recorded"] * len(odd)
-    assert log.add_feedback("a%2Fb", "no") == "unknown"  # the escaped form is another id
-    assert sorted(r.prediction_id for r in log.recent(MODEL)) == sorted(odd)
+    assert [log.add_feedback(i, "no", model=MODEL) for i in odd] == ["recorded"] * len(odd)
+    # The escaped form is another id: its label is its own and joins no capture.
+    assert log.add_feedback("a%2Fb", "yes", model=MODEL) == "recorded"
+    assert {r.prediction_id: r.true_label for r in log.recent(MODEL)} == dict.fromkeys(odd, "no")
 
 
 def test_the_aws_and_local_paths_import_no_azure_sdk():

@@ -9,7 +9,7 @@ import pytest
 
 from mlops_template.core.registry import Registry
 from mlops_template.infra.local.blobstore import FileBlobStore
-from mlops_template.infra.local.predictions import SqlitePredictionLog
+from mlops_template.infra.local.predictions import FilePredictionLog
 from mlops_template.infra.local.registry import SqliteRegistry
 
 
@@ -45,14 +45,19 @@ def blobstore(request, tmp_path: Path):
     return S3BlobStore(request.getfixturevalue("aws").data_bucket)
 
 
-@pytest.fixture(params=["sqlite", "dynamodb", "azure-table"])
+@pytest.fixture(params=["files", "firehose", "azure-blob"])
 def prediction_log(request, tmp_path: Path):
-    if request.param == "sqlite":
-        return SqlitePredictionLog(tmp_path / "predictions.db")
-    if request.param == "azure-table":
-        from mlops_template.infra.azure.predictions import TablePredictionLog
+    """Captures as JSON lines: files, Firehose to S3 (moto), Blob Storage (Azurite)."""
+    if request.param == "files":
+        return FilePredictionLog(tmp_path / "home")
+    if request.param == "azure-blob":
+        from mlops_template.infra.azure.predictions import BlobPredictionLog
 
-        return TablePredictionLog(request.getfixturevalue("azure_table")("predictions"))
-    from mlops_template.infra.aws.predictions import DynamoPredictionLog
+        container, table = (request.getfixturevalue(f) for f in ("azure_container", "azure_table"))
+        return BlobPredictionLog(container("data"), table("predictions"))
+    from mlops_template.infra.aws.predictions import FirehosePredictionLog
 
-    return DynamoPredictionLog(request.getfixturevalue("aws").predictions_table)
+    settings = request.getfixturevalue("aws")
+    return FirehosePredictionLog(
+        settings.capture_stream, settings.data_bucket, settings.predictions_table
+    )

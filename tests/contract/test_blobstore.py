@@ -31,6 +31,13 @@ def test_missing_keys_raise_blob_not_found(blobstore):
     assert not blobstore.exists("nope")
 
 
+def test_size_is_read_without_the_object(blobstore):
+    blobstore.put("incoming/big.csv", b"x" * 1234)
+    assert blobstore.size("incoming/big.csv") == 1234
+    with pytest.raises(BlobNotFound):
+        blobstore.size("incoming/none.csv")
+
+
 def test_list_copy_and_delete(blobstore):
     blobstore.put("incoming/a.csv", b"a")
     blobstore.put("incoming/b.csv", b"b")
@@ -128,3 +135,13 @@ def test_a_crash_mid_write_never_leaves_a_torn_object(tmp_path, operation):
     assert crashed.returncode != 0, "the write was meant to be cut short"
     assert store.get("target.bin") == b"the old object"
     assert store.keys() == ["big.bin", "target.bin"]  # the torn temporary file is not an object
+
+
+def test_download_to_writes_the_object_to_a_file(blobstore, tmp_path):
+    data = bytes(range(256)) * 40_000  # 10 MB: more than one part of a multipart download
+    blobstore.put("incoming/big.csv", data)
+    out = tmp_path / "big.csv"
+    assert blobstore.download_to("incoming/big.csv", out) == len(data)
+    assert hashlib.sha256(out.read_bytes()).digest() == hashlib.sha256(data).digest()
+    with pytest.raises(BlobNotFound):
+        blobstore.download_to("incoming/nope.csv", tmp_path / "nope.csv")

@@ -54,15 +54,16 @@ def test_good_data_goes_through_every_state_to_a_registered_version(
     took = time.perf_counter() - start
     assert result.status == "registered", result.error
     assert result.transitions == [
+        "Route",
+        "WhichEngine",
         "Validate",
         "Train",
-        "WhereDidTrainingRun",
         "Evaluate",
         "Gate",
         "Register",
         "Registered",
     ]
-    assert [s.name for s in result.steps] == ["validate", "train", "evaluate", "register"]
+    assert [s.name for s in result.steps] == ["route", "validate", "train", "evaluate", "register"]
     assert deployed.backend.registry.get(MODEL, 1).run_id == "run-good"
     run = deployed.backend.registry.get_run(MODEL, "run-good")  # written by the steps
     assert (run.status, run.version, run.ended_at is not None) == ("registered", 1, True)
@@ -81,7 +82,7 @@ def test_bad_data_is_quarantined_the_execution_fails_and_the_registry_is_unchang
     result = deployed.run(MODEL, "incoming/day2.csv", run_id="run-bad")
     assert result.status == "failed" and result.error_type == "DataValidationError"
     assert "labels outside" in result.error
-    assert result.transitions == ["Validate", "RecordFailure", "Failed"]
+    assert result.transitions == ["Route", "WhichEngine", "Validate", "RecordFailure", "Failed"]
     assert [v.version for v in deployed.backend.registry.versions(MODEL)] == [1]
     recorded = runs(aws)["run-bad"]  # the failure state's attributes, beside the steps' record
     assert recorded["failure_error"] == "DataValidationError"

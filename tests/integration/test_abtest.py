@@ -155,8 +155,8 @@ def test_shadow_report_from_the_api_captures(run, backend, trained, typed_frame,
             )
         ]
     )
-    backend.predictions.add_feedback("x1", "benign")
-    backend.predictions.add_feedback("x2", "malignant")
+    backend.predictions.add_feedback("x1", "benign", model=MODEL)
+    backend.predictions.add_feedback("x2", "malignant", model=MODEL)
 
     report = json.loads(run("shadow", "report", "--json").output)
     assert report["pairs"] == 14 and report["shadow_versions"] == [2]

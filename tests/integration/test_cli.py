@@ -396,3 +396,16 @@ def test_schema_infer_takes_one_as_the_positive_class_of_0_1_labels(run, tmp_pat
     assert inferred["target"]["positive_class"] == "1"  # though it is the majority here
     chosen = run("schema", "infer", str(path), "--target", "y", "--positive-class", "0")
     assert json.loads(chosen.stdout)["target"]["positive_class"] == "0"
+
+
+def test_a_parquet_file_goes_through_schema_infer_validate_and_train(run, tmp_path, frame):
+    data = tmp_path / "data.parquet"
+    frame.to_parquet(data, index=False)
+    inferred = run("schema", "infer", str(data), "--target", "diagnosis", "--save")
+    assert inferred.exit_code == 0, inferred.output
+    checked = run("validate", str(data), "--json")
+    assert checked.exit_code == 0, checked.output
+    assert json.loads(checked.output)["rows"] == len(frame)
+    trained = run("train", "--data", str(data))
+    assert trained.exit_code == 0, trained.output
+    assert "registered" in trained.output

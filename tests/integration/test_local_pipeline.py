@@ -107,3 +107,49 @@ def test_a_first_file_without_a_target_cannot_define_the_contract(backend, csv_b
     result = LocalPipeline(backend).run(MODEL, "incoming/x.csv")
     assert result.status == "failed" and "no schema" in result.error
     assert backend.data.keys(f"quarantine/{MODEL}/")
+
+
+def test_a_parquet_arrival_is_validated_trained_and_registered(backend, steps, frame):
+    import io
+
+    from mlops_template.training.schema import DatasetSchema
+
+    out = io.BytesIO()
+    frame.to_parquet(out, index=False)
+    backend.data.put("incoming/day1.parquet", out.getvalue())
+    result = LocalPipeline(backend).run(MODEL, "incoming/day1.parquet")
+    assert result.status == "registered", result.error
+    version = backend.registry.get(MODEL, result.version)
+    assert version.gate_passed
+    # The stored data is the very Parquet bytes checked; the contract came from them.
+    assert backend.data.get(f"validated/{MODEL}/{version.data_sha256}.csv") == out.getvalue()
+    schema = DatasetSchema.from_json(backend.data.get(f"schemas/{MODEL}.json"))
+    assert schema.row_count == len(frame) and schema.target.name == TARGET
+
+
+def test_after_a_column_is_added_the_gate_still_compares_with_production(
+    backend, steps, frame, csv_bytes
+):
+    """A new schema (one more column) must not skip the comparison with production: production
+    is scored on the same held-out rows through its own columns."""
+    import io
+
+    import numpy as np
+    import pandas as pd
+
+    from mlops_template.training.datasets import to_csv_bytes
+    from mlops_template.training.schema import infer_schema
+
+    backend.data.put("incoming/v1.csv", csv_bytes)
+    first = LocalPipeline(backend).run(MODEL, "incoming/v1.csv")
+    backend.registry.promote(MODEL, first.version, "production", actor="t")
+    wider = frame.copy()
+    wider.insert(3, "x_new", np.random.default_rng(0).normal(size=len(wider)))
+    data = to_csv_bytes(wider)
+    steps.save_schema(MODEL, infer_schema(pd.read_csv(io.BytesIO(data)), TARGET))
+    backend.data.put("incoming/v2.csv", data)
+    second = LocalPipeline(backend).run(MODEL, "incoming/v2.csv")
+    assert second.status == "registered", second.error
+    assert second.gate.production_version == first.version
+    assert second.gate.production is not None and second.gate.production > 0.9
+    assert backend.registry.get(MODEL, second.version).gate["production"] is not None

@@ -47,14 +47,14 @@ def test_a_file_swapped_in_during_validation_is_neither_stored_nor_lost(
     steps = PipelineSteps(any_backend)
     store = any_backend.data
     store.put(ARRIVAL, csv_bytes)
-    check = pipeline.validate_csv
+    check = pipeline.validate_data
 
     def second_ingest_lands(*args, **kwargs):
         checked = check(*args, **kwargs)
         store.put(ARRIVAL, poisoned)
         return checked
 
-    monkeypatch.setattr(pipeline, "validate_csv", second_ingest_lands)
+    monkeypatch.setattr(pipeline, "validate_data", second_ingest_lands)
     accepted = steps.validate(MODEL, ARRIVAL)
     monkeypatch.undo()
     assert accepted.dataset.sha256 == hashlib.sha256(csv_bytes).hexdigest()

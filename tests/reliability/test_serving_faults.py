@@ -91,21 +91,33 @@ def test_a_full_disk_fails_no_prediction_and_feedback_says_so(
     assert client.get("/health").json()["capture"] == {"status": "ok", "errors": 2, "reason": None}
 
 
-def test_a_deleted_capture_table_fails_no_prediction_on_aws(
+def test_a_deleted_capture_stream_fails_no_prediction_on_aws(
     aws, aws_backend, trained, typed_frame, schema
 ):
+    """With the Firehose delivery stream gone, /predict still answers 200 and the failed capture
+    is counted; feedback (its own table) still lands, and says so when that table is gone."""
     version = register(aws_backend, trained)
     aws_backend.registry.promote(MODEL, version.version, "production", actor="t")
     client, _ = client_for(aws_backend)
     records = typed_frame[schema.feature_names].head(2).to_dict(orient="records")
     pid = client.post("/predict", json={"records": records}).json()["predictions"][0]
-    boto3.client("dynamodb").delete_table(TableName=aws.predictions_table)
+    assert client.get("/health").json()["capture"]["errors"] == 0
+    boto3.client("firehose").delete_delivery_stream(DeliveryStreamName=aws.capture_stream)
     answer = client.post("/predict", json={"records": records})
     assert answer.status_code == 200 and answer.json()["version"] == version.version
     health = client.get("/health")
     assert health.status_code == 200
-    assert "ResourceNotFoundException" in health.json()["capture"]["reason"]
+    capture = health.json()["capture"]
+    assert capture["status"] == "failing" and capture["errors"] == 1
+    assert "ResourceNotFoundException" in capture["reason"]
+    errors = boto3.client("cloudwatch").list_metrics(
+        Namespace=aws.metrics_namespace, MetricName="CaptureErrors"
+    )["Metrics"]
+    assert errors, "the failed capture is counted in a metric"
     label = {"prediction_id": pid["prediction_id"], "label": "benign"}
+    assert client.post("/feedback", json=label).status_code == 202
+    boto3.client("dynamodb").delete_table(TableName=aws.predictions_table)
+    label = {"prediction_id": answer.json()["predictions"][0]["prediction_id"], "label": "benign"}
     assert client.post("/feedback", json=label).status_code == 503
 
 

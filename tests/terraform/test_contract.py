@@ -27,15 +27,26 @@ EVERY_FUNCTION = {
     "MLOPS_ARTIFACT_BUCKET",
     "MLOPS_REGISTRY_TABLE",
     "MLOPS_PREDICTIONS_TABLE",
+    "MLOPS_CAPTURE_STREAM",
     "MLOPS_KMS_KEY_ID",
     "MLOPS_METRICS_NAMESPACE",
 }
 NEEDS = {
     "ingest": {"MLOPS_STATE_MACHINE_ARN"},
-    "train": {"MLOPS_TRAINING_MODE", "MLOPS_SAGEMAKER_ROLE_ARN", "MLOPS_TRAINING_IMAGE_URI"},
+    "route": {
+        "MLOPS_TRAINING_MODE",
+        "MLOPS_PIPELINE_MEMORY_MB",
+        "MLOPS_TRAINING_IMAGE_URI",
+        "MLOPS_SAGEMAKER_INSTANCE_TYPE",
+        "MLOPS_PROCESSING_INSTANCE_TYPE",
+        "MLOPS_TRAINING_MAX_RUNTIME_SECONDS",
+    },
+    "collect_validation": set(),
+    "quarantine": set(),
+    "train": set(),
     "collect": {"MLOPS_SAGEMAKER_ROLE_ARN", "MLOPS_TRAINING_IMAGE_URI"},
     "register": {"MLOPS_AUTO_PROMOTE_STAGE"},
-    "monitor": {"MLOPS_METRICS_SINK", "MLOPS_SERVING_STAGE"},
+    "monitor": {"MLOPS_METRICS_SINK", "MLOPS_SERVING_STAGE", "MLOPS_MONITOR_WINDOW_HOURS"},
     "retrain": {
         "MLOPS_STATE_MACHINE_ARN",
         "MLOPS_IDEMPOTENCY_TABLE",
@@ -214,6 +225,49 @@ def test_each_step_is_the_task_state_it_names():
     assert invoking == {step.state for step in pipeline_steps()}
 
 
+def test_the_size_route_uses_the_memory_the_data_functions_get(functions_locals):
+    """The Route function computes the limit from the memory the validate and train functions
+    really have: both come from the same variable."""
+    functions = functions_locals["functions"]
+    memory = "${var.training_memory_mb}"
+    assert functions["validate"]["memory"] == functions["train"]["memory"] == memory
+    assert (
+        functions["route"]["env"]["MLOPS_PIPELINE_MEMORY_MB"]
+        == "${tostring(var.training_memory_mb)}"
+    )
+    stack = parse(MODULES / "stack" / "main.tf")["module"]
+    wired = next(m["functions"] for m in stack if "functions" in m)
+    for name in ("training_memory_mb", "sagemaker_instance_type", "processing_instance_type"):
+        assert wired[name] == f"${{var.{name}}}", name
+
+
+def test_the_sagemaker_jobs_wait_with_sync_on_aws_and_every_crash_is_quarantined():
+    main = (MODULES / "pipeline" / "main.tf").read_text()
+    assert re.search(r'sagemaker_sync\s*=\s*"\.sync"', main)
+    values = {name: name for name in re.findall(r"\$\{(\w+)\}", pipeline_definition())}
+    values.update(training_poll_seconds="1", sagemaker_sync=".sync")
+    states = json.loads(render_template(pipeline_definition(), values))["States"]
+    assert states["ValidateOnSageMaker"]["Resource"].endswith("createProcessingJob.sync")
+    assert states["TrainOnSageMaker"]["Resource"].endswith("createTrainingJob.sync")
+    # Every state that holds the file or a job on it ends, on a crash, in Quarantine.
+    for name in (
+        "Route",
+        "Validate",
+        "Train",
+        "ValidateOnSageMaker",
+        "CollectValidation",
+        "TrainOnSageMaker",
+        "DescribeTrainingJob",
+        "CollectTrainingJob",
+    ):
+        nexts = {states[c["Next"]].get("Next", c["Next"]) for c in states[name]["Catch"]}
+        assert "Quarantine" in nexts, name
+    memory = next(c for c in states["Train"]["Catch"] if "Lambda.Unknown" in c["ErrorEquals"])
+    assert {"Runtime.OutOfMemory", "Sandbox.Timedout", "States.Timeout"} <= set(
+        memory["ErrorEquals"]
+    )
+
+
 def test_the_abtest_alarm_reaches_the_function_that_applies_its_decision():
     from mlops_template.core.abtest import ABTEST_DECIDED_METRIC, DECIDED_ALARM_SUFFIX
 
@@ -258,6 +312,34 @@ def test_tables_have_the_keys_and_index_the_adapters_use():
         assert first(table["server_side_encryption"])["enabled"] is True
 
 
+def test_the_capture_stream_partitions_as_the_readers_expect():
+    """Firehose writes where core/captures.py looks: the prefix, jq query and error prefix are
+    the code's (the emulator's stream uses the same), and only scoring functions may write."""
+    from mlops_template.core.captures import CAPTURE_PREFIX
+    from mlops_template.infra.aws.predictions import (
+        ERROR_PREFIX,
+        PARTITION_PREFIX,
+        PARTITION_QUERY,
+    )
+
+    stream = blocks(parse(MODULES / "captures" / "main.tf"), "resource")[
+        "aws_kinesis_firehose_delivery_stream.captures"
+    ]
+    s3 = first(stream["extended_s3_configuration"])
+    assert s3["prefix"] == PARTITION_PREFIX and PARTITION_PREFIX.startswith(CAPTURE_PREFIX)
+    assert s3["error_output_prefix"] == ERROR_PREFIX
+    assert first(s3["dynamic_partitioning_configuration"])["enabled"] is True
+    (processor,) = first(s3["processing_configuration"])["processors"]
+    parameters = {p["parameter_name"]: p["parameter_value"] for p in processor["parameters"]}
+    assert parameters["MetadataExtractionQuery"] == PARTITION_QUERY
+    assert first(stream["server_side_encryption"])["enabled"] is True
+    functions = (MODULES / "functions" / "main.tf").read_text()
+    writers = re.findall(
+        r'actions = \["firehose:PutRecordBatch"\], resources = \[(.*?)\]', functions
+    )
+    assert writers == ["var.capture_stream_arn"] * 2  # inference and stream, that stream only
+
+
 def test_the_stack_checks_model_names_with_the_same_rule_as_the_code():
     for entry in parse(MODULES / "stack" / "variables.tf")["variable"]:
         if "model_name" in entry:
@@ -265,3 +347,32 @@ def test_the_stack_checks_model_names_with_the_same_rule_as_the_code():
             assert f'can(regex("{MODEL_NAME_PATTERN}", var.model_name))' in validation["condition"]
             return
     raise AssertionError("the stack has no model_name variable")
+
+
+def test_the_ml_test_score_alarms_watch_what_the_monitor_and_the_api_publish():
+    from mlops_template.core import health_checks
+
+    alarms = blocks(parse(MODULES / "monitoring" / "main.tf"), "resource")
+    expected = {
+        "model_age": (health_checks.MODEL_AGE_METRIC, "retrain"),
+        "non_finite_outputs": (health_checks.NON_FINITE_METRIC, "rollback"),
+        "training_serving_skew": (health_checks.SKEW_METRIC, "ops"),
+        "offline_online_gap": (health_checks.GAP_METRIC, "retrain"),
+        "canary_decided": ("CanaryDecided", "rollback"),
+    }
+    for name, (metric, topic) in expected.items():
+        alarm = alarms[f"aws_cloudwatch_metric_alarm.{name}"]
+        assert first(alarm["metric_name"]) == metric, name
+        assert first(alarm["dimensions"]) == "${local.model_dimensions}", name
+        assert f'${{aws_sns_topic.this["{topic}"].arn}}' in first(alarm["alarm_actions"]), name
+    # The model-age limit is set per environment and reaches the alarm through the stack.
+    for env in ("dev", "staging", "prod"):
+        tfvars = parse(TERRAFORM / "environment" / f"{env}.tfvars")
+        assert first(tfvars["max_model_age_days"]) > 0
+    stack = (MODULES / "stack" / "main.tf").read_text()
+    assert "max_model_age_days  = var.max_model_age_days" in stack
+    from mlops_template.core.canary import CANARY_DECIDED_ALARM_SUFFIX, CANARY_DECIDED_METRIC
+
+    canary = alarms["aws_cloudwatch_metric_alarm.canary_decided"]
+    assert first(canary["alarm_name"]).endswith(CANARY_DECIDED_ALARM_SUFFIX)
+    assert first(canary["metric_name"]) == CANARY_DECIDED_METRIC

@@ -7,9 +7,7 @@ into the IAM action it needs, and compared with that function's statements in Te
 from __future__ import annotations
 
 import contextvars
-import io
 import json
-import tarfile
 from collections import defaultdict
 from typing import Any
 
@@ -20,12 +18,11 @@ from botocore.client import BaseClient
 import mlops_template.tooling.emulation as emulation
 from mlops_template.core.abtest import DECIDED_ALARM_SUFFIX, start_abtest
 from mlops_template.core.pipeline import PipelineSteps
-from mlops_template.functions import ingest, monitor, retrain, rollback, runtime, stream, train
+from mlops_template.functions import ingest, monitor, retrain, rollback, runtime, stream
 from mlops_template.infra import build_backend
 from mlops_template.tooling.emulation import AslPipeline, LambdaApiClient, LambdaContext
 from mlops_template.training.config import TrainingConfig
 from mlops_template.training.datasets import TARGET
-from mlops_template.training.sagemaker_entry import main as sagemaker_main
 from tests.aws.sqs_lambda import drain
 from tests.conftest import capture_outcomes
 
@@ -105,6 +102,10 @@ def recorded(monkeypatch):
     return calls
 
 
+def _out_of_memory(*args: Any, **kwargs: Any) -> Any:
+    raise MemoryError("Runtime exited with error: signal: killed")
+
+
 HANDLER_TO_FUNCTION: dict[str, str] = {}
 # Granted without a call of their own in this scenario, and why.
 ONLY_ON_FAILURE = {
@@ -175,6 +176,31 @@ def test_roles_grant_what_the_code_calls_and_nothing_more(
     assert first.status == "registered", first.error
     backend.data.put("incoming/bad.csv", csv_bytes.replace(b"benign", b"x", 5))
     assert pipeline.run(MODEL, "incoming/bad.csv", run_id="run-bad").status == "failed"
+    # A big file: the route claims it for a Processing job, whose report is collected, and the
+    # Training job's output (both jobs run by the state machine itself).
+    monkeypatch.setenv("MLOPS_PIPELINE_MEMORY_MB", "128")
+    monkeypatch.setenv("MLOPS_SAGEMAKER_ROLE_ARN", "arn:aws:iam::123456789012:role/t")
+    monkeypatch.setenv(
+        "MLOPS_TRAINING_IMAGE_URI", "123456789012.dkr.ecr.us-east-1.amazonaws.com/t:1"
+    )
+    runtime.reset()
+    backend.data.put("incoming/big.csv", csv_bytes)
+    big = pipeline.run(MODEL, "incoming/big.csv", run_id="run-big")
+    assert big.status == "registered", big.error
+    monkeypatch.setenv("MLOPS_PIPELINE_MEMORY_MB", "3008")
+    runtime.reset()
+    # A route that dies leaves the file in incoming/: the quarantine step claims it from there.
+    with monkeypatch.context() as dying:
+        dying.setattr(PipelineSteps, "route", _out_of_memory)
+        backend.data.put("incoming/huge.csv", csv_bytes)
+        assert pipeline.run(MODEL, "incoming/huge.csv", run_id="run-oom").status == "failed"
+    assert any(k.endswith("huge.csv") for k in backend.data.keys(f"quarantine/{MODEL}/"))
+    # A validate step that dies after its claim: the quarantine step moves the claimed copy.
+    with monkeypatch.context() as dying:
+        dying.setattr("mlops_template.core.pipeline.validate_data", _out_of_memory)
+        backend.data.put("incoming/huge2.csv", csv_bytes)
+        assert pipeline.run(MODEL, "incoming/huge2.csv", run_id="run-oom2").status == "failed"
+    assert backend.data.keys(f"claimed/{MODEL}/") == []
     backend.registry.promote(MODEL, 1, "production", actor="test")
 
     # Batch scoring: the batch definition on moto, a chunk per function (two chunks, one bad row).
@@ -283,48 +309,6 @@ def test_roles_grant_what_the_code_calls_and_nothing_more(
     )
     applied = call_as(monkeypatch, "rollback", rollback.handler, decided)
     assert applied["reactions"][0]["action"] == "abtest promote", applied
-
-    # Training on SageMaker: the train function starts the job, collect reads its output.
-    monkeypatch.setenv("MLOPS_TRAINING_MODE", "sagemaker")
-    monkeypatch.setenv("MLOPS_SAGEMAKER_ROLE_ARN", "arn:aws:iam::123456789012:role/t")
-    monkeypatch.setenv(
-        "MLOPS_TRAINING_IMAGE_URI", "123456789012.dkr.ecr.us-east-1.amazonaws.com/t:1"
-    )
-    runtime.reset()
-    state = {
-        "model": MODEL,
-        "key": "x",
-        "run_id": "run-sm",
-        "validation": {
-            "dataset": backend.registry.get(MODEL, 1).model_dump()["source"]
-            and {
-                "key": f"validated/{MODEL}/{backend.registry.get(MODEL, 1).data_sha256}.csv",
-                "uri": backend.registry.get(MODEL, 1).source,
-                "sha256": backend.registry.get(MODEL, 1).data_sha256,
-                "rows": 569,
-            },
-            "warnings": [],
-            "report_key": "r",
-        },
-    }
-    state["training"] = call_as(monkeypatch, "train", train.handler, state)
-    job = boto3.client("sagemaker").describe_training_job(
-        TrainingJobName=state["training"]["job"]["name"]
-    )
-    channel, model_dir = tmp_path / "train", tmp_path / "model"
-    channel.mkdir()
-    (channel / "data.csv").write_bytes(csv_bytes)
-    monkeypatch.setenv("SM_CHANNEL_TRAIN", str(channel))
-    monkeypatch.setenv("SM_MODEL_DIR", str(model_dir))
-    monkeypatch.setenv("SM_HPS", json.dumps(job["HyperParameters"]))
-    assert sagemaker_main([]) == 0
-    archive = io.BytesIO()
-    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
-        for path in model_dir.iterdir():
-            tar.add(path, arcname=path.name)
-    bucket, key = job["ModelArtifacts"]["S3ModelArtifacts"].removeprefix("s3://").split("/", 1)
-    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=archive.getvalue())
-    call_as(monkeypatch, "collect", train.collect_handler, state)
 
     assert set(recorded) == set(grants), "every function ran"
     missing = {f: recorded[f] - grants[f] for f in grants if recorded[f] - grants[f]}

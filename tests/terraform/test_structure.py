@@ -192,7 +192,7 @@ def test_each_environment_keeps_the_settings_of_its_former_root(env):
         "project": "mlops",
         "api_type": "http",
         "api_auth": "iam",
-        "training_mode": "lambda",
+        "training_mode": "auto",
         "inference_snapstart": False,
         "notification_emails": [],
         "inference_zip_path": "../../dist/inference-x86_64.zip",  # from terraform/environment

@@ -64,3 +64,39 @@ def test_categorical_drift_uses_category_shares():
     same = compare(profile, {"city": rng.choice(["a", "b"], 300).tolist()}, DriftConfig())
     moved = compare(profile, {"city": ["c"] * 200 + ["a"] * 100}, DriftConfig())
     assert not same.drift_detected and moved.drift_detected
+
+
+def test_binned_ks_equals_ks_on_the_raw_values_and_partial_counts_merge():
+    """The monitor never holds the live values: the statistic from its counts is the one
+    ks_2samp computes on them (ties included), and counts kept per object add up."""
+    from scipy.stats import ks_2samp
+
+    from mlops_template.training.drift import DriftCounts, FeatureProfile, ReferenceProfile
+
+    rng = np.random.default_rng(3)
+    reference = np.round(rng.normal(size=500), 1)  # rounded: many ties
+    live = np.round(rng.normal(0.3, 1.2, size=3000), 1)
+    profile = ReferenceProfile(
+        rows=500,
+        features=[
+            FeatureProfile(
+                name="x",
+                kind="numeric",
+                edges=np.quantile(reference, [0.25, 0.5, 0.75]).tolist(),
+                expected=[0.25] * 4,
+                sample=np.sort(reference).tolist(),
+            )
+        ],
+    )
+    whole = DriftCounts(profile)
+    whole.add({"x": live})
+    parts = [DriftCounts(profile) for _ in range(3)]
+    for part, chunk in zip(parts, np.array_split(live, 3), strict=True):
+        part.add({"x": [*chunk.tolist(), None]})
+    merged = parts[0].merge(parts[1]).merge(parts[2])
+    expected = ks_2samp(reference, live).statistic
+    for counts in (whole, merged):
+        (feature,) = counts.report(DriftConfig()).features
+        assert feature.ks_statistic == pytest.approx(expected, abs=1e-6)
+    assert merged.report(DriftConfig()).features == whole.report(DriftConfig()).features
+    assert merged.rows == 3003

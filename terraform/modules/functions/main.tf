@@ -12,10 +12,13 @@ locals {
   # The pipeline's steps and their handlers, written once in core/pipeline_steps.json.
   pipeline_handlers = { for step in jsondecode(file("${path.module}/../../../core/pipeline_steps.json")).steps : step.name => step.handler }
 
-  training_jobs_arn = "arn:${local.partition}:sagemaker:${local.region}:${local.account}:training-job/${var.model_name}-*"
-  data_objects      = "${var.data_bucket_arn}/*"
-  artifact_objects  = "${var.artifact_bucket_arn}/*"
-  batch_objects     = "${var.data_bucket_arn}/batch/*"
+  training_jobs_arn   = "arn:${local.partition}:sagemaker:${local.region}:${local.account}:training-job/${var.model_name}-*"
+  processing_jobs_arn = "arn:${local.partition}:sagemaker:${local.region}:${local.account}:processing-job/${var.model_name}-*"
+  data_objects        = "${var.data_bucket_arn}/*"
+  artifact_objects    = "${var.artifact_bucket_arn}/*"
+  batch_objects       = "${var.data_bucket_arn}/batch/*"
+  # Captured predictions, as the captures module's Firehose stream writes them.
+  capture_objects = "${var.data_bucket_arn}/captures/*"
   # Batch scoring: one handler a step of core/batch.asl.json.
   batch_handlers = {
     batch_split     = "mlops_template.functions.batch.split_handler"
@@ -32,6 +35,7 @@ locals {
     MLOPS_ARTIFACT_BUCKET        = var.artifact_bucket
     MLOPS_REGISTRY_TABLE         = var.registry_table
     MLOPS_PREDICTIONS_TABLE      = var.predictions_table
+    MLOPS_CAPTURE_STREAM         = var.capture_stream
     MLOPS_KMS_KEY_ID             = var.kms_key_arn
     MLOPS_METRICS_NAMESPACE      = var.metrics_namespace
     MLOPS_CODE_VERSION           = var.code_version
@@ -53,6 +57,50 @@ locals {
         { sid = "SeePipelineRuns", actions = ["states:DescribeExecution"], resources = [local.executions_arn] },
       ]
     }
+    # The Route state: a HEAD of the file against the limit computed from the validate and train
+    # functions' memory (core/settings.py lambda_max_data_bytes). For SageMaker it claims the
+    # file, starts the run's record and writes the jobs' contract under jobs/.
+    route = {
+      handler = local.pipeline_handlers["route"], package = "image", memory = 512
+      timeout = 60, async = false, reserved = 10
+      env = {
+        MLOPS_TRAINING_MODE                = var.training_mode
+        MLOPS_PIPELINE_MEMORY_MB           = tostring(var.training_memory_mb)
+        MLOPS_TRAINING_IMAGE_URI           = var.training_image_uri
+        MLOPS_SAGEMAKER_INSTANCE_TYPE      = var.sagemaker_instance_type
+        MLOPS_PROCESSING_INSTANCE_TYPE     = var.processing_instance_type
+        MLOPS_TRAINING_MAX_RUNTIME_SECONDS = tostring(var.sagemaker_max_runtime_seconds)
+      }
+      statements = [
+        { sid = "ReadWriteData", actions = ["s3:GetObject", "s3:PutObject"], resources = [local.data_objects] },
+        { sid = "ClaimUploads", actions = ["s3:GetObjectVersion", "s3:DeleteObjectVersion"], resources = ["${var.data_bucket_arn}/incoming/*"] },
+        { sid = "ListData", actions = ["s3:ListBucket"], resources = [var.data_bucket_arn] },
+        { sid = "RecordRuns", actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"], resources = [var.registry_table_arn] },
+      ]
+    }
+    # After the Processing job: its report accepts the file (copied inside S3, never read here)
+    # or quarantines it.
+    collect_validation = {
+      handler = local.pipeline_handlers["collect_validation"], package = "image", memory = 512
+      timeout = 900, async = false, reserved = 5
+      env     = {}
+      statements = [
+        { sid = "ReadWriteData", actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], resources = [local.data_objects] },
+        { sid = "ListData", actions = ["s3:ListBucket"], resources = [var.data_bucket_arn] },
+        { sid = "RecordRuns", actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"], resources = [var.registry_table_arn] },
+      ]
+    }
+    # A step died (out of memory or time): the file goes to quarantine/ with a report.
+    quarantine = {
+      handler = local.pipeline_handlers["quarantine"], package = "image", memory = 512
+      timeout = 900, async = false, reserved = 5
+      env     = {}
+      statements = [
+        { sid = "ReadWriteData", actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], resources = [local.data_objects] },
+        { sid = "ClaimUploads", actions = ["s3:GetObjectVersion", "s3:DeleteObjectVersion"], resources = ["${var.data_bucket_arn}/incoming/*"] },
+        { sid = "ListData", actions = ["s3:ListBucket"], resources = [var.data_bucket_arn] },
+      ]
+    }
     validate = {
       handler = local.pipeline_handlers["validate"], package = "image", memory = var.training_memory_mb
       timeout = 900, async = false, reserved = 10
@@ -69,26 +117,17 @@ locals {
     train = {
       handler = local.pipeline_handlers["train"], package = "image", memory = var.training_memory_mb
       timeout = 900, async = false, reserved = 5
-      env = {
-        MLOPS_TRAINING_MODE                = var.training_mode
-        MLOPS_SAGEMAKER_ROLE_ARN           = aws_iam_role.sagemaker.arn
-        MLOPS_TRAINING_IMAGE_URI           = var.training_image_uri
-        MLOPS_SAGEMAKER_INSTANCE_TYPE      = var.sagemaker_instance_type
-        MLOPS_TRAINING_MAX_RUNTIME_SECONDS = "3600"
-      }
+      env     = {}
       statements = [
         { sid = "ReadData", actions = ["s3:GetObject"], resources = [local.data_objects] },
         { sid = "ListData", actions = ["s3:ListBucket"], resources = [var.data_bucket_arn] },
         { sid = "WriteRuns", actions = ["s3:PutObject"], resources = [local.artifact_objects] },
-        { sid = "StartTrainingJobs", actions = ["sagemaker:CreateTrainingJob", "sagemaker:AddTags"], resources = [local.training_jobs_arn] },
-        { sid = "PassTrainingRole", actions = ["iam:PassRole"], resources = [aws_iam_role.sagemaker.arn] },
       ]
     }
     collect = {
       handler = local.pipeline_handlers["collect"], package = "image", memory = var.training_memory_mb
       timeout = 300, async = false, reserved = 5
       env = {
-        MLOPS_TRAINING_MODE      = var.training_mode
         MLOPS_SAGEMAKER_ROLE_ARN = aws_iam_role.sagemaker.arn
         MLOPS_TRAINING_IMAGE_URI = var.training_image_uri
       }
@@ -125,12 +164,19 @@ locals {
     monitor = {
       handler = "mlops_template.functions.monitor.handler", package = "image", memory = 2048, timeout = 300
       async   = true, reserved = 1
-      env     = { MLOPS_METRICS_SINK = "cloudwatch", MLOPS_SERVING_STAGE = "production" }
+      env = {
+        MLOPS_METRICS_SINK         = "cloudwatch"
+        MLOPS_SERVING_STAGE        = "production"
+        MLOPS_MONITOR_WINDOW_HOURS = tostring(var.monitor_window_hours)
+      }
       statements = [
         { sid = "ReadArtifacts", actions = ["s3:GetObject"], resources = [local.artifact_objects] },
         { sid = "ListArtifacts", actions = ["s3:ListBucket"], resources = [var.artifact_bucket_arn] },
         { sid = "ReadRegistry", actions = ["dynamodb:GetItem"], resources = [var.registry_table_arn] },
-        { sid = "ReadCaptures", actions = ["dynamodb:Query"], resources = ["${var.predictions_table_arn}/index/by_model"] },
+        # Every capture of the window: listed by partition, streamed object by object.
+        { sid = "ReadCaptures", actions = ["s3:GetObject"], resources = [local.capture_objects] },
+        { sid = "ListCaptures", actions = ["s3:ListBucket"], resources = [var.data_bucket_arn] },
+        { sid = "ReadFeedback", actions = ["dynamodb:Query"], resources = ["${var.predictions_table_arn}/index/by_model"] },
         # PutMetricData has no resource-level permissions; the condition pins our namespace.
         { sid = "PublishMetrics", actions = ["cloudwatch:PutMetricData"], resources = ["*"], namespace = var.metrics_namespace },
       ]
@@ -164,8 +210,12 @@ locals {
         { sid = "VerifyArtifacts", actions = ["s3:GetObject"], resources = [local.artifact_objects] },
         { sid = "ListArtifacts", actions = ["s3:ListBucket"], resources = [var.artifact_bucket_arn] },
         # An A/B test's decision: its captured outcomes, and its plan removed once applied.
-        { sid = "ReadCaptures", actions = ["dynamodb:Query"], resources = ["${var.predictions_table_arn}/index/by_model"] },
+        { sid = "ReadCaptures", actions = ["s3:GetObject"], resources = [local.capture_objects] },
+        { sid = "ListCaptures", actions = ["s3:ListBucket"], resources = [var.data_bucket_arn] },
+        { sid = "ReadFeedback", actions = ["dynamodb:Query"], resources = ["${var.predictions_table_arn}/index/by_model"] },
         { sid = "EndAbTests", actions = ["s3:DeleteObject"], resources = ["${var.artifact_bucket_arn}/abtests/*"] },
+        # A canary release's verdict applied: its plan removed.
+        { sid = "EndCanaries", actions = ["s3:DeleteObject"], resources = ["${var.artifact_bucket_arn}/canaries/*"] },
       ]
     }
     # Batch scoring (core/batch.asl.json): inputs under batch-input/, everything else under batch/.
@@ -211,7 +261,9 @@ locals {
         { sid = "ReadArtifacts", actions = ["s3:GetObject"], resources = [local.artifact_objects] },
         { sid = "ListArtifacts", actions = ["s3:ListBucket"], resources = [var.artifact_bucket_arn] },
         { sid = "ReadRegistry", actions = ["dynamodb:GetItem"], resources = [var.registry_table_arn] },
-        { sid = "CaptureAndFeedback", actions = ["dynamodb:BatchWriteItem", "dynamodb:UpdateItem"], resources = [var.predictions_table_arn] },
+        # Captures go to the Firehose stream (never one table item each); feedback, one item.
+        { sid = "Capture", actions = ["firehose:PutRecordBatch"], resources = [var.capture_stream_arn] },
+        { sid = "Feedback", actions = ["dynamodb:PutItem"], resources = [var.predictions_table_arn] },
       ]
     }
     # Streaming scoring (docs/streaming.md): the inference zip, triggered by the input queue.
@@ -230,7 +282,7 @@ locals {
         { sid = "ReadArtifacts", actions = ["s3:GetObject"], resources = [local.artifact_objects] },
         { sid = "ListArtifacts", actions = ["s3:ListBucket"], resources = [var.artifact_bucket_arn] },
         { sid = "ReadRegistry", actions = ["dynamodb:GetItem"], resources = [var.registry_table_arn] },
-        { sid = "Capture", actions = ["dynamodb:BatchWriteItem"], resources = [var.predictions_table_arn] },
+        { sid = "Capture", actions = ["firehose:PutRecordBatch"], resources = [var.capture_stream_arn] },
         # The event source mapping polls the input queue with this role.
         { sid = "ConsumeInput", actions = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"], resources = [aws_sqs_queue.stream_input.arn] },
         { sid = "SendResults", actions = ["sqs:SendMessage"], resources = [aws_sqs_queue.stream_output.arn] },
@@ -535,6 +587,17 @@ data "aws_iam_policy_document" "sagemaker" {
     actions   = ["s3:GetObject"]
     resources = ["${var.data_bucket_arn}/validated/*", "${var.data_bucket_arn}/schemas/*"]
   }
+  # Processing jobs validate a claimed file against the run's contract and write its report.
+  statement {
+    sid       = "ReadFileToValidate"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.data_bucket_arn}/claimed/*", "${var.data_bucket_arn}/jobs/*"]
+  }
+  statement {
+    sid       = "WriteValidationReport"
+    actions   = ["s3:PutObject"]
+    resources = ["${var.data_bucket_arn}/jobs/*"]
+  }
   statement {
     sid       = "ListBuckets"
     actions   = ["s3:ListBucket"]
@@ -557,9 +620,12 @@ data "aws_iam_policy_document" "sagemaker" {
     resources = ["*"]
   }
   statement {
-    sid       = "JobLogs"
-    actions   = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
-    resources = ["arn:${local.partition}:logs:${local.region}:${local.account}:log-group:/aws/sagemaker/TrainingJobs*"]
+    sid     = "JobLogs"
+    actions = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+    resources = [
+      "arn:${local.partition}:logs:${local.region}:${local.account}:log-group:/aws/sagemaker/TrainingJobs*",
+      "arn:${local.partition}:logs:${local.region}:${local.account}:log-group:/aws/sagemaker/ProcessingJobs*",
+    ]
   }
   statement {
     sid       = "UseTheKey"

@@ -70,12 +70,22 @@ variable "registry_table_arn" {
 }
 
 variable "predictions_table" {
-  description = "Captured predictions table name."
+  description = "Feedback table name (one item per labelled prediction)."
   type        = string
 }
 
 variable "predictions_table_arn" {
-  description = "Captured predictions table ARN."
+  description = "Feedback table ARN."
+  type        = string
+}
+
+variable "capture_stream" {
+  description = "Firehose delivery stream captured predictions are sent to (captures module)."
+  type        = string
+}
+
+variable "capture_stream_arn" {
+  description = "ARN of that stream: the only one the scoring functions may write to."
   type        = string
 }
 
@@ -177,13 +187,13 @@ variable "training_architecture" {
 }
 
 variable "training_mode" {
-  description = "Train inside the train function (lambda) or in a SageMaker job (sagemaker)."
+  description = "auto: files up to the limit computed from training_memory_mb run in the functions, bigger ones on SageMaker (docs/data-plane.md); lambda or sagemaker force one engine."
   type        = string
-  default     = "lambda"
+  default     = "auto"
 
   validation {
-    condition     = contains(["lambda", "sagemaker"], var.training_mode)
-    error_message = "training_mode must be lambda or sagemaker."
+    condition     = contains(["auto", "lambda", "sagemaker"], var.training_mode)
+    error_message = "training_mode must be auto, lambda or sagemaker."
   }
 }
 
@@ -202,6 +212,23 @@ variable "sagemaker_instance_type" {
   description = "Instance type of SageMaker training jobs."
   type        = string
   default     = "ml.m5.large"
+}
+
+variable "processing_instance_type" {
+  description = "Instance type of the SageMaker Processing jobs that validate big files."
+  type        = string
+  default     = "ml.m5.xlarge"
+}
+
+variable "sagemaker_max_runtime_seconds" {
+  description = "Longest a SageMaker Processing or Training job may run before it is stopped (the file is then quarantined with a report)."
+  type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.sagemaker_max_runtime_seconds >= 60 && var.sagemaker_max_runtime_seconds <= 432000
+    error_message = "sagemaker_max_runtime_seconds must be 60..432000 (SageMaker's limit is 5 days)."
+  }
 }
 
 variable "auto_promote_stage" {
@@ -313,5 +340,16 @@ variable "stream_max_receive_count" {
   validation {
     condition     = var.stream_max_receive_count >= 1 && var.stream_max_receive_count <= 1000
     error_message = "stream_max_receive_count must be 1..1000."
+  }
+}
+
+variable "monitor_window_hours" {
+  description = "The monitor reads every capture of this many hours up to each run (24: a day of traffic every hour; the schedule's period: each capture read once)."
+  type        = number
+  default     = 24
+
+  validation {
+    condition     = var.monitor_window_hours > 0 && var.monitor_window_hours <= 744
+    error_message = "monitor_window_hours: more than 0, at most 744 (31 days)."
   }
 }

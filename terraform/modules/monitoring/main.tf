@@ -282,3 +282,80 @@ resource "aws_cloudwatch_dashboard" "this" {
     ]
   })
 }
+
+# The ML Test Score's monitoring tests (core/health_checks.py publishes these from the monitor;
+# NonFiniteOutputs comes from the API per request).
+resource "aws_cloudwatch_metric_alarm" "model_age" {
+  alarm_name          = "${var.name_prefix}-model-age"
+  alarm_description   = "Days since the production version was trained exceed this environment's limit. Retrains."
+  namespace           = var.metrics_namespace
+  metric_name         = "ModelAgeDays"
+  dimensions          = local.model_dimensions
+  statistic           = "Maximum"
+  period              = 3600
+  evaluation_periods  = 1
+  threshold           = var.max_model_age_days
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.this["retrain"].arn, aws_sns_topic.this["ops"].arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "non_finite_outputs" {
+  alarm_name          = "${var.name_prefix}-non-finite-outputs"
+  alarm_description   = "The served model returned NaN or infinite probabilities. Rolls a fresh promotion back."
+  namespace           = var.metrics_namespace
+  metric_name         = "NonFiniteOutputs"
+  dimensions          = local.model_dimensions
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.this["rollback"].arn, aws_sns_topic.this["ops"].arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "training_serving_skew" {
+  alarm_name          = "${var.name_prefix}-training-serving-skew"
+  alarm_description   = "Captured requests re-scored offline with the served version's artifact got a different answer than the API gave."
+  namespace           = var.metrics_namespace
+  metric_name         = "TrainingServingSkew"
+  dimensions          = local.model_dimensions
+  statistic           = "Maximum"
+  period              = 3600
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.this["ops"].arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "offline_online_gap" {
+  alarm_name          = "${var.name_prefix}-offline-online-gap"
+  alarm_description   = "Held-out accuracy of the served version minus its live feedback accuracy. Retrains."
+  namespace           = var.metrics_namespace
+  metric_name         = "OfflineOnlineGap"
+  dimensions          = local.model_dimensions
+  statistic           = "Maximum"
+  period              = 3600
+  evaluation_periods  = 1
+  threshold           = var.max_offline_online_gap
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.this["retrain"].arn, aws_sns_topic.this["ops"].arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "canary_decided" {
+  alarm_name          = "${var.name_prefix}-canary-decided"
+  alarm_description   = "The canary release reached its verdict (the monitor's check). The rollback function applies it: promote the canary, or retire it."
+  namespace           = var.metrics_namespace
+  metric_name         = "CanaryDecided"
+  dimensions          = local.model_dimensions
+  statistic           = "Maximum"
+  period              = 3600
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.this["rollback"].arn, aws_sns_topic.this["ops"].arn]
+}

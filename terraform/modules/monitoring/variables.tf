@@ -123,3 +123,25 @@ variable "notification_emails" {
   type        = list(string)
   default     = []
 }
+
+variable "max_model_age_days" {
+  description = "The model-age alarm retrains when the production version is older than this many days (set per environment)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.max_model_age_days > 0
+    error_message = "max_model_age_days must be positive."
+  }
+}
+
+variable "max_offline_online_gap" {
+  description = "The offline-online gap alarm fires when held-out accuracy exceeds live feedback accuracy by more than this."
+  type        = number
+  default     = 0.05
+
+  validation {
+    condition     = var.max_offline_online_gap > 0 && var.max_offline_online_gap < 1
+    error_message = "max_offline_online_gap must be within (0, 1)."
+  }
+}

@@ -19,6 +19,10 @@ resource "aws_sfn_state_machine" "pipeline" {
     {
       registry_table        = var.registry_table
       training_poll_seconds = var.training_poll_seconds
+      # The SageMaker jobs' tasks wait for their job (.sync); the emulator renders "" and the
+      # definition's Describe/Wait loop does the waiting there.
+      sagemaker_sync     = ".sync"
+      sagemaker_role_arn = var.sagemaker_role_arn
     },
   ))
 
@@ -90,10 +94,38 @@ data "aws_iam_policy_document" "pipeline" {
     actions   = ["lambda:InvokeFunction"]
     resources = concat(values(var.task_function_arns), [for arn in values(var.task_function_arns) : "${arn}:*"])
   }
+  # Big files: the definition starts a Processing job (validation) and a Training job, tagged,
+  # waits for them (.sync: Describe, and Stop when the execution is stopped), as one role.
   statement {
-    sid       = "PollTrainingJobs"
-    actions   = ["sagemaker:DescribeTrainingJob"]
-    resources = ["arn:${local.partition}:sagemaker:${local.region}:${local.account}:training-job/${var.model_name}-*"]
+    sid = "RunSageMakerJobs"
+    actions = [
+      "sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob", "sagemaker:StopProcessingJob",
+      "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob",
+      "sagemaker:AddTags",
+    ]
+    resources = [
+      "arn:${local.partition}:sagemaker:${local.region}:${local.account}:processing-job/${var.model_name}-*",
+      "arn:${local.partition}:sagemaker:${local.region}:${local.account}:training-job/${var.model_name}-*",
+    ]
+  }
+  statement {
+    sid       = "PassTheJobRole"
+    actions   = ["iam:PassRole"]
+    resources = [var.sagemaker_role_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["sagemaker.amazonaws.com"]
+    }
+  }
+  # .sync learns a job ended from the EventBridge rules Step Functions manages for SageMaker.
+  statement {
+    sid     = "SyncWithSageMakerJobs"
+    actions = ["events:PutTargets", "events:PutRule", "events:DescribeRule"]
+    resources = [
+      "arn:${local.partition}:events:${local.region}:${local.account}:rule/StepFunctionsGetEventsForSageMakerProcessingJobsRule",
+      "arn:${local.partition}:events:${local.region}:${local.account}:rule/StepFunctionsGetEventsForSageMakerTrainingJobsRule",
+    ]
   }
   statement {
     sid       = "RecordRunFailure"

@@ -49,8 +49,13 @@ variable "kms_key_arn" {
   type        = string
 }
 
+variable "sagemaker_role_arn" {
+  description = "Role the SageMaker Processing and Training jobs run as (the state machine passes it)."
+  type        = string
+}
+
 variable "training_poll_seconds" {
-  description = "Wait between DescribeTrainingJob polls when training runs on SageMaker."
+  description = "Wait between Describe*Job polls of the SageMaker jobs (after .sync returned, one poll finds them ended)."
   type        = number
   default     = 60
 

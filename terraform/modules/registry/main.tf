@@ -25,7 +25,8 @@ resource "aws_dynamodb_table" "registry" {
   }
 }
 
-# Captured predictions (drift inputs) and their feedback labels, expiring after a TTL.
+# Feedback labels, one item per labelled prediction, expiring after a TTL. Captures themselves
+# go through Firehose to S3 (modules/captures); they are joined to these by prediction id.
 resource "aws_dynamodb_table" "predictions" {
   name                        = "${var.name_prefix}-predictions"
   billing_mode                = "PAY_PER_REQUEST"

@@ -9,12 +9,12 @@ output "registry_table_arn" {
 }
 
 output "predictions_table" {
-  description = "Captured predictions table name."
+  description = "Feedback table name (captures go through Firehose to S3)."
   value       = aws_dynamodb_table.predictions.name
 }
 
 output "predictions_table_arn" {
-  description = "Captured predictions table ARN (its index ARNs are under <arn>/index/*)."
+  description = "Feedback table ARN (its index ARNs are under <arn>/index/*)."
   value       = aws_dynamodb_table.predictions.arn
 }
 

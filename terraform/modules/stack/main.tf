@@ -19,6 +19,14 @@ module "registry" {
   deletion_protection = var.deletion_protection
 }
 
+module "captures" {
+  source             = "../captures"
+  name_prefix        = local.name_prefix
+  data_bucket_arn    = module.storage.data_bucket_arn
+  kms_key_arn        = module.storage.kms_key_arn
+  log_retention_days = var.log_retention_days
+}
+
 module "functions" {
   source                            = "../functions"
   name_prefix                       = local.name_prefix
@@ -34,6 +42,8 @@ module "functions" {
   registry_table_arn                = module.registry.registry_table_arn
   predictions_table                 = module.registry.predictions_table
   predictions_table_arn             = module.registry.predictions_table_arn
+  capture_stream                    = module.captures.stream_name
+  capture_stream_arn                = module.captures.stream_arn
   idempotency_table                 = module.registry.idempotency_table
   idempotency_table_arn             = module.registry.idempotency_table_arn
   state_machine_name                = local.state_machine_name
@@ -42,6 +52,10 @@ module "functions" {
   inference_provisioned_concurrency = var.inference_provisioned_concurrency
   training_image_uri                = var.training_image_uri
   training_mode                     = var.training_mode
+  training_memory_mb                = var.training_memory_mb
+  sagemaker_instance_type           = var.sagemaker_instance_type
+  processing_instance_type          = var.processing_instance_type
+  sagemaker_max_runtime_seconds     = var.sagemaker_max_runtime_seconds
   auto_promote_stage                = var.auto_promote_stage
   capture_sample_rate               = var.capture_sample_rate
   log_retention_days                = var.log_retention_days
@@ -53,6 +67,7 @@ module "pipeline" {
   state_machine_name        = local.state_machine_name
   model_name                = var.model_name
   task_function_arns        = module.functions.pipeline_task_arns
+  sagemaker_role_arn        = module.functions.sagemaker_role_arn
   batch_function_arns       = module.functions.batch_task_arns
   batch_schedule_expression = var.batch_schedule_expression
   batch_schedule_input_key  = var.batch_schedule_input_key
@@ -91,6 +106,7 @@ module "monitoring" {
   state_machine_arn   = module.pipeline.state_machine_arn
   monitor_schedule    = var.monitor_schedule
   notification_emails = var.notification_emails
+  max_model_age_days  = var.max_model_age_days
   dead_letter_queues = {
     functions = module.functions.dead_letter_queue_name
     incoming  = module.pipeline.dead_letter_queue_name

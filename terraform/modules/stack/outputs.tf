@@ -19,7 +19,7 @@ output "registry_table" {
 }
 
 output "predictions_table" {
-  description = "Captured predictions table."
+  description = "Feedback table (captures go through Firehose to S3)."
   value       = module.registry.predictions_table
 }
 

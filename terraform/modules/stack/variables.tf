@@ -71,9 +71,33 @@ variable "jwt_audience" {
 }
 
 variable "training_mode" {
-  description = "lambda or sagemaker."
+  description = "auto (by file size), lambda or sagemaker (forced)."
   type        = string
-  default     = "lambda"
+  default     = "auto"
+}
+
+variable "training_memory_mb" {
+  description = "Memory of the validate and train functions; files over (training_memory_mb - 512) MiB / 4 go to SageMaker."
+  type        = number
+  default     = 3008
+}
+
+variable "sagemaker_instance_type" {
+  description = "Instance type of the SageMaker training jobs (big files)."
+  type        = string
+  default     = "ml.m5.large"
+}
+
+variable "processing_instance_type" {
+  description = "Instance type of the SageMaker Processing jobs that validate big files."
+  type        = string
+  default     = "ml.m5.xlarge"
+}
+
+variable "sagemaker_max_runtime_seconds" {
+  description = "Longest a SageMaker job may run."
+  type        = number
+  default     = 3600
 }
 
 variable "auto_promote_stage" {
@@ -151,4 +175,10 @@ variable "batch_schedule_input_key" {
   description = "The file under batch-input/ in the data bucket a scheduled batch run scores with production."
   type        = string
   default     = "batch-input/scheduled.csv"
+}
+
+variable "max_model_age_days" {
+  description = "Retrain when the production version is older than this many days."
+  type        = number
+  default     = 30
 }
