@@ -336,7 +336,7 @@ def train(
                 schema,
                 config,
                 train_x,
-                train_y,
+                fit_y,  # encoded for libraries that take class indices (XGBoost)
                 test_frame,
                 outputs,
                 train_frame[target].astype(str).tolist(),
