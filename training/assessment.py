@@ -36,6 +36,9 @@ def metric_value(
     """One metric (None where it is undefined, e.g. ROC AUC on rows of one class)."""
     if metric == "roc_auc" and len(set(y_true)) < 2:
         return None
+    if metric == "roc_auc" and target.positive_class is None and set(target.classes) - set(y_true):
+        # One-vs-rest AUC is undefined for a class absent from the rows (a small slice).
+        return None
     if metric == "roc_auc" and len(target.classes) == 2 and target.positive_class is not None:
         # The one metric the importance and bootstrap loops need fast: no other metric computed.
         positive = np.asarray(y_true, dtype=object) == target.positive_class
