@@ -503,8 +503,16 @@ def start_abtest(
             f"an A/B test needs a canary of {model} serving another version than production "
             "(mlops promote N --to canary --weight 0.1)"
         )
+    production_metrics = backend.registry.get(model, production.version).metrics
+    if "rmse" in production_metrics:
+        # The sequential test counts 0/1 outcomes; a regression's errors are not (yet) tested.
+        raise NoAbTest(
+            f"{model} is a regression model: A/B tests decide on 0/1 outcomes (accuracy, "
+            "precision) only; compare the canary with `mlops shadow` or the monitor's "
+            "FeedbackRMSE per stage instead"
+        )
     if baseline is None:
-        recorded = backend.registry.get(model, production.version).metrics.get(metric)
+        recorded = production_metrics.get(metric)
         baseline = recorded if recorded is not None and 0 < recorded < 1 else 0.5
     plan = plan_test(
         model,

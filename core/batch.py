@@ -74,6 +74,11 @@ def resolve_model(
 
 def output_columns(loaded: LoadedModel, keys: Sequence[str] = ()) -> list[str]:
     """The predictions file's header: the key columns asked for, then the answer."""
+    if loaded.regression:
+        interval = ["interval_low", "interval_high"]
+        if loaded.regressor.interval_half_width is None:
+            interval = []
+        return [*keys, "prediction_id", "value", *interval, "model", "version"]
     classes = [f"probability_{c}" for c in loaded.classifier.classes]
     return [*keys, "prediction_id", "label", "probability", *classes, "model", "version"]
 
@@ -198,7 +203,13 @@ def score_chunk(
 
     predictions = pd.DataFrame({k: frame[k].to_numpy()[kept] for k in keys})
     predictions["prediction_id"] = [f"{batch}-{lines[i]}" for i in kept]
-    if records:
+    if records and loaded.regression:
+        values = loaded.regressor.predict_objects(records)
+        predictions["value"] = values
+        intervals = loaded.regressor.intervals(values)
+        if intervals is not None:
+            predictions["interval_low"], predictions["interval_high"] = intervals.T
+    elif records:
         labels, probabilities = loaded.classifier.predict_objects(records)
         typed = loaded.schema.target.label_values()
         predictions["label"] = [typed[label] for label in labels]

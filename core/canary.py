@@ -34,7 +34,7 @@ from mlops_template.core.abtest import abtest_status, load_plan
 from mlops_template.core.artifacts import read_verified
 from mlops_template.core.backend import Backend
 from mlops_template.core.ports import BlobNotFound
-from mlops_template.core.records import StageEvent, utc_now
+from mlops_template.core.records import PredictionRecord, StageEvent, utc_now
 from mlops_template.core.registry import RegistryError, StaleStageError
 from mlops_template.training.files import MODEL_FILE, SCHEMA_FILE
 from mlops_template.training.onnx_model import OnnxClassifier
@@ -129,12 +129,22 @@ def start_canary(
     return plan
 
 
-def _classifier(backend: Backend, model: str, version: int) -> OnnxClassifier:
+def _classifier(backend: Backend, model: str, version: int) -> OnnxClassifier | None:
+    """Production's classifier, to measure agreement; None for a regression (agreement of
+    labels means nothing there: the canary is judged on its window and non-finite values)."""
     record = backend.registry.get(model, version)
     schema = DatasetSchema.from_json(
         read_verified(backend.artifacts, record.artifacts[SCHEMA_FILE])
     )
+    if schema.target.task == "regression":
+        return None
     return OnnxClassifier(read_verified(backend.artifacts, record.artifacts[MODEL_FILE]), schema)
+
+
+def _output(record: PredictionRecord) -> float:
+    """What was served: the class probability, or a regression's value (NaN when absent)."""
+    value = record.probability if record.probability is not None else record.value
+    return math.nan if value is None else value
 
 
 def evaluate_canary(
@@ -149,7 +159,7 @@ def evaluate_canary(
         if p.version == plan.version and p.stage == "canary" and p.at >= plan.started_at
     ]
     verdict.requests = len(served)
-    verdict.non_finite = sum(not math.isfinite(p.probability) for p in served)
+    verdict.non_finite = sum(not math.isfinite(_output(p)) for p in served)
     if verdict.non_finite:
         verdict.decision, verdict.reason = "rollback", f"{verdict.non_finite} non-finite outputs"
         return verdict
@@ -163,8 +173,12 @@ def evaluate_canary(
         else:
             verdict.reason = f"{len(served)} of {plan.min_requests} canary requests"
         return verdict
-    if plan.production_version is not None:
-        production = _classifier(backend, plan.model, plan.production_version)
+    production = (
+        _classifier(backend, plan.model, plan.production_version)
+        if plan.production_version is not None
+        else None
+    )
+    if production is not None:
         labels, _ = production.predict_records([p.features for p in served])
         verdict.agreement = sum(a == p.label for a, p in zip(labels, served, strict=True)) / len(
             served

@@ -167,6 +167,7 @@ class CaptureReader(ABC):
                 ("prediction_id", pa.string()),
                 ("stage", pa.string()),
                 ("label", pa.string()),
+                ("value", pa.float64()),
                 ("at", pa.timestamp("us", tz="UTC")),
                 ("features", pa.struct(features) if features else pa.struct([])),
             ]
@@ -195,6 +196,7 @@ class CaptureReader(ABC):
                 rows=batch.num_rows,
                 prediction_ids=batch["prediction_id"],
                 labels=batch["label"],
+                values=batch["value"],
                 features={
                     name: struct.field(name).to_numpy(zero_copy_only=False) for name, _ in features
                 },
@@ -244,12 +246,13 @@ BLOCK_BYTES = 4 * 1024 * 1024  # pyarrow's JSON reader parses this much at a tim
 @dataclass
 class CaptureColumns:
     """A block of captures as columns: features as numpy arrays (numeric: float with nan for
-    missing; categorical: objects with None), ids and labels as pyarrow arrays."""
+    missing; categorical: objects with None), ids, labels and values as pyarrow arrays."""
 
     rows: int
     prediction_ids: Any
     labels: Any
     features: dict[str, Any]
+    values: Any = None  # the predicted values (regression), a pyarrow float array
 
 
 class _ChunkStream(io.RawIOBase):

@@ -28,7 +28,7 @@ from mlops_template.core.artifacts import read_verified
 from mlops_template.core.backend import Backend
 from mlops_template.core.records import ModelVersion, PredictionRecord
 from mlops_template.training.files import MODEL_FILE, SCHEMA_FILE
-from mlops_template.training.onnx_model import OnnxClassifier
+from mlops_template.training.onnx_model import OnnxClassifier, OnnxRegressor, load_onnx_model
 from mlops_template.training.schema import DatasetSchema
 
 MODEL_AGE_METRIC = "ModelAgeDays"
@@ -49,8 +49,10 @@ class SkewExample(BaseModel):
     prediction_id: str
     served_label: str
     rescored_label: str
-    served_probability: float
+    served_probability: float | None
     rescored_probability: float | None
+    served_value: float | None = None  # regression
+    rescored_value: float | None = None
 
 
 class HealthReport(BaseModel):
@@ -82,7 +84,13 @@ def rescore(
     top = np.where(finite, np.nan_to_num(probabilities, nan=-1.0).max(axis=1), np.nan)
     skewed: list[SkewExample] = []
     for record, label, p, ok in zip(captured, labels, top.tolist(), finite.tolist(), strict=True):
-        if label != record.label or not ok or abs(p - record.probability) > PROBABILITY_TOLERANCE:
+        served = record.probability
+        if (
+            label != record.label
+            or not ok
+            or served is None
+            or abs(p - served) > PROBABILITY_TOLERANCE
+        ):
             skewed.append(
                 SkewExample(
                     prediction_id=record.prediction_id,
@@ -90,6 +98,36 @@ def rescore(
                     rescored_label=label,
                     served_probability=record.probability,
                     rescored_probability=p if ok else None,
+                )
+            )
+    return len(skewed), int((~finite).sum()), skewed[:10]
+
+
+def rescore_values(
+    regressor: OnnxRegressor, captured: Sequence[PredictionRecord]
+) -> tuple[int, int, list[SkewExample]]:
+    """`rescore` for a regression: a value differs beyond float32 rounding, relative to its size."""
+    if not captured:
+        return 0, 0, []
+    values = regressor.predict_records([p.features for p in captured])
+    finite = np.isfinite(values)
+    skewed: list[SkewExample] = []
+    for record, v, ok in zip(captured, values.tolist(), finite.tolist(), strict=True):
+        served = record.value
+        if (
+            not ok
+            or served is None
+            or not abs(v - served) <= PROBABILITY_TOLERANCE * max(1.0, abs(served))
+        ):
+            skewed.append(
+                SkewExample(
+                    prediction_id=record.prediction_id,
+                    served_label="",
+                    rescored_label="",
+                    served_probability=None,
+                    rescored_probability=None,
+                    served_value=served,
+                    rescored_value=v if ok else None,
                 )
             )
     return len(skewed), int((~finite).sum()), skewed[:10]
@@ -121,10 +159,13 @@ def run_health_checks(
         schema = DatasetSchema.from_json(
             read_verified(backend.artifacts, current.artifacts[SCHEMA_FILE])
         )
-        classifier = OnnxClassifier(
+        scorer = load_onnx_model(
             read_verified(backend.artifacts, current.artifacts[MODEL_FILE]), schema
         )
-        skewed, non_finite, examples = rescore(classifier, chosen)
+        if isinstance(scorer, OnnxRegressor):
+            skewed, non_finite, examples = rescore_values(scorer, chosen)
+        else:
+            skewed, non_finite, examples = rescore(scorer, chosen)
         backend.metrics.put(SKEW_METRIC, skewed / len(chosen), dimensions=dims)
         backend.metrics.put(SKEWED_COUNT_METRIC, skewed, unit="Count", dimensions=dims)
         backend.metrics.put(OFFLINE_NON_FINITE_METRIC, non_finite, unit="Count", dimensions=dims)

@@ -1,4 +1,5 @@
-"""Monitoring: live inputs against the training reference profile, and feedback accuracy.
+"""Monitoring: live inputs against the training reference profile, and feedback accuracy (or,
+for a regression, feedback RMSE/MAE and the drift of the predictions' own distribution).
 
 Each run reads every capture of its window (the last `window` up to now) of the version the
 stage serves: the capture objects of that version's date partitions, streamed and binned as
@@ -10,6 +11,7 @@ and stage, not version, so an alarm keeps watching whatever version the stage se
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,7 +31,12 @@ from mlops_template.core.health_checks import SKEW_SAMPLE, HealthReport, run_hea
 from mlops_template.core.ports import PredictionLog
 from mlops_template.core.registry import RegistryError
 from mlops_template.training.config import DriftConfig
-from mlops_template.training.drift import DriftCounts, DriftReport, ReferenceProfile
+from mlops_template.training.drift import (
+    DriftCounts,
+    DriftReport,
+    FeatureDrift,
+    ReferenceProfile,
+)
 from mlops_template.training.files import PROFILE_FILE
 
 DRIFT_SHARE_METRIC = "DataDriftShare"
@@ -37,6 +44,10 @@ DRIFT_DETECTED_METRIC = "DataDriftDetected"
 MAX_PSI_METRIC = "MaxFeaturePSI"
 FEEDBACK_ACCURACY_METRIC = "FeedbackAccuracy"
 FEEDBACK_COUNT_METRIC = "FeedbackCount"
+FEEDBACK_RMSE_METRIC = "FeedbackRMSE"
+FEEDBACK_MAE_METRIC = "FeedbackMAE"
+PREDICTION_PSI_METRIC = "PredictionDriftPSI"
+PREDICTION_DRIFT_METRIC = "PredictionDriftDetected"
 CAPTURES_READ_METRIC = "MonitoredCaptures"
 
 DEFAULT_WINDOW = timedelta(hours=24)
@@ -55,6 +66,9 @@ class MonitorResult(BaseModel):
     drift: DriftReport
     feedback_count: int
     feedback_accuracy: float | None
+    feedback_rmse: float | None = None
+    feedback_mae: float | None = None
+    prediction_drift: FeatureDrift | None = None
     abtest: AbTestStatus | None = None
     health: HealthReport | None = None
     canary: CanaryVerdict | None = None
@@ -70,14 +84,39 @@ class WindowScan:
     labelled: int = 0
     correct: int = 0
     objects: int = 0
+    # Regression: the predicted values binned against the training predictions' profile, and
+    # the feedback errors' sums (RMSE and MAE need nothing else).
+    predictions: DriftCounts | None = None
+    squared_error: float = 0.0
+    absolute_error: float = 0.0
 
     def merge(self, other: WindowScan) -> WindowScan:
         self.drift.merge(other.drift)
+        if self.predictions is not None and other.predictions is not None:
+            self.predictions.merge(other.predictions)
         self.captured += other.captured
         self.labelled += other.labelled
         self.correct += other.correct
         self.objects += other.objects
+        self.squared_error += other.squared_error
+        self.absolute_error += other.absolute_error
         return self
+
+    @property
+    def rmse(self) -> float | None:
+        return math.sqrt(self.squared_error / self.labelled) if self.labelled else None
+
+    @property
+    def mae(self) -> float | None:
+        return self.absolute_error / self.labelled if self.labelled else None
+
+
+def _new_scan(profile: ReferenceProfile, objects: int = 0) -> WindowScan:
+    predictions = None
+    if profile.predictions is not None:
+        only = ReferenceProfile(rows=profile.rows, features=[profile.predictions])
+        predictions = DriftCounts(only)
+    return WindowScan(DriftCounts(profile), objects=objects, predictions=predictions)
 
 
 def _scan_part(
@@ -88,23 +127,46 @@ def _scan_part(
     end: datetime,
     part: CapturePart,
 ) -> WindowScan:
+    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    scan = WindowScan(DriftCounts(profile), objects=1)
+    scan = _new_scan(profile, objects=1)
     numeric = [f.name for f in profile.features if f.kind == "numeric"]
     categorical = [f.name for f in profile.features if f.kind != "numeric"]
     known = pa.array(list(labels), pa.string())
     for block in log.columns(part, numeric, categorical, start, end):
         scan.captured += block.rows
         scan.drift.add(block.features)
-        if labels:  # feedback is rare: only the rows that have one leave the columns
-            has = pc.is_in(block.prediction_ids, value_set=known)
-            ids = pc.filter(block.prediction_ids, has).to_pylist()
+        regression = scan.predictions is not None and block.values is not None
+        if scan.predictions is not None and block.values is not None:
+            name = scan.predictions.profile.features[0].name
+            scan.predictions.add({name: block.values.to_numpy(zero_copy_only=False)})
+        if not labels:
+            continue
+        # Feedback is rare: only the rows that have one leave the columns.
+        has = pc.is_in(block.prediction_ids, value_set=known)
+        ids = pc.filter(block.prediction_ids, has).to_pylist()
+        if regression:
+            values = pc.filter(block.values, has).to_numpy(zero_copy_only=False)
+            truth = np.array([_number(labels[i]) for i in ids], dtype=float)
+            errors = values - truth
+            errors = errors[np.isfinite(errors)]  # a missing value or unreadable truth
+            scan.labelled += len(errors)
+            scan.squared_error += float(np.sum(errors**2))
+            scan.absolute_error += float(np.sum(np.abs(errors)))
+        else:
             predicted = pc.filter(block.labels, has).to_pylist()
             scan.labelled += len(ids)
             scan.correct += sum(p == labels[i] for i, p in zip(ids, predicted, strict=True))
     return scan
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
 
 
 def scan_window(
@@ -121,7 +183,7 @@ def scan_window(
     labels = log.feedback(model, since=start.isoformat())
     parts = [p for p in log.parts(model, start, end) if p.version == version]
     read = partial(_scan_part, log, profile, labels, start, end)
-    total = WindowScan(DriftCounts(profile))
+    total = _new_scan(profile)
     with ThreadPoolExecutor(max(1, workers)) as pool:
         for scan in pool.map(read, parts):
             total.merge(scan)
@@ -152,7 +214,13 @@ def run_monitor(
         backend.predictions, model, current.version, profile, start, end, workers=workers
     )
     drift = scan.drift.report(config)
-    accuracy = scan.correct / scan.labelled if scan.labelled else None
+    regression = scan.predictions is not None
+    accuracy = scan.correct / scan.labelled if scan.labelled and not regression else None
+    rmse, mae = (scan.rmse, scan.mae) if regression else (None, None)
+    prediction_drift = None
+    if scan.predictions is not None:
+        found = scan.predictions.report(config).features
+        prediction_drift = found[0] if found else None
 
     dims = {"model": model, "stage": stage}
     backend.metrics.put(CAPTURES_READ_METRIC, scan.captured, unit="Count", dimensions=dims)
@@ -160,9 +228,17 @@ def run_monitor(
         backend.metrics.put(DRIFT_SHARE_METRIC, drift.drifted_share, dimensions=dims)
         backend.metrics.put(DRIFT_DETECTED_METRIC, float(drift.drift_detected), dimensions=dims)
         backend.metrics.put(MAX_PSI_METRIC, drift.max_psi, dimensions=dims)
+        if prediction_drift is not None:
+            backend.metrics.put(PREDICTION_PSI_METRIC, prediction_drift.psi, dimensions=dims)
+            backend.metrics.put(
+                PREDICTION_DRIFT_METRIC, float(prediction_drift.drifted), dimensions=dims
+            )
     backend.metrics.put(FEEDBACK_COUNT_METRIC, scan.labelled, unit="Count", dimensions=dims)
     if accuracy is not None:
         backend.metrics.put(FEEDBACK_ACCURACY_METRIC, accuracy, dimensions=dims)
+    if rmse is not None and mae is not None:
+        backend.metrics.put(FEEDBACK_RMSE_METRIC, rmse, unit="None", dimensions=dims)
+        backend.metrics.put(FEEDBACK_MAE_METRIC, mae, unit="None", dimensions=dims)
     # Model age, training/serving skew, non-finite outputs, offline-online gap.
     # The skew check re-scores a bounded sample: the first SKEW_SAMPLE captures of this version
     # in the window (the iterator stops there; the window is never held).
@@ -199,6 +275,9 @@ def run_monitor(
         drift=drift,
         feedback_count=scan.labelled,
         feedback_accuracy=accuracy,
+        feedback_rmse=rmse,
+        feedback_mae=mae,
+        prediction_drift=prediction_drift,
         abtest=abtest,
         health=health,
         canary=canary,

@@ -757,8 +757,8 @@ class PipelineSteps:
     ) -> EvaluateOutput:
         """Score the candidate and the production model on the candidate's held-out data, with
         the ONNX artifacts that would be served, and apply the promotion gate."""
-        from mlops_template.training.evaluate import classification_metrics
-        from mlops_template.training.onnx_model import OnnxClassifier
+        from mlops_template.training.evaluate import model_metrics
+        from mlops_template.training.onnx_model import load_onnx_model
 
         config = config or self.load_config(model)
         store = self.backend.artifacts
@@ -768,9 +768,9 @@ class PipelineSteps:
         )
         frame = coerce_frame(holdout, schema, with_target=True)
         y_true = frame[schema.target.name].tolist()
-        candidate_model = OnnxClassifier(read_verified(store, run.artifacts[MODEL_FILE]), schema)
-        candidate_probabilities = candidate_model.predict_frame(frame)[1]
-        candidate = classification_metrics(y_true, candidate_probabilities, schema.target)
+        candidate_model = load_onnx_model(read_verified(store, run.artifacts[MODEL_FILE]), schema)
+        candidate_outputs = candidate_model.outputs_frame(frame)
+        candidate = model_metrics(y_true, candidate_outputs, schema.target)
         production = self.backend.registry.current(model, "production")
         compared = (
             self._score_production(production, holdout, schema, candidate_model)
@@ -780,7 +780,7 @@ class PipelineSteps:
         production_metrics = compared.production if compared else None
         manifest = RunManifest.model_validate_json(store.get(run.manifest_key))
         assessment = self._assess(
-            model, manifest, holdout, frame, candidate_probabilities, schema, config, compared
+            model, manifest, holdout, frame, candidate_outputs, schema, config, compared
         )
         gate = evaluate_gate(
             config.gate,
@@ -792,6 +792,7 @@ class PipelineSteps:
             candidate_on_production_rows=compared.candidate if compared else None,
             production_rows=compared.rows if compared else None,
             assessment=assessment,
+            task=schema.target.task,
         )
         manifest = RunManifest.model_validate_json(store.get(run.manifest_key))
         learned = {
@@ -835,13 +836,21 @@ class PipelineSteps:
         from mlops_template.training.assessment import bootstrap_lift, group_fairness, slice_metrics
 
         assessment = dict(manifest.assessment)
+        if schema.target.task == "regression":
+            # Bootstrap lift, slices and group fairness score class probabilities today.
+            assessment["skipped"] = sorted(
+                {*assessment.get("skipped", []), "production_lift", "slices", "fairness"}
+            )
+            assessment["skipped_reason"] = "classification-only checks; this model is regression"
+            assessment["staleness"] = self._staleness(model, holdout, schema, config)
+            return assessment
         y_true = frame[schema.target.name].tolist()
         alpha = config.gate.lift_alpha
         if compared is not None and compared.rows and alpha is not None:
             # How far production leads the candidate on the rows both were scored on, with its
             # confidence bound: a lead within the noise of few rows is no regression.
             assessment["production"] = bootstrap_lift(
-                config.gate.metric,
+                config.gate.metric_for("classification"),
                 compared.y_true,
                 compared.probabilities,
                 compared.candidate_probabilities,
@@ -877,6 +886,7 @@ class PipelineSteps:
             dict.fromkeys(e.to_version for e in reversed(registry.history(model, "production")))
         )[: self.STALENESS_VERSIONS]
         now = datetime.now(UTC)
+        gated = config.gate.metric_for(schema.target.task)
         out = []
         for number in versions:
             try:
@@ -886,13 +896,13 @@ class PipelineSteps:
                 out.append({"version": number, "error": f"{type(exc).__name__}: {exc}"[:200]})
                 continue
             trained = datetime.fromisoformat(version.created_at)
-            metric = (scored.production or {}).get(config.gate.metric)
+            metric = (scored.production or {}).get(gated)
             out.append(
                 {
                     "version": number,
                     "trained_at": version.created_at,
                     "age_days": round((now - trained).total_seconds() / 86400, 3),
-                    "metric": config.gate.metric,
+                    "metric": gated,
                     "value": None if metric is None else round(metric, 6),
                     "rows": scored.rows,
                 }
@@ -915,13 +925,16 @@ class PipelineSteps:
         on rows it learnt."""
         import numpy as np
 
-        from mlops_template.training.evaluate import classification_metrics
-        from mlops_template.training.onnx_model import OnnxClassifier
+        from mlops_template.training.evaluate import model_metrics
+        from mlops_template.training.onnx_model import load_onnx_model
 
         store = self.backend.artifacts
         prod_schema = DatasetSchema.from_json(
             read_verified(store, production.artifacts[SCHEMA_FILE])
         )
+        if prod_schema.target.task != schema.target.task:
+            # A model of the other task answers another question: nothing to compare.
+            return ProductionComparison(rows=0, compared=np.zeros(len(holdout), dtype=bool))
         rows = holdout.copy()
         missing = [n for n in prod_schema.feature_names if n not in rows.columns]
         for name in missing:
@@ -933,13 +946,13 @@ class PipelineSteps:
         rows = rows[keep]
         if not len(rows):
             return ProductionComparison(rows=0, missing_columns=missing, compared=keep)
-        prod_model = OnnxClassifier(
+        prod_model = load_onnx_model(
             read_verified(store, production.artifacts[MODEL_FILE]), prod_schema
         )
-        probabilities = prod_model.predict_frame(
-            coerce_frame(rows, prod_schema, with_target=False)
-        )[1]
-        if prod_schema.target.classes != schema.target.classes:
+        probabilities = prod_model.outputs_frame(coerce_frame(rows, prod_schema, with_target=False))
+        if schema.target.task != "regression" and (
+            prod_schema.target.classes != schema.target.classes
+        ):
             # Production's probability columns follow its own classes: line them up with the
             # candidate's; a class production never knew gets probability 0.
             index = {c: i for i, c in enumerate(prod_schema.target.classes)}
@@ -949,17 +962,15 @@ class PipelineSteps:
             )
         frame = coerce_frame(rows, schema, with_target=True)
         y_true = frame[schema.target.name].tolist()
-        ours = None if candidate is None else candidate.predict_frame(frame)[1]
+        ours = None if candidate is None else candidate.outputs_frame(frame)
         return ProductionComparison(
             rows=len(rows),
             missing_columns=missing,
-            production=classification_metrics(y_true, probabilities, schema.target),
-            candidate=None if ours is None else classification_metrics(y_true, ours, schema.target),
+            production=model_metrics(y_true, probabilities, schema.target),
+            candidate=None if ours is None else model_metrics(y_true, ours, schema.target),
             compared=keep,
             probabilities=probabilities,
-            candidate_probabilities=None
-            if candidate is None
-            else candidate.predict_frame(frame)[1],
+            candidate_probabilities=ours,
             y_true=y_true,
         )
 

@@ -102,12 +102,21 @@ class PredictionRecord(BaseModel):
     stage: str
     at: str = Field(default_factory=utc_now)
     features: dict[str, Any]
-    label: str
-    probability: float
-    true_label: str | None = None
+    label: str = Field(default="", description="The predicted class (classification).")
+    probability: float | None = Field(default=None, description="Of the predicted class.")
+    value: float | None = Field(default=None, description="The predicted value (regression).")
+    true_label: str | None = Field(
+        default=None, description="The truth from feedback: a class, or a number as text."
+    )
     # An entity record's join keys (`{"customer_id": "c42"}`): its features came from the online
     # store, and the monitor checks them against the offline history. Absent otherwise.
     entities: dict[str, str] | None = None
+
+    @property
+    def true_value(self) -> float | None:
+        """A regression's numeric truth (stored as text like a class, so every prediction
+        log keeps one string column for feedback)."""
+        return None if self.true_label is None else float(self.true_label)
 
 
 def feature_text(value: Any) -> str | None:

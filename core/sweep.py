@@ -5,7 +5,7 @@ The file is validated once, as the first trial's run (a file refused there leave
 the model's config but the trial's `model` section, recorded through `PipelineSteps` like any
 run (so on any backend) with `sweep` set. Training splits the rows by a hash of each row, so
 every trial is scored on the same held-out rows: the run manifest's metrics. The best by the
-gate's metric (`config.gate.metric`; a tie goes to the earlier trial) goes through `evaluate`
+gate's metric (the task's; a tie goes to the earlier trial) goes through `evaluate`
 (the gate, with the ONNX artifacts, against production) and, if it passes, `register_candidate`;
 the others end `not_selected`. So N trials leave N run records and at most one version.
 """
@@ -68,13 +68,16 @@ def _score(trial: TrialResult, metric: str) -> float | None:
 
 
 def pick_best(trials: Sequence[TrialResult], metric: str) -> TrialResult | None:
-    """The trained trial with the highest `metric`; the earliest of equals."""
+    """The trained trial with the best `metric` (highest, or lowest for an error such as
+    RMSE); the earliest of equals."""
+    from mlops_template.training.evaluate import better
+
     best: TrialResult | None = None
     for trial in trials:
         score = _score(trial, metric)
         if score is None:
             continue
-        if best is None or score > (_score(best, metric) or 0.0):
+        if best is None or better(metric, score, _score(best, metric) or 0.0):
             best = trial
     return best
 
@@ -101,7 +104,9 @@ def run_sweep(
         raise ValueError("a sweep needs at least one trial")
     config = config or steps.load_config(model)
     sweep_id = safe_run_id(sweep_id or sweep_id_for(model))
-    result = SweepResult(sweep_id=sweep_id, model=model, metric=config.gate.metric)
+    known = steps.load_schema(model)
+    task = known.target.task if known else (config.task or "classification")
+    result = SweepResult(sweep_id=sweep_id, model=model, metric=config.gate.metric_for(task))
     tell = on_step or (lambda _: None)
     configs = [config.with_overrides(model=m.model_dump()) for m in trials]
     first = trial_run_id(sweep_id, 1)
@@ -120,6 +125,8 @@ def run_sweep(
         tell("validate")
         validated = steps.validate(model, key, config, run_id=first, actor=actor)
         result.validation_warnings = validated.warnings
+        if known is None and (inferred := steps.load_schema(model)) is not None:
+            result.metric = config.gate.metric_for(inferred.target.task)  # the first data's task
         runs: dict[str, RunOutput] = {}
         for k, (model_config, trial_config) in enumerate(zip(trials, configs, strict=True), 1):
             trial = TrialResult(trial=k, run_id=trial_run_id(sweep_id, k), model=model_config)
@@ -220,8 +227,11 @@ def _not_selected(
     score, top = _score(trial, metric), _score(best, metric)
     if score is None:
         reason = f"no {metric} (best {top:.3f}, trial t{best.trial})"
-    elif score < (top or 0.0):
-        reason = f"{metric} {score:.3f} < best {top:.3f} (trial t{best.trial})"
+    elif score != top:
+        from mlops_template.training.evaluate import higher_is_better
+
+        sign = "<" if higher_is_better(metric) else ">"  # worse, in the metric's direction
+        reason = f"{metric} {score:.3f} {sign} best {top:.3f} (trial t{best.trial})"
     else:  # a tie (or equal when rounded): the earlier trial goes on
         reason = f"{metric} {score:.3f} = best {top:.3f} (trial t{best.trial}, earlier)"
     steps.end_run(model, trial.run_id, "not_selected", reason)

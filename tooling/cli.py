@@ -186,6 +186,13 @@ def demo(
             "needs Node.js), the functions called in this process.",
         ),
     ] = False,
+    task: Annotated[
+        str,
+        typer.Option(
+            help="classification (breast-cancer table) or regression (diabetes table); both "
+            "ship with scikit-learn."
+        ),
+    ] = "classification",
 ) -> None:
     """Run the whole lifecycle: train, serve, drift, retrain, quarantine, rollback."""
     from mlops_template.tooling.console import render_demo
@@ -198,6 +205,8 @@ def demo(
             console.print(markup("[green]passed[/] {}", line))
         return
 
+    if task not in ("classification", "regression"):
+        raise _fail(f"--task must be classification or regression, not {task!r}")
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -205,16 +214,16 @@ def demo(
         console=console,
         transient=True,
     ) as progress:
-        task = progress.add_task("starting", total=None)
+        spinner = progress.add_task("starting", total=None)
 
         def on_step(name: str) -> None:
-            progress.update(task, description=name)
+            progress.update(spinner, description=name)
 
         if aws_emulated:
-            result = _emulated_demo(on_step)
+            result = _emulated_demo(on_step, task)
             inspect = None
         elif azure_emulated:
-            result = _azure_emulated_demo(on_step)
+            result = _azure_emulated_demo(on_step, task)
             inspect = None
         else:
             workdir = home or Path(tempfile.mkdtemp(prefix="mlops-demo-"))
@@ -223,7 +232,7 @@ def demo(
             from mlops_template.tooling.demo import Demo
 
             backend = _backend(_settings(home=workdir, backend="local"))
-            result = Demo(backend, on_step=on_step).run()
+            result = Demo(backend, on_step=on_step, task=task).run()  # type: ignore[arg-type]
             inspect = (
                 f"MLOPS_HOME={shlex.quote(str(workdir))} mlops registry list "
                 f"--model {shlex.quote(result.model)}"
@@ -241,9 +250,9 @@ def demo(
         raise typer.Exit(1)
 
 
-def _emulated_demo(on_step: Any) -> Any:
+def _emulated_demo(on_step: Any, task: str = "classification") -> Any:
     from mlops_template.functions.inference.handler import handler as inference_handler
-    from mlops_template.tooling.demo import Demo
+    from mlops_template.tooling.demo import STORIES, Demo
     from mlops_template.tooling.emulation import (
         AslPipeline,
         EmulatorUnavailable,
@@ -252,7 +261,7 @@ def _emulated_demo(on_step: Any) -> Any:
     )
 
     try:
-        with emulated_aws() as settings:
+        with emulated_aws(model_name=STORIES[task].model) as settings:  # type: ignore[index]
             backend = build_backend(settings)
             pipeline = AslPipeline(settings, backend)
             return Demo(
@@ -261,12 +270,13 @@ def _emulated_demo(on_step: Any) -> Any:
                 pipeline=pipeline.run,
                 api=lambda: LambdaApiClient(inference_handler),
                 label="aws-emulated",
+                task=task,  # type: ignore[arg-type]
             ).run()
     except EmulatorUnavailable as exc:
         raise _fail(str(exc)) from exc
 
 
-def _azure_emulated_demo(on_step: Any) -> Any:
+def _azure_emulated_demo(on_step: Any, task: str = "classification") -> Any:
     from mlops_template.tooling.azure_emulation import (
         EmulatorUnavailable,
         FunctionHost,
@@ -274,10 +284,10 @@ def _azure_emulated_demo(on_step: Any) -> Any:
         QueueChainPipeline,
         emulated_azure,
     )
-    from mlops_template.tooling.demo import MODEL, Demo
+    from mlops_template.tooling.demo import STORIES, Demo
 
     try:
-        with emulated_azure(model=MODEL) as settings:
+        with emulated_azure(model=STORIES[task].model) as settings:  # type: ignore[index]
             host = FunctionHost(settings)
             from mlops_template.azure_functions.runtime import backend
 
@@ -287,6 +297,7 @@ def _azure_emulated_demo(on_step: Any) -> Any:
                 pipeline=QueueChainPipeline(host).run,
                 api=lambda: FunctionsApiClient(host),
                 label="azure-emulated",
+                task=task,  # type: ignore[arg-type]
             ).run()
     except EmulatorUnavailable as exc:
         raise _fail(str(exc)) from exc
@@ -627,6 +638,13 @@ def schema_infer(
             "for 0/1 and boolean labels, else the minority class)."
         ),
     ] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(
+            help="classification or regression (default: inferred; a numeric target with "
+            "more than 20 distinct values is regression)."
+        ),
+    ] = None,
     sample_rows: Annotated[
         int,
         typer.Option(
@@ -659,6 +677,8 @@ def schema_infer(
     too_wide = header_too_wide(data, ValidationThresholds().max_columns)
     if too_wide:
         raise _fail(f"cannot infer a schema from {data}: {too_wide}")
+    if task not in (None, "classification", "regression"):
+        raise _fail(f"--task must be classification or regression, not {task!r}")
     name = _model(model)
     allowed = list(allow_personal or ())
     stored = PipelineSteps(_backend()).stored_config(name) if save else None
@@ -672,6 +692,7 @@ def schema_infer(
             keep=keep or (),
             positive_class=positive_class,
             allow_personal=allowed,
+            task=task,
         )
     except (SchemaError, ValueError, UnicodeDecodeError) as exc:
         raise _fail(f"cannot infer a schema from {data}: {exc}") from exc
@@ -685,6 +706,16 @@ def schema_infer(
         console.print(markup("{}", change.summary()))
     if not out and not save:
         console.print_json(text)
+    elif inferred.target.task == "regression":
+        console.print(
+            markup(
+                "{} features, target {!r} (regression, {} to {})",
+                len(inferred.columns),
+                target,
+                inferred.target.min,
+                inferred.target.max,
+            )
+        )
     else:
         console.print(
             markup(
@@ -696,6 +727,8 @@ def schema_infer(
         )
     # On stderr when stdout is the JSON, so that it can still be redirected to a file.
     notes = console if out or save else err
+    how = "given" if task else "inferred; override with --task"
+    notes.print(markup("  task: {} ({})", inferred.target.task, how))
     for column in inferred.excluded_columns:
         hint = (
             "--allow-personal, or privacy.allow in the config"
@@ -970,6 +1003,49 @@ def registry_export(
     except (RegistryError, ArtifactIntegrityError, SigningUnavailable) as exc:
         raise _fail(str(exc)) from exc
     console.print(markup("exported {} v{} to {} (signed)", record.model, record.version, out))
+
+
+@app.command("export")
+def export(
+    version: Annotated[int, typer.Option(help="The version to package.")],
+    out: Annotated[Path, typer.Option(help="Folder for the bundle (new or empty).")],
+    edge: Annotated[
+        bool,
+        typer.Option(
+            "--edge",
+            help="The edge bundle: ONNX model, record JSON Schema, model card, checksums, a "
+            "Python scorer (onnxruntime + numpy) and an offline browser page.",
+        ),
+    ] = False,
+    web: Annotated[
+        bool, typer.Option(help="Include the browser page (fetches onnxruntime-web with npm once).")
+    ] = True,
+    model: ModelOption = None,
+) -> None:
+    """Package a registered version for a device (`--edge`); see docs/models.md."""
+    from mlops_template.core.artifacts import ArtifactIntegrityError
+    from mlops_template.core.registry import RegistryError
+    from mlops_template.tooling.edge import ONNXRUNTIME_WEB, EdgeExportError, export_edge
+
+    if not edge:
+        raise _fail(
+            "say which package: --edge (`mlops registry export` moves a version to another "
+            "environment)"
+        )
+    cache = None
+    if web:
+        cache = _tool_cache(f"onnxruntime-web-{ONNXRUNTIME_WEB}")
+    try:
+        written = export_edge(_backend(), _model(model), version, out, web_cache=cache)
+    except (RegistryError, ArtifactIntegrityError, EdgeExportError, KeyError) as exc:
+        raise _fail(str(exc)) from exc
+    console.print(markup("edge bundle of v{} in {}: {}", version, out, ", ".join(written)))
+
+
+def _tool_cache(name: str) -> Path:
+    """Kept across runs, outside the repository: XDG_CACHE_HOME (else ~/.cache)."""
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return root / "serverless-mlops-template" / name
 
 
 @registry_app.command("import")

@@ -132,7 +132,9 @@ STATUS_STYLE = {
 
 def _gate_metric(run: RunRecord) -> str:
     """The metric the run was judged on (its gate's), as `roc_auc 0.9512`."""
-    metric = run.config.get("gate", {}).get("metric", "roc_auc")
+    metric = run.config.get("gate", {}).get("metric") or (
+        "rmse" if "rmse" in run.metrics else "roc_auc"  # the task's default
+    )
     value = run.metrics.get(metric)
     return "-" if value is None else f"{metric} {value:.4f}"
 
@@ -282,19 +284,26 @@ def drift_table(drift: DriftReport, top: int = 8) -> Table:
 
 
 def metrics_table(versions: list[dict[str, Any]]) -> Table:
+    from mlops_template.training.evaluate import METRICS
+
     table = Table(title="Metrics (held-out test split)", title_justify="left")
     table.add_column("model")
-    for m in SHOWN_METRICS:
+    # The task's metrics, in the registry's order (a regression has RMSE, MAE, R², MAPE).
+    recorded = {m for v in versions for m in v["metrics"]}
+    shown = [m for m in METRICS if m in recorded] or list(SHOWN_METRICS)
+
+    for m in shown:
         table.add_column(m, justify="right")
     for v in versions:
         table.add_row(
-            markup("v{}", v["version"]), *(markup("{:.4f}", v["metrics"][m]) for m in SHOWN_METRICS)
+            markup("v{}", v["version"]),
+            *(markup("{:.4f}", v["metrics"].get(m, float("nan"))) for m in shown),
         )
     if versions:
         base = versions[0]["baseline"]
         table.add_row(
             "[dim]baseline (v1 split)[/]",
-            *(markup("[dim]{:.4f}[/]", base[m]) for m in SHOWN_METRICS),
+            *(markup("[dim]{:.4f}[/]", base.get(m, float("nan"))) for m in shown),
         )
     return table
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -24,7 +25,14 @@ from mlops_template.core.records import version_label
 from mlops_template.core.registry import NoPreviousVersionError
 from mlops_template.core.serving.router import ModelRouter
 from mlops_template.training.config import FeaturePolicy, TrainingConfig, TuningConfig
-from mlops_template.training.datasets import TARGET, breast_cancer_frame, to_csv_bytes
+from mlops_template.training.datasets import (
+    REGRESSION_TARGET,
+    TARGET,
+    breast_cancer_frame,
+    diabetes_frame,
+    to_csv_bytes,
+)
+from mlops_template.training.schema import Task
 
 MODEL = "breast-cancer"
 # Features a sensor recalibration would shift: all size measurements read 30% larger.
@@ -38,25 +46,23 @@ CANARY_WEIGHT = 0.5
 CANARY_MIN_REQUESTS = 20
 
 
-def demo_config() -> TrainingConfig:
-    """What a person decides once about the demo's model (configs/demo.toml holds the same
+def demo_policy() -> dict[str, Any]:
+    """What a person decides once about the demo's classifier (configs/demo.toml holds the same
     kind of decisions): the feature policy, the slices, the groups and the tuning budget."""
-    return TrainingConfig(
-        model_name=MODEL,
-        target=TARGET,
-        features=FeaturePolicy(
+    return {
+        "features": FeaturePolicy(
             forbidden=["patient_id"],  # an identifier is never a feature
             required=["mean_radius", "worst_radius"],
             costly=["worst_area"],
             slices=["clinic"],
             sensitive=["clinic"],
         ),
-        tuning=TuningConfig(
+        "tuning": TuningConfig(
             search_space={"learning_rate": [0.1, 0.3], "max_leaf_nodes": [15, 31]},
             method="halving_grid",
             cv=2,
         ),
-    )
+    }
 
 
 def demo_frame() -> Any:
@@ -66,6 +72,46 @@ def demo_frame() -> Any:
     rng = np.random.default_rng(7)
     frame.insert(0, "clinic", rng.choice(CLINICS, size=len(frame)))
     return frame
+
+
+@dataclass(frozen=True)
+class Story:
+    """What the lifecycle runs on for one task: the table, the features a recalibrated
+    instrument shifts, the field a bad request spoils and the column a corrupted file lacks."""
+
+    task: Task
+    model: str
+    load: Callable[[], Any]
+    target: str
+    shifted: tuple[str, ...]
+    bad_field: str
+    dropped: str
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+STORIES: dict[Task, Story] = {
+    "classification": Story(
+        "classification",
+        MODEL,
+        demo_frame,
+        TARGET,
+        SHIFTED_FEATURES,
+        "mean_radius",
+        "worst_texture",
+        demo_policy(),
+    ),
+    # Blood pressure and serum readings from a recalibrated lab: 30% higher.
+    "regression": Story(
+        "regression",
+        "diabetes",
+        diabetes_frame,
+        REGRESSION_TARGET,
+        ("bmi", "bp", "s1", "s5"),
+        "bmi",
+        "s2",
+        {"prediction_interval": 0.9},
+    ),
+}
 
 
 class StepOutcome(BaseModel):
@@ -78,6 +124,7 @@ class StepOutcome(BaseModel):
 class DemoReport(BaseModel):
     backend: str
     model: str
+    task: str = "classification"
     passed: bool = False
     seconds: float = 0.0
     steps: list[StepOutcome] = Field(default_factory=list)
@@ -106,9 +153,11 @@ class Demo:
         pipeline: Callable[..., PipelineResult] | None = None,
         api: Callable[[], Any] | None = None,
         label: str | None = None,
+        task: Task = "classification",
     ) -> None:
         self.backend = backend
-        self.report = DemoReport(backend=label or backend.name, model=MODEL)
+        self.story = STORIES[task]
+        self.report = DemoReport(backend=label or backend.name, model=self.story.model, task=task)
         self.on_step = on_step or (lambda _name: None)
         self.steps = PipelineSteps(backend)
         self._pipeline = pipeline or LocalPipeline(backend, actor="demo").run
@@ -123,7 +172,7 @@ class Demo:
         router = ModelRouter(
             self.backend.registry,
             self.backend.artifacts,
-            MODEL,
+            self.story.model,
             "production",
             refresh_seconds=0,
             metrics=self.backend.metrics,
@@ -161,12 +210,15 @@ class Demo:
     # -- the story ---------------------------------------------------------------------------
     def _run(self) -> None:
         registry = self.backend.registry
-        frame = demo_frame()
+        story = self.story
+        frame = story.load()
         initial = frame.sample(frac=0.8, random_state=7)
         future = frame.drop(initial.index)
 
         with self.step("ingest initial data") as s:
-            self.steps.save_config(demo_config())
+            self.steps.save_config(
+                TrainingConfig(model_name=story.model, target=story.target, **story.config)
+            )
             key = arrival_key("initial.csv")
             self.backend.data.put(key, to_csv_bytes(initial))
             s.detail = f"{len(initial)} rows, {frame.shape[1] - 1} features -> incoming/initial.csv"
@@ -178,9 +230,11 @@ class Demo:
             s.detail = f"v{first.version} registered; gate: {_gate_line(first)}"
 
         with self.step("promote v1 to staging, then production") as s:
-            registry.promote(MODEL, first.version, "staging", actor="demo", reason="first model")
             registry.promote(
-                MODEL,
+                self.story.model, first.version, "staging", actor="demo", reason="first model"
+            )
+            registry.promote(
+                self.story.model,
                 first.version,
                 "production",
                 actor="demo",
@@ -190,7 +244,7 @@ class Demo:
             s.detail = "production serves v1"
 
         client = self._api()
-        features = [c for c in frame.columns if c != TARGET]
+        features = [c for c in frame.columns if c != story.target]
 
         with self.step("serve predictions through the API") as s:
             health = client.get("/health")
@@ -200,12 +254,13 @@ class Demo:
             answer = client.post("/predict", json={"records": _records(sample, features)})
             answer.raise_for_status()
             body = answer.json()
+            truth_field = "true_value" if story.task == "regression" else "true_label"
             self.report.predictions = [
-                {**p, "true_label": truth}
-                for p, truth in zip(body["predictions"], sample[TARGET], strict=True)
+                {**p, truth_field: truth}
+                for p, truth in zip(body["predictions"], sample[story.target], strict=True)
             ]
             bad = _records(sample.head(1), features)
-            bad[0]["mean_radius"] = "large"
+            bad[0][story.bad_field] = "large"
             rejected = client.post("/predict", json={"records": bad})
             if rejected.status_code != 422:
                 raise RuntimeError(f"an invalid record got {rejected.status_code}, not 422")
@@ -216,7 +271,7 @@ class Demo:
             )
 
         drifted = future.copy()
-        for name in SHIFTED_FEATURES:
+        for name in story.shifted:
             drifted[name] = drifted[name] * SHIFT_FACTOR
         with self.step("drifted traffic and feedback") as s:
             ids: list[str] = []
@@ -225,24 +280,23 @@ class Demo:
                 answer = client.post("/predict", json={"records": _records(chunk, features)})
                 answer.raise_for_status()
                 ids.extend(p["prediction_id"] for p in answer.json()["predictions"])
-            for pid, truth in zip(ids, drifted[TARGET], strict=True):
+            for pid, truth in zip(ids, drifted[story.target], strict=True):
                 client.post(
                     "/feedback", json={"prediction_id": pid, "label": truth}
                 ).raise_for_status()
             s.detail = (
-                f"{len(ids)} records with {len(SHIFTED_FEATURES)} features x{SHIFT_FACTOR}, "
+                f"{len(ids)} records with {len(story.shifted)} features x{SHIFT_FACTOR}, "
                 "all labelled"
             )
 
         with self.step("monitor: drift against the training profile") as s:
-            monitored = run_monitor(self.backend, MODEL)
+            monitored = run_monitor(self.backend, self.story.model)
             self.report.monitoring = monitored
             if not monitored.drift.drift_detected:
                 raise RuntimeError("drift was not detected on shifted traffic")
             s.detail = (
                 f"drift in {len(monitored.drift.drifted_features)} of "
-                f"{len(monitored.drift.features)} features; feedback accuracy "
-                f"{monitored.feedback_accuracy:.3f}"
+                f"{len(monitored.drift.features)} features; {_feedback_line(monitored)}"
             )
 
         with self.step("retrain on the new data; gate against production") as s:
@@ -254,7 +308,7 @@ class Demo:
                 raise RuntimeError(f"retraining failed: {second.error}")
             if second.status == "registered" and second.version is not None:
                 registry.promote(
-                    MODEL,
+                    self.story.model,
                     second.version,
                     "staging",
                     actor="demo",
@@ -268,7 +322,7 @@ class Demo:
                 s.detail = (
                     f"candidate rejected, production stays v{first.version}: {_gate_line(second)}"
                 )
-            production = registry.current(MODEL, "production")
+            production = registry.current(self.story.model, "production")
             served = client.get("/model").json().get("version")
             if production is None or served != production.version:
                 raise RuntimeError(
@@ -277,16 +331,16 @@ class Demo:
                 )
 
         with self.step("corrupted file goes to quarantine") as s:
-            corrupted = future.head(40).copy().drop(columns=["worst_texture"])
-            corrupted["mean_radius"] = corrupted["mean_radius"].astype(object)
-            corrupted.iloc[3, corrupted.columns.get_loc("mean_radius")] = "n/a"
+            corrupted = future.head(40).copy().drop(columns=[story.dropped])
+            corrupted[story.bad_field] = corrupted[story.bad_field].astype(object)
+            corrupted.iloc[3, corrupted.columns.get_loc(story.bad_field)] = "n/a"
             key = arrival_key("corrupted.csv")
             self.backend.data.put(key, to_csv_bytes(corrupted))
-            before = [v.version for v in registry.versions(MODEL)]
+            before = [v.version for v in registry.versions(self.story.model)]
             bad_run = self._run_pipeline(key)
             if bad_run.status != "failed" or bad_run.error_type != "DataValidationError":
                 raise RuntimeError(f"corrupted file was not rejected: {bad_run.status}")
-            if [v.version for v in registry.versions(MODEL)] != before:
+            if [v.version for v in registry.versions(self.story.model)] != before:
                 raise RuntimeError("a rejected file changed the registry")
             reports = [
                 k for k in self.backend.data.keys("quarantine/") if k.endswith(".report.json")
@@ -302,7 +356,10 @@ class Demo:
         with self.step("rollback production") as s:
             try:
                 event = registry.rollback(
-                    MODEL, "production", actor="demo", reason="demo: roll back the latest promotion"
+                    self.story.model,
+                    "production",
+                    actor="demo",
+                    reason="demo: roll back the latest promotion",
                 )
                 self.report.rollback = event.model_dump()
                 s.detail = f"production v{event.from_version} -> v{event.to_version}"
@@ -311,7 +368,7 @@ class Demo:
                 self.report.rollback = {"refused": str(exc)}
                 s.detail = f"refused clearly: {exc}"
             served = client.get("/model").json().get("version")
-            production = registry.current(MODEL, "production")
+            production = registry.current(self.story.model, "production")
             if production is None or served != production.version:
                 raise RuntimeError(
                     f"API serves {version_label(served)} after rollback, production is "
@@ -324,7 +381,7 @@ class Demo:
         a window of zero)."""
         start_canary(
             self.backend,
-            MODEL,
+            self.story.model,
             version,
             actor="demo",
             weight=CANARY_WEIGHT,
@@ -337,15 +394,24 @@ class Demo:
                 "/predict", json={"records": _records(traffic.iloc[begin : begin + 2], features)}
             )
             answer.raise_for_status()
-        verdict = advance_canary(self.backend, MODEL, actor="demo")
+        verdict = advance_canary(self.backend, self.story.model, actor="demo")
         if verdict is None or verdict.decision == "continue":
             raise RuntimeError(f"the canary of v{version} was not decided: {verdict}")
         return f"canary v{version}: {verdict.decision} ({verdict.reason})"
 
     def _run_pipeline(self, key: str) -> PipelineResult:
-        result = self._pipeline(MODEL, key)
+        result = self._pipeline(self.story.model, key)
         self.report.pipeline_runs.append(result)
         return result
+
+    def _task_summary(self) -> dict[str, Any]:
+        """The production version's held-out metrics, named: RMSE and MAE for a regression."""
+        production = self.backend.registry.current(self.story.model, "production")
+        if production is None:
+            return {"task": self.story.task}
+        names = ("rmse", "mae", "r2") if self.story.task == "regression" else ("roc_auc", "f1")
+        shown = {n: production.metrics[n] for n in names if n in production.metrics}
+        return {"task": self.story.task, "production_metrics": shown}
 
     def _summarise(self) -> None:
         registry = self.backend.registry
@@ -359,10 +425,10 @@ class Demo:
                 "model_sha256": v.model_sha256,
                 "code_version": v.code_version,
             }
-            for v in registry.versions(MODEL)
+            for v in registry.versions(self.story.model)
         ]
-        self.report.history = [e.model_dump() for e in registry.history(MODEL)]
-        production = registry.current(MODEL, "production")
+        self.report.history = [e.model_dump() for e in registry.history(self.story.model)]
+        production = registry.current(self.story.model, "production")
         self.report.production_version = production.version if production else None
         drift = self.report.monitoring.drift if self.report.monitoring else None
         self.report.summary = {
@@ -372,9 +438,21 @@ class Demo:
             "production_version": self.report.production_version,
             "drift_detected": drift.drift_detected if drift else None,
             "drifted_features": drift.drifted_features if drift else [],
+            **self._task_summary(),
             "quarantined": self.report.quarantine is not None,
             "stage_moves": len(self.report.history),
         }
+
+
+def _feedback_line(monitored: MonitorResult) -> str:
+    if monitored.feedback_rmse is not None and monitored.feedback_mae is not None:
+        psi = monitored.prediction_drift.psi if monitored.prediction_drift else float("nan")
+        return (
+            f"feedback RMSE {monitored.feedback_rmse:.2f}, MAE {monitored.feedback_mae:.2f}; "
+            f"prediction PSI {psi:.3f}"
+        )
+    accuracy = monitored.feedback_accuracy
+    return f"feedback accuracy {accuracy:.3f}" if accuracy is not None else "no feedback"
 
 
 def _records(frame: Any, features: list[str]) -> list[dict[str, Any]]:

@@ -162,7 +162,7 @@ def simple_model_comparison(
         schema, ModelConfig.model_validate({"algorithm": algorithm}), config.seed
     )
     simple.fit(train_x, train_y)
-    metric = config.gate.metric
+    metric = config.gate.metric_for("classification")
     value = metric_value(metric, list(test_y), simple.predict_proba(test_x), schema.target)
     cost = onnx_size_and_latency(simple, schema, test_x)
     lead = candidate["metric"] - value if value is not None else float("nan")
@@ -245,7 +245,10 @@ def ablation(
         model.fit(train_x[smaller.feature_names], train_y)
         test = test_x[smaller.feature_names]
         value = metric_value(
-            config.gate.metric, list(test_y), model.predict_proba(test), schema.target
+            config.gate.metric_for("classification"),
+            list(test_y),
+            model.predict_proba(test),
+            schema.target,
         )
         results[name] = {
             "dropped": drop,
@@ -289,7 +292,7 @@ def slice_metrics(
 ) -> list[dict[str, Any]]:
     """The gate metric per slice. Where production was scored (`production`: its probabilities
     on the rows `compared` marks), both models on the slice's compared rows too."""
-    metric = config.gate.metric
+    metric = config.gate.metric_for("classification")
     y = np.asarray(list(y_true), dtype=object)
     out = []
     for column, value, mask in _slices(

@@ -14,9 +14,17 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from mlops_template.training.privacy import PrivacyConfig
+from mlops_template.training.schema import Task
 
-Algorithm = Literal["logistic_regression", "random_forest", "hist_gradient_boosting"]
-Metric = Literal["accuracy", "precision", "recall", "f1", "roc_auc"]
+Algorithm = Literal[
+    "logistic_regression",
+    "linear_regression",
+    "random_forest",
+    "hist_gradient_boosting",
+    "lightgbm",  # the [lightgbm] extra
+    "xgboost",  # the [xgboost] extra
+]
+Metric = Literal["accuracy", "precision", "recall", "f1", "roc_auc", "rmse", "mae", "r2", "mape"]
 
 
 class ConfigError(ValueError):
@@ -44,10 +52,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+FACTORY_PATTERN = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
+
+
 class ModelConfig(_Strict):
     algorithm: Algorithm = "hist_gradient_boosting"
     params: dict[str, Any] = Field(
-        default_factory=dict, description="Hyperparameters passed to the scikit-learn estimator."
+        default_factory=dict,
+        description="Hyperparameters passed to the scikit-learn estimator (or to the factory).",
+    )
+    factory: str | None = Field(
+        default=None,
+        pattern=FACTORY_PATTERN,
+        description="`package.module:build`: a function build(schema, seed, **params) returning "
+        "an unfitted scikit-learn estimator or pipeline, used instead of `algorithm`.",
     )
 
 
@@ -72,7 +90,9 @@ class ValidationThresholds(_Strict):
 
 
 class GateConfig(_Strict):
-    metric: Metric = "roc_auc"
+    metric: Metric | None = Field(
+        default=None, description="Default: roc_auc for classification, rmse for regression."
+    )
     min_lift_over_baseline: float = Field(
         default=0.05, description="The candidate must beat the dummy baseline by this much."
     )
@@ -80,7 +100,10 @@ class GateConfig(_Strict):
         default=0.01, ge=0, description="The candidate may trail production by at most this much."
     )
     max_parity_error: float = Field(
-        default=1e-4, gt=0, description="Max |ONNX - scikit-learn| probability difference."
+        default=1e-4,
+        gt=0,
+        description="Max |ONNX - scikit-learn| probability difference; for regression the "
+        "difference over max(1, |value|): absolute below 1, relative above.",
     )
     lift_alpha: float | None = Field(
         default=0.01,
@@ -111,6 +134,20 @@ class GateConfig(_Strict):
     )
     max_equalized_odds_difference: float | None = Field(default=None, ge=0, le=1)
     max_demographic_parity_difference: float | None = Field(default=None, ge=0, le=1)
+
+    def metric_for(self, task: Task) -> str:
+        """The metric gated on for a task; a metric of the other task is a config error."""
+        from mlops_template.training.evaluate import DEFAULT_METRIC, METRICS
+
+        if self.metric is None:
+            return DEFAULT_METRIC[task]
+        if METRICS[self.metric].task != task:
+            raise ConfigError(
+                f"gate.metric {self.metric!r} is a {METRICS[self.metric].task} metric; this "
+                f"model is {task}: use one of "
+                f"{[m for m, spec in METRICS.items() if spec.task == task and m != 'log_loss']}"
+            )
+        return self.metric
 
 
 class FeaturePolicy(_Strict):
@@ -171,6 +208,18 @@ class DriftConfig(_Strict):
 class TrainingConfig(_Strict):
     model_name: ModelName = "model"
     target: str | None = None
+    task: Task | None = Field(
+        default=None,
+        description="classification or regression; inferred from the target when not set "
+        "(a numeric target with many distinct values is regression).",
+    )
+    prediction_interval: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description="Regression: answer an interval meant to hold the truth this often (e.g. "
+        "0.9), by split-conformal calibration on the held-out residuals.",
+    )
     seed: int = 42
     test_size: float = Field(default=0.2, gt=0, lt=1)
     model: ModelConfig = Field(default_factory=ModelConfig)

@@ -49,6 +49,6 @@ def first_contract(
     if too_wide:
         raise SchemaError(too_wide)
     sample, total = tabular_io.read_sample(data, rows=SAMPLE_ROWS, name=name)
-    return infer_schema(sample, config.target, allow_personal=config.privacy.allow).model_copy(
-        update={"row_count": total}
-    )
+    return infer_schema(
+        sample, config.target, task=config.task, allow_personal=config.privacy.allow
+    ).model_copy(update={"row_count": total})

@@ -1,4 +1,5 @@
-"""Sample data: the breast-cancer table that ships with scikit-learn, as a user's CSV would look."""
+"""Sample data: tables that ship with scikit-learn (breast cancer, diabetes), as a user's CSV
+would look."""
 
 from __future__ import annotations
 
@@ -23,3 +24,15 @@ def breast_cancer_frame() -> pd.DataFrame:
 
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:
     return frame.to_csv(index=False).encode("utf-8")
+
+
+REGRESSION_TARGET = "progression"
+
+
+def diabetes_frame() -> pd.DataFrame:
+    """442 rows, 10 numeric features in their own units (age, sex, bmi, blood pressure, six
+    blood serum measurements) and `progression`, a measure of the disease a year later."""
+    from sklearn.datasets import load_diabetes
+
+    frame = load_diabetes(as_frame=True, scaled=False).frame
+    return frame.rename(columns={"target": REGRESSION_TARGET})

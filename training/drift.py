@@ -39,6 +39,11 @@ class FeatureProfile(BaseModel):
 class ReferenceProfile(BaseModel):
     rows: int
     features: list[FeatureProfile]
+    predictions: FeatureProfile | None = Field(
+        default=None,
+        description="Regression: the model's predictions on its training rows, to compare "
+        "the live predictions' distribution with.",
+    )
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
 
 
@@ -95,6 +100,47 @@ def psi(expected: ArrayLike, actual: ArrayLike) -> float:
     return float(np.sum((a - e) * np.log(a / e)))
 
 
+def numeric_profile(
+    name: str, raw: ArrayLike, config: DriftConfig, rng: np.random.Generator
+) -> FeatureProfile:
+    """Quantile bins and a sample of one numeric column (NaN and infinities left out)."""
+    values = np.asarray(raw, dtype=float)
+    values = values[np.isfinite(values)]
+    edges = _numeric_bins(values, config.bins) if len(values) else []
+    sample = values
+    if len(values) > config.reference_sample:
+        sample = rng.choice(values, size=config.reference_sample, replace=False)
+    return FeatureProfile(
+        name=name,
+        kind="numeric",
+        edges=edges,
+        expected=_histogram(values, edges).round(6).tolist(),
+        sample=np.sort(sample).astype(float).round(8).tolist(),
+    )
+
+
+def numeric_drift(
+    feature: FeatureProfile, raw: Sequence[Any], config: DriftConfig
+) -> FeatureDrift | None:
+    """PSI and KS of live values against a numeric profile; None without a finite value."""
+    from scipy.stats import ks_2samp
+
+    values = np.array([np.nan if v is None else v for v in raw], dtype=float)
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return None
+    score = psi(feature.expected, _histogram(values, feature.edges))
+    ks = ks_2samp(np.asarray(feature.sample), values)
+    drifted = score >= config.psi_threshold and ks.pvalue < config.ks_pvalue
+    return FeatureDrift(
+        name=feature.name,
+        psi=round(score, 6),
+        ks_statistic=round(float(ks.statistic), 6),
+        ks_pvalue=float(ks.pvalue),
+        drifted=bool(drifted),
+    )
+
+
 def build_profile(
     frame: pd.DataFrame, schema: DatasetSchema, config: DriftConfig, seed: int = 0
 ) -> ReferenceProfile:
@@ -103,21 +149,7 @@ def build_profile(
     for col in schema.columns:
         series = frame[col.name]
         if col.kind == "numeric":
-            values = series.dropna().to_numpy(dtype=float)
-            values = values[np.isfinite(values)]
-            edges = _numeric_bins(values, config.bins) if len(values) else []
-            sample = values
-            if len(values) > config.reference_sample:
-                sample = rng.choice(values, size=config.reference_sample, replace=False)
-            features.append(
-                FeatureProfile(
-                    name=col.name,
-                    kind="numeric",
-                    edges=edges,
-                    expected=_histogram(values, edges).round(6).tolist(),
-                    sample=np.sort(sample).astype(float).round(8).tolist(),
-                )
-            )
+            features.append(numeric_profile(col.name, series.dropna(), config, rng))
         else:
             values = series.fillna(MISSING_CATEGORY).astype(str).tolist()
             categories = sorted(set(values))

@@ -1,5 +1,10 @@
 """The promotion gate: a candidate must beat the baseline and must not lose to production.
 
+Each metric's direction comes from the registry in `evaluate.METRICS`: for RMSE lower is
+better, for ROC AUC higher. For metrics in the target's units (RMSE, MAE) the margins are
+fractions of the value compared against (a lift of 0.05 = 5% below the baseline's RMSE),
+since an absolute margin would mean something else for every data set.
+
 Each rule is its own check (a function returning the reasons it refuses, none when it passes),
 so a rule is added or changed without touching the others. A value that is not a number (NaN,
 infinite) never passes a rule: every comparison below is written so that NaN refuses.
@@ -14,6 +19,8 @@ from pydantic import BaseModel, Field
 from typing_extensions import TypeIs
 
 from mlops_template.training.config import GateConfig
+from mlops_template.training.evaluate import METRICS
+from mlops_template.training.schema import Task
 
 
 class GateResult(BaseModel):
@@ -41,21 +48,44 @@ def _number(name: str, value: float | None) -> list[str]:
     return [] if _finite(value) else [f"{name} is {value} (not a finite number): refused"]
 
 
-def check_baseline(config: GateConfig, candidate: float, baseline: float) -> list[str]:
-    metric = config.metric
+def improvement(metric: str, candidate: float, reference: float) -> float:
+    """How much better the candidate is than the reference, in the gate's units: positive when
+    better, whatever the metric's direction; relative to the reference for unit-ful metrics."""
+    spec = METRICS[metric]
+    gain = candidate - reference if spec.higher_is_better else reference - candidate
+    if spec.scale_free:
+        return gain
+    return gain / abs(reference) if reference else (0.0 if gain == 0 else gain * float("inf"))
+
+
+def _metric(config: GateConfig, metric: str | None) -> str:
+    """The gated metric: given by the caller (the model's task), else the classification one."""
+    return metric or config.metric_for("classification")
+
+
+def _unit(metric: str) -> str:
+    return "" if METRICS[metric].scale_free else " (relative)"
+
+
+def check_baseline(
+    config: GateConfig, candidate: float, baseline: float, metric: str | None = None
+) -> list[str]:
+    metric = _metric(config, metric)
     bad = _number(f"candidate {metric}", candidate) + _number(f"baseline {metric}", baseline)
     if bad:
         return bad
-    lift = candidate - baseline
+    lift = improvement(metric, candidate, baseline)
     if not lift >= config.min_lift_over_baseline:
         return [
             f"{metric} {candidate:.4f} beats the baseline {baseline:.4f} by "
-            f"{lift:.4f}, less than the required {config.min_lift_over_baseline}"
+            f"{lift:.4f}{_unit(metric)}, less than the required {config.min_lift_over_baseline}"
         ]
     return []
 
 
-def check_lift_bound(config: GateConfig, lift: dict[str, Any] | None) -> list[str]:
+def check_lift_bound(
+    config: GateConfig, lift: dict[str, Any] | None, metric: str | None = None
+) -> list[str]:
     """The lift over the baseline must hold at the configured confidence, not only on average:
     the lower bound of its bootstrap interval must reach `min_lift_over_baseline`."""
     if lift is None or config.lift_alpha is None:
@@ -65,7 +95,8 @@ def check_lift_bound(config: GateConfig, lift: dict[str, Any] | None) -> list[st
         return [f"the lift over the baseline has no finite confidence bound ({lower}): refused"]
     if not lower >= config.min_lift_over_baseline:
         return [
-            f"{config.metric} lift over the baseline is {lift.get('point', float('nan')):.4f} but "
+            f"{_metric(config, metric)} lift over the baseline is "
+            f"{lift.get('point', float('nan')):.4f} but "
             f"its {1 - config.lift_alpha:.0%} lower bound is {lower:.4f}, under the required "
             f"{config.min_lift_over_baseline}: the lift is not statistically meaningful"
         ]
@@ -79,13 +110,14 @@ def check_production(
     production_version: int | None,
     production_rows: int | None,
     lead: dict[str, Any] | None = None,
+    metric: str | None = None,
 ) -> list[str]:
     """The candidate may trail production by at most `max_regression`. With `lead` (production's
     lead over the candidate on the compared rows, with a lower confidence bound) a lead whose
     bound is not above zero is noise, not a regression: it takes both to refuse."""
     if production_version is None:
         return []
-    metric = config.metric
+    metric = _metric(config, metric)
     if production_rows == 0:
         return [
             f"no held-out row is unseen by production v{production_version}: "
@@ -95,7 +127,7 @@ def check_production(
     if bad:
         return bad
     assert production is not None
-    regression = production - candidate
+    regression = -improvement(metric, candidate, production)
     if regression <= config.max_regression:
         return []
     bound = (lead or {}).get("lower")
@@ -104,7 +136,7 @@ def check_production(
     rows = f" on {production_rows} held-out rows" if production_rows else ""
     significant = f" (lower bound {bound:.4f})" if _finite(bound) else ""
     return [
-        f"{metric} {candidate:.4f} is {regression:.4f} below production "
+        f"{metric} {candidate:.4f} is {regression:.4f}{_unit(metric)} worse than production "
         f"v{production_version} ({production:.4f}){rows}{significant}; "
         f"tolerance {config.max_regression}"
     ]
@@ -121,14 +153,16 @@ def check_parity(config: GateConfig, parity_error: float | None) -> list[str]:
     return []
 
 
-def check_simple_model(config: GateConfig, simple: dict[str, Any] | None) -> list[str]:
+def check_simple_model(
+    config: GateConfig, simple: dict[str, Any] | None, metric: str | None = None
+) -> list[str]:
     """Refuse (when configured) a candidate that a simple model matches: not worth its cost."""
     if simple is None or not config.refuse_if_simple_model_wins:
         return []
     margin = simple.get("candidate_minus_simple")
     if not _finite(margin) or not margin >= config.min_lift_over_simple_model:
         return [
-            f"the simple model ({simple.get('algorithm')}) scores {config.metric} "
+            f"the simple model ({simple.get('algorithm')}) scores {_metric(config, metric)} "
             f"{simple.get('simple', float('nan')):.4f} vs the candidate's "
             f"{simple.get('candidate', float('nan')):.4f}: the candidate is not worth its "
             f"complexity (needs a lead of {config.min_lift_over_simple_model})"
@@ -148,10 +182,13 @@ def check_importance(config: GateConfig, importance: dict[str, Any] | None) -> l
     return []
 
 
-def check_slices(config: GateConfig, slices: list[dict[str, Any]] | None) -> list[str]:
+def check_slices(
+    config: GateConfig, slices: list[dict[str, Any]] | None, metric: str | None = None
+) -> list[str]:
     """A slice with enough rows must reach the floor and must not regress on production (on
     the slice's rows that production never trained on). A metric undefined on a slice (None:
     ROC AUC of one class) is reported, not gated; NaN refuses."""
+    metric = _metric(config, metric)
     reasons: list[str] = []
     for s in slices or []:
         name = f"slice {s['column']}={s['value']}"
@@ -164,16 +201,14 @@ def check_slices(config: GateConfig, slices: list[dict[str, Any]] | None) -> lis
             and value is not None
             and not (_finite(value) and value >= floor)
         ):
-            reasons.append(
-                f"{name} ({s['rows']} rows): {config.metric} {value} under the floor {floor}"
-            )
+            reasons.append(f"{name} ({s['rows']} rows): {metric} {value} under the floor {floor}")
         limit, prod = config.slice_max_regression, s.get("production")
         if limit is None or prod is None or s.get("compared_rows", 0) < config.slice_min_rows:
             continue
         ours = s.get("candidate_on_compared")
         if ours is not None and not (_finite(ours) and _finite(prod) and prod - ours <= limit):
             reasons.append(
-                f"{name} ({s['compared_rows']} rows): {config.metric} {ours} trails "
+                f"{name} ({s['compared_rows']} rows): {metric} {ours} trails "
                 f"production's {prod} by more than {limit}"
             )
     return reasons
@@ -206,28 +241,36 @@ def evaluate_gate(
     candidate_on_production_rows: dict[str, float] | None = None,
     production_rows: int | None = None,
     assessment: dict[str, Any] | None = None,
+    task: Task = "classification",
 ) -> GateResult:
     """Production's metrics must come from the same rows as `candidate_on_production_rows`
     (the candidate's own metrics on all its held-out rows when not given).
 
     `assessment` holds what training and the evaluate step measured beyond the metrics: the
-    lift's confidence bound, the simple model, feature importance, slices and group fairness."""
-    metric = config.metric
+    lift's confidence bound, the simple model, feature importance, slices and group fairness.
+    The metric and its direction follow the task (`GateConfig.metric_for`)."""
+    metric = config.metric_for(task)
     found = assessment or {}
     cand = candidate.get(metric, float("nan"))
     base = baseline.get(metric, float("nan"))
     against = (candidate_on_production_rows or candidate).get(metric, float("nan"))
     prod = production.get(metric, float("nan")) if production is not None else None
     reasons = [
-        *check_baseline(config, cand, base),
-        *check_lift_bound(config, found.get("lift")),
+        *check_baseline(config, cand, base, metric),
+        *check_lift_bound(config, found.get("lift"), metric),
         *check_production(
-            config, against, prod, production_version, production_rows, found.get("production")
+            config,
+            against,
+            prod,
+            production_version,
+            production_rows,
+            found.get("production"),
+            metric,
         ),
         *check_parity(config, parity_error),
-        *check_simple_model(config, found.get("simple_model")),
+        *check_simple_model(config, found.get("simple_model"), metric),
         *check_importance(config, found.get("importance")),
-        *check_slices(config, found.get("slices")),
+        *check_slices(config, found.get("slices"), metric),
         *check_fairness(config, found.get("fairness")),
     ]
     return GateResult(

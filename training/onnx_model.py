@@ -1,4 +1,4 @@
-"""Scoring an exported model with onnxruntime: numpy in, labels and probabilities out.
+"""Scoring an exported model with onnxruntime: numpy in, labels and probabilities (or values) out.
 
 This is the whole of the serving path's ML: no pandas, no scikit-learn, no pickle.
 """
@@ -20,7 +20,9 @@ class ModelSchemaMismatch(ValueError):
     """The ONNX graph's inputs or outputs do not match the schema it was registered with."""
 
 
-class OnnxClassifier:
+class OnnxModel:
+    """What classifiers and regressors share: the session and the columns fed to it."""
+
     def __init__(self, model_bytes: bytes, schema: DatasetSchema, *, threads: int = 0) -> None:
         import onnxruntime as ort
 
@@ -43,19 +45,15 @@ class OnnxClassifier:
         self._input_names = [i.name for i in inputs]
         self._numeric = [c.kind == "numeric" for c in schema.columns]
         self._feature_names = schema.feature_names
-        outputs = [o.name for o in self._session.get_outputs()]
-        if outputs[:2] != ["label", "probabilities"]:
-            raise ModelSchemaMismatch(f"model outputs are {outputs}, expected label, probabilities")
-        self.classes = list(schema.target.classes)
+        self.outputs = [o.name for o in self._session.get_outputs()]
+        self.metadata = dict(self._session.get_modelmeta().custom_metadata_map)
 
-    def predict_columns(self, columns: Sequence[np.ndarray]) -> tuple[list[str], np.ndarray]:
-        """Score one array per feature (schema order). Returns labels and class probabilities."""
+    def _run(self, columns: Sequence[np.ndarray]) -> list[Any]:
         feed = {
             name: np.ascontiguousarray(values).reshape(-1, 1)
             for name, values in zip(self._input_names, columns, strict=True)
         }
-        labels, probabilities = self._session.run(None, feed)
-        return [str(label) for label in labels], np.asarray(probabilities, dtype=np.float64)
+        return list(self._session.run(None, feed))
 
     def columns_from_records(self, records: Sequence[Mapping[str, Any]]) -> list[np.ndarray]:
         columns: list[np.ndarray] = []
@@ -111,6 +109,23 @@ class OnnxClassifier:
                 )
         return columns
 
+
+class OnnxClassifier(OnnxModel):
+    def __init__(self, model_bytes: bytes, schema: DatasetSchema, *, threads: int = 0) -> None:
+        super().__init__(model_bytes, schema, threads=threads)
+        if self.outputs[:2] != ["label", "probabilities"]:
+            raise ModelSchemaMismatch(
+                f"model outputs are {self.outputs}, expected label, probabilities"
+            )
+        self.classes = list(schema.target.classes)
+
+    def predict_columns(self, columns: Sequence[np.ndarray]) -> tuple[list[str], np.ndarray]:
+        """Score one array per feature (schema order). Returns labels and class probabilities."""
+        labels, probabilities = self._run(columns)[:2]
+        if labels.dtype.kind in "iu":  # XGBoost trains on class indices: 0..k-1 name classes
+            return [self.classes[i] for i in labels], np.asarray(probabilities, dtype=np.float64)
+        return [str(label) for label in labels], np.asarray(probabilities, dtype=np.float64)
+
     def predict_objects(self, objects: Sequence[Any]) -> tuple[list[str], np.ndarray]:
         return self.predict_columns(self.columns_from_objects(objects))
 
@@ -119,3 +134,56 @@ class OnnxClassifier:
 
     def predict_frame(self, frame: pd.DataFrame) -> tuple[list[str], np.ndarray]:
         return self.predict_columns(self.columns_from_frame(frame))
+
+    def outputs_frame(self, frame: pd.DataFrame) -> np.ndarray:
+        """What the task's metrics take: class probabilities."""
+        return self.predict_frame(frame)[1]
+
+
+# Where the exported graph carries its split-conformal interval (see `training.conformal`).
+INTERVAL_HALF_WIDTH = "interval_half_width"
+INTERVAL_COVERAGE = "interval_coverage"
+
+
+class OnnxRegressor(OnnxModel):
+    def __init__(self, model_bytes: bytes, schema: DatasetSchema, *, threads: int = 0) -> None:
+        super().__init__(model_bytes, schema, threads=threads)
+        if len(self.outputs) != 1:
+            raise ModelSchemaMismatch(f"model outputs are {self.outputs}, expected one value")
+        half_width = self.metadata.get(INTERVAL_HALF_WIDTH)
+        self.interval_half_width = float(half_width) if half_width is not None else None
+        coverage = self.metadata.get(INTERVAL_COVERAGE)
+        self.interval_coverage = float(coverage) if coverage is not None else None
+
+    def predict_columns(self, columns: Sequence[np.ndarray]) -> np.ndarray:
+        """Score one array per feature (schema order). Returns one float64 value per row."""
+        (values,) = self._run(columns)
+        return np.asarray(values, dtype=np.float64).reshape(-1)
+
+    def predict_objects(self, objects: Sequence[Any]) -> np.ndarray:
+        return self.predict_columns(self.columns_from_objects(objects))
+
+    def predict_records(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        return self.predict_columns(self.columns_from_records(records))
+
+    def predict_frame(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.predict_columns(self.columns_from_frame(frame))
+
+    def outputs_frame(self, frame: pd.DataFrame) -> np.ndarray:
+        """What the task's metrics take: predicted values."""
+        return self.predict_frame(frame)
+
+    def intervals(self, values: np.ndarray) -> np.ndarray | None:
+        """[low, high] per value when the model was calibrated, else None."""
+        if self.interval_half_width is None:
+            return None
+        return np.stack([values - self.interval_half_width, values + self.interval_half_width], 1)
+
+
+def load_onnx_model(
+    model_bytes: bytes, schema: DatasetSchema, *, threads: int = 0
+) -> OnnxClassifier | OnnxRegressor:
+    """The scorer for the schema's task."""
+    if schema.target.task == "regression":
+        return OnnxRegressor(model_bytes, schema, threads=threads)
+    return OnnxClassifier(model_bytes, schema, threads=threads)

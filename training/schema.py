@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 ColumnKind = Literal["numeric", "categorical"]
 ColumnType = Literal["float", "integer", "boolean", "string"]
 ExclusionReason = Literal["id_like", "constant", "personal_data"]
+Task = Literal["classification", "regression"]
 # A label as the training data typed it; the model itself names classes as text.
 Label = bool | int | float | str
 _BOOLEAN_WORDS = {"true": True, "false": False}
@@ -47,6 +48,8 @@ _CONVENTIONAL_POSITIVE = {
     frozenset({"0.0", "1.0"}): "1.0",
     frozenset({"False", "True"}): "True",
 }
+# A numeric target with more distinct values than this is a quantity to predict, not classes.
+REGRESSION_MIN_DISTINCT = 20
 # Fewer rows than this and a text column whose values are all distinct may just be small data.
 ID_LIKE_MIN_ROWS = 20
 # A request number: a real JSON number (not a string or a bool), finite and float32-sized.
@@ -91,7 +94,11 @@ class ExcludedColumn(BaseModel):
 
 class TargetSchema(BaseModel):
     name: str
-    classes: list[str] = Field(description="The classes as text, the way the model names them.")
+    task: Task = "classification"
+    classes: list[str] = Field(
+        default_factory=list,
+        description="The classes as text, the way the model names them (classification).",
+    )
     positive_class: str | None = Field(
         default=None, description="The class that precision, recall and ROC AUC refer to (binary)."
     )
@@ -100,6 +107,10 @@ class TargetSchema(BaseModel):
         default="string",
         description="The type the labels had in the training data: the API answers in it.",
     )
+    min: float | None = Field(default=None, description="Regression: the training range.")
+    max: float | None = None
+    mean: float | None = None
+    std: float | None = None
 
     def label_values(self) -> dict[str, Label]:
         """Each class (as text) -> the label as the training data typed it: "0" -> 0."""
@@ -152,7 +163,7 @@ def _convert_label(label: Label, dtype: ColumnType) -> Label | None:
 
 
 class DatasetSchema(BaseModel):
-    """Features and target of a tabular classification data set."""
+    """Features and target of a tabular data set (classification or regression)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -200,6 +211,8 @@ class DatasetSchema(BaseModel):
             (c.name, c.kind, c.dtype, c.categories) for c in self.columns
         ]
         contract.append((self.target.name, "target", self.target.dtype, self.target.classes))
+        if self.target.task != "classification":  # classification keeps its earlier hashes
+            contract.append((self.target.name, "task", self.target.task, []))
         return hashlib.sha256(json.dumps(contract).encode()).hexdigest()[:16]
 
     @cached_property
@@ -256,32 +269,26 @@ def infer_schema(
     max_categories: int = 50,
     positive_class: str | None = None,
     keep: Collection[str] = (),
+    task: Task | None = None,
     allow_personal: Collection[str] = (),
 ) -> DatasetSchema:
     """Describe a data frame: numeric columns get ranges, text columns become categoricals.
 
     Identifiers and constant columns carry nothing a model can learn from and are excluded
     from the features, unless named in `keep`. Columns that look like personal data
-    (training/privacy.py) are excluded unless named in `allow_personal`.
+    (training/privacy.py) are excluded unless named in `allow_personal`. The task is inferred
+    from the target unless given (see `infer_task`).
     """
     import pandas as pd  # training-time only
 
     if target not in frame.columns:
         raise SchemaError(f"target column {target!r} is not in the data (columns: {list(frame)})")
-    labels = frame[target].dropna().astype(str)
-    label_dtype = _column_type(frame[target])
-    classes = sorted(labels.unique().tolist())
-    if len(classes) < 2:
-        raise SchemaError(f"target column {target!r} needs at least two classes, found {classes}")
-    counts = labels.value_counts(normalize=True)
-    if positive_class is None and len(classes) == 2:
-        # 1 / True is the positive class by convention; otherwise the minority class is
-        # usually the one the user cares about (fraud, churn, malignant).
-        positive_class = _CONVENTIONAL_POSITIVE.get(frozenset(classes)) or str(
-            counts.sort_values(kind="stable").index[0]
-        )
-    if positive_class is not None and positive_class not in classes:
-        raise SchemaError(f"positive class {positive_class!r} is not one of {classes}")
+    task = task or infer_task(frame[target])
+    target_schema = (
+        _regression_target(frame[target], target)
+        if task == "regression"
+        else _classification_target(frame[target], target, positive_class)
+    )
 
     columns: list[ColumnSchema] = []
     excluded: list[ExcludedColumn] = []
@@ -341,15 +348,63 @@ def infer_schema(
         raise SchemaError(f"the data has no feature columns besides the target{dropped}")
     return DatasetSchema(
         columns=columns,
-        target=TargetSchema(
-            name=target,
-            classes=classes,
-            positive_class=positive_class,
-            class_ratios={str(k): round(float(v), 6) for k, v in counts.sort_index().items()},
-            dtype=label_dtype,
-        ),
+        target=target_schema,
         row_count=len(frame),
         excluded_columns=excluded,
+    )
+
+
+def infer_task(labels: pd.Series) -> Task:
+    """Regression for a numeric target with many distinct values (a price, a delay in minutes);
+    classification otherwise (text, booleans, or a few codes such as 0/1/2)."""
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(labels) or not pd.api.types.is_numeric_dtype(labels):
+        return "classification"
+    return "regression" if labels.nunique() > REGRESSION_MIN_DISTINCT else "classification"
+
+
+def _classification_target(
+    series: pd.Series, target: str, positive_class: str | None
+) -> TargetSchema:
+    labels = series.dropna().astype(str)
+    classes = sorted(labels.unique().tolist())
+    if len(classes) < 2:
+        raise SchemaError(f"target column {target!r} needs at least two classes, found {classes}")
+    counts = labels.value_counts(normalize=True)
+    if positive_class is None and len(classes) == 2:
+        # 1 / True is the positive class by convention; otherwise the minority class is
+        # usually the one the user cares about (fraud, churn, malignant).
+        positive_class = _CONVENTIONAL_POSITIVE.get(frozenset(classes)) or str(
+            counts.sort_values(kind="stable").index[0]
+        )
+    if positive_class is not None and positive_class not in classes:
+        raise SchemaError(f"positive class {positive_class!r} is not one of {classes}")
+    return TargetSchema(
+        name=target,
+        classes=classes,
+        positive_class=positive_class,
+        class_ratios={str(k): round(float(v), 6) for k, v in counts.sort_index().items()},
+        dtype=_column_type(series),
+    )
+
+
+def _regression_target(series: pd.Series, target: str) -> TargetSchema:
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(series) or not pd.api.types.is_numeric_dtype(series):
+        raise SchemaError(f"a regression target must be numeric; {target!r} is {series.dtype}")
+    values = series.dropna().astype(float)
+    if values.nunique() < 2:
+        raise SchemaError(f"regression target {target!r} needs at least two distinct values")
+    return TargetSchema(
+        name=target,
+        task="regression",
+        dtype="float",
+        min=_finite_or_none(values.min()),
+        max=_finite_or_none(values.max()),
+        mean=_finite_or_none(values.mean()),
+        std=_finite_or_none(values.std(ddof=0)),
     )
 
 

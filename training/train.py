@@ -14,13 +14,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from pydantic import BaseModel
 
+from mlops_template.training import conformal
 from mlops_template.training.config import TrainingConfig
-from mlops_template.training.drift import ReferenceProfile, build_profile
-from mlops_template.training.evaluate import baseline_metrics, classification_metrics
-from mlops_template.training.export import export_onnx, parity_error
-from mlops_template.training.features import build_pipeline, model_inputs
+from mlops_template.training.drift import ReferenceProfile, build_profile, numeric_profile
+from mlops_template.training.evaluate import baseline_metrics, model_metrics
+from mlops_template.training.export import (
+    UnconvertibleStepError,
+    check_convertible,
+    export_onnx,
+    float32_thresholds,
+    parity_error,
+)
+from mlops_template.training.features import (
+    build_pipeline,
+    encodes_labels,
+    factory_version,
+    model_inputs,
+)
 from mlops_template.training.files import (
     HOLDOUT_FILE,
     MANIFEST_FILE,
@@ -28,6 +41,7 @@ from mlops_template.training.files import (
     PROFILE_FILE,
     SCHEMA_FILE,
 )
+from mlops_template.training.onnx_model import INTERVAL_COVERAGE, INTERVAL_HALF_WIDTH
 from mlops_template.training.provenance import code_version, library_versions
 from mlops_template.training.schema import DatasetSchema
 from mlops_template.training.spreadsheet import to_spreadsheet_csv
@@ -47,6 +61,7 @@ class RunManifest(BaseModel):
     """Everything needed to reproduce and audit one training run."""
 
     model_name: str
+    task: str = "classification"
     metrics: dict[str, float]
     baseline_metrics: dict[str, float]
     parity_error: float
@@ -57,6 +72,7 @@ class RunManifest(BaseModel):
     config: dict[str, Any]
     code_version: str
     library_versions: dict[str, str]
+    factory: dict[str, str] | None = None  # the team's own model: import path and version
     timings: dict[str, float]
     artifacts: dict[str, str] = {}  # file name -> SHA-256
     config_sha256: str = ""  # of the config as given (before tuning filled in its params)
@@ -139,7 +155,7 @@ def assess_lift(
     classes = schema.target.classes
     prior = np.array([train_labels.count(c) / len(train_labels) for c in classes])
     return bootstrap_lift(
-        config.gate.metric,
+        config.gate.metric_for("classification"),
         test_y,
         probabilities,
         np.tile(prior, (len(test_y), 1)),
@@ -165,7 +181,7 @@ def assess(
 
     from mlops_template.training import assessment as a
 
-    target, metric = schema.target, config.gate.metric
+    target, metric = schema.target, config.gate.metric_for("classification")
     test_x = model_inputs(test_frame, schema)
     test_y = test_frame[target.name].astype(str).tolist()
     out: dict[str, Any] = {}
@@ -228,62 +244,108 @@ def train(
 ) -> TrainingRun:
     """Train on a validated, typed frame (see `mlops_template.training.validation.coerce_frame`)."""
     target = schema.target.name
+    regression = schema.target.task == "regression"
     timings: dict[str, float] = {}
     with _timed(timings, "split"):
         train_frame, test_frame = split_by_hash(frame, config.test_size)
     for part, rows in (("training", train_frame), ("test", test_frame)):
-        classes = rows[target].astype(str).nunique()
-        if classes < 2:
+        distinct = rows[target].astype(str).nunique()
+        if distinct < 2:
+            noun = "distinct target value" if regression else "class"
+            plural = "distinct target values" if regression else "classes"
             raise TrainingError(
-                f"the {part} split has {len(rows)} rows and {classes} class(es); "
-                "training needs more data with at least two classes"
+                f"the {part} split has {len(rows)} rows and {distinct} {noun}(s); "
+                f"training needs more data with at least two {plural}"
             )
     given_config_sha256 = config_sha256(config)
     pipeline = build_pipeline(schema, config.model, config.seed)
-    train_x, train_y = model_inputs(train_frame, schema), train_frame[target].astype(str)
+    try:
+        check_convertible(pipeline)
+    except UnconvertibleStepError as exc:
+        raise TrainingError(str(exc)) from exc
+    train_x = model_inputs(train_frame, schema)
+    train_y = train_frame[target] if regression else train_frame[target].astype(str)
+    fit_y = train_y
+    if not regression and encodes_labels(pipeline):
+        fit_y = train_y.map(schema.target.classes.index)
     tuning: dict[str, Any] = {}
-    if config.tuning.search_space:
+    if config.tuning.search_space and not regression:
         with _timed(timings, "tune"):
-            pipeline, tuning = tune(pipeline, config, train_x, train_y, schema.target)
+            pipeline, tuning = tune(pipeline, config, train_x, fit_y, schema.target)
         # The chosen parameters become the run's config: what the version records and reproduces.
         config = config.with_overrides(
             **{"model.params": {**config.model.params, **tuning["best_params"]}}
         )
+        float32_thresholds(pipeline)
     else:
+        if config.tuning.search_space:
+            # The search scores with the classification metrics (training.assessment._scorer).
+            tuning = {"skipped": "tuning searches classification models only; fitted as given"}
         with _timed(timings, "fit"):
-            pipeline.fit(train_x, train_y)
-    if list(pipeline.classes_) != schema.target.classes:
-        raise TrainingError(
-            f"training data has classes {list(pipeline.classes_)}, schema expects "
-            f"{schema.target.classes}"
-        )
+            pipeline.fit(train_x, fit_y)
+            float32_thresholds(pipeline)
+    if not regression:
+        fitted = [str(c) for c in pipeline.classes_]
+        if encodes_labels(pipeline):
+            fitted = [schema.target.classes[int(c)] for c in pipeline.classes_]
+        if fitted != schema.target.classes:
+            raise TrainingError(
+                f"training data has classes {fitted}, schema expects {schema.target.classes}"
+            )
+    metadata: dict[str, str] = {}
     with _timed(timings, "evaluate"):
-        probabilities = pipeline.predict_proba(model_inputs(test_frame, schema))
-        metrics = classification_metrics(test_frame[target].tolist(), probabilities, schema.target)
+        test_inputs = model_inputs(test_frame, schema)
+        outputs = (
+            pipeline.predict(test_inputs) if regression else pipeline.predict_proba(test_inputs)
+        )
+        metrics = model_metrics(test_frame[target].tolist(), outputs, schema.target)
         baseline = baseline_metrics(
             train_frame[target].tolist(), test_frame[target].tolist(), schema.target
         )
+        if regression and config.prediction_interval is not None:
+            try:
+                width = conformal.half_width(
+                    test_frame[target], outputs, config.prediction_interval
+                )
+            except ValueError as exc:
+                raise TrainingError(f"prediction_interval: {exc}") from exc
+            metadata = {
+                INTERVAL_HALF_WIDTH: repr(width),
+                INTERVAL_COVERAGE: repr(config.prediction_interval),
+            }
     with _timed(timings, "export_onnx"):
-        onnx_bytes = export_onnx(pipeline, schema)
+        onnx_bytes = export_onnx(pipeline, schema, metadata)
         parity = parity_error(pipeline, onnx_bytes, test_frame, schema)
     with _timed(timings, "profile"):
         profile = build_profile(train_frame, schema, config.drift, seed=config.seed)
-    with _timed(timings, "assess"):
-        assessment = assess(
-            pipeline,
-            onnx_bytes,
-            schema,
-            config,
-            train_x,
-            train_y,
-            test_frame,
-            probabilities,
-            train_frame[target].astype(str).tolist(),
-        )
+        if regression:
+            predicted = pipeline.predict(train_x)
+            rng = np.random.default_rng(config.seed)
+            profile.predictions = numeric_profile("prediction", predicted, config.drift, rng)
+    if regression:
+        # Lift, simple model, importance and ablation score class probabilities today.
+        assessment: dict[str, Any] = {
+            "skipped": ["lift", "simple_model", "importance", "ablation"],
+            "skipped_reason": "classification-only checks; this model is regression",
+        }
+    else:
+        with _timed(timings, "assess"):
+            assessment = assess(
+                pipeline,
+                onnx_bytes,
+                schema,
+                config,
+                train_x,
+                fit_y,  # encoded for libraries that take class indices (XGBoost)
+                test_frame,
+                outputs,
+                train_frame[target].astype(str).tolist(),
+            )
     if tuning:
         assessment["tuning"] = tuning
     manifest = RunManifest(
         model_name=config.model_name,
+        task=schema.target.task,
         metrics={k: round(v, 6) for k, v in metrics.items()},
         baseline_metrics={k: round(v, 6) for k, v in baseline.items()},
         parity_error=parity,
@@ -294,6 +356,11 @@ def train(
         config=json.loads(config.model_dump_json()),
         code_version=code_version(),
         library_versions=library_versions(),
+        factory=(
+            {"path": config.model.factory, "version": factory_version(config.model.factory)}
+            if config.model.factory
+            else None
+        ),
         timings=timings,
         config_sha256=given_config_sha256,
         assessment=assessment,

@@ -377,6 +377,8 @@ class _RowChecker:
         self.tallies: dict[tuple[str, str], _Tally] = defaultdict(_Tally)
         self.sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
         self.labels: Counter[str] = Counter()
+        # A regression target's finite range so far: it is constant when min == max.
+        self.target_range: list[float] = [float("inf"), float("-inf")]
         self.typed: dict[str, list[Any]] = defaultdict(list)  # numpy (numbers) or arrow (text)
 
     def number_types(self) -> dict[int, Any]:
@@ -425,7 +427,12 @@ class _RowChecker:
                     self.typed[col.name].append(canonical)
             if self.check:
                 self._missing(missing, col, offset)
-        if self.target is not None:
+        if self.target is not None and self.schema.target.task == "regression":
+            values = self._text(batch.column(self.target))
+            numbers = self._numeric_target(values, offset)
+            if self.collect:
+                self.typed[self.schema.target.name].append(numbers)
+        elif self.target is not None:
             values = self._text(batch.column(self.target))
             labels = _canonical(values, self.schema.target.dtype)
             if self.check:
@@ -520,6 +527,62 @@ class _RowChecker:
         present = labels.filter(_pa().array(known))
         for item in pc.value_counts(present).to_pylist():
             self.labels[str(item["values"])] += int(item["counts"])
+
+    def _numeric_target(self, values: pa.Array, offset: int) -> np.ndarray:
+        """A regression target as float64; counts the missing, the values that are no finite
+        number, and the finite range (a constant target has none to learn)."""
+        import numpy as np
+
+        pa = _pa()
+        missing = values.is_null().to_numpy(zero_copy_only=False)
+        try:
+            numbers = values.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            numbers, _ = self._numeric_slowly(values, missing)
+        if not self.check:
+            return numbers
+        name = self.schema.target.name
+        finite = np.isfinite(numbers)
+        self.tallies[name, "missing_label"].add(missing, offset)
+        self.tallies[name, "invalid_target"].add(
+            ~missing & ~finite, offset, values.to_numpy(zero_copy_only=False)
+        )
+        if finite.any():
+            kept = numbers[finite]
+            low, high = self.target_range
+            self.target_range = [min(low, float(kept.min())), max(high, float(kept.max()))]
+        return numbers
+
+    def _numeric_target_issues(self) -> Iterable[Issue]:
+        name, rows = self.schema.target.name, self.rows
+        missing = self.tallies[name, "missing_label"]
+        if missing.count:
+            yield missing.issue(
+                "missing_label",
+                "error",
+                f"target {_q(name)} is empty in {missing.count} rows",
+                column=name,
+                rows=rows,
+            )
+        bad = self.tallies[name, "invalid_target"]
+        low, high = self.target_range
+        if bad.count:
+            sample = ", ".join(sorted({_q(v) for v in bad.samples}))
+            yield bad.issue(
+                "invalid_target",
+                "error",
+                f"target {_q(name)} has {bad.count} values that are not finite numbers "
+                f"(e.g. {sample})",
+                column=name,
+                rows=rows,
+            )
+        elif low == high:
+            yield Issue(
+                check="constant_target",
+                severity="error",
+                column=name,
+                message=f"target {_q(name)} has a single value; a regression needs it to vary",
+            )
 
     def issues(self) -> Iterable[Issue]:
         t, rows = self.t, self.rows
@@ -654,6 +717,9 @@ class _RowChecker:
                 )
 
     def _target_issues(self) -> Iterable[Issue]:
+        if self.schema.target.task == "regression":
+            yield from self._numeric_target_issues()
+            return
         target, rows = self.schema.target, self.rows
         missing = self.tallies[target.name, "missing_label"]
         if missing.count:
@@ -714,8 +780,11 @@ class _RowChecker:
                 columns[col.name] = pd.Series(objects, dtype=object, copy=False)
         if self.target is not None:
             name = self.schema.target.name
-            labels = pa.chunked_array(self.typed.pop(name), type=pa.string())
-            columns[name] = labels.to_pandas().astype("str")
+            if self.schema.target.task == "regression":
+                columns[name] = _concat(self.typed.pop(name), dtype="float64")
+            else:
+                labels = pa.chunked_array(self.typed.pop(name), type=pa.string())
+                columns[name] = labels.to_pandas().astype("str")
         if not columns:
             return pd.DataFrame(index=pd.RangeIndex(self.rows))
         frame = pd.DataFrame(columns, copy=False)
@@ -803,6 +872,15 @@ def _text_hash(values: pa.Array) -> np.ndarray:
     return table[indices]
 
 
+def target_values(raw: pd.Series, schema: DatasetSchema) -> pd.Series:
+    """The target as the model trains on it: float64 numbers (regression) or class text."""
+    import pandas as pd
+
+    if schema.target.task == "regression":
+        return pd.to_numeric(raw, errors="coerce").astype("float64")
+    return canonical_categories(raw, schema.target.dtype)
+
+
 def canonical_categories(raw: pd.Series, dtype: ColumnType) -> pd.Series:
     """Categoricals and labels as the model sees them; booleans spelled like Python's
     (True/False), whatever case the file used (pandas read true, TRUE and True alike)."""
@@ -811,7 +889,8 @@ def canonical_categories(raw: pd.Series, dtype: ColumnType) -> pd.Series:
 
 
 def coerce_frame(frame: pd.DataFrame, schema: DatasetSchema, *, with_target: bool) -> pd.DataFrame:
-    """The typed frame the model trains on: float32 numerics, string categoricals, string labels."""
+    """The typed frame the model trains on: float32 numerics, string categoricals, string labels
+    (or float64 regression targets)."""
     import numpy as np
     import pandas as pd
 
@@ -823,7 +902,5 @@ def coerce_frame(frame: pd.DataFrame, schema: DatasetSchema, *, with_target: boo
             values = canonical_categories(frame[col.name], col.dtype)
             out[col.name] = values.astype(object).where(frame[col.name].notna(), None)
     if with_target:
-        out[schema.target.name] = canonical_categories(
-            frame[schema.target.name], schema.target.dtype
-        )
+        out[schema.target.name] = target_values(frame[schema.target.name], schema)
     return out

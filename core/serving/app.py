@@ -154,7 +154,7 @@ class InferenceService:
         loaded = self.router.get()
         if loaded is None:
             return self.unavailable()
-        label = _class_of(loaded.schema.target, body.label)
+        label = _truth_of(loaded.schema.target, body.label)
         try:
             outcome = (
                 "unknown"
@@ -209,6 +209,8 @@ class InferenceService:
         # The served model's classes, typed as its training labels (and, for numbers and
         # booleans, their text forms, which feedback accepts too).
         target = loaded.schema.target
+        if target.task == "regression":  # values, not classes: nothing to enumerate
+            return spec
         typed = list(target.label_values().values())
         spec["components"]["schemas"]["Prediction"]["properties"]["label"] = {"enum": typed}
         feedback_body = spec["paths"]["/feedback"]["post"]["requestBody"]["content"]
@@ -216,6 +218,25 @@ class InferenceService:
             "enum": typed if target.dtype == "string" else [*typed, *target.classes]
         }
         return spec
+
+
+def _truth_of(target: TargetSchema, label: Label) -> str:
+    """Feedback's truth as stored: the class for a classifier, the number (as text, the way
+    the prediction log stores every truth) for a regression. Anything else is a 422."""
+    if target.task != "regression":
+        return _class_of(target, label)
+    if isinstance(label, bool) or not isinstance(label, int | float):
+        raise RequestValidationError(
+            [
+                {
+                    "type": "float_type",
+                    "loc": ("body", "label"),
+                    "msg": "label must be the true value, a finite number",
+                    "input": label,
+                }
+            ]
+        )
+    return repr(float(label))
 
 
 def _class_of(target: TargetSchema, label: Label) -> str:

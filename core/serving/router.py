@@ -22,7 +22,7 @@ from mlops_template.core.ports import BlobStore, MetricsSink
 from mlops_template.core.records import ModelVersion
 from mlops_template.core.registry import Registry
 from mlops_template.training.files import MODEL_FILE, SCHEMA_FILE
-from mlops_template.training.onnx_model import OnnxClassifier
+from mlops_template.training.onnx_model import OnnxClassifier, OnnxRegressor, load_onnx_model
 from mlops_template.training.schema import DatasetSchema
 
 
@@ -69,7 +69,7 @@ class LoadedModel:
     record: ModelVersion
     stage: str
     schema: DatasetSchema
-    classifier: OnnxClassifier
+    scorer: OnnxClassifier | OnnxRegressor
     loaded_at: float = field(default_factory=time.time)
     weight: float | None = None
     unknown_categories: UnknownCategories = field(init=False)
@@ -81,19 +81,30 @@ class LoadedModel:
     def version(self) -> int:
         return self.record.version
 
+    @property
+    def regression(self) -> bool:
+        return isinstance(self.scorer, OnnxRegressor)
+
+    @property
+    def classifier(self) -> OnnxClassifier:
+        if not isinstance(self.scorer, OnnxClassifier):
+            raise TypeError(f"v{self.version} is a regression model: it has no classes")
+        return self.scorer
+
+    @property
+    def regressor(self) -> OnnxRegressor:
+        if not isinstance(self.scorer, OnnxRegressor):
+            raise TypeError(f"v{self.version} is a classifier: it predicts no value")
+        return self.scorer
+
 
 def load_model(
     registry: Registry, artifacts: BlobStore, model: str, version: int, stage: str
 ) -> LoadedModel:
     record = registry.get(model, version)
     schema = DatasetSchema.from_json(read_verified(artifacts, record.artifacts[SCHEMA_FILE]))
-    classifier = OnnxClassifier(read_verified(artifacts, record.artifacts[MODEL_FILE]), schema)
-    return LoadedModel(
-        record=record,
-        stage=stage,
-        schema=schema,
-        classifier=classifier,
-    )
+    scorer = load_onnx_model(read_verified(artifacts, record.artifacts[MODEL_FILE]), schema)
+    return LoadedModel(record=record, stage=stage, schema=schema, scorer=scorer)
 
 
 class ModelProvider:

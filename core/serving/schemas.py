@@ -28,10 +28,20 @@ class PredictRequest(BaseModel):
 
 class Prediction(BaseModel):
     prediction_id: str
-    label: Label = Field(
-        description="The predicted class, typed as the training data's labels (0, true, 'yes')."
+    label: Label | None = Field(
+        default=None,
+        description="Classification: the predicted class, typed as the training data's labels "
+        "(0, true, 'yes').",
     )
-    probability: float = Field(description="Probability of the predicted label.")
+    probability: float | None = Field(
+        default=None, description="Classification: probability of the predicted label."
+    )
+    value: float | None = Field(default=None, description="Regression: the predicted value.")
+    interval: list[float] | None = Field(
+        default=None,
+        description="Regression, when the model was calibrated: [low, high], meant to hold the "
+        "true value as often as the model's `interval_coverage` says (split conformal).",
+    )
     probabilities: dict[str, float] | None = Field(
         default=None,
         description="Multiclass models only: the probability of every class, keyed by the "
@@ -64,7 +74,8 @@ def _label_value(value: Any) -> Any:
 class FeedbackRequest(BaseModel):
     prediction_id: str = Field(min_length=1, max_length=64)
     label: Annotated[Label, BeforeValidator(_label_value)] = Field(
-        description="The true class: a label equal to a class once converted to its type."
+        description="The truth: a class (a label equal to a class once converted to its type), "
+        "or for a regression model the true value, a number."
     )
 
 

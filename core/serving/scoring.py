@@ -153,6 +153,8 @@ class Scorer:
         the predictions (a random base per request by default)."""
         started = time.perf_counter() if started is None else started
         loaded = route.serving
+        if loaded.regression:
+            return self._score_values(route, records, ids=ids, started=started)
         unknown = loaded.unknown_categories.count(records)
         labels, probabilities = loaded.classifier.predict_objects(records)
         # Counted before anything uses them: a NaN or infinite output is a broken model or
@@ -191,6 +193,74 @@ class Scorer:
             self._shadow(route.shadow, ids, records, labels, capture)
         self._emit_request(loaded, labels, unknown, started)
         return payload
+
+    def _score_values(
+        self, route: Route, records: list[BaseModel], *, ids: list[str] | None, started: float
+    ) -> dict[str, Any]:
+        """Regression: a value per record (and its interval when the model was calibrated)."""
+        loaded = route.serving
+        unknown = loaded.unknown_categories.count(records)
+        values = loaded.regressor.predict_objects(records)
+        if ids is None:
+            base = secrets.token_hex(10)
+            ids = [f"{base}{i:06x}" for i in range(len(values))]
+        rounded = [float(v) for v in values.astype(np.float32).tolist()]
+        answers: list[dict[str, Any]] = [
+            {"prediction_id": i, "value": v} for i, v in zip(ids, rounded, strict=True)
+        ]
+        intervals = loaded.regressor.intervals(values)
+        if intervals is not None:
+            for answer, (low, high) in zip(answers, intervals.tolist(), strict=True):
+                answer["interval"] = [low, high]
+        payload = {
+            "model": loaded.record.model,
+            "version": loaded.version,
+            "stage": loaded.stage,
+            "predictions": answers,
+        }
+        capture = self.predictions is not None and random.random() < self.limits.capture_sample_rate
+        if capture:
+            self._capture_values(loaded, ids, records, rounded)
+        if route.shadow is not None:
+            shadow_values = route.shadow.regressor.predict_objects(records)
+            self.emit(
+                "ShadowMeanAbsDifference",
+                float(np.mean(np.abs(shadow_values - values))),
+                "None",
+                version=str(route.shadow.version),
+            )
+            if capture:
+                self._capture_values(
+                    route.shadow,
+                    [f"{i}-shadow" for i in ids],
+                    records,
+                    [float(v) for v in shadow_values.tolist()],
+                )
+        version = str(loaded.version)
+        self.emit("Predictions", len(answers), version=version)
+        for feature, count in unknown.items():
+            self.emit("UnknownCategories", count, version=version, feature=feature)
+        latency_ms = (time.perf_counter() - started) * 1000
+        self.emit("PredictionLatency", latency_ms, "Milliseconds", version=version)
+        return payload
+
+    def _capture_values(
+        self, loaded: LoadedModel, ids: list[str], records: list[BaseModel], values: list[float]
+    ) -> None:
+        n = self.limits.capture_max_records
+        self._store(
+            [
+                PredictionRecord(
+                    prediction_id=i,
+                    model=loaded.record.model,
+                    version=loaded.version,
+                    stage=loaded.stage,
+                    features=r.model_dump(),
+                    value=v,
+                )
+                for i, r, v in zip(ids[:n], records[:n], values[:n], strict=True)
+            ]
+        )
 
     def _shadow(
         self,
@@ -253,6 +323,10 @@ class Scorer:
                 zip(ids[:n], records[:n], labels[:n], top[:n], strict=True)
             )
         ]
+        self._store(captured)
+
+    def _store(self, captured: list[PredictionRecord]) -> None:
+        assert self.predictions is not None
         try:
             self.predictions.record(captured)
         except Exception as exc:  # a full disk, a missing table: the answer goes out anyway

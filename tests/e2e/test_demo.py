@@ -77,3 +77,36 @@ def test_demo_runs_the_whole_lifecycle_and_reports_it(tmp_path):
     else:
         assert "refused" in report["rollback"]
     assert report["summary"]["production_version"] == report["production_version"] == 1
+
+
+@pytest.mark.slow
+def test_the_regression_demo_runs_the_lifecycle_on_the_diabetes_table(tmp_path):
+    report_path = tmp_path / "report.json"
+    result = subprocess.run(
+        [
+            *mlops_command(),
+            "demo",
+            "--task",
+            "regression",
+            "--report",
+            str(report_path),
+            "--home",
+            str(tmp_path / "state"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads(report_path.read_text())
+    assert report["passed"] is True and report["task"] == "regression"
+    first = report["versions"][0]
+    assert first["gate"]["metric"] == "rmse"
+    assert first["metrics"]["rmse"] < first["baseline"]["rmse"]
+    assert {"rmse", "mae"} <= set(report["summary"]["production_metrics"])
+    prediction = report["predictions"][0]
+    low, high = prediction["interval"]
+    assert low < prediction["value"] < high and "true_value" in prediction
+    monitoring = report["monitoring"]
+    assert monitoring["feedback_rmse"] > 0 and monitoring["prediction_drift"]["drifted"]

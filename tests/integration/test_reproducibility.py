@@ -22,7 +22,11 @@ ALGORITHMS: tuple[Algorithm, ...] = (
     "logistic_regression",
     "random_forest",
     "hist_gradient_boosting",
+    "lightgbm",
+    "xgboost",
 )
+# Also trained as regressions on the diabetes table, into regression-<algorithm>.
+REGRESSORS: tuple[Algorithm, ...] = ("linear_regression", "lightgbm", "xgboost")
 
 # Trains every algorithm on one CSV and writes <algorithm>/model.onnx and manifest.json.
 TRAIN_EVERY_ALGORITHM = f"""
@@ -41,6 +45,14 @@ assert frame is not None, report.summary()
 for algorithm in {ALGORITHMS!r}:
     config = TrainingConfig(target={TARGET!r}).with_overrides(**{{"model.algorithm": algorithm}})
     train(frame, schema, config, data_sha256="x").write(out / algorithm)
+
+from mlops_template.training.datasets import REGRESSION_TARGET, diabetes_frame, to_csv_bytes
+data = to_csv_bytes(diabetes_frame())
+schema = infer_schema(pd.read_csv(io.BytesIO(data)), REGRESSION_TARGET)
+report, frame = validate_csv(data, schema)
+for algorithm in {REGRESSORS!r}:
+    config = TrainingConfig(target=REGRESSION_TARGET, model={{"algorithm": algorithm}})
+    train(frame, schema, config, data_sha256="x").write(out / f"regression-{{algorithm}}")
 """
 
 # In CPython 3.11+ these two hash seeds iterate skl2onnx's set of opsets in opposite orders.
@@ -73,7 +85,7 @@ def runs(tmp_path_factory, frame) -> list[Path]:
     return outs
 
 
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("algorithm", [*ALGORITHMS, *(f"regression-{a}" for a in REGRESSORS)])
 def test_separate_processes_export_the_same_model_bytes(runs, algorithm):
     models = [(run / algorithm / "model.onnx").read_bytes() for run in runs]
     digests = [hashlib.sha256(m).hexdigest() for m in models]

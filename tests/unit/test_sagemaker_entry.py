@@ -50,6 +50,7 @@ def test_hyperparameters_choose_the_algorithm_and_its_params(job):
     assert manifest["config"]["model"] == {
         "algorithm": "random_forest",
         "params": {"n_estimators": 15},
+        "factory": None,
     }
     assert manifest["config"]["seed"] == 3
 

@@ -125,7 +125,7 @@ def test_config_files_are_validated_with_the_field_named(tmp_path):
     bad.write_text('{"model": {"algorithm": "svm"}}')
     with pytest.raises(ConfigError, match=r"model\.algorithm"):
         load_config(bad)
-    assert TrainingConfig().gate.metric == "roc_auc"
+    assert TrainingConfig().gate.metric_for("classification") == "roc_auc"
 
 
 def test_identifiers_and_constants_are_not_model_inputs(customers_csv, config):

@@ -105,6 +105,24 @@ resource "aws_cloudwatch_metric_alarm" "accuracy" {
   alarm_actions       = [aws_sns_topic.this["retrain"].arn, aws_sns_topic.this["ops"].arn]
 }
 
+# Regression models: live RMSE on feedback values (the monitor publishes FeedbackRMSE instead of
+# FeedbackAccuracy). Off unless a threshold, in the target's units, is set.
+resource "aws_cloudwatch_metric_alarm" "rmse" {
+  count               = var.max_feedback_rmse == null ? 0 : 1
+  alarm_name          = "${var.name_prefix}-feedback-rmse"
+  alarm_description   = "RMSE of the served regression model on feedback values. Retrains."
+  namespace           = var.metrics_namespace
+  metric_name         = "FeedbackRMSE"
+  dimensions          = local.model_dimensions
+  statistic           = "Maximum"
+  period              = 3600
+  evaluation_periods  = 1
+  threshold           = var.max_feedback_rmse
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.this["retrain"].arn, aws_sns_topic.this["ops"].arn]
+}
+
 resource "aws_cloudwatch_metric_alarm" "abtest_decided" {
   alarm_name          = "${var.name_prefix}-abtest-decided"
   alarm_description   = "The canary's A/B test reached its decision (the monitor's sequential test). The rollback function applies it: promote the canary, or retire it."

@@ -95,6 +95,17 @@ variable "min_feedback_accuracy" {
   }
 }
 
+variable "max_feedback_rmse" {
+  description = "Regression models: retrain when live RMSE from feedback values rises above this (in the target's units). null: no such alarm."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.max_feedback_rmse == null || coalesce(var.max_feedback_rmse, 1) > 0
+    error_message = "max_feedback_rmse must be positive."
+  }
+}
+
 variable "max_5xx_per_minute" {
   description = "Roll back a fresh model when the API answers more 5xx than this per minute (3 minutes running)."
   type        = number
