@@ -197,6 +197,7 @@ class CaptureReader(ABC):
                 prediction_ids=batch["prediction_id"],
                 labels=batch["label"],
                 values=batch["value"],
+                at=batch["at"],
                 features={
                     name: struct.field(name).to_numpy(zero_copy_only=False) for name, _ in features
                 },
@@ -253,6 +254,7 @@ class CaptureColumns:
     labels: Any
     features: dict[str, Any]
     values: Any = None  # the predicted values (regression), a pyarrow float array
+    at: Any = None  # when each was served, a pyarrow timestamp (UTC) array
 
 
 class _ChunkStream(io.RawIOBase):

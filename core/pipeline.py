@@ -44,6 +44,7 @@ from mlops_template.core.artifacts import (
     versions_prefix,
 )
 from mlops_template.core.backend import Backend
+from mlops_template.core.freshness import file_newest, record_freshness
 from mlops_template.core.ports import BlobNotFound, TrainingLauncher
 from mlops_template.core.records import (
     ArtifactRef,
@@ -123,6 +124,9 @@ class Dataset(BaseModel):
     uri: str
     sha256: str
     rows: int
+    newest_timestamp: str | None = Field(
+        default=None, description="The newest value of the time column (core/freshness.py)."
+    )
 
 
 class ValidateOutput(BaseModel):
@@ -439,6 +443,8 @@ class PipelineSteps:
             if policy:
                 raise SchemaError(policy)
             report = validate_data(data, schema, config.validation, source=store.uri(source))
+            if report.passed:
+                report.newest_timestamp = file_newest(data, config.time, name=source)
         except SchemaError as exc:
             report = _unusable_report(store.uri(source), data, str(exc))
         except MemoryError:
@@ -475,16 +481,30 @@ class PipelineSteps:
         # (two runs racing to copy one content write the same bytes).
         if target != key and not store.exists(target):
             store.copy(key, target)
-        dataset = Dataset(key=target, uri=store.uri(target), sha256=report.sha256, rows=report.rows)
+        dataset = Dataset(
+            key=target,
+            uri=store.uri(target),
+            sha256=report.sha256,
+            rows=report.rows,
+            newest_timestamp=report.newest_timestamp,
+        )
         store.put(
             latest_dataset_key(model),
             dataset.model_dump_json().encode(),
             content_type="application/json",
         )
+        if report.newest_timestamp is not None:
+            record_freshness(store, model, report.newest_timestamp, dataset.uri)
         if claimed:  # last: until here a retried step still finds the file it claimed
             store.delete(claimed)
         if run_id:
-            self.update_run(model, run_id, data_sha256=report.sha256, rows={"file": report.rows})
+            self.update_run(
+                model,
+                run_id,
+                data_sha256=report.sha256,
+                data_newest_timestamp=report.newest_timestamp,
+                rows={"file": report.rows},
+            )
         return ValidateOutput(
             dataset=dataset,
             warnings=[i.message for i in report.warnings],
@@ -606,15 +626,29 @@ class PipelineSteps:
         )
         if not store.exists(target):  # content-addressed: never rewritten
             store.copy(jobs.data_key, target)
-        dataset = Dataset(key=target, uri=store.uri(target), sha256=report.sha256, rows=report.rows)
+        dataset = Dataset(
+            key=target,
+            uri=store.uri(target),
+            sha256=report.sha256,
+            rows=report.rows,
+            newest_timestamp=report.newest_timestamp,
+        )
         store.put(
             latest_dataset_key(model),
             dataset.model_dump_json().encode(),
             content_type="application/json",
         )
+        if report.newest_timestamp is not None:
+            record_freshness(store, model, report.newest_timestamp, dataset.uri)
         if jobs.data_key != key:
             store.delete(jobs.data_key)
-        self.update_run(model, run_id, data_sha256=report.sha256, rows={"file": report.rows})
+        self.update_run(
+            model,
+            run_id,
+            data_sha256=report.sha256,
+            data_newest_timestamp=report.newest_timestamp,
+            rows={"file": report.rows},
+        )
         return ValidateOutput(
             dataset=dataset,
             warnings=[i.message for i in report.warnings],
@@ -1164,6 +1198,7 @@ class PipelineSteps:
             library_versions=manifest.library_versions,
             timings=manifest.timings,
             artifacts=artifacts,
+            data_newest_timestamp=dataset.newest_timestamp,
         )
 
     def discard_abandoned_versions(self, model: str) -> list[int]:

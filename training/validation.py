@@ -77,6 +77,9 @@ class ValidationReport(BaseModel):
     passed: bool
     issues: list[Issue] = Field(default_factory=list)
     schema_fingerprint: str | None = None
+    newest_timestamp: str | None = Field(
+        default=None, description="Accepted files: the newest value of time.column (UTC)."
+    )
     checked_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
 
     @property

@@ -13,3 +13,6 @@ training_memory_mb       = 3008
 processing_instance_type = "ml.m5.xlarge"
 sagemaker_instance_type  = "ml.m5.large"
 max_model_age_days       = 7
+# Freshness alarms (time.column): the newest accepted data, and production's training data.
+max_data_age_hours       = 168
+max_model_data_age_hours = 720

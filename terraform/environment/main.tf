@@ -24,6 +24,9 @@ module "stack" {
   environment                       = var.environment
   model_name                        = var.model_name
   max_model_age_days                = var.max_model_age_days
+  max_data_age_hours                = var.max_data_age_hours
+  max_model_data_age_hours          = var.max_model_data_age_hours
+  drift_window_hours                = var.drift_window_hours
   code_version                      = var.code_version
   inference_zip_path                = var.inference_zip_path
   training_image_uri                = var.training_image_uri

@@ -13,3 +13,6 @@ training_memory_mb       = 6144
 processing_instance_type = "ml.r5.2xlarge"
 sagemaker_instance_type  = "ml.m5.4xlarge"
 max_model_age_days       = 30
+# Freshness alarms (time.column): the newest accepted data, and production's training data.
+max_data_age_hours       = 48
+max_model_data_age_hours = 168

@@ -10,3 +10,6 @@ training_memory_mb       = 3008
 processing_instance_type = "ml.m5.xlarge"
 sagemaker_instance_type  = "ml.m5.large"
 max_model_age_days       = 14
+# Freshness alarms (time.column): the newest accepted data, and production's training data.
+max_data_age_hours       = 72
+max_model_data_age_hours = 336

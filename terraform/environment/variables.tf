@@ -155,3 +155,21 @@ variable "max_model_age_days" {
   type        = number
   default     = 30
 }
+
+variable "max_data_age_hours" {
+  description = "Tell ops when the newest accepted data timestamp (time.column) is older than this many hours."
+  type        = number
+  default     = 48
+}
+
+variable "max_model_data_age_hours" {
+  description = "Retrain when the newest timestamp of the production version's training data is older than this many hours."
+  type        = number
+  default     = 336
+}
+
+variable "drift_window_hours" {
+  description = "The monitor also computes drift per window of this many hours (168: week by week); 0: over its whole window only."
+  type        = number
+  default     = 0
+}

@@ -46,7 +46,12 @@ NEEDS = {
     "train": set(),
     "collect": {"MLOPS_SAGEMAKER_ROLE_ARN", "MLOPS_TRAINING_IMAGE_URI"},
     "register": {"MLOPS_AUTO_PROMOTE_STAGE"},
-    "monitor": {"MLOPS_METRICS_SINK", "MLOPS_SERVING_STAGE", "MLOPS_MONITOR_WINDOW_HOURS"},
+    "monitor": {
+        "MLOPS_METRICS_SINK",
+        "MLOPS_SERVING_STAGE",
+        "MLOPS_MONITOR_WINDOW_HOURS",
+        "MLOPS_DRIFT_WINDOW_HOURS",
+    },
     "retrain": {
         "MLOPS_STATE_MACHINE_ARN",
         "MLOPS_IDEMPOTENCY_TABLE",
