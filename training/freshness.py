@@ -27,8 +27,9 @@ from mlops_template.training.tabular_io import (
 if TYPE_CHECKING:
     import pandas as pd
 
-# An explicit offset at the end of a value: Z, +01:00, -0530, +01.
-_OFFSET = r"(?:[Zz]|[+-]\d{2}(?::?\d{2})?)\s*$"
+# An explicit offset after a time of day, ending the value: 10:00Z, 10:00:00+01:00, 10:00-0530.
+# (A date's own "-01" is not one.)
+_OFFSET = r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)\s*$"
 
 
 def newest_timestamp(
