@@ -377,7 +377,7 @@ resource "aws_cloudwatch_metric_alarm" "freshness" {
   namespace           = var.metrics_namespace
   metric_name         = each.value.metric
   dimensions          = local.model_dimensions
-  statistic           = "Minimum"
+  statistic           = "Maximum"
   period              = 3600
   evaluation_periods  = 1
   threshold           = each.value.threshold

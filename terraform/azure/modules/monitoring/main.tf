@@ -70,7 +70,7 @@ locals {
     data_age = {
       reaction    = null
       description = "Hours since the newest accepted data timestamp over the limit: data stopped arriving, or arrives old."
-      query       = "customMetrics | where name =~ 'DataAgeHours' | summarize value = min(value) by bin(timestamp, 1h)"
+      query       = "customMetrics | where name =~ 'DataAgeHours' | summarize value = max(value) by bin(timestamp, 1h)"
       threshold   = var.max_data_age_hours
       operator    = "GreaterThan"
       window      = "PT1H"
@@ -78,7 +78,7 @@ locals {
     model_data_age = {
       reaction    = "retrain"
       description = "Hours since the newest timestamp of the production version's training data over the limit: retrain."
-      query       = "customMetrics | where name =~ 'ModelDataAgeHours' | summarize value = min(value) by bin(timestamp, 1h)"
+      query       = "customMetrics | where name =~ 'ModelDataAgeHours' | summarize value = max(value) by bin(timestamp, 1h)"
       threshold   = var.max_model_data_age_hours
       operator    = "GreaterThan"
       window      = "PT1H"
