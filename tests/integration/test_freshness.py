@@ -149,3 +149,29 @@ def test_the_monitor_computes_drift_day_by_day_as_well_as_over_its_window(
 
     plain = run_monitor(backend, MODEL, window=timedelta(days=3), end=end)
     assert plain.drift_windows == [] and plain.captured == 600
+
+
+def test_mlops_monitor_prints_the_ages_and_the_drift_per_window(backend, timed, run, frame):
+    # Captures over two days, of the served version: two daily windows.
+    rows = frame.drop(columns=[TARGET]).head(60).to_dict(orient="records")
+    now = datetime.now(UTC)
+    backend.predictions.record(
+        [
+            PredictionRecord(
+                prediction_id=f"c{i}",
+                model=MODEL,
+                version=timed.version,
+                stage="production",
+                at=(now - timedelta(hours=1 + (i % 2) * 24, minutes=i)).isoformat(),
+                features=row,
+                label="benign",
+                probability=0.9,
+            )
+            for i, row in enumerate(rows)
+        ]
+    )
+    result = run("monitor", "--model", MODEL, "--window-hours", "48", "--drift-window-hours", "24")
+    assert result.exit_code == 0, result.output
+    assert "Drift per window" in result.output
+    assert "data age " in result.output and "model's training data age" in result.output
+    assert NEWEST.isoformat()[:16] in result.output.replace("\n", "")
