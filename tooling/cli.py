@@ -1238,7 +1238,7 @@ def monitor(
 
     from mlops_template.core.monitoring import run_monitor
     from mlops_template.core.registry import RegistryError
-    from mlops_template.tooling.console import drift_table, drift_windows_table, freshness_line
+    from mlops_template.tooling.console import drift_table, drift_windows_table, freshness_verdict
 
     configured = _settings()
     hours = window_hours if window_hours is not None else configured.monitor_window_hours
@@ -1259,7 +1259,7 @@ def monitor(
     if result.drift_windows:
         console.print(drift_windows_table(result.drift_windows))
     if result.freshness is not None:
-        console.print(freshness_line(result.freshness))
+        console.print(freshness_verdict(result.freshness))
     accuracy = f"{result.feedback_accuracy:.3f}" if result.feedback_accuracy is not None else "n/a"
     console.print(
         markup(

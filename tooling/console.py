@@ -293,7 +293,7 @@ def drift_windows_table(windows: list[WindowDrift]) -> Table:
         table.add_row(
             cell(w.start[:16]),
             cell(w.end[:16]),
-            str(w.rows),
+            markup("{}", w.rows),
             markup("{:.2f} ", w.drifted_share) + flag,
             markup("{:.3f}", w.max_psi),
             cell(", ".join(w.drifted_features) or "-"),
@@ -301,7 +301,7 @@ def drift_windows_table(windows: list[WindowDrift]) -> Table:
     return table
 
 
-def freshness_line(freshness: FreshnessReport) -> str:
+def freshness_verdict(freshness: FreshnessReport) -> str:
     """The data's and the served model's ages, or why there are none (no time column)."""
     if freshness.data_age_hours is None and freshness.model_data_age_hours is None:
         return "freshness: no time column (time.column) recorded for this model"
