@@ -21,7 +21,7 @@ from itertools import islice
 
 from pydantic import BaseModel, Field
 
-from mlops_template.core.abtest import CAPTURE_LIMIT, AbTestStatus, load_plan, publish, status_of
+from mlops_template.core.abtest import AbTestStatus, load_plan, publish, window_status
 from mlops_template.core.artifacts import read_verified
 from mlops_template.core.backend import Backend
 from mlops_template.core.canary import CanaryVerdict, advance_canary, check_canary
@@ -306,8 +306,8 @@ def run_monitor(
     abtest = None
     plan = load_plan(backend.artifacts, model) if stage == "production" else None
     if plan is not None:  # an A/B test is running: per-variant figures and the decision so far
-        # Every capture since the test started, not only the newest `limit`.
-        abtest = status_of(plan, backend.predictions.recent(model, limit=CAPTURE_LIMIT))
+        # Every capture since the test started, read as the window above (bounded memory).
+        abtest = window_status(backend.predictions, plan, end)
         publish(backend, abtest)
     return MonitorResult(
         model=model,

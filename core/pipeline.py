@@ -75,8 +75,8 @@ from mlops_template.training.train import RunManifest, TrainingRun, train
 from mlops_template.training.validation import (
     ValidationReport,
     coerce_frame,
-    read_csv_bytes,
     read_typed,
+    typed_batches,
     validate_data,
 )
 
@@ -1012,18 +1012,30 @@ class PipelineSteps:
         self, production: ModelVersion, prod_schema: DatasetSchema, store: Any
     ) -> Any:
         """Hashes of the rows production trained on (its data minus its held-out rows), or None
-        when its data is not in this backend's data store."""
+        when its data is not in this backend's data store. The data (CSV or Parquet) is
+        downloaded to disk and read a record batch at a time: what is held is one batch and
+        the hashes (8 bytes a row), whatever the file's size."""
+        import pandas as pd
+
         key = validated_key(production.model, production.data_sha256)
         if production.source != self.backend.data.uri(key):
             return None
         try:
-            data = self.backend.data.get(key)
             held_out = read_verified(store, production.artifacts[HOLDOUT_FILE])
         except (BlobNotFound, KeyError):
             return None
-        if data.startswith(b"PAR1"):  # the text-exact row hashes below are for CSV; not known
-            return None
-        trained = _row_hashes(read_csv_bytes(data), prod_schema)
+        hashes: list[Any] = []
+        with tempfile.TemporaryDirectory(prefix="mlops-evaluate-") as scratch:
+            data = Path(scratch) / "data"
+            try:
+                self.backend.data.download_to(key, data)
+            except BlobNotFound:
+                return None
+            for restart, frame in typed_batches(data, prod_schema):
+                if restart:
+                    hashes = []
+                hashes.append(_row_hashes(frame, prod_schema))
+        trained = pd.concat(hashes, ignore_index=True) if hashes else pd.Series([], dtype="uint64")
         held = _row_hashes(
             read_spreadsheet_csv(held_out, dtype={prod_schema.target.name: str}), prod_schema
         )

@@ -1443,8 +1443,9 @@ def bench(
         bool,
         typer.Option(
             "--data",
-            help="Instead: the data plane's peak memory and time (validate, train-prepare) on "
-            "the synthetic 30-column table, beside the figures before the batch reader.",
+            help="Instead: the data plane's peak memory and time (validate, train-prepare, "
+            "monitor) on the synthetic 30-column table, beside the figures before the batch "
+            "reader.",
         ),
     ] = False,
     data_rows: Annotated[

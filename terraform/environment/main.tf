@@ -34,6 +34,7 @@ module "stack" {
   api_auth                          = var.api_auth
   training_mode                     = var.training_mode
   training_memory_mb                = var.training_memory_mb
+  monitor_window_hours              = var.monitor_window_hours
   sagemaker_instance_type           = var.sagemaker_instance_type
   processing_instance_type          = var.processing_instance_type
   sagemaker_max_runtime_seconds     = var.sagemaker_max_runtime_seconds

@@ -173,3 +173,14 @@ variable "drift_window_hours" {
   type        = number
   default     = 0
 }
+
+variable "monitor_window_hours" {
+  description = "Hours of captures each monitor run reads, all of them (24: a day of traffic each hourly run; at ~100M predictions a day, the schedule's 1 hour: docs/data-plane.md)."
+  type        = number
+  default     = 24
+
+  validation {
+    condition     = var.monitor_window_hours > 0 && var.monitor_window_hours <= 744
+    error_message = "monitor_window_hours: more than 0, at most 744 (31 days)."
+  }
+}

@@ -200,3 +200,14 @@ variable "drift_window_hours" {
   type        = number
   default     = 0
 }
+
+variable "monitor_window_hours" {
+  description = "Hours of captures each monitor run reads (every capture of the window)."
+  type        = number
+  default     = 24
+
+  validation {
+    condition     = var.monitor_window_hours > 0 && var.monitor_window_hours <= 744
+    error_message = "monitor_window_hours: more than 0, at most 744 (31 days)."
+  }
+}
