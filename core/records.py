@@ -51,6 +51,11 @@ class ModelVersion(BaseModel):
         default_factory=dict,
         description="Where an imported version came from (environment, version).",
     )
+    training_set: dict[str, Any] | None = Field(
+        default=None,
+        description="When trained from feature views: the views and their versions, the label "
+        "file's SHA-256 and the history's write time (docs/feature-store.md).",
+    )
 
     @property
     def gate_passed(self) -> bool:
