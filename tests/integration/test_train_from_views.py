@@ -272,3 +272,26 @@ def test_the_joined_table_keeps_nulls_where_nothing_was_known(backend, repo, ing
     table: pa.Table = joined.training_set.table
     assert table.column("avg_order").to_pylist() == [want for _, want in PROBES]
     assert "customer_id" not in table.column_names and "paid_at" not in table.column_names
+
+
+def test_mlops_train_takes_a_label_file_and_names_a_missing_view(
+    run, backend, ingested, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("MLOPS_FEATURE_REPO", feature_demo.__file__)
+    (tmp_path / "payments.csv").write_bytes(_csv(label_rows(ingested)))
+    (tmp_path / "config.toml").write_text(
+        'target = "fraud"\n\n[features_from]\nviews = ["customer_stats", "no_such_view"]\n'
+        'event_time = "paid_at"\n'
+    )
+    out = run(
+        "train",
+        "--data",
+        str(tmp_path / "payments.csv"),
+        "--config",
+        str(tmp_path / "config.toml"),
+        "--model",
+        MODEL,
+    )
+    assert out.exit_code != 0
+    assert "no feature view 'no_such_view'" in " ".join(out.output.split())
+    assert backend.registry.versions(MODEL) == []
