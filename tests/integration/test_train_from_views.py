@@ -295,3 +295,15 @@ def test_mlops_train_takes_a_label_file_and_names_a_missing_view(
     assert out.exit_code != 0
     assert "no feature view 'no_such_view'" in " ".join(out.output.split())
     assert backend.registry.versions(MODEL) == []
+
+
+def test_a_label_file_routed_to_sagemaker_is_refused_with_the_reason(backend, tmp_path):
+    from mlops_template.core.settings import Settings
+
+    steps = PipelineSteps(backend)
+    steps.save_config(features_config())
+    backend.data.put("incoming/payments.csv", b"customer_id,paid_at,amount,fraud\n")
+    settings = Settings(home=tmp_path / "home", training_mode="sagemaker")
+    with pytest.raises(ValueError, match="features_from.*SageMaker"):
+        steps.route(MODEL, "incoming/payments.csv", "r1", settings)
+    assert backend.data.exists("incoming/payments.csv")  # not claimed: Quarantine finds it
