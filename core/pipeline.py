@@ -126,6 +126,11 @@ class Dataset(BaseModel):
     uri: str
     sha256: str
     rows: int
+    labels_key: str | None = Field(
+        default=None,
+        description="Trained from feature views: the label file the table was joined from, "
+        "which a retrain joins again against the history as it is then.",
+    )
 
 
 class ValidateOutput(BaseModel):
@@ -147,9 +152,10 @@ LABELS_PREFIX = "features/labels"
 class TrainingTable:
     """A label file's joined training table, on local disk, and its manifest."""
 
-    def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
+    def __init__(self, path: Path, manifest: dict[str, Any], labels_key: str) -> None:
         self.path = path
         self.manifest = manifest
+        self.labels_key = labels_key
         self.bytes = b""
 
 
@@ -520,7 +526,13 @@ class PipelineSteps:
                     store.put_if_absent(target, table.bytes, content_type="text/csv")
             else:
                 store.copy(key, target)
-        dataset = Dataset(key=target, uri=store.uri(target), sha256=report.sha256, rows=report.rows)
+        dataset = Dataset(
+            key=target,
+            uri=store.uri(target),
+            sha256=report.sha256,
+            rows=report.rows,
+            labels_key=table.labels_key if table is not None else None,
+        )
         store.put(
             latest_dataset_key(model),
             dataset.model_dump_json().encode(),
@@ -583,7 +595,9 @@ class PipelineSteps:
 
         pacsv.write_csv(built.table, str(path))
         return TrainingTable(
-            path=path, manifest={**built.manifest, "label_file": store.uri(kept), "source": name}
+            path=path,
+            manifest={**built.manifest, "label_file": store.uri(kept), "source": name},
+            labels_key=kept,
         )
 
     def route(

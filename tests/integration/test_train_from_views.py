@@ -16,14 +16,19 @@ import pyarrow.csv as pacsv
 import pytest
 from fastapi.testclient import TestClient
 
+from mlops_template.core.alarms import AlarmNotification
 from mlops_template.core.features.definitions import load_repo
 from mlops_template.core.features.ingest import ingest, read_source_file
 from mlops_template.core.features.offline import OfflineStore
 from mlops_template.core.features.serving import EntityResolver, manifest_key
+from mlops_template.core.forget import forget
 from mlops_template.core.pipeline import LocalPipeline, PipelineSteps
+from mlops_template.core.reactions import retrain
+from mlops_template.core.records import PipelineStart
 from mlops_template.core.serving.app import create_app
 from mlops_template.core.serving.router import ModelRouter
 from mlops_template.core.settings import get_settings
+from mlops_template.core.starter import LocalPipelineStarter
 from mlops_template.tooling import feature_demo
 from mlops_template.training.config import FeaturesFrom, TrainingConfig, ValidationThresholds
 from mlops_template.training.files import SCHEMA_FILE
@@ -123,7 +128,7 @@ def expected_avg(source: list[dict], customer: str, at: datetime, ttl: timedelta
 
 
 def test_a_label_file_becomes_a_registered_model_trained_on_the_joined_features(
-    backend, repo, ingested
+    backend, repo, ingested, monkeypatch
 ):
     view = repo.view(VIEW)
     steps = PipelineSteps(backend, feature_repo=repo)
@@ -186,6 +191,38 @@ def test_a_label_file_becomes_a_registered_model_trained_on_the_joined_features(
     assert answer.status_code == 200, answer.text
     unknown = client.post("/predict", json={"records": [{"customer_id": "zz", "amount": 20.0}]})
     assert unknown.status_code == 422 and VIEW in unknown.text
+
+    # A retrain joins the label file again (the table it trained on is no label file).
+    class Started:
+        keys: list[str] = []
+
+        def start(self, model: str, key: str, *, token: str, reason: str) -> PipelineStart:
+            self.keys.append(key)
+            return PipelineStart(execution=token, started=True)
+
+    alarm = AlarmNotification(name="drift", state="ALARM")
+    retrain(backend, Started(), MODEL, alarm, cooldown_seconds=3600)
+    assert Started.keys == [kept]
+
+    # Forgetting a customer cleans the label file, which holds the ids the joined table does
+    # not, and the retrain it starts trains from the cleaned labels joined again.
+    monkeypatch.setenv("MLOPS_FEATURE_REPO", feature_demo.__file__)
+    get_settings.cache_clear()
+    try:
+        forgotten = forget(
+            backend, MODEL, "customer_id", ["c1"], starter=LocalPipelineStarter(backend)
+        )
+    finally:
+        get_settings.cache_clear()
+    assert forgotten.retrain_source == kept
+    cleaned = backend.data.get(kept).decode().splitlines()
+    assert not [line for line in cleaned if line.startswith("c1,")]
+    assert len(cleaned) - 1 == len(labels) - sum(r["customer_id"] == "c1" for r in labels)
+    assert forgotten.retrain is not None
+    retrained = backend.registry.get_run(MODEL, forgotten.retrain.execution)
+    assert retrained.status in ("registered", "gate_failed"), retrained.reason
+    assert retrained.source == backend.data.uri(kept)
+    assert retrained.data_sha256 not in ("", version.data_sha256)
 
 
 def _run_expecting_refusal(backend, steps, data: bytes):
@@ -304,6 +341,6 @@ def test_a_label_file_routed_to_sagemaker_is_refused_with_the_reason(backend, tm
     steps.save_config(features_config())
     backend.data.put("incoming/payments.csv", b"customer_id,paid_at,amount,fraud\n")
     settings = Settings(home=tmp_path / "home", training_mode="sagemaker")
-    with pytest.raises(ValueError, match="features_from.*SageMaker"):
+    with pytest.raises(ValueError, match=r"features_from.*SageMaker"):
         steps.route(MODEL, "incoming/payments.csv", "r1", settings)
     assert backend.data.exists("incoming/payments.csv")  # not claimed: Quarantine finds it
