@@ -56,6 +56,11 @@ class ModelVersion(BaseModel):
         description="The newest timestamp of its training data (time.column; ISO 8601, UTC): "
         "what its training-data age (ModelDataAgeHours) counts from.",
     )
+    training_set: dict[str, Any] | None = Field(
+        default=None,
+        description="When trained from feature views: the views and their versions, the label "
+        "file's SHA-256 and the history's write time (docs/feature-store.md).",
+    )
 
     @property
     def gate_passed(self) -> bool:

@@ -100,7 +100,8 @@ class Settings(BaseSettings):
     feature_repo: str = Field(
         default="",
         description="The feature definitions file (entities and views) the streaming function "
-        'ingests `{"feature_view": ...}` messages with; unset: such messages are rejected.',
+        'ingests `{"feature_view": ...}` messages with, and the validate step joins label files '
+        "with (a config's features_from); unset: neither can be done.",
     )
     feature_missing: Literal["reject", "default"] = Field(
         default="reject",

@@ -104,7 +104,9 @@ locals {
     validate = {
       handler = local.pipeline_handlers["validate"], package = "image", memory = var.training_memory_mb
       timeout = 900, async = false, reserved = 10
-      env     = {}
+      # A model trained from feature views (features_from): the label file is joined against
+      # the offline history (features/offline/ in the data bucket) with these definitions.
+      env = { MLOPS_FEATURE_REPO = var.feature_repo }
       statements = [
         { sid = "ReadWriteData", actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], resources = [local.data_objects] },
         # Claiming an upload copies and then deletes exactly the version it read.

@@ -387,7 +387,7 @@ variable "feature_missing" {
 }
 
 variable "feature_repo" {
-  description = "Path, inside the inference package, of the feature definitions file the streaming function ingests feature messages with (empty: none)."
+  description = "Path, inside the inference package and the training image, of the feature definitions file: the streaming function ingests feature messages with it, the validate function joins label files against the views it defines (empty: none)."
   type        = string
   default     = ""
 }
