@@ -7,6 +7,10 @@ they are read (training.drift.DriftCounts), several objects at once with their p
 merged, so memory stays the same whatever the traffic. Feedback is joined by prediction id.
 Publishes the figures the alarms watch, and how many captures it read. Dimensions are model
 and stage, not version, so an alarm keeps watching whatever version the stage serves.
+
+Asked for a drift window (e.g. 7 days), it also bins each capture into the window its time
+falls in and reports drift per window (training.drift.WindowedDriftCounts). Freshness (the
+data's age and the served version's training-data age) comes from core/freshness.py.
 """
 
 from __future__ import annotations
