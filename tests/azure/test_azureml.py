@@ -8,10 +8,6 @@ import json
 from types import SimpleNamespace
 
 import pytest
-
-# The [azureml] extra: azure-ai-ml pins opentelemetry-sdk ~=1.44 (through
-# azure-monitor-opentelemetry), the metrics exporter ~=1.45: it cannot share the dev environment.
-pytest.importorskip("azure.ai.ml")
 import yaml
 
 from mlops_template.core.settings import Settings
