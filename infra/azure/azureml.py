@@ -184,11 +184,14 @@ class AzureMLTrainingLauncher:
 
     def _record(self, job: Any) -> TrainingJob:
         status: JobStatus = _STATUS.get(str(job.status), "InProgress")
-        outputs = getattr(job, "outputs", None) or {}
-        model = outputs.get("model")
+        # Where the model folder is, from the job's own tags: the service may report the
+        # output's path in its datastore form (azureml://...), not the URI it was given.
+        model = (getattr(job, "tags", None) or {}).get("model")
         return TrainingJob(
             name=str(job.name),
             status=status,
             failure_reason=None if status != "Failed" else f"Azure ML job {job.status}",
-            model_artifacts=getattr(model, "path", None),
+            model_artifacts=(
+                f"{self.spec.output_uri.rstrip('/')}/azureml/{model}/{job.name}/" if model else None
+            ),
         )
