@@ -109,6 +109,9 @@ def build_job(
     from azure.ai.ml.entities import Environment
 
     json.loads(config_json)  # a config that is not JSON fails here, not on the cluster
+    # The value is put into the command between single quotes: a quote in a string of the
+    # config would end them. JSON's own escape keeps the same config, shell-safe.
+    config_json = config_json.replace("'", "\\u0027")
     return command(
         name=job_name(model, run_id),
         display_name=f"train {model} {run_id}",
