@@ -46,3 +46,15 @@ variable "code_version" {
   description = "Git commit of the deployed package (the workflow passes it)."
   default     = ""
 }
+
+variable "azureml" {
+  type = object({
+    workspace_id         = string
+    compute              = optional(string, "cpu-cluster")
+    compute_principal_id = optional(string, "")
+    image_uri            = optional(string, "")
+    max_runtime_seconds  = optional(number, 3600)
+  })
+  description = "Azure ML workspace for big files (modules/function_app; workspace_id \"\": none)."
+  default     = { workspace_id = "" }
+}
