@@ -182,3 +182,42 @@ def test_a_failed_job_quarantines_the_file_with_its_report_and_registers_nothing
 def queued(host, step: str) -> list[ChainMessage]:
     client = host.queues[queue_name(host.settings.azure_pipeline_queue_prefix, step)]
     return [ChainMessage.model_validate_json(m.content) for m in client.peek_messages(32)]
+
+
+def test_a_job_still_running_past_the_wait_limit_ends_the_run(deployed, big_run):
+    """The collect step stops waiting once the job has outlived its time limit and the grace
+    for the cluster to start: the run ends as an error and the job is not looked at again."""
+    import time
+
+    from mlops_template.core.chain import QUEUED_GRACE_SECONDS
+
+    host, backend, launcher = deployed
+    dataset = backend.registry.get_run(MODEL, big_run.run_id)
+    job = launcher.start(
+        model=MODEL,
+        run_id="stuck-run",
+        dataset_uri=backend.data.uri(f"validated/{MODEL}/{dataset.data_sha256}.csv"),
+        schema_uri="",
+        config_json=config().model_dump_json(),
+    )
+    PipelineSteps(backend).update_run(MODEL, "stuck-run")
+    limit = host.settings.training_max_runtime_seconds + QUEUED_GRACE_SECONDS
+    message = ChainMessage(
+        step="collect",
+        state={
+            "model": MODEL,
+            "key": "incoming/stuck.csv",
+            "run_id": "stuck-run",
+            "training": {"mode": "remote", "job": job.model_dump(mode="json")},
+        },
+        waiting_since=time.time() - limit - 60,
+    )
+    host.queues[queue_name(host.settings.azure_pipeline_queue_prefix, "collect")].send_message(
+        message.model_dump_json()
+    )
+    [outcome] = host.drain()
+    assert outcome["status"] == "failed"
+    assert outcome["error_type"] == "TrainingJobFailed"
+    assert "still InProgress" in outcome["error"]
+    assert backend.registry.get_run(MODEL, "stuck-run").status == "error"
+    assert queued(host, "collect") == []
