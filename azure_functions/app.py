@@ -20,6 +20,7 @@ from mlops_template.azure_functions.alerts import parse_alert
 from mlops_template.azure_functions.runtime import (
     backend,
     pipeline_starter,
+    remote_training,
     settings,
     step_queues,
 )
@@ -124,6 +125,7 @@ def _step_function(step: str) -> Callable[[func.QueueMessage], dict[str, Any]]:
             message.get_body().decode(),
             prefix=settings().azure_pipeline_queue_prefix,
             actor="pipeline",
+            remote=remote_training(),
         )
         log.info("step %s of run %s: %s", step, outcome.run_id, outcome.status)
         return outcome.model_dump()

@@ -216,9 +216,10 @@ class EvaluateOutput(BaseModel):
 
 
 class TrainOutput(BaseModel):
-    """Where training ran: in this process (`run` is ready) or in a SageMaker job (`job`)."""
+    """Where training ran: in this process (`run` is ready) or in a SageMaker job (`job`), or
+    an Azure ML job the queue chain started (`remote`: `run` is set once it is collected)."""
 
-    mode: Literal["lambda", "sagemaker"]
+    mode: Literal["lambda", "sagemaker", "remote"]
     run: RunOutput | None = None
     job: TrainingJob | None = None
 
@@ -293,6 +294,16 @@ def failure_verdict(step: str, error: str, cause: str) -> str:
     else:
         what = "failed"
     return f"the {step} step {what}: {error}: {cause}"[:2000]
+
+
+def choose_engine(size: int, settings: Settings) -> tuple[bool, str]:
+    """(remote, why): does a file of `size` bytes train in a training service (SageMaker,
+    Azure ML) rather than in the pipeline's functions? By size under `training_mode` auto."""
+    limit, mode = settings.lambda_max_data_bytes, settings.training_mode
+    if mode == "auto":
+        over = size > limit
+        return over, f"{size} bytes {'>' if over else '<='} {limit} (function limit)"
+    return mode in ("sagemaker", "remote"), f"training_mode is {mode}"
 
 
 def sagemaker_job_name(model: str, run_id: str, suffix: str) -> str:
@@ -633,12 +644,8 @@ class PipelineSteps:
         store = self.backend.data
         size = store.size(key)
         limit = settings.lambda_max_data_bytes
-        mode = settings.training_mode
-        if mode == "auto":
-            engine: Literal["lambda", "sagemaker"] = "sagemaker" if size > limit else "lambda"
-            reason = f"{size} bytes {'>' if size > limit else '<='} {limit} (Lambda limit)"
-        else:
-            engine, reason = mode, f"training_mode is {mode}"
+        remote, reason = choose_engine(size, settings)
+        engine: Literal["lambda", "sagemaker"] = "sagemaker" if remote else "lambda"
         if engine == "lambda":
             return RouteOutput(engine=engine, size_bytes=size, limit_bytes=limit, reason=reason)
         config = self.load_config(model)
@@ -878,7 +885,8 @@ class PipelineSteps:
         )
 
     def collect_training(self, model: str, run_id: str, job: TrainingJob) -> RunOutput:
-        """Turn a finished job's model.tar.gz into a run, exactly like an in-process run."""
+        """Turn a finished job's output into a run, exactly like an in-process run: SageMaker's
+        model.tar.gz, or the model folder an Azure ML job wrote (its URI ends with `/`)."""
         if job.status != "Completed" or not job.model_artifacts:
             raise TrainingJobFailed(
                 f"training job {job.name} ended {job.status}: {job.failure_reason or 'no output'}"
@@ -886,15 +894,34 @@ class PipelineSteps:
         prefix = self.backend.artifacts.uri("")
         if not job.model_artifacts.startswith(prefix):
             raise TrainingJobFailed(f"{job.model_artifacts} is outside the artifact store {prefix}")
+        if job.model_artifacts.endswith("/"):
+            files = self._read_model_folder(job, job.model_artifacts.removeprefix(prefix))
+        else:
+            files = self._read_model_tarball(job, job.model_artifacts.removeprefix(prefix))
+        manifest = RunManifest.model_validate_json(files.pop(MANIFEST_FILE))
+        return self._upload(model, safe_run_id(run_id), files, manifest)
+
+    def _read_model_folder(self, job: TrainingJob, folder: str) -> dict[str, bytes]:
+        files: dict[str, bytes] = {}
+        for name in (*ARTIFACT_FILES, MANIFEST_FILE):
+            try:
+                files[name] = self.backend.artifacts.get(f"{folder}{name}")
+            except BlobNotFound:
+                raise TrainingJobFailed(
+                    f"training job {job.name} reported {job.status} but wrote no {name} "
+                    f"in {job.model_artifacts}"
+                ) from None
+        return files
+
+    def _read_model_tarball(self, job: TrainingJob, key: str) -> dict[str, bytes]:
+        assert job.model_artifacts is not None
         try:
-            archive = self.backend.artifacts.get(job.model_artifacts.removeprefix(prefix))
+            archive = self.backend.artifacts.get(key)
         except BlobNotFound:
             raise TrainingJobFailed(
                 f"training job {job.name} reported {job.status} but wrote no {job.model_artifacts}"
             ) from None
-        files = _read_model_archive(archive)
-        manifest = RunManifest.model_validate_json(files.pop(MANIFEST_FILE))
-        return self._upload(model, safe_run_id(run_id), files, manifest)
+        return _read_model_archive(archive)
 
     def evaluate(
         self, model: str, run: RunOutput, config: TrainingConfig | None = None

@@ -163,10 +163,18 @@ class Settings(BaseSettings):
 
     # Where a pipeline run validates and trains: in the Lambda functions for files they can hold,
     # in a SageMaker Processing job and a Training job for bigger ones (docs/data-plane.md).
-    training_mode: Literal["auto", "lambda", "sagemaker"] = Field(
+    training_mode: Literal["auto", "lambda", "sagemaker", "function", "remote"] = Field(
         default="auto",
         description="auto: by the file's size (lambda_max_data_bytes); lambda or sagemaker "
-        "force one engine whatever the size.",
+        "force one engine whatever the size. function and remote say the same for any cloud "
+        "(remote: SageMaker on AWS, Azure Machine Learning on Azure).",
+    )
+    remote_training_poll_seconds: int = Field(
+        default=60,
+        ge=1,
+        le=3600,
+        description="Azure queue chain: how long the collect message waits (its visibility "
+        "delay) between two looks at a running training job.",
     )
     pipeline_memory_mb: int = Field(
         default=3008,

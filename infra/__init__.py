@@ -90,9 +90,22 @@ def build_result_queue(settings: Settings) -> ResultQueue:
     return JsonLinesResultQueue(settings.home / "stream-results.jsonl")
 
 
-def build_training_launcher(settings: Settings, *, sdk: bool = False) -> TrainingLauncher:
-    """Training elsewhere (SageMaker): boto3 inside the pipeline's functions, or the SageMaker
-    Python SDK (`sdk=True`, an optional extra) for `mlops train --on sagemaker`."""
+def build_training_launcher(
+    settings: Settings, *, sdk: bool = False, client: object | None = None
+) -> TrainingLauncher:
+    """Training elsewhere: on Azure an Azure ML command job (the `[azureml]` extra), writing to
+    the artifacts container; else SageMaker, with boto3 inside the pipeline's functions, or the
+    SageMaker Python SDK (`sdk=True`, an optional extra) for `mlops train --on sagemaker`.
+    `client`: Azure ML's job client (MLClient) to use instead of one signed in with the
+    identity (the emulator's in-process job runner)."""
+    if settings.backend == "azure":
+        from mlops_template.infra.azure.azureml import AzureMLJobSpec, AzureMLTrainingLauncher
+        from mlops_template.infra.azure.clients import blob_service
+
+        artifacts = blob_service(settings).get_container_client(settings.azure_artifact_container)
+        return AzureMLTrainingLauncher(
+            AzureMLJobSpec.from_settings(settings, output_uri=str(artifacts.url)), ml_client=client
+        )
     from mlops_template.infra.aws.sagemaker import SageMakerTrainingLauncher, TrainingJobSpec
 
     spec = TrainingJobSpec.from_settings(settings)

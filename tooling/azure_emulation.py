@@ -6,7 +6,10 @@ called as the Functions host would call them (the host itself cannot run here).
 - `FunctionHost` delivers triggers: Event Grid events, Storage-queue messages (with the host's
   redelivery and poison-queue rule), HTTP requests, the timer;
 - `QueueChainPipeline.run` is one pipeline run as a user causes it: a blob under incoming/, its
-  Event Grid event, then the queue chain until every queue is empty.
+  Event Grid event, then the queue chain until every queue is empty;
+- `EmulatedAzureML` stands in for Azure ML's job client (there is no Azure ML emulator): a
+  submitted command job runs its own command in a shell on this machine, with its inputs
+  downloaded from Azurite and its output folder uploaded back, as a compute cluster would.
 """
 
 from __future__ import annotations
@@ -65,21 +68,29 @@ def provision(settings: Settings) -> None:
 
 
 @contextmanager
-def deployment(connection_string: str, *, model: str = "model") -> Iterator[Settings]:
-    """An emulated deployment on a running Azurite: env set, resources created, caches reset;
-    the environment is restored on exit."""
+def deployment(
+    connection_string: str, *, model: str = "model", env: dict[str, str] | None = None
+) -> Iterator[Settings]:
+    """An emulated deployment on a running Azurite: env set (`env`: more settings, e.g. an
+    Azure ML workspace), resources created, caches reset, Azure ML's jobs run by
+    `EmulatedAzureML`; the environment is restored on exit."""
+    from mlops_template.azure_functions import runtime
     from mlops_template.azure_functions.app import reset
 
-    env = azure_env(connection_string, uuid.uuid4().hex[:10], model)
+    env = {**azure_env(connection_string, uuid.uuid4().hex[:10], model), **(env or {})}
     previous = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
     get_settings.cache_clear()
     reset()
+    jobs = EmulatedAzureML(connection_string)
+    runtime.use_ml_client(jobs)
     try:
         settings = get_settings()
         provision(settings)
         yield settings
     finally:
+        runtime.use_ml_client(None)
+        jobs.close()
         for name, value in previous.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -110,6 +121,131 @@ def emulated_azure(location: Path | None = None, *, model: str = "model") -> Ite
             yield settings
     finally:
         emulator.stop()
+
+
+class _Job:
+    """One submitted command job: its command running in a shell, in its own folder."""
+
+    def __init__(self, body: dict[str, Any], process: Any, output: tuple[Path, str]) -> None:
+        self.body, self.process, self.output = body, process, output
+        self.status, self.looks, self.error = "Starting", 0, ""
+
+
+class _JobOperations:
+    def __init__(self, runner: EmulatedAzureML) -> None:
+        self._runner = runner
+
+    def create_or_update(self, job: Any) -> Any:
+        return self._runner.submit(job)
+
+    def get(self, name: str) -> Any:
+        return self._runner.describe(name)
+
+
+class EmulatedAzureML:
+    """`MLClient` as far as the launcher uses it (`jobs.create_or_update`, `jobs.get`), for the
+    emulator. A command job is read as the SDK would send it (its REST body): its `uri_file`
+    inputs (blob URIs on Azurite) are downloaded into a folder, each `${{inputs.x}}` /
+    `${{outputs.x}}` of its command replaced by a local path (a literal input by its value),
+    and the command run by `bash` with this interpreter first on PATH, as the job's image runs
+    it. The job is `Running` until the command ends; then its output folder is uploaded to the
+    output URI and it is `Completed`, or `Failed` (its log says why). A job is seen
+    `Running` at least once, as a real one (minutes on a cluster) is."""
+
+    def __init__(self, connection_string: str) -> None:
+        from azure.storage.blob import BlobServiceClient
+
+        self._blobs = BlobServiceClient.from_connection_string(connection_string)
+        self._root = Path(tempfile.mkdtemp(prefix="azureml-jobs-"))
+        self._jobs: dict[str, _Job] = {}
+        self.jobs = _JobOperations(self)
+
+    def _blob(self, uri: str) -> Any:
+        from urllib.parse import unquote
+
+        base = str(self._blobs.url).rstrip("/") + "/"
+        if not uri.startswith(base):
+            raise ValueError(f"{uri} is not a blob of the emulated account {base}")
+        container, _, key = uri.removeprefix(base).partition("/")
+        return self._blobs.get_blob_client(container, unquote(key))
+
+    def submit(self, job: Any) -> Any:
+        import re
+        import shutil
+        import subprocess
+        import sys
+
+        body = job._to_job()._to_rest_object().as_dict()["properties"]
+        if job.name in self._jobs:
+            raise ValueError(f"a job named {job.name} already exists")
+        folder = self._root / job.name
+        paths: dict[str, str] = {}
+        for name, given in body["inputs"].items():
+            if given["jobInputType"] == "literal":
+                paths[f"inputs.{name}"] = str(given["value"])
+                continue
+            local = folder / "inputs" / name / given["uri"].rsplit("/", 1)[-1]
+            local.parent.mkdir(parents=True)
+            local.write_bytes(self._blob(given["uri"]).download_blob().readall())
+            paths[f"inputs.{name}"] = str(local)
+        (name, output), *_ = body["outputs"].items()
+        out = folder / "outputs" / name
+        out.mkdir(parents=True)
+        paths[f"outputs.{name}"] = str(out)
+        command = re.sub(r"\$\{\{(\w+\.\w+)\}\}", lambda m: paths[m[1]], body["command"])
+        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        bash = shutil.which("bash") or "/bin/bash"
+        with (folder / "std_log.txt").open("wb") as log:  # Azure ML's name for the job's log
+            # The job's own command, as its compute runs it: a shell line we built (build_job).
+            process = subprocess.Popen(  # noqa: S603
+                [bash, "-c", command],
+                cwd=folder,
+                env={**os.environ, "PATH": path},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self._jobs[job.name] = _Job(body, process, (out, output["uri"]))
+        return self._described(job.name)
+
+    def describe(self, name: str) -> Any:
+        job = self._jobs[name]
+        job.looks += 1
+        if job.status in ("Starting", "Running"):
+            code = job.process.poll() if job.looks > 1 else None
+            if code is None:
+                job.status = "Running"
+            elif code == 0:
+                self._upload(*job.output)
+                job.status = "Completed"
+            else:
+                job.status = "Failed"
+                log = self._root / name / "std_log.txt"
+                job.error = log.read_text(errors="replace")[-2000:]
+        return self._described(name)
+
+    def _described(self, name: str) -> Any:
+        from types import SimpleNamespace
+
+        job = self._jobs[name]
+        return SimpleNamespace(name=name, status=job.status, tags=dict(job.body.get("tags") or {}))
+
+    def _upload(self, folder: Path, uri: str) -> None:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            blob = self._blob(f"{uri.rstrip('/')}/{path.relative_to(folder).as_posix()}")
+            blob.upload_blob(path.read_bytes(), overwrite=True)
+
+    def error(self, name: str) -> str:
+        """The end of what a failed job's command wrote."""
+        return self._jobs[name].error
+
+    def close(self) -> None:
+        import shutil
+
+        for job in self._jobs.values():
+            if job.process.poll() is None:
+                job.process.kill()
+            job.process.wait()
+        shutil.rmtree(self._root, ignore_errors=True)
 
 
 @cache
@@ -177,13 +313,20 @@ class FunctionHost:
         )
         return self.functions["ingest"](event)
 
-    def drain(self, *, max_deliveries: int = 200) -> list[dict[str, Any]]:
+    def drain(
+        self, *, max_deliveries: int = 200, max_wait_seconds: float = 300
+    ) -> list[dict[str, Any]]:
         """Deliver queued messages until every queue is empty. A function that raises leaves
         its message to come back; after `azure_max_dequeue_count` deliveries it moves to the
-        queue's poison queue (the host's rule, host.json maxDequeueCount)."""
+        queue's poison queue (the host's rule, host.json maxDequeueCount). A message sent with
+        a delay (the collect step waiting for its job) is waited for, up to `max_wait_seconds`
+        in all."""
+        import time
+
         import azure.functions as func
 
         delivered: list[dict[str, Any]] = []
+        deadline = time.monotonic() + max_wait_seconds
         while len(delivered) < max_deliveries:
             busy = False
             for name, client in self.queues.items():
@@ -210,7 +353,13 @@ class FunctionHost:
                     delivered.append(outcome)
                     break
             if not busy:
-                break
+                pending = any(
+                    client.get_queue_properties().approximate_message_count
+                    for client in self.queues.values()
+                )
+                if not pending or time.monotonic() > deadline:
+                    break
+                time.sleep(0.25)  # a delayed message is not visible yet
         self.delivered.extend(delivered)
         return delivered
 

@@ -109,6 +109,9 @@ def build_job(
     from azure.ai.ml.entities import Environment
 
     json.loads(config_json)  # a config that is not JSON fails here, not on the cluster
+    # The value is put into the command between single quotes: a quote in a string of the
+    # config would end them. JSON's own escape keeps the same config, shell-safe.
+    config_json = config_json.replace("'", "\\u0027")
     return command(
         name=job_name(model, run_id),
         display_name=f"train {model} {run_id}",
@@ -184,11 +187,14 @@ class AzureMLTrainingLauncher:
 
     def _record(self, job: Any) -> TrainingJob:
         status: JobStatus = _STATUS.get(str(job.status), "InProgress")
-        outputs = getattr(job, "outputs", None) or {}
-        model = outputs.get("model")
+        # Where the model folder is, from the job's own tags: the service may report the
+        # output's path in its datastore form (azureml://...), not the URI it was given.
+        model = (getattr(job, "tags", None) or {}).get("model")
         return TrainingJob(
             name=str(job.name),
             status=status,
             failure_reason=None if status != "Failed" else f"Azure ML job {job.status}",
-            model_artifacts=getattr(model, "path", None),
+            model_artifacts=(
+                f"{self.spec.output_uri.rstrip('/')}/azureml/{model}/{job.name}/" if model else None
+            ),
         )

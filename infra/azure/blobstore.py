@@ -116,4 +116,6 @@ class AzureBlobStore:
             self._container.delete_blob(key)
 
     def uri(self, key: str) -> str:
+        if not key:  # the container's own prefix, as s3://bucket/ is the bucket's
+            return f"{str(self._container.url).rstrip('/')}/"
         return str(self._container.get_blob_client(key).url)

@@ -18,11 +18,12 @@ class StorageQueues:
     def __init__(self, service: QueueServiceClient) -> None:
         self._service = service
 
-    def send(self, queue: str, body: str) -> None:
+    def send(self, queue: str, body: str, *, delay_seconds: int = 0) -> None:
         client = self._service.get_queue_client(
             queue, message_encode_policy=TextBase64EncodePolicy()
         )
-        client.send_message(body)
+        # A message sent with a visibility timeout is delivered only once it has passed.
+        client.send_message(body, visibility_timeout=delay_seconds or None)
 
     def create(self, names: list[str]) -> None:
         """Create the queues (Terraform does this on Azure; the emulated demo and tests here)."""

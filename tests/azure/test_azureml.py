@@ -8,10 +8,6 @@ import json
 from types import SimpleNamespace
 
 import pytest
-
-# The [azureml] extra: azure-ai-ml pins opentelemetry-sdk ~=1.44 (through
-# azure-monitor-opentelemetry), the metrics exporter ~=1.45: it cannot share the dev environment.
-pytest.importorskip("azure.ai.ml")
 import yaml
 
 from mlops_template.core.settings import Settings
@@ -83,6 +79,14 @@ def test_the_models_contract_is_mounted_as_the_schema_channel(spec):
     assert "SM_CHANNEL_SCHEMA" not in without.command
 
 
+def test_a_quote_in_the_config_cannot_end_the_commands_quoting(spec):
+    config = json.dumps({"target": "diagnosis", "notes": "it's the 'new' data"})
+    job = build_job(spec, model="m", run_id="r", dataset_uri=DATA, config_json=config)
+    sent = job._to_job()._to_rest_object().as_dict()["properties"]
+    assert "'" not in sent["inputs"]["config"]["value"]
+    assert json.loads(sent["inputs"]["config"]["value"]) == json.loads(config)
+
+
 def test_a_config_that_is_not_json_is_refused_before_anything_is_sent(spec):
     with pytest.raises(ValueError):
         build_job(spec, model="m", run_id="r", dataset_uri=DATA, config_json="{not json")
@@ -109,11 +113,19 @@ def test_the_launcher_reports_azure_ml_states_in_the_ports_words(spec):
 
         def create_or_update(self, job):
             self.sent.append(job)
-            return SimpleNamespace(name=job.name, status="Starting", outputs=job.outputs)
+            return SimpleNamespace(name=job.name, status="Starting", tags=job.tags)
 
         def get(self, name):
+            # The service names the output in its datastore form: the launcher reads the tags.
             job = self.sent[-1]
-            return SimpleNamespace(name=name, status="Completed", outputs=job.outputs)
+            return SimpleNamespace(
+                name=name,
+                status="Completed",
+                tags=job.tags,
+                outputs={
+                    "model": SimpleNamespace(path="azureml://datastores/artifacts/paths/azureml/x/")
+                },
+            )
 
     class Client:
         jobs = Jobs()

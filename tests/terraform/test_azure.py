@@ -65,6 +65,10 @@ READ_BY_THE_FUNCTIONS = {
     "azureml_workspace",
     "azureml_compute",
     "training_image_uri",
+    "training_max_runtime_seconds",
+    "training_mode",
+    "pipeline_memory_mb",
+    "remote_training_poll_seconds",
 }
 
 
@@ -106,7 +110,9 @@ def test_every_role_is_scoped_to_one_container_table_queue_or_the_telemetry():
     assert scopes
     allowed = re.compile(
         r"^\$\{var\.storage\.(container_ids|table_ids|queue_ids)\[each\.key\]\}$"
+        r"|^\$\{var\.storage\.container_ids\[\"(data|artifacts)\"\]\}$"
         r"|^\$\{var\.application_insights_id\}$"
+        r"|^\$\{var\.azureml\.workspace_id\}$"
     )
     for name, scope in scopes.items():
         assert allowed.match(scope), f"{name}: {scope}"
@@ -114,8 +120,14 @@ def test_every_role_is_scoped_to_one_container_table_queue_or_the_telemetry():
 
 def test_the_queues_are_the_chain_steps_and_their_poison_queues(app_settings, functions):
     steps = module_locals("storage")["steps"]
-    assert "core/pipeline_steps.json" in steps and "remote_training" in steps
-    assert "state_machine_only" in steps
+    assert "core/pipeline_steps.json" in steps and "state_machine_only" in steps
+    assert [s.name for s in chain_steps()] == [
+        "validate",
+        "train",
+        "collect",  # after a big file's Azure ML job
+        "evaluate",
+        "register",
+    ]
     queues = module_locals("storage")["queues"]
     assert "${var.queue_prefix}-${s}" in queues and "${var.queue_prefix}-${s}-poison" in queues
     assert app_settings["MLOPS_AZURE_PIPELINE_QUEUE_PREFIX"] == "${var.storage.queue_prefix}"
@@ -163,3 +175,22 @@ def test_each_environment_has_its_values_and_its_own_state(env):
     assert values["environment"] == env
     backend = (AZURE / "environment" / f"{env}.azurerm.tfbackend").read_text()
     assert f'key = "{env}/terraform.tfstate"' in backend
+
+
+def test_azure_ml_roles_exist_only_with_a_workspace_and_name_no_wildcard():
+    found = resources("function_app")
+    role = found["azurerm_role_definition.azureml_jobs"]
+    names = [
+        "azurerm_role_definition.azureml_jobs",
+        "azurerm_role_assignment.azureml_jobs",
+        "azurerm_role_assignment.azureml_reads_data",
+        "azurerm_role_assignment.azureml_writes_models",
+    ]
+    for name in names:
+        assert first(found[name]["count"]) == "${local.azureml ? 1 : 0}", name
+    actions = first(role["permissions"])["actions"]
+    assert actions and not any("*" in action for action in actions)
+    assert "Microsoft.MachineLearningServices/workspaces/jobs/write" in actions
+    assert role["assignable_scopes"] == ["${var.azureml.workspace_id}"]
+    reads = found["azurerm_role_assignment.azureml_reads_data"]
+    assert first(reads["role_definition_name"]) == "Storage Blob Data Reader"

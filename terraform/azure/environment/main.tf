@@ -46,6 +46,7 @@ module "function_app" {
   auto_promote_stage                     = var.auto_promote_stage
   capture_sample_rate                    = var.capture_sample_rate
   code_version                           = var.code_version
+  azureml                                = var.azureml
   storage                                = module.storage
   application_insights_connection_string = module.monitoring.application_insights_connection_string
   application_insights_id                = module.monitoring.application_insights_id

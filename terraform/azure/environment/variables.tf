@@ -58,3 +58,15 @@ variable "max_model_data_age_hours" {
   description = "Hours since the newest timestamp of the production version's training data that fire the model-data-age alert (retrain)."
   default     = 336
 }
+
+variable "azureml" {
+  type = object({
+    workspace_id         = string
+    compute              = optional(string, "cpu-cluster")
+    compute_principal_id = optional(string, "")
+    image_uri            = optional(string, "")
+    max_runtime_seconds  = optional(number, 3600)
+  })
+  description = "Azure ML workspace for big files (modules/function_app; workspace_id \"\": none)."
+  default     = { workspace_id = "" }
+}

@@ -2,6 +2,15 @@
 # assigned identity with roles on exactly the containers, tables and queues it uses, and
 # identity-based connections (no account key anywhere in its settings).
 locals {
+  # /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.MachineLearningServices/workspaces/<name>
+  azureml         = var.azureml.workspace_id != ""
+  workspace_parts = split("/", var.azureml.workspace_id)
+  workspace = {
+    subscription_id = local.azureml ? local.workspace_parts[2] : ""
+    resource_group  = local.azureml ? local.workspace_parts[4] : ""
+    name            = local.azureml ? local.workspace_parts[8] : ""
+  }
+
   # Every MLOPS_* setting the functions read (core/settings.py); tests/terraform/test_azure.py
   # holds this map and the code together.
   app_settings = {
@@ -23,12 +32,17 @@ locals {
     MLOPS_RETRAIN_COOLDOWN_SECONDS    = "21600"
     MLOPS_ROLLBACK_WINDOW_SECONDS     = "3600"
     # Big files train in an Azure ML command job when a workspace is named (docs/azure.md); with
-    # "" the function trains whatever the size.
-    MLOPS_AZUREML_SUBSCRIPTION_ID = var.azureml.subscription_id
-    MLOPS_AZUREML_RESOURCE_GROUP  = var.azureml.resource_group
-    MLOPS_AZUREML_WORKSPACE       = var.azureml.workspace
-    MLOPS_AZUREML_COMPUTE         = var.azureml.compute
-    MLOPS_TRAINING_IMAGE_URI      = var.azureml.image_uri
+    # "" the function trains whatever the size. The size limit is computed from the memory of
+    # an instance, as on AWS from the Lambda's.
+    MLOPS_AZUREML_SUBSCRIPTION_ID      = local.workspace.subscription_id
+    MLOPS_AZUREML_RESOURCE_GROUP       = local.workspace.resource_group
+    MLOPS_AZUREML_WORKSPACE            = local.workspace.name
+    MLOPS_AZUREML_COMPUTE              = var.azureml.compute
+    MLOPS_TRAINING_IMAGE_URI           = var.azureml.image_uri
+    MLOPS_TRAINING_MAX_RUNTIME_SECONDS = tostring(var.azureml.max_runtime_seconds)
+    MLOPS_PIPELINE_MEMORY_MB           = tostring(var.instance_memory_in_mb)
+    MLOPS_TRAINING_MODE                = "auto"
+    MLOPS_REMOTE_TRAINING_POLL_SECONDS = "60"
     # Feature definitions: streamed feature rows, and label files joined against the views
     # (a config's features_from; docs/feature-store.md).
     MLOPS_FEATURE_REPO = var.feature_repo
@@ -153,4 +167,50 @@ resource "azurerm_eventgrid_system_topic_event_subscription" "ingest" {
     max_delivery_attempts = 30
     event_time_to_live    = 1440
   }
+}
+
+# Big files: the app submits and reads Azure ML jobs in one workspace, and nothing else there
+# (a custom role: AzureML Data Scientist would also let it deploy, register and delete); the
+# jobs' compute reads the data container and writes the models to the artifacts container.
+resource "azurerm_role_definition" "azureml_jobs" {
+  count       = local.azureml ? 1 : 0
+  name        = "${var.name_prefix}-azureml-jobs"
+  scope       = var.azureml.workspace_id
+  description = "Submit and follow Azure ML command jobs (the pipeline's train and collect steps)."
+
+  permissions {
+    actions = [
+      "Microsoft.MachineLearningServices/workspaces/read",
+      "Microsoft.MachineLearningServices/workspaces/jobs/read",
+      "Microsoft.MachineLearningServices/workspaces/jobs/write",
+      # A job given an image registers an anonymous environment for it.
+      "Microsoft.MachineLearningServices/workspaces/environments/read",
+      "Microsoft.MachineLearningServices/workspaces/environments/write",
+      "Microsoft.MachineLearningServices/workspaces/computes/read",
+    ]
+    not_actions = []
+  }
+
+  assignable_scopes = [var.azureml.workspace_id]
+}
+
+resource "azurerm_role_assignment" "azureml_jobs" {
+  count              = local.azureml ? 1 : 0
+  scope              = var.azureml.workspace_id
+  role_definition_id = azurerm_role_definition.azureml_jobs[0].role_definition_resource_id
+  principal_id       = azurerm_function_app_flex_consumption.main.identity[0].principal_id
+}
+
+resource "azurerm_role_assignment" "azureml_reads_data" {
+  count                = local.azureml ? 1 : 0
+  scope                = var.storage.container_ids["data"]
+  role_definition_name = "Storage Blob Data Reader"
+  principal_id         = var.azureml.compute_principal_id
+}
+
+resource "azurerm_role_assignment" "azureml_writes_models" {
+  count                = local.azureml ? 1 : 0
+  scope                = var.storage.container_ids["artifacts"]
+  role_definition_name = "Storage Blob Data Contributor"
+  principal_id         = var.azureml.compute_principal_id
 }

@@ -87,19 +87,26 @@ variable "tags" {
 
 variable "azureml" {
   type = object({
-    subscription_id = string
-    resource_group  = string
-    workspace       = string
-    compute         = string
-    image_uri       = string
+    workspace_id         = string
+    compute              = optional(string, "cpu-cluster")
+    compute_principal_id = optional(string, "")
+    image_uri            = optional(string, "")
+    max_runtime_seconds  = optional(number, 3600)
   })
-  description = "Azure ML workspace where big files train (workspace \"\" : none, the function trains)."
-  default = {
-    subscription_id = ""
-    resource_group  = ""
-    workspace       = ""
-    compute         = "cpu-cluster"
-    image_uri       = ""
+  description = <<-EOT
+    Azure ML workspace where files over the functions' size limit train (workspace_id "": none,
+    the function trains every file): its resource ID, the compute cluster, the principal ID of
+    the cluster's managed identity (it reads the data container and writes the artifacts
+    container), the training image (functions/training.Dockerfile) and the job's time limit.
+  EOT
+  default     = { workspace_id = "" }
+
+  validation {
+    condition = var.azureml.workspace_id == "" || (
+      can(regex("^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft.MachineLearningServices/workspaces/[^/]+$", var.azureml.workspace_id))
+      && var.azureml.compute_principal_id != "" && var.azureml.image_uri != ""
+    )
+    error_message = "azureml.workspace_id must be a workspace's resource ID, with compute_principal_id and image_uri set."
   }
 }
 

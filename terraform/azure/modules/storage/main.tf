@@ -1,8 +1,9 @@
 # One storage account: the data and artifact containers, the registry and predictions tables,
-# the pipeline's queues (one per step of core/pipeline_steps.json, and its poison queue), the
+# the pipeline's queues (one per step of core/pipeline_steps.json the queue chain runs, collect
+# included, and its poison queue), the
 # deployment container of the function package, and the Functions host's own containers.
 locals {
-  steps  = [for step in jsondecode(file("${path.module}/../../../../core/pipeline_steps.json")).steps : step.name if !try(step.remote_training, false) && !try(step.state_machine_only, false)]
+  steps  = [for step in jsondecode(file("${path.module}/../../../../core/pipeline_steps.json")).steps : step.name if !try(step.state_machine_only, false)]
   queues = concat([for s in local.steps : "${var.queue_prefix}-${s}"], [for s in local.steps : "${var.queue_prefix}-${s}-poison"], ["stream-results"])
   containers = {
     data      = "data"
