@@ -19,7 +19,6 @@ from pydantic import BaseModel, Field
 
 from mlops_template.core.captures import CapturePart
 from mlops_template.core.ports import PredictionLog
-from mlops_template.core.records import PredictionRecord
 
 SHADOW_SUFFIX = "-shadow"
 # Captures one pass of `shadow_window_report` holds to pair them; past it, the ids are split
@@ -220,49 +219,3 @@ def _shadow_pass(
         if twin is not None:
             tally.add(key, answer, twin, labels.get(key))
     return read
-
-
-def shadow_report(
-    model: str, records: Sequence[PredictionRecord], *, examples: int = 10
-) -> ShadowReport:
-    """`records` newest first, as PredictionLog.recent returns them."""
-    served = {r.prediction_id: r for r in records if r.stage != "shadow"}
-    pairs: list[tuple[PredictionRecord, PredictionRecord]] = []
-    for r in records:
-        if r.stage == "shadow" and r.prediction_id.endswith(SHADOW_SUFFIX):
-            twin = served.get(r.prediction_id.removesuffix(SHADOW_SUFFIX))
-            if twin is not None:
-                pairs.append((twin, r))
-    agree = [s.label == h.label for s, h in pairs]
-    totals: Counter[str] = Counter(s.label for s, _ in pairs)
-    agreeing: Counter[str] = Counter(s.label for s, h in pairs if s.label == h.label)
-    labelled = [(s, h) for s, h in pairs if s.true_label is not None]
-    return ShadowReport(
-        model=model,
-        shadow_versions=sorted({h.version for _, h in pairs}),
-        served_versions=sorted({s.version for s, _ in pairs}),
-        pairs=len(pairs),
-        agreement=sum(agree) / len(agree) if agree else None,
-        per_class=[
-            ClassAgreement(label=label, pairs=n, agreement=agreeing[label] / n)
-            for label, n in sorted(totals.items())
-        ],
-        disagreements=[
-            Disagreement(
-                prediction_id=s.prediction_id,
-                served_version=s.version,
-                served_label=s.label,
-                shadow_label=h.label,
-                true_label=s.true_label,
-            )
-            for s, h in pairs
-            if s.label != h.label
-        ][:examples],
-        labelled=len(labelled),
-        served_accuracy=(
-            sum(s.label == s.true_label for s, _ in labelled) / len(labelled) if labelled else None
-        ),
-        shadow_accuracy=(
-            sum(h.label == s.true_label for s, h in labelled) / len(labelled) if labelled else None
-        ),
-    )

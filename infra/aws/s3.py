@@ -17,11 +17,13 @@ _MISSING = {"NoSuchKey", "404", "NotFound"}
 # A conditional request lost: the object is not (or no longer) the one the condition named.
 _TAKEN = {"PreconditionFailed", "412", "ConditionalRequestConflict"}
 # One CopyObject copies at most 5 GB; above this size a copy is a multipart copy (UploadPartCopy
-# of these parts, several at once), which S3 takes up to 5 TB. Under it, one CopyObject.
+# of these parts), which S3 takes up to 5 TB. Under it, one CopyObject. No worker threads: every
+# call stays in the caller's thread (its context: tracing, the IAM test's recorder); S3 copies
+# each part server-side, so a part costs one request, not its bytes through the function.
 COPY_MULTIPART_BYTES = 1024**3
 COPY_PART_BYTES = 256 * 1024**2
 COPY_TRANSFER = TransferConfig(
-    multipart_threshold=COPY_MULTIPART_BYTES, multipart_chunksize=COPY_PART_BYTES
+    multipart_threshold=COPY_MULTIPART_BYTES, multipart_chunksize=COPY_PART_BYTES, use_threads=False
 )
 
 

@@ -15,7 +15,9 @@ from mlops_template.core.ports import BlobNotFound
 from mlops_template.infra.aws.s3 import S3BlobStore
 
 MB = 1024 * 1024
-SMALL_PARTS = TransferConfig(multipart_threshold=5 * MB, multipart_chunksize=5 * MB)
+SMALL_PARTS = TransferConfig(
+    multipart_threshold=5 * MB, multipart_chunksize=5 * MB, use_threads=False
+)
 
 
 @pytest.fixture
