@@ -59,8 +59,11 @@ CAPTURES_READ_METRIC = "MonitoredCaptures"
 WINDOW_DRIFT_SHARE_METRIC = "LatestWindowDriftShare"
 
 DEFAULT_WINDOW = timedelta(hours=24)
-# Objects read at once: reading is mostly waiting on storage, so threads overlap it.
-READ_WORKERS = 4
+# Objects read at once. Two overlap one object's wait on storage with another's parsing (which
+# is CPU-bound, and a monitor function has one or two vCPUs); each reader holds tens of MB of
+# parser buffers, so four readers raised the peak by 1.6x over one with no gain in speed on two
+# cores (docs/data-plane.md, "Monitor").
+READ_WORKERS = 2
 
 
 class MonitorResult(BaseModel):
