@@ -6,7 +6,7 @@ keeps every chart a static, offline SVG."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 # Colours a reader can tell apart (and in grey print): reference grey, current orange.
@@ -72,7 +72,7 @@ def _finite(value: float | None) -> float | None:
 def line(
     title: str,
     x_labels: Sequence[str],
-    series: dict[str, Sequence[float | None]],
+    series: Mapping[str, Sequence[float | None]],
     *,
     colors: Sequence[str] = PALETTE,
     dashed: Sequence[str] = (),
@@ -95,7 +95,7 @@ def line(
 def bars(
     title: str,
     x_labels: Sequence[str],
-    series: dict[str, Sequence[float | None]],
+    series: Mapping[str, Sequence[float | None]],
     *,
     horizontal: bool = False,
     colors: Sequence[str] = PALETTE,
@@ -120,7 +120,7 @@ def bars(
 
 def scatter(
     title: str,
-    series: dict[str, Sequence[tuple[float, float]]],
+    series: Mapping[str, Sequence[tuple[float, float]]],
     *,
     x_title: str = "",
     y_title: str = "",
@@ -145,10 +145,10 @@ def scatter(
 
 def steps(
     title: str,
-    series: dict[str, Sequence[tuple[float, float]]],
+    series: Mapping[str, Sequence[tuple[float, float]]],
     *,
     x_labels: dict[float, str],
-    marks: dict[str, Sequence[tuple[float, float]]] | None = None,
+    marks: Mapping[str, Sequence[tuple[float, float]]] | None = None,
     height: int = 300,
 ) -> str:
     """Which version each stage served over time: a step line per stage (x is seconds since
