@@ -6,6 +6,7 @@ keeps every chart a static, offline SVG."""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -60,9 +61,15 @@ def _config(
     }
 
 
+# pygal also writes each chart's whole config as an inline script, for its tooltip script
+# (turned off): dead weight, removed so the report runs no script at all.
+_SCRIPT = re.compile(r"<script\b.*?</script>", re.S)
+
+
 def _svg(chart: Any) -> str:
     rendered = chart.render()
-    return rendered.decode() if isinstance(rendered, bytes) else str(rendered)
+    text = rendered.decode() if isinstance(rendered, bytes) else str(rendered)
+    return _SCRIPT.sub("", text)
 
 
 def _finite(value: float | None) -> float | None:

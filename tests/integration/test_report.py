@@ -199,3 +199,39 @@ def test_the_report_renders_its_sections_and_charts_in_headless_chromium(demo_re
         assert shot.returncode == 0 and png.exists(), shot.stderr[-2000:]
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert png.stat().st_size > 10_000  # a page with text and charts, not a blank one
+
+
+def test_values_from_the_registry_are_shown_as_text_never_as_markup(backend, trained):
+    from mlops_template.core.report import gather_report
+    from mlops_template.core.report.html import render_html
+
+    from .conftest import MODEL, register
+
+    first = register(backend, trained, run_id="r1")
+    second = register(backend, trained, run_id="r2")
+    backend.registry.promote(MODEL, first.version, "production", actor="ci")
+    backend.registry.promote(MODEL, second.version, "production", actor="<b>ci</b>")
+    backend.registry.rollback(
+        MODEL, "production", actor="ops", reason='<script>alert("x")</script> "quoted"'
+    )
+    report = gather_report(backend, MODEL, environment="prod")
+    page = render_html(report)
+    assert "<script" not in page and "<b>ci</b>" not in page
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+    assert report.summary.production == first.version
+    assert any("rolled back" in line for line in report.summary.attention)
+    assert [e.action for e in report.timeline] == ["promote", "promote", "rollback"]
+    card = next(c for c in report.versions if c.version == first.version)
+    assert card.lineage[-1] == "production in prod" and card.contract is not None
+
+
+def test_a_model_with_nothing_registered_still_gets_a_report(backend):
+    from mlops_template.core.report import gather_report
+    from mlops_template.core.report.html import render_html
+
+    report = gather_report(backend, "nothing-yet")
+    assert report.summary.production is None
+    assert report.summary.attention == ["no version serves production"]
+    assert report.drift is None and report.quality is None
+    page = render_html(report)
+    assert 'id="summary"' in page and "no version is registered" in page
