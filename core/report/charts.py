@@ -57,6 +57,7 @@ def _config(
         "truncate_legend": 40,
         "truncate_label": 18,
         "margin": 8,
+        "margin_bottom": 22,  # pygal puts the legend at height - margin_bottom: room for its text
         **extra,
     }
 
@@ -86,13 +87,9 @@ def line(
     height: int = 280,
 ) -> str:
     pygal = _pygal()
-    chart = pygal.Line(
-        **_config(height=height, colors=colors, x_label_rotation=20),
-        title=title,
-        show_minor_x_labels=False,
-        x_labels_major_every=max(1, len(x_labels) // 8),
-    )
-    chart.x_labels = list(x_labels)
+    chart = pygal.Line(**_config(height=height, colors=colors, x_label_rotation=20), title=title)
+    every = max(1, len(x_labels) // 8)  # at most about eight labels under the axis
+    chart.x_labels = [label if i % every == 0 else "" for i, label in enumerate(x_labels)]
     for name, values in series.items():
         style = {"dasharray": "6, 4", "width": 2} if name in dashed else {"width": 2}
         chart.add(name, [_finite(v) for v in values], stroke_style=style, allow_interruptions=True)
