@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from mlops_template.core.abtest import AbTestStatus, load_plan, status_of
+from mlops_template.core.abtest import AbTestStatus, load_plan, window_status
 from mlops_template.core.artifacts import read_verified
 from mlops_template.core.backend import Backend
 from mlops_template.core.monitoring import DEFAULT_WINDOW, scan_window
@@ -28,16 +28,15 @@ from mlops_template.core.records import (
     utc_now,
     version_label,
 )
-from mlops_template.core.shadow import ShadowReport, shadow_report
+from mlops_template.core.shadow import ShadowReport, shadow_window_report
 from mlops_template.training.config import DriftConfig
 from mlops_template.training.drift import DriftCounts, FeatureDrift, ReferenceProfile
 from mlops_template.training.files import PROFILE_FILE, SCHEMA_FILE
 from mlops_template.training.schema import DatasetSchema
 
-# Time buckets of the live-quality line, and captures read for the A/B and shadow sections.
+# Time buckets of the live-quality line.
 QUALITY_BUCKETS = 24
 QUALITY_WINDOW = timedelta(days=30)
-RECENT_LIMIT = 10_000
 # Live quality this far below the offline figure (accuracy) is called out in the summary.
 QUALITY_GAP = 0.05
 
@@ -589,9 +588,13 @@ def gather_report(
     latest_run = run_of.get(production.run_id) if production else None
     assessment = latest_run.assessment if latest_run else {}
     importance = assessment.get("importance") or {}
-    recent = backend.predictions.recent(model, limit=RECENT_LIMIT)
     plan = load_plan(backend.artifacts, model)
-    shadow = shadow_report(model, recent) if any(r.stage == "shadow" for r in recent) else None
+    # The shadow's answers over the monitor's window, where a stage has a shadow version.
+    shadow = (
+        shadow_window_report(backend.predictions, model, end - window, end)
+        if "shadow" in aliases
+        else None
+    )
     report = ModelReport(
         model=model,
         environment=environment,
@@ -605,7 +608,7 @@ def gather_report(
         runs=[_run_row(r) for r in runs[:50]],
         drift=_drift(backend, model, stage, window, end),
         quality=_quality(backend, model, task, production, end, QUALITY_WINDOW),
-        abtest=status_of(plan, recent) if plan is not None else None,
+        abtest=window_status(backend.predictions, plan, end) if plan is not None else None,
         shadow=shadow if shadow is not None and shadow.pairs else None,
         sweeps=_sweeps(runs),
         slices=list(assessment.get("slices") or []),
