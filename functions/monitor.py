@@ -1,5 +1,6 @@
 """Scheduled: compare recent inputs with the training profile; publish drift, accuracy and the
-data's and model's ages (freshness).
+data's and model's ages (freshness); then write the model's HTML report to the artifacts bucket
+(docs/reports.md).
 
 Trigger: EventBridge schedule.
 """
@@ -15,6 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mlops_template.core.events import EventBridgeEvent
 from mlops_template.core.monitoring import run_monitor
 from mlops_template.core.registry import RegistryError
+from mlops_template.core.report import publish_report
 from mlops_template.functions.runtime import backend, logger, settings
 from mlops_template.functions.tracing import tracer
 
@@ -49,4 +51,12 @@ def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
             "drift_windows": len(result.drift_windows),
         },
     )
-    return result.model_dump(mode="json", exclude={"drift": {"features"}})
+    window = timedelta(hours=settings().monitor_window_hours)
+    try:
+        report = publish_report(
+            backend(), model, environment=settings().environment, stage=stage, window=window
+        )
+    except Exception:  # the figures are published: a report that fails is logged, not retried
+        logger.exception("report not written")
+        report = None
+    return {**result.model_dump(mode="json", exclude={"drift": {"features"}}), "report": report}

@@ -232,7 +232,12 @@ def demo(
             from mlops_template.tooling.demo import Demo
 
             backend = _backend(_settings(home=workdir, backend="local"))
-            result = Demo(backend, on_step=on_step, task=task).run()  # type: ignore[arg-type]
+            result = Demo(
+                backend,
+                on_step=on_step,
+                task=task,  # type: ignore[arg-type]
+                report_dir=workdir,
+            ).run()
             inspect = (
                 f"MLOPS_HOME={shlex.quote(str(workdir))} mlops registry list "
                 f"--model {shlex.quote(result.model)}"
@@ -243,6 +248,8 @@ def demo(
         console.print(markup("[dim]state was kept in {}: gone with this process[/]", where))
     else:
         console.print(markup("[dim]state kept; inspect it with:[/] {}", inspect), soft_wrap=True)
+    if result.html_report is not None:
+        console.print(markup("HTML report of the model: {}", result.html_report), soft_wrap=True)
     if report is not None:
         report.write_text(result.model_dump_json(indent=2))
         console.print(markup("[dim]report written to {}[/]", report))
@@ -271,6 +278,7 @@ def _emulated_demo(on_step: Any, task: str = "classification") -> Any:
                 api=lambda: LambdaApiClient(inference_handler),
                 label="aws-emulated",
                 task=task,  # type: ignore[arg-type]
+                report_dir=Path(tempfile.mkdtemp(prefix="mlops-demo-report-")),
             ).run()
     except EmulatorUnavailable as exc:
         raise _fail(str(exc)) from exc
@@ -298,6 +306,7 @@ def _azure_emulated_demo(on_step: Any, task: str = "classification") -> Any:
                 api=lambda: FunctionsApiClient(host),
                 label="azure-emulated",
                 task=task,  # type: ignore[arg-type]
+                report_dir=Path(tempfile.mkdtemp(prefix="mlops-demo-report-")),
             ).run()
     except EmulatorUnavailable as exc:
         raise _fail(str(exc)) from exc
@@ -1905,3 +1914,8 @@ app.command("readiness")(readiness_command)
 from mlops_template.tooling.features_cli import features_app  # noqa: E402
 
 app.add_typer(features_app, name="features")
+
+# A model's report as one HTML file (tooling/report_cli.py; docs/reports.md).
+from mlops_template.tooling.report_cli import report_command  # noqa: E402
+
+app.command("report")(report_command)

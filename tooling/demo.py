@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -138,6 +139,9 @@ class DemoReport(BaseModel):
     history: list[dict[str, Any]] = Field(default_factory=list)
     production_version: int | None = None
     summary: dict[str, Any] = Field(default_factory=dict)
+    html_report: str | None = Field(
+        default=None, description="The model's HTML report (docs/reports.md), written last."
+    )
 
 
 class DemoFailed(Exception):
@@ -154,8 +158,10 @@ class Demo:
         api: Callable[[], Any] | None = None,
         label: str | None = None,
         task: Task = "classification",
+        report_dir: Path | None = None,
     ) -> None:
         self.backend = backend
+        self.report_dir = report_dir
         self.story = STORIES[task]
         self.report = DemoReport(backend=label or backend.name, model=self.story.model, task=task)
         self.on_step = on_step or (lambda _name: None)
@@ -205,7 +211,18 @@ class Demo:
             self.report.passed = False
         self.report.seconds = round(time.perf_counter() - started, 3)
         self._summarise()
+        if self.report_dir is not None:
+            self._html_report(self.report_dir)
         return self.report
+
+    def _html_report(self, folder: Path) -> None:
+        """The model's report, as `mlops report` writes it (even after a failed step: it shows
+        how far the story got)."""
+        from mlops_template.tooling.report_cli import write_report
+
+        self.on_step("write the report")
+        path = write_report(self.backend, self.story.model, folder, environment=self.report.backend)
+        self.report.html_report = str(path)
 
     # -- the story ---------------------------------------------------------------------------
     def _run(self) -> None:

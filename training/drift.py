@@ -241,6 +241,11 @@ class DriftCounts:
                 table[name] += counts
         return self
 
+    def counts(self, name: str) -> list[int]:
+        """A feature's live counts in its profile's bins (numeric: one more than the inner
+        edges; categorical: one per known category, then the rest), for plotting them."""
+        return [int(c) for c in self._bins[name]]
+
     def _ks(self, feature: FeatureProfile) -> tuple[float, float]:
         from scipy.stats import kstwo
 

@@ -36,6 +36,12 @@ def test_demo_runs_the_whole_lifecycle_and_reports_it(tmp_path):
     # The command it prints to inspect the state works as printed.
     inspect = re.search(r"inspect it with: (MLOPS_HOME=.*)", result.stdout)
     assert inspect, result.stdout[-500:]
+    # It ends with the model's HTML report (docs/reports.md): under 3 MB, in the state folder.
+    printed = re.search(r"HTML report of the model: (\S+\.html)", result.stdout)
+    assert printed, result.stdout[-500:]
+    html_report = Path(printed.group(1))
+    assert html_report.parent == tmp_path / "state"
+    assert 0 < html_report.stat().st_size < 3 * 1024 * 1024
     listing = subprocess.run(
         inspect.group(1), shell=True, capture_output=True, text=True, timeout=60, check=False
     )

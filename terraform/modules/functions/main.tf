@@ -176,7 +176,10 @@ locals {
       statements = [
         { sid = "ReadArtifacts", actions = ["s3:GetObject"], resources = [local.artifact_objects] },
         { sid = "ListArtifacts", actions = ["s3:ListBucket"], resources = [var.artifact_bucket_arn] },
-        { sid = "ReadRegistry", actions = ["dynamodb:GetItem"], resources = [var.registry_table_arn] },
+        # The report reads every version, run and stage move (queries of the model's items).
+        { sid = "ReadRegistry", actions = ["dynamodb:GetItem", "dynamodb:Query"], resources = [var.registry_table_arn] },
+        # The model's HTML report, replaced after each run (docs/reports.md); nothing else.
+        { sid = "WriteReport", actions = ["s3:PutObject"], resources = ["${var.artifact_bucket_arn}/reports/*"] },
         # Every capture of the window: listed by partition, streamed object by object.
         { sid = "ReadCaptures", actions = ["s3:GetObject"], resources = [local.capture_objects] },
         { sid = "ListCaptures", actions = ["s3:ListBucket"], resources = [var.data_bucket_arn] },
