@@ -629,11 +629,11 @@ def start_abtest(
     if regression:
         mde = DEFAULT_ERROR_MDE if mde is None else mde
         if baseline is None:
-            recorded = {
+            error = {
                 "squared_error": production_metrics["rmse"] ** 2,
                 "absolute_error": production_metrics.get("mae", 0.0),
             }[metric]
-            baseline = recorded if recorded > 0 else 1.0
+            baseline = error if error > 0 else 1.0
     else:
         mde = DEFAULT_MDE if mde is None else mde
         if baseline is None:
