@@ -44,6 +44,7 @@ from mlops_template.core.artifacts import (
     versions_prefix,
 )
 from mlops_template.core.backend import Backend
+from mlops_template.core.freshness import file_newest, record_freshness
 from mlops_template.core.ports import BlobNotFound, TrainingLauncher
 from mlops_template.core.records import (
     ArtifactRef,
@@ -74,8 +75,8 @@ from mlops_template.training.train import RunManifest, TrainingRun, train
 from mlops_template.training.validation import (
     ValidationReport,
     coerce_frame,
-    read_csv_bytes,
     read_typed,
+    typed_batches,
     validate_data,
 )
 
@@ -123,6 +124,9 @@ class Dataset(BaseModel):
     uri: str
     sha256: str
     rows: int
+    newest_timestamp: str | None = Field(
+        default=None, description="The newest value of the time column (core/freshness.py)."
+    )
 
 
 class ValidateOutput(BaseModel):
@@ -439,6 +443,8 @@ class PipelineSteps:
             if policy:
                 raise SchemaError(policy)
             report = validate_data(data, schema, config.validation, source=store.uri(source))
+            if report.passed:
+                report.newest_timestamp = file_newest(data, config.time, name=source)
         except SchemaError as exc:
             report = _unusable_report(store.uri(source), data, str(exc))
         except MemoryError:
@@ -475,16 +481,30 @@ class PipelineSteps:
         # (two runs racing to copy one content write the same bytes).
         if target != key and not store.exists(target):
             store.copy(key, target)
-        dataset = Dataset(key=target, uri=store.uri(target), sha256=report.sha256, rows=report.rows)
+        dataset = Dataset(
+            key=target,
+            uri=store.uri(target),
+            sha256=report.sha256,
+            rows=report.rows,
+            newest_timestamp=report.newest_timestamp,
+        )
         store.put(
             latest_dataset_key(model),
             dataset.model_dump_json().encode(),
             content_type="application/json",
         )
+        if report.newest_timestamp is not None:
+            record_freshness(store, model, report.newest_timestamp, dataset.uri)
         if claimed:  # last: until here a retried step still finds the file it claimed
             store.delete(claimed)
         if run_id:
-            self.update_run(model, run_id, data_sha256=report.sha256, rows={"file": report.rows})
+            self.update_run(
+                model,
+                run_id,
+                data_sha256=report.sha256,
+                data_newest_timestamp=report.newest_timestamp,
+                rows={"file": report.rows},
+            )
         return ValidateOutput(
             dataset=dataset,
             warnings=[i.message for i in report.warnings],
@@ -606,15 +626,29 @@ class PipelineSteps:
         )
         if not store.exists(target):  # content-addressed: never rewritten
             store.copy(jobs.data_key, target)
-        dataset = Dataset(key=target, uri=store.uri(target), sha256=report.sha256, rows=report.rows)
+        dataset = Dataset(
+            key=target,
+            uri=store.uri(target),
+            sha256=report.sha256,
+            rows=report.rows,
+            newest_timestamp=report.newest_timestamp,
+        )
         store.put(
             latest_dataset_key(model),
             dataset.model_dump_json().encode(),
             content_type="application/json",
         )
+        if report.newest_timestamp is not None:
+            record_freshness(store, model, report.newest_timestamp, dataset.uri)
         if jobs.data_key != key:
             store.delete(jobs.data_key)
-        self.update_run(model, run_id, data_sha256=report.sha256, rows={"file": report.rows})
+        self.update_run(
+            model,
+            run_id,
+            data_sha256=report.sha256,
+            data_newest_timestamp=report.newest_timestamp,
+            rows={"file": report.rows},
+        )
         return ValidateOutput(
             dataset=dataset,
             warnings=[i.message for i in report.warnings],
@@ -973,18 +1007,30 @@ class PipelineSteps:
         self, production: ModelVersion, prod_schema: DatasetSchema, store: Any
     ) -> Any:
         """Hashes of the rows production trained on (its data minus its held-out rows), or None
-        when its data is not in this backend's data store."""
+        when its data is not in this backend's data store. The data (CSV or Parquet) is
+        downloaded to disk and read a record batch at a time: what is held is one batch and
+        the hashes (8 bytes a row), whatever the file's size."""
+        import pandas as pd
+
         key = validated_key(production.model, production.data_sha256)
         if production.source != self.backend.data.uri(key):
             return None
         try:
-            data = self.backend.data.get(key)
             held_out = read_verified(store, production.artifacts[HOLDOUT_FILE])
         except (BlobNotFound, KeyError):
             return None
-        if data.startswith(b"PAR1"):  # the text-exact row hashes below are for CSV; not known
-            return None
-        trained = _row_hashes(read_csv_bytes(data), prod_schema)
+        hashes: list[Any] = []
+        with tempfile.TemporaryDirectory(prefix="mlops-evaluate-") as scratch:
+            data = Path(scratch) / "data"
+            try:
+                self.backend.data.download_to(key, data)
+            except BlobNotFound:
+                return None
+            for restart, frame in typed_batches(data, prod_schema):
+                if restart:
+                    hashes = []
+                hashes.append(_row_hashes(frame, prod_schema))
+        trained = pd.concat(hashes, ignore_index=True) if hashes else pd.Series([], dtype="uint64")
         held = _row_hashes(
             read_spreadsheet_csv(held_out, dtype={prod_schema.target.name: str}), prod_schema
         )
@@ -1159,6 +1205,7 @@ class PipelineSteps:
             library_versions=manifest.library_versions,
             timings=manifest.timings,
             artifacts=artifacts,
+            data_newest_timestamp=dataset.newest_timestamp,
         )
 
     def discard_abandoned_versions(self, model: str) -> list[int]:

@@ -51,6 +51,11 @@ class ModelVersion(BaseModel):
         default_factory=dict,
         description="Where an imported version came from (environment, version).",
     )
+    data_newest_timestamp: str | None = Field(
+        default=None,
+        description="The newest timestamp of its training data (time.column; ISO 8601, UTC): "
+        "what its training-data age (ModelDataAgeHours) counts from.",
+    )
 
     @property
     def gate_passed(self) -> bool:
@@ -148,6 +153,9 @@ class RunRecord(BaseModel):
     actor: str = "unknown"
     config: dict[str, Any] = Field(default_factory=dict)
     data_sha256: str = ""
+    data_newest_timestamp: str | None = Field(
+        default=None, description="The newest timestamp the data file held (time.column)."
+    )
     rows: dict[str, int] = Field(default_factory=dict, description="e.g. train, test.")
     code_version: str = ""
     metrics: dict[str, float] = Field(default_factory=dict)

@@ -116,16 +116,22 @@ def canary(served, backend):
 
 
 def _capture_errors(backend, version: int, stage: str, errors: np.ndarray, prefix: str) -> None:
-    """Served values with their true numbers from feedback, `errors` apart, in time order."""
+    """Served values with their true numbers from feedback, `errors` apart, in time order
+    (a microsecond apart, from the test's start: all within its window by the time it is read)."""
+    from datetime import datetime, timedelta
+
     from mlops_template.core.records import PredictionRecord
 
+    started = datetime.fromisoformat(
+        json.loads(backend.artifacts.get(abtest_key(MODEL)))["started_at"]
+    )
     records = [
         PredictionRecord(
             prediction_id=f"{prefix}{i:04d}",
             model=MODEL,
             version=version,
             stage=stage,
-            at=f"2099-01-01T{i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}.000+00:00",
+            at=(started + timedelta(microseconds=i + 1)).isoformat(),
             features={},
             value=150.0 + e,
         )

@@ -169,6 +169,7 @@ locals {
         MLOPS_METRICS_SINK         = "cloudwatch"
         MLOPS_SERVING_STAGE        = "production"
         MLOPS_MONITOR_WINDOW_HOURS = tostring(var.monitor_window_hours)
+        MLOPS_DRIFT_WINDOW_HOURS   = tostring(var.drift_window_hours)
       }
       statements = [
         { sid = "ReadArtifacts", actions = ["s3:GetObject"], resources = [local.artifact_objects] },
@@ -180,6 +181,8 @@ locals {
         { sid = "ReadFeedback", actions = ["dynamodb:Query"], resources = ["${var.predictions_table_arn}/index/by_model"] },
         # Served feature values against the offline history (FeatureSkew).
         { sid = "ReadFeatureHistory", actions = ["s3:GetObject"], resources = ["${var.data_bucket_arn}/features/offline/*"] },
+        # The newest accepted timestamp (datasets/<model>/freshness.json): DataAgeHours.
+        { sid = "ReadFreshness", actions = ["s3:GetObject"], resources = ["${var.data_bucket_arn}/datasets/*"] },
         # PutMetricData has no resource-level permissions; the condition pins our namespace.
         { sid = "PublishMetrics", actions = ["cloudwatch:PutMetricData"], resources = ["*"], namespace = var.metrics_namespace },
       ]
