@@ -3,9 +3,11 @@
 The design (docs/abtest.md has the details and references):
 
 - Two arms: control = the version production serves when the test starts, experiment = the
-  canary's. Each captured prediction with feedback is one 0/1 outcome (accuracy by default:
-  was the served label the true one).
-- A two-sided group-sequential test of the difference of the two proportions with Lan-DeMets
+  canary's. Each captured prediction with feedback is one outcome: for a classifier 0/1
+  (accuracy by default: was the served label the true one), for a regression its error
+  (squared by default, or absolute; lower is better).
+- A two-sided group-sequential test of the difference of the two means (proportions for 0/1
+  outcomes; for errors the difference of mean error, Welch's standard error) with Lan-DeMets
   alpha spending of O'Brien-Fleming type (Lan & DeMets 1983), at planned looks every
   `look_every` outcomes per arm. The boundaries come from the recursive numerical integration of
   Armitage, McPherson & Rowe (1969) (Jennison & Turnbull 2000, ch. 19). A look uses the first
@@ -13,13 +15,16 @@ The design (docs/abtest.md has the details and references):
   look is evaluated once on the same data: checking repeatedly cannot inflate the error rate.
 - The maximum sample size per arm comes from a power calculation for the minimum detectable
   effect (MDE) under this sequential design (the fixed-sample size times the design's inflation
-  factor).
+  factor). For errors the MDE is a fraction of the control's mean error and the power assumes
+  the errors' spread (their coefficient of variation: that of normal errors unless given); the
+  error rate of the test does not depend on that assumption, only its power does.
 - Confidence intervals are repeated confidence intervals (Jennison & Turnbull 1989): the
   difference plus or minus the look's boundary times its standard error, simultaneously valid
   over all looks.
-- Decision at a look: promote when Z >= c_k (the canary is significantly better), rollback when
-  Z <= -c_k (significantly worse), and at the last look without a crossing, rollback (the canary
-  was not shown better at the planned sample size: production stays). Otherwise continue.
+- Decision at a look: promote when the canary is significantly better (Z >= c_k; for errors
+  Z <= -c_k: a lower mean error), rollback when it is significantly worse, and at the last look
+  without a crossing, rollback (the canary was not shown better at the planned sample size:
+  production stays). Otherwise continue.
 
 Pure statistics plus two small I/O helpers: the plan is a JSON object in the artifact store
 (`abtest_key`), and applying a decision moves stages through the registry's conditional writes.
@@ -43,10 +48,19 @@ from mlops_template.core.registry import RegistryError, StaleStageError
 
 Decision = Literal["promote", "rollback", "continue"]
 Variant = Literal["control", "experiment"]
-Outcome = Callable[[PredictionRecord], int | None]
-"""A prediction's 0/1 outcome, or None when it does not count (no feedback, say)."""
+Outcome = Callable[[PredictionRecord], float | None]
+"""A prediction's outcome (0/1, or an error), or None when it does not count (no feedback)."""
 
 DEFAULT_MDE = 0.03
+# For errors: a canary whose mean error is 10% lower than production's.
+DEFAULT_ERROR_MDE = 0.10
+# The spread of each error metric (its standard deviation over its mean) when the errors are
+# normal: e^2 is sigma^2 chi^2_1 (sqrt 2), |e| half-normal (sqrt(pi/2 - 1)). The plan's power
+# assumes it; heavier tails need more outcomes (give --cv), the test stays valid either way.
+ERROR_METRICS: dict[str, float] = {
+    "squared_error": math.sqrt(2),
+    "absolute_error": math.sqrt(math.pi / 2 - 1),
+}
 DEFAULT_ALPHA = 0.05
 DEFAULT_POWER = 0.9
 DEFAULT_LOOK_EVERY = 500
@@ -70,14 +84,47 @@ def correct(record: PredictionRecord) -> int | None:
     return int(record.label == record.true_label)
 
 
+def error(record: PredictionRecord) -> float | None:
+    """The served value minus the true one; None without feedback or a value."""
+    if record.true_label is None or record.value is None:
+        return None
+    try:
+        return record.value - float(record.true_label)
+    except ValueError:  # a class label: not a regression's outcome
+        return None
+
+
+def _squared(record: PredictionRecord) -> float | None:
+    e = error(record)
+    return None if e is None else e * e
+
+
+def _absolute(record: PredictionRecord) -> float | None:
+    e = error(record)
+    return None if e is None else abs(e)
+
+
+def lower_is_better(metric: str) -> bool:
+    """Errors (a regression's) are better lower; rates (a classifier's) higher."""
+    return metric in ERROR_METRICS
+
+
 def outcome_for(metric: str) -> Outcome:
-    """`accuracy`, or `precision:<label>` (correct among the predictions of that label)."""
+    """`accuracy`, or `precision:<label>` (correct among the predictions of that label);
+    for a regression `squared_error` or `absolute_error`."""
     if metric == "accuracy":
         return correct
+    if metric == "squared_error":
+        return _squared
+    if metric == "absolute_error":
+        return _absolute
     if metric.startswith("precision:") and metric.split(":", 1)[1]:
         label = metric.split(":", 1)[1]
         return lambda r: correct(r) if r.label == label else None
-    raise ValueError(f"unknown metric {metric!r}: accuracy or precision:<label>")
+    raise ValueError(
+        f"unknown metric {metric!r}: accuracy or precision:<label> (classification), "
+        "squared_error or absolute_error (regression)"
+    )
 
 
 # -- the group-sequential design ---------------------------------------------------------------
@@ -201,6 +248,14 @@ def fixed_sample_size(baseline: float, mde: float, alpha: float, power: float) -
     return math.ceil(z * z * variance / (mde * mde))
 
 
+def fixed_sample_size_errors(mde: float, cv: float, alpha: float, power: float) -> int:
+    """Per arm, for a two-sided fixed-sample test of two mean errors (normal approximation):
+    the control's mean error m, the experiment's (1 - mde) m, each with spread cv times it."""
+    variance = cv * cv * (1 + (1 - mde) ** 2)
+    z = _z(1 - alpha / 2) + _z(power)
+    return math.ceil(z * z * variance / (mde * mde))
+
+
 def _drift_for_power(fractions: Sequence[float], bounds: Sequence[float], power: float) -> float:
     """The mean of Z at full information that the design crosses the upper boundary with."""
     return _bisect(lambda d: crossing_probabilities(fractions, bounds, d)[0] - power, 0.0, 10.0)
@@ -218,10 +273,18 @@ class AbTestPlan(BaseModel):
     control_version: int
     experiment_version: int
     metric: str = "accuracy"
-    mde: float
+    mde: float = Field(
+        description="Rates: the difference in points (0.03 = 3 points); errors: the fraction "
+        "of the control's mean error (0.1 = 10% lower)."
+    )
     alpha: float
     power: float
-    baseline: float = Field(description="The control's expected rate the power assumes.")
+    baseline: float = Field(
+        description="The control's expected rate (errors: its mean error) the plan assumes."
+    )
+    cv: float | None = Field(
+        default=None, description="Errors: their spread (std / mean) the power assumes."
+    )
     fixed_n: int = Field(description="Per arm, for a single look at the end.")
     n_per_arm: int = Field(description="Maximum per arm under the sequential design.")
     looks: list[int] = Field(description="Outcomes per arm at each planned look.")
@@ -232,6 +295,10 @@ class AbTestPlan(BaseModel):
     @property
     def inflation(self) -> float:
         return self.n_per_arm / self.fixed_n
+
+    @property
+    def lower_is_better(self) -> bool:
+        return lower_is_better(self.metric)
 
 
 def plan_test(
@@ -246,15 +313,25 @@ def plan_test(
     look_every: int = DEFAULT_LOOK_EVERY,
     metric: str = "accuracy",
     started_by: str = "unknown",
+    cv: float | None = None,
 ) -> AbTestPlan:
     """The sequential design with the requested power at the MDE: the looks every `look_every`
     outcomes per arm up to the maximum sample size, and their boundaries."""
     if not 0 < mde < 1 or not 0 < alpha < 1 or not 0 < power < 1:
         raise ValueError("mde, alpha and power must each be between 0 and 1")
-    if not 0 < baseline < 1:
-        raise ValueError(f"the baseline rate must be between 0 and 1, got {baseline}")
     outcome_for(metric)  # fails early on an unknown metric
-    fixed = fixed_sample_size(baseline, mde, alpha, power)
+    if lower_is_better(metric):
+        if not baseline > 0:
+            raise ValueError(f"the baseline mean error must be above 0, got {baseline}")
+        cv = ERROR_METRICS[metric] if cv is None else cv
+        if not cv > 0:
+            raise ValueError(f"the errors' spread (cv) must be above 0, got {cv}")
+        fixed = fixed_sample_size_errors(mde, cv, alpha, power)
+    else:
+        if not 0 < baseline < 1:
+            raise ValueError(f"the baseline rate must be between 0 and 1, got {baseline}")
+        cv = None
+        fixed = fixed_sample_size(baseline, mde, alpha, power)
     n_max = fixed
     for _ in range(20):  # the number of looks depends on n_max, n_max on the looks
         looks = look_sizes(n_max, look_every)
@@ -282,6 +359,7 @@ def plan_test(
         looks=looks,
         bounds=[round(b, 6) for b in bounds],
         started_by=started_by,
+        cv=cv,
     )
 
 
@@ -293,9 +371,9 @@ class Look(BaseModel):
 
     index: int = Field(description="1-based look number.")
     n: int
-    control_rate: float
+    control_rate: float = Field(description="Mean outcome: a rate, or a mean error.")
     experiment_rate: float
-    difference: float
+    difference: float = Field(description="Experiment minus control (errors: below 0 is better).")
     standard_error: float
     z: float
     bound: float
@@ -304,18 +382,31 @@ class Look(BaseModel):
     decision: Decision
 
 
-def evaluate_look(plan: AbTestPlan, index: int, control: int, experiment: int) -> Look:
-    """Look `index` (0-based) given the successes among its first n outcomes per arm."""
+def evaluate_look(
+    plan: AbTestPlan,
+    index: int,
+    control: float,
+    experiment: float,
+    control_squares: float | None = None,
+    experiment_squares: float | None = None,
+) -> Look:
+    """Look `index` (0-based) given the sums of its first n outcomes per arm (the successes of
+    0/1 outcomes) and the sums of their squares (for 0/1 outcomes the sums themselves, so the
+    variance is p (1 - p))."""
     n = plan.looks[index]
     p1, p2 = control / n, experiment / n
+    v1 = (control if control_squares is None else control_squares) / n - p1 * p1
+    v2 = (experiment if experiment_squares is None else experiment_squares) / n - p2 * p2
     diff = p2 - p1
-    se = math.sqrt((p1 * (1 - p1) + p2 * (1 - p2)) / n)
+    se = math.sqrt(max(v1, 0.0) / n + max(v2, 0.0) / n)
     z = diff / se if se > 0 else 0.0
     c = plan.bounds[index]
+    # Z in the direction of "the canary is better": a lower mean error for errors.
+    better = -z if plan.lower_is_better else z
     decision: Decision = "continue"
-    if z >= c:
+    if better >= c:
         decision = "promote"
-    elif z <= -c or index == len(plan.looks) - 1:
+    elif better <= -c or index == len(plan.looks) - 1:
         decision = "rollback"
     return Look(
         index=index + 1,
@@ -332,15 +423,19 @@ def evaluate_look(plan: AbTestPlan, index: int, control: int, experiment: int) -
     )
 
 
-def decide(plan: AbTestPlan, control: Sequence[int], experiment: Sequence[int]) -> list[Look]:
+def decide(plan: AbTestPlan, control: Sequence[float], experiment: Sequence[float]) -> list[Look]:
     """Every planned look the outcomes (in time order) reach, up to the first that decides."""
     reached = min(len(control), len(experiment))
-    c, e = np.cumsum(control), np.cumsum(experiment)
+    c, e = np.cumsum(control, dtype=np.float64), np.cumsum(experiment, dtype=np.float64)
+    c2 = np.cumsum(np.square(control, dtype=np.float64))
+    e2 = np.cumsum(np.square(experiment, dtype=np.float64))
     looks: list[Look] = []
     for i, n in enumerate(plan.looks):
         if n > reached:
             break
-        look = evaluate_look(plan, i, int(c[n - 1]), int(e[n - 1]))
+        look = evaluate_look(
+            plan, i, float(c[n - 1]), float(e[n - 1]), float(c2[n - 1]), float(e2[n - 1])
+        )
         looks.append(look)
         if look.decision != "continue":
             break
@@ -351,8 +446,10 @@ def simulate(
     plan: AbTestPlan, control_rate: float, experiment_rate: float, *, runs: int, seed: int
 ) -> dict[str, float]:
     """Share of `runs` simulated tests ending in each decision (`worse`: rolled back by crossing
-    the lower boundary, a part of `rollback`), outcomes drawn from the given true rates and the
-    test checked at every planned look (vectorised over the runs)."""
+    the lower boundary, a part of `rollback`), 0/1 outcomes drawn from the given true rates and
+    the test checked at every planned look (vectorised over the runs)."""
+    if plan.lower_is_better:
+        raise ValueError("simulate draws 0/1 outcomes: a rate metric's plan, not an error's")
     rng = np.random.default_rng(seed)
     n = plan.n_per_arm
     c = np.cumsum(rng.random((runs, n)) < control_rate, axis=1)
@@ -379,7 +476,7 @@ class ArmCounts(BaseModel):
     variant: Variant
     version: int
     outcomes: int
-    successes: int
+    successes: int | float = Field(description="Sum of the outcomes (errors: the total error).")
 
     @property
     def rate(self) -> float | None:
@@ -406,11 +503,11 @@ class AbTestStatus(BaseModel):
 
 def arm_outcomes(
     records: Sequence[PredictionRecord], plan: AbTestPlan
-) -> tuple[list[int], list[int]]:
+) -> tuple[list[float], list[float]]:
     """Each arm's outcomes in time order: served predictions (never a shadow's) of its version,
     captured since the test started, that count for the metric."""
     outcome = outcome_for(plan.metric)
-    arms: dict[int, list[tuple[str, str, int]]] = {
+    arms: dict[int, list[tuple[str, str, float]]] = {
         plan.control_version: [],
         plan.experiment_version: [],
     }
@@ -426,9 +523,23 @@ def arm_outcomes(
     return control, experiment
 
 
+def _crossing(plan: AbTestPlan, look: Look, better: bool) -> str:
+    """The boundary crossed, in the metric's words: a rate's Z above, an error's below."""
+    above = better != plan.lower_is_better
+    sign = ">=" if above else "<="
+    bound = f"{look.bound:.2f}" if above else f"-{look.bound:.2f}"
+    what = f"mean {plan.metric} " if plan.lower_is_better else ""
+    return f"{what}difference {look.difference:+.4g}, Z {look.z:.2f} {sign} {bound}"
+
+
+def _total(values: Sequence[float]) -> int | float:
+    total = sum(values)
+    return round(total, 6) if isinstance(total, float) else total
+
+
 def window_outcomes(
     log: PredictionLog, plan: AbTestPlan, end: datetime | None = None
-) -> tuple[list[int], list[int], int]:
+) -> tuple[list[float], list[float], int]:
     """Each arm's outcomes in time order, from every served capture of its version since the
     test started (the same as `arm_outcomes`), and how many captures were read. The captures
     are read object by object as column blocks (`PredictionLog.columns`, as the monitor reads
@@ -442,7 +553,7 @@ def window_outcomes(
     outcome = outcome_for(plan.metric)
     labels = log.feedback(plan.model, since=plan.started_at)
     known = pa.array(list(labels), pa.string())
-    arms: dict[int, dict[str, tuple[datetime, int]]] = {
+    arms: dict[int, dict[str, tuple[datetime, float]]] = {
         plan.control_version: {},
         plan.experiment_version: {},
     }
@@ -458,7 +569,13 @@ def window_outcomes(
             ids = pc.filter(block.prediction_ids, has).to_pylist()
             predicted = pc.filter(block.labels, has).to_pylist()
             times = pc.filter(block.at, has).to_pylist()
-            for pid, label, at in zip(ids, predicted, times, strict=True):
+            # A regression's served values: its outcome is their error against the truth.
+            served = (
+                pc.filter(block.values, has).to_pylist()
+                if block.values is not None
+                else [None] * len(ids)
+            )
+            for pid, label, at, value in zip(ids, predicted, times, served, strict=True):
                 record = PredictionRecord(
                     prediction_id=pid,
                     model=plan.model,
@@ -467,6 +584,7 @@ def window_outcomes(
                     at=at.isoformat(),
                     features={},
                     label=label or "",
+                    value=value,
                     true_label=labels[pid],
                 )
                 value = outcome(record)
@@ -493,7 +611,7 @@ def status_of(plan: AbTestPlan, records: Sequence[PredictionRecord]) -> AbTestSt
     return _status(plan, *arm_outcomes(records, plan))
 
 
-def _status(plan: AbTestPlan, control: list[int], experiment: list[int]) -> AbTestStatus:
+def _status(plan: AbTestPlan, control: list[float], experiment: list[float]) -> AbTestStatus:
     looks = decide(plan, control, experiment)
     last = looks[-1] if looks else None
     if last is None:
@@ -502,13 +620,13 @@ def _status(plan: AbTestPlan, control: list[int], experiment: list[int]) -> AbTe
             f"experiment {len(experiment)}"
         )
     elif last.decision == "promote":
-        reason = f"canary better at look {last.index}: Z {last.z:.2f} >= {last.bound:.2f}"
-    elif last.decision == "rollback" and last.z <= -last.bound:
-        reason = f"canary worse at look {last.index}: Z {last.z:.2f} <= -{last.bound:.2f}"
+        reason = f"canary better at look {last.index}: {_crossing(plan, last, True)}"
+    elif last.decision == "rollback" and abs(last.z) >= last.bound:
+        reason = f"canary worse at look {last.index}: {_crossing(plan, last, False)}"
     elif last.decision == "rollback":
         reason = (
             f"canary not shown better at the planned {plan.n_per_arm} per arm "
-            f"(Z {last.z:.2f} < {last.bound:.2f})"
+            f"(|Z| {abs(last.z):.2f} < {last.bound:.2f})"
         )
     else:
         following = plan.looks[last.index] if last.index < len(plan.looks) else plan.n_per_arm
@@ -522,13 +640,13 @@ def _status(plan: AbTestPlan, control: list[int], experiment: list[int]) -> AbTe
             variant="control",
             version=plan.control_version,
             outcomes=len(control),
-            successes=sum(control),
+            successes=_total(control),
         ),
         experiment=ArmCounts(
             variant="experiment",
             version=plan.experiment_version,
             outcomes=len(experiment),
-            successes=sum(experiment),
+            successes=_total(experiment),
         ),
         looks=looks,
         decision=last.decision if last else "continue",
@@ -558,16 +676,19 @@ def start_abtest(
     backend: Backend,
     model: str,
     *,
-    mde: float = DEFAULT_MDE,
+    mde: float | None = None,
     alpha: float = DEFAULT_ALPHA,
     power: float = DEFAULT_POWER,
     look_every: int = DEFAULT_LOOK_EVERY,
-    metric: str = "accuracy",
+    metric: str | None = None,
     baseline: float | None = None,
+    cv: float | None = None,
     actor: str = "unknown",
 ) -> AbTestPlan:
-    """Plan and store a test of the canary against production. The baseline rate defaults to
-    production's recorded test metric (accuracy), else 0.5 (the largest variance)."""
+    """Plan and store a test of the canary against production. The metric defaults to
+    accuracy (a classifier) or squared_error (a regression, read from production's recorded
+    RMSE); the baseline to production's recorded figure (its accuracy, RMSE squared or MAE),
+    else 0.5 for a rate (the largest variance)."""
     production = backend.registry.alias(model, "production")
     canary = backend.registry.alias(model, "canary")
     if production is None or canary is None or canary.version == production.version:
@@ -576,27 +697,41 @@ def start_abtest(
             "(mlops promote N --to canary --weight 0.1)"
         )
     production_metrics = backend.registry.get(model, production.version).metrics
-    if "rmse" in production_metrics:
-        # The sequential test counts 0/1 outcomes; a regression's errors are not (yet) tested.
-        raise NoAbTest(
-            f"{model} is a regression model: A/B tests decide on 0/1 outcomes (accuracy, "
-            "precision) only; compare the canary with `mlops shadow` or the monitor's "
-            "FeedbackRMSE per stage instead"
+    regression = "rmse" in production_metrics
+    metric = metric or ("squared_error" if regression else "accuracy")
+    if regression != lower_is_better(metric):
+        wanted = (
+            "squared_error or absolute_error" if regression else "accuracy or precision:<label>"
         )
-    if baseline is None:
-        recorded = production_metrics.get(metric)
-        baseline = recorded if recorded is not None and 0 < recorded < 1 else 0.5
+        kind = "a regression" if regression else "a classification"
+        raise ValueError(f"metric {metric!r} does not fit {kind} model: use {wanted}")
+    if regression:
+        mde = DEFAULT_ERROR_MDE if mde is None else mde
+        if baseline is None:
+            error = {
+                "squared_error": production_metrics["rmse"] ** 2,
+                "absolute_error": production_metrics.get("mae", 0.0),
+            }[metric]
+            baseline = error if error > 0 else 1.0
+    else:
+        mde = DEFAULT_MDE if mde is None else mde
+        if baseline is None:
+            recorded = production_metrics.get(metric)
+            baseline = recorded if recorded is not None and 0 < recorded < 1 else 0.5
+        if baseline + mde >= 1:
+            baseline = min(baseline, 0.99 - mde)
     plan = plan_test(
         model,
         production.version,
         canary.version,
-        baseline=min(baseline, 0.99 - mde) if baseline + mde >= 1 else baseline,
+        baseline=baseline,
         mde=mde,
         alpha=alpha,
         power=power,
         look_every=look_every,
         metric=metric,
         started_by=actor,
+        cv=cv,
     )
     save_plan(backend.artifacts, plan)
     return plan

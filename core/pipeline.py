@@ -1003,25 +1003,20 @@ class PipelineSteps:
         compared: ProductionComparison | None,
     ) -> dict[str, Any]:
         """Training's assessment (lift bound, simple model, importance, ablation, tuning) plus
-        what needs the served ONNX models: slices, group fairness and staleness."""
+        what needs the served ONNX models: production's lead, slices, group fairness and
+        staleness. `probabilities` are the candidate's outputs (a regression's values)."""
         from mlops_template.training.assessment import bootstrap_lift, group_fairness, slice_metrics
 
         assessment = dict(manifest.assessment)
-        if schema.target.task == "regression":
-            # Bootstrap lift, slices and group fairness score class probabilities today.
-            assessment["skipped"] = sorted(
-                {*assessment.get("skipped", []), "production_lift", "slices", "fairness"}
-            )
-            assessment["skipped_reason"] = "classification-only checks; this model is regression"
-            assessment["staleness"] = self._staleness(model, holdout, schema, config)
-            return assessment
         y_true = frame[schema.target.name].tolist()
         alpha = config.gate.lift_alpha
         if compared is not None and compared.rows and alpha is not None:
             # How far production leads the candidate on the rows both were scored on, with its
-            # confidence bound: a lead within the noise of few rows is no regression.
+            # confidence bound: a lead within the noise of few rows is no regression. For RMSE
+            # the lead is the candidate's error minus production's (relative), so positive
+            # still means production is better.
             assessment["production"] = bootstrap_lift(
-                config.gate.metric_for("classification"),
+                config.gate.metric_for(schema.target.task),
                 compared.y_true,
                 compared.probabilities,
                 compared.candidate_probabilities,

@@ -58,11 +58,16 @@ def _print_plan(plan: AbTestPlan) -> None:
             plan.started_by,
         )
     )
+    effect = (
+        f"a {round(plan.mde * 100, 2)}% lower mean {plan.metric} (spread {plan.cv:.3f})"
+        if plan.lower_is_better
+        else f"{round(plan.mde * 100, 2)} points"
+    )
     console.print(
         markup(
-            "to detect {} points at alpha {} with power {} (baseline {:.3f}): {} outcomes per arm "
+            "to detect {} at alpha {} with power {} (baseline {:.4g}): {} outcomes per arm "
             "with one look, {} per arm with {} looks (x{:.3f})",
-            round(plan.mde * 100, 2),
+            effect,
             plan.alpha,
             plan.power,
             plan.baseline,
@@ -76,7 +81,14 @@ def _print_plan(plan: AbTestPlan) -> None:
 
 
 def status_table(status: AbTestStatus) -> Table:
-    table = Table("variant", "version", "outcomes", "successes", "rate")
+    errors = status.plan.lower_is_better
+    table = Table(
+        "variant",
+        "version",
+        "outcomes",
+        "total error" if errors else "successes",
+        markup("mean {}", status.plan.metric) if errors else "rate",
+    )
     for arm in (status.control, status.experiment):
         table.add_row(
             cell(arm.variant),
@@ -91,7 +103,13 @@ def status_table(status: AbTestStatus) -> Table:
 @abtest_app.command("start")
 def abtest_start(
     model: ModelOption = None,
-    mde: Annotated[float, typer.Option(help="Minimum detectable effect (0.03 = 3 points).")] = 0.03,
+    mde: Annotated[
+        float | None,
+        typer.Option(
+            help="Minimum detectable effect: a rate's points (0.03 = 3 points, the default), or "
+            "a fraction of the mean error (0.1 = 10% lower, the default for a regression)."
+        ),
+    ] = None,
     alpha: Annotated[float, typer.Option(help="Two-sided significance level.")] = 0.05,
     power: Annotated[
         float,
@@ -103,11 +121,26 @@ def abtest_start(
         int, typer.Option(min=10, help="Outcomes per arm between planned looks.")
     ] = 500,
     metric: Annotated[
-        str, typer.Option(help="accuracy, or precision:<label> (correct among that label's).")
-    ] = "accuracy",
+        str | None,
+        typer.Option(
+            help="accuracy (the default), or precision:<label> (correct among that label's); "
+            "a regression: squared_error (the default) or absolute_error, per request from "
+            "feedback, lower is better."
+        ),
+    ] = None,
     baseline: Annotated[
         float | None,
-        typer.Option(help="Control's expected rate (default: production's recorded metric)."),
+        typer.Option(
+            help="Control's expected rate, or mean error (default: production's recorded "
+            "metric: accuracy, RMSE squared, MAE)."
+        ),
+    ] = None,
+    cv: Annotated[
+        float | None,
+        typer.Option(
+            help="Errors: their spread (std / mean) the power assumes (default: that of normal "
+            "errors, 1.414 squared, 0.756 absolute). Heavier tails need a larger one."
+        ),
     ] = None,
 ) -> None:
     """Start an A/B test of the canary against production (needs a canary alias): plan the
@@ -125,6 +158,7 @@ def abtest_start(
             look_every=look_every,
             metric=metric,
             baseline=baseline,
+            cv=cv,
             actor=actor(),
         )
     except ValueError as exc:

@@ -19,21 +19,69 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlops_template.training.config import ModelConfig, TrainingConfig
-from mlops_template.training.evaluate import classification_metrics
+from mlops_template.training.evaluate import METRICS, classification_metrics, regression_metrics
 from mlops_template.training.schema import DatasetSchema, TargetSchema
 
 if TYPE_CHECKING:
     import pandas as pd
     from sklearn.pipeline import Pipeline
 
-# The simple model each task is compared with (keyed by task: regression adds its own).
-SIMPLE_MODELS: dict[str, str] = {"classification": "logistic_regression"}
+# The simple model each task is compared with: logistic regression, or a ridge regression
+# (`linear_regression`), in the same preprocessing pipeline as the candidate.
+SIMPLE_MODELS: dict[str, str] = {
+    "classification": "logistic_regression",
+    "regression": "linear_regression",
+}
+
+
+def gain(metric: str, value: Any, reference: Any) -> Any:
+    """How much better `value` is than `reference` in the gate's units (`gate.improvement`,
+    elementwise): positive when better whatever the metric's direction, relative to the
+    reference for metrics in the target's units (RMSE, MAE)."""
+    spec = METRICS[metric]
+    value, reference = np.asarray(value, dtype=np.float64), np.asarray(reference, dtype=np.float64)
+    diff = value - reference if spec.higher_is_better else reference - value
+    if spec.scale_free:
+        return diff
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return diff / np.abs(reference)
+
+
+def outputs_of(estimator: Any, x: Any, target: TargetSchema) -> np.ndarray:
+    """What the task's metrics take from a fitted model: values, or class probabilities."""
+    if target.task == "regression":
+        return np.asarray(estimator.predict(x), dtype=np.float64).reshape(-1)
+    return estimator.predict_proba(x)
+
+
+def _regression_rounds(metric: str, y: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """A regression metric of each row of `predicted` (rounds x rows) against `y` (same shape):
+    the bootstrap's rounds at once."""
+    errors = predicted - y
+    if metric == "rmse":
+        return np.sqrt(np.mean(errors**2, axis=1))
+    if metric == "mae":
+        return np.mean(np.abs(errors), axis=1)
+    if metric == "mape":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.abs(errors / y)
+        return np.where(np.all(y != 0, axis=1), np.mean(ratio, axis=1), np.nan)
+    if metric == "r2":
+        total = np.sum((y - y.mean(axis=1, keepdims=True)) ** 2, axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(total > 0, 1.0 - np.sum(errors**2, axis=1) / total, 0.0)
+    raise ValueError(f"{metric!r} is not a regression metric")
 
 
 def metric_value(
-    metric: str, y_true: Sequence[str], probabilities: np.ndarray, target: TargetSchema
+    metric: str, y_true: Sequence[Any], probabilities: np.ndarray, target: TargetSchema
 ) -> float | None:
-    """One metric (None where it is undefined, e.g. ROC AUC on rows of one class)."""
+    """One metric of a model's outputs (class probabilities, or a regression's values); None
+    where it is undefined (ROC AUC on rows of one class, MAPE where a true value is 0)."""
+    if target.task == "regression":
+        if not len(y_true):
+            return None
+        return regression_metrics(y_true, probabilities).get(metric)
     present = set(y_true)
     if metric == "roc_auc" and len(present) < 2:
         return None
@@ -62,7 +110,7 @@ def _binary_auc(positive: np.ndarray, scores: np.ndarray) -> np.ndarray:
 
 def bootstrap_lift(
     metric: str,
-    y_true: Sequence[str],
+    y_true: Sequence[Any],
     candidate: np.ndarray,
     baseline: np.ndarray,
     target: TargetSchema,
@@ -70,15 +118,24 @@ def bootstrap_lift(
     rounds: int,
     alpha: float,
     seed: int,
-    higher_is_better: bool = True,
 ) -> dict[str, Any]:
-    """The candidate's lift over the baseline on the held-out rows with a one-sided (1 - alpha)
-    lower bound: the same resampled rows score both models in each round (paired bootstrap)."""
-    y = np.asarray(y_true, dtype=object)
+    """How much better `candidate` scores than `baseline` on the held-out rows (in the gate's
+    units, `gain`: positive is better whichever way the metric points, so for RMSE it is the
+    baseline's error minus the candidate's, relative to the baseline's), with a one-sided
+    (1 - alpha) lower bound: the same resampled rows score both models in each round (paired
+    bootstrap)."""
+    regression = target.task == "regression"
+    y = np.asarray(y_true, dtype=np.float64 if regression else object)
     rng = np.random.default_rng(seed)
     index = rng.integers(0, len(y), size=(rounds, len(y)))
-    sign = 1.0 if higher_is_better else -1.0
-    if metric == "roc_auc" and len(target.classes) == 2 and target.positive_class is not None:
+    if regression:
+        yy = y[index]
+        diffs = gain(
+            metric,
+            _regression_rounds(metric, yy, np.asarray(candidate, dtype=np.float64)[index]),
+            _regression_rounds(metric, yy, np.asarray(baseline, dtype=np.float64)[index]),
+        )
+    elif metric == "roc_auc" and len(target.classes) == 2 and target.positive_class is not None:
         pos = target.classes.index(target.positive_class)
         positive = (y == target.positive_class)[index]
         diffs = _binary_auc(positive, candidate[:, pos][index]) - _binary_auc(
@@ -93,11 +150,10 @@ def bootstrap_lift(
                 for p in (candidate, baseline)
             ]
             if None not in got:
-                diffs[r] = got[0] - got[1]  # type: ignore[operator]
-    diffs = sign * diffs
+                diffs[r] = gain(metric, got[0], got[1])
     cand = metric_value(metric, y.tolist(), candidate, target)
     base = metric_value(metric, y.tolist(), baseline, target)
-    point = sign * (cand - base) if cand is not None and base is not None else float("nan")
+    point = float(gain(metric, cand, base)) if cand is not None and base is not None else np.nan
     finite = diffs[np.isfinite(diffs)]
     lower = float(np.quantile(finite, alpha)) if len(finite) else float("nan")
     return {
@@ -111,9 +167,13 @@ def bootstrap_lift(
 
 
 def _scorer(metric: str, target: TargetSchema) -> Callable[[Any, Any, Any], float]:
+    """A scikit-learn scorer (greater is better, as permutation importance and the searches
+    assume): a lower-is-better metric such as RMSE is negated."""
+    sign = 1.0 if METRICS[metric].higher_is_better else -1.0
+
     def score(estimator: Any, x: Any, y: Any) -> float:
-        value = metric_value(metric, list(y), estimator.predict_proba(x), target)
-        return float("nan") if value is None else value
+        value = metric_value(metric, list(y), outputs_of(estimator, x, target), target)
+        return float("nan") if value is None else sign * value
 
     return score
 
@@ -123,10 +183,11 @@ def onnx_size_and_latency(
 ) -> dict[str, float]:
     """The exported model's size and its onnxruntime scoring time per row (best of 3 batches)."""
     from mlops_template.training.export import export_onnx
-    from mlops_template.training.onnx_model import OnnxClassifier
+    from mlops_template.training.onnx_model import OnnxClassifier, OnnxRegressor
 
     onnx_bytes = onnx_bytes or export_onnx(pipeline, schema)
-    model = OnnxClassifier(onnx_bytes, schema, threads=1)
+    kind = OnnxRegressor if schema.target.task == "regression" else OnnxClassifier
+    model = kind(onnx_bytes, schema, threads=1)
     columns = model.columns_from_frame(frame)
     best = float("inf")
     for _ in range(3):
@@ -149,23 +210,30 @@ def simple_model_comparison(
     train_x: pd.DataFrame,
     train_y: pd.Series,
     test_x: pd.DataFrame,
-    test_y: Sequence[str],
+    test_y: Sequence[Any],
     candidate: dict[str, Any],
-    task: str = "classification",
 ) -> dict[str, Any]:
     """The simple model for the task on the same split: metric, size and latency beside the
-    candidate's, and the candidate's lead (positive: the candidate is worth its complexity)."""
+    candidate's, and the candidate's lead in the gate's units (`gain`; positive: the candidate
+    is worth its complexity)."""
     from mlops_template.training.features import build_pipeline
 
+    task = schema.target.task
     algorithm = SIMPLE_MODELS[task]
     simple = build_pipeline(
         schema, ModelConfig.model_validate({"algorithm": algorithm}), config.seed
     )
     simple.fit(train_x, train_y)
-    metric = config.gate.metric_for("classification")
-    value = metric_value(metric, list(test_y), simple.predict_proba(test_x), schema.target)
+    metric = config.gate.metric_for(task)
+    value = metric_value(
+        metric, list(test_y), outputs_of(simple, test_x, schema.target), schema.target
+    )
     cost = onnx_size_and_latency(simple, schema, test_x)
-    lead = candidate["metric"] - value if value is not None else float("nan")
+    lead = (
+        float(gain(metric, candidate["metric"], value))
+        if value is not None and candidate["metric"] is not None
+        else float("nan")
+    )
     return {
         "algorithm": algorithm,
         "metric": metric,
@@ -184,15 +252,16 @@ def permutation_importances(
     pipeline: Pipeline,
     schema: DatasetSchema,
     test_x: pd.DataFrame,
-    test_y: Sequence[str],
+    test_y: Sequence[Any],
     metric: str,
     *,
     max_rows: int,
     seed: int,
     repeats: int = 5,
 ) -> dict[str, Any]:
-    """Mean drop in the metric when a feature's held-out values are shuffled (seeded, at most
-    `max_rows` rows). Features at or below zero add nothing the model can use."""
+    """Mean loss in the metric when a feature's held-out values are shuffled (seeded, at most
+    `max_rows` rows; for RMSE the rise in error). Features at or below zero add nothing the
+    model can use."""
     from sklearn.inspection import permutation_importance
     from threadpoolctl import threadpool_limits
 
@@ -230,7 +299,7 @@ def ablation(
     train_x: pd.DataFrame,
     train_y: pd.Series,
     test_x: pd.DataFrame,
-    test_y: Sequence[str],
+    test_y: Sequence[Any],
     candidate: dict[str, Any],
     groups: dict[str, list[str]],
 ) -> dict[str, Any]:
@@ -245,9 +314,9 @@ def ablation(
         model.fit(train_x[smaller.feature_names], train_y)
         test = test_x[smaller.feature_names]
         value = metric_value(
-            config.gate.metric_for("classification"),
+            config.gate.metric_for(schema.target.task),
             list(test_y),
-            model.predict_proba(test),
+            outputs_of(model, test, schema.target),
             schema.target,
         )
         results[name] = {
@@ -282,7 +351,7 @@ def _slices(frame: pd.DataFrame, schema: DatasetSchema, columns: Sequence[str], 
 
 def slice_metrics(
     frame: pd.DataFrame,
-    y_true: Sequence[str],
+    y_true: Sequence[Any],
     candidate: np.ndarray,
     schema: DatasetSchema,
     config: TrainingConfig,
@@ -290,9 +359,9 @@ def slice_metrics(
     production: np.ndarray | None = None,
     compared: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
-    """The gate metric per slice. Where production was scored (`production`: its probabilities
-    on the rows `compared` marks), both models on the slice's compared rows too."""
-    metric = config.gate.metric_for("classification")
+    """The gate metric per slice. Where production was scored (`production`: its outputs on the
+    rows `compared` marks), both models on the slice's compared rows too."""
+    metric = config.gate.metric_for(schema.target.task)
     y = np.asarray(list(y_true), dtype=object)
     out = []
     for column, value, mask in _slices(
@@ -327,6 +396,40 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(float(value), 6)
 
 
+def _groups(frame: pd.DataFrame, column: str) -> pd.Series:
+    return frame[column].astype(object).where(frame[column].notna(), "(missing)").astype(str)
+
+
+def _regression_groups(
+    frame: pd.DataFrame, y_true: Sequence[Any], predicted: np.ndarray, sensitive: Sequence[str]
+) -> dict[str, Any]:
+    from fairlearn.metrics import MetricFrame
+    from sklearn.metrics import mean_absolute_error, root_mean_squared_error
+
+    y = np.asarray(list(y_true), dtype=np.float64)
+    p = np.asarray(predicted, dtype=np.float64).reshape(-1)
+    out: dict[str, Any] = {}
+    for column in sensitive:
+        if column not in frame.columns:
+            continue
+        by_group = MetricFrame(
+            metrics={"rmse": root_mean_squared_error, "mae": mean_absolute_error},
+            y_true=y,
+            y_pred=p,
+            sensitive_features=_groups(frame, column),
+        )
+        gaps = by_group.difference()
+        out[column] = {
+            "by_group": {
+                str(g): {k: round(float(v), 6) for k, v in row.items()}
+                for g, row in by_group.by_group.to_dict(orient="index").items()
+            },
+            "rmse_difference": round(float(gaps["rmse"]), 6),
+            "mae_difference": round(float(gaps["mae"]), 6),
+        }
+    return out
+
+
 def group_fairness(
     frame: pd.DataFrame,
     y_true: Sequence[str],
@@ -335,7 +438,8 @@ def group_fairness(
     sensitive: Sequence[str],
 ) -> dict[str, Any]:
     """fairlearn's group metrics over each sensitive column (binary targets: the positive class
-    is what parity and equalized odds are about)."""
+    is what parity and equalized odds are about; regression: RMSE and MAE per group and the gap
+    between the best and the worst group)."""
     from fairlearn.metrics import (
         MetricFrame,
         demographic_parity_difference,
@@ -345,6 +449,8 @@ def group_fairness(
     from sklearn.metrics import accuracy_score
 
     target = schema.target
+    if target.task == "regression":
+        return _regression_groups(frame, y_true, candidate, sensitive)
     if len(target.classes) != 2 or target.positive_class is None:
         return {}
     classes = np.asarray(target.classes, dtype=object)

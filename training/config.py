@@ -127,10 +127,14 @@ class GateConfig(_Strict):
         default=30, ge=1, description="Slices with fewer held-out rows are reported, not gated."
     )
     slice_floor: float | None = Field(
-        default=None, description="The metric every gated slice must reach."
+        default=None,
+        description="The metric every gated slice must reach (for RMSE/MAE: stay under).",
     )
     slice_max_regression: float | None = Field(
-        default=0.05, ge=0, description="How far a gated slice may trail production's."
+        default=0.05,
+        ge=0,
+        description="How far a gated slice may trail production's (for RMSE/MAE a fraction "
+        "of production's value).",
     )
     max_equalized_odds_difference: float | None = Field(default=None, ge=0, le=1)
     max_demographic_parity_difference: float | None = Field(default=None, ge=0, le=1)

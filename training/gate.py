@@ -185,10 +185,12 @@ def check_importance(config: GateConfig, importance: dict[str, Any] | None) -> l
 def check_slices(
     config: GateConfig, slices: list[dict[str, Any]] | None, metric: str | None = None
 ) -> list[str]:
-    """A slice with enough rows must reach the floor and must not regress on production (on
-    the slice's rows that production never trained on). A metric undefined on a slice (None:
-    ROC AUC of one class) is reported, not gated; NaN refuses."""
+    """A slice with enough rows must reach the floor (for a lower-is-better metric such as RMSE:
+    stay under it) and must not regress on production (on the slice's rows that production
+    never trained on; by `improvement`, so relative for RMSE). A metric undefined on a slice
+    (None: ROC AUC of one class) is reported, not gated; NaN refuses."""
     metric = _metric(config, metric)
+    higher = METRICS[metric].higher_is_better
     reasons: list[str] = []
     for s in slices or []:
         name = f"slice {s['column']}={s['value']}"
@@ -199,17 +201,20 @@ def check_slices(
             floor is not None
             and gated
             and value is not None
-            and not (_finite(value) and value >= floor)
+            and not (_finite(value) and (value >= floor if higher else value <= floor))
         ):
-            reasons.append(f"{name} ({s['rows']} rows): {metric} {value} under the floor {floor}")
+            side = "under" if higher else "over"
+            reasons.append(f"{name} ({s['rows']} rows): {metric} {value} {side} the floor {floor}")
         limit, prod = config.slice_max_regression, s.get("production")
         if limit is None or prod is None or s.get("compared_rows", 0) < config.slice_min_rows:
             continue
         ours = s.get("candidate_on_compared")
-        if ours is not None and not (_finite(ours) and _finite(prod) and prod - ours <= limit):
+        if ours is not None and not (
+            _finite(ours) and _finite(prod) and -improvement(metric, ours, prod) <= limit
+        ):
             reasons.append(
                 f"{name} ({s['compared_rows']} rows): {metric} {ours} trails "
-                f"production's {prod} by more than {limit}"
+                f"production's {prod} by more than {limit}{_unit(metric)}"
             )
     return reasons
 
@@ -222,7 +227,9 @@ def check_fairness(config: GateConfig, fairness: dict[str, Any] | None) -> list[
     }
     for column, measured in (fairness or {}).items():
         for name, limit in limits.items():
-            if limit is None:
+            # Parity and equalized odds are about a positive class: a regression's groups
+            # report their RMSE and MAE instead (slices gate those).
+            if limit is None or "rmse_difference" in measured:
                 continue
             value = measured.get(name)
             if not (_finite(value) and value <= limit):

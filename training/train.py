@@ -138,27 +138,40 @@ def config_sha256(config: TrainingConfig) -> str:
     return sha256(json.dumps(config.model_dump(mode="json"), sort_keys=True).encode())
 
 
+def no_skill_outputs(
+    metric: str, schema: DatasetSchema, train_targets: list[Any], rows: int
+) -> np.ndarray:
+    """What the no-skill baseline answers for `rows` rows: the training class frequencies, or
+    the training mean (the median for MAE, which it minimises) for a regression."""
+    import numpy as np
+
+    if schema.target.task == "regression":
+        values = np.asarray(train_targets, dtype=np.float64)
+        constant = np.median(values) if metric == "mae" else values.mean()
+        return np.full(rows, constant)
+    labels = [str(v) for v in train_targets]
+    prior = np.array([labels.count(c) / len(labels) for c in schema.target.classes])
+    return np.tile(prior, (rows, 1))
+
+
 def assess_lift(
     config: TrainingConfig,
     schema: DatasetSchema,
-    test_y: list[str],
-    probabilities: np.ndarray,
-    train_labels: list[str],
+    test_y: list[Any],
+    outputs: np.ndarray,
+    train_targets: list[Any],
 ) -> dict[str, Any] | None:
-    """The lift over the no-skill baseline (the training class prior) with its lower bound."""
-    import numpy as np
-
+    """The lift over the no-skill baseline with its lower bound (paired bootstrap)."""
     from mlops_template.training.assessment import bootstrap_lift
 
     if config.gate.lift_alpha is None:
         return None
-    classes = schema.target.classes
-    prior = np.array([train_labels.count(c) / len(train_labels) for c in classes])
+    metric = config.gate.metric_for(schema.target.task)
     return bootstrap_lift(
-        config.gate.metric_for("classification"),
+        metric,
         test_y,
-        probabilities,
-        np.tile(prior, (len(test_y), 1)),
+        outputs,
+        no_skill_outputs(metric, schema, train_targets, len(test_y)),
         schema.target,
         rounds=config.gate.bootstrap_rounds,
         alpha=config.gate.lift_alpha,
@@ -174,22 +187,26 @@ def assess(
     train_x: pd.DataFrame,
     train_y: pd.Series,
     test_frame: pd.DataFrame,
-    probabilities: np.ndarray,
-    train_labels: list[str],
+    outputs: np.ndarray,
+    train_targets: list[Any],
 ) -> dict[str, Any]:
-    """What the gate weighs beyond the metric (see `training.assessment`)."""
+    """What the gate weighs beyond the metric (see `training.assessment`), for either task:
+    `outputs` are the candidate's class probabilities or values on the held-out rows."""
 
     from mlops_template.training import assessment as a
 
-    target, metric = schema.target, config.gate.metric_for("classification")
+    target, metric = schema.target, config.gate.metric_for(schema.target.task)
     test_x = model_inputs(test_frame, schema)
-    test_y = test_frame[target.name].astype(str).tolist()
+    if target.task == "regression":
+        test_y = test_frame[target.name].astype(float).tolist()
+    else:
+        test_y = test_frame[target.name].astype(str).tolist()
     out: dict[str, Any] = {}
-    lift = assess_lift(config, schema, test_y, probabilities, train_labels)
+    lift = assess_lift(config, schema, test_y, outputs, train_targets)
     if lift is not None:
         out["lift"] = lift
     candidate = {
-        "metric": a.metric_value(metric, test_y, probabilities, target),
+        "metric": a.metric_value(metric, test_y, outputs, target),
         **a.onnx_size_and_latency(pipeline, schema, test_x, onnx_bytes),
     }
     out["simple_model"] = a.simple_model_comparison(
@@ -269,7 +286,7 @@ def train(
     if not regression and encodes_labels(pipeline):
         fit_y = train_y.map(schema.target.classes.index)
     tuning: dict[str, Any] = {}
-    if config.tuning.search_space and not regression:
+    if config.tuning.search_space:
         with _timed(timings, "tune"):
             pipeline, tuning = tune(pipeline, config, train_x, fit_y, schema.target)
         # The chosen parameters become the run's config: what the version records and reproduces.
@@ -278,9 +295,6 @@ def train(
         )
         float32_thresholds(pipeline)
     else:
-        if config.tuning.search_space:
-            # The search scores with the classification metrics (training.assessment._scorer).
-            tuning = {"skipped": "tuning searches classification models only; fitted as given"}
         with _timed(timings, "fit"):
             pipeline.fit(train_x, fit_y)
             float32_thresholds(pipeline)
@@ -322,25 +336,18 @@ def train(
             predicted = pipeline.predict(train_x)
             rng = np.random.default_rng(config.seed)
             profile.predictions = numeric_profile("prediction", predicted, config.drift, rng)
-    if regression:
-        # Lift, simple model, importance and ablation score class probabilities today.
-        assessment: dict[str, Any] = {
-            "skipped": ["lift", "simple_model", "importance", "ablation"],
-            "skipped_reason": "classification-only checks; this model is regression",
-        }
-    else:
-        with _timed(timings, "assess"):
-            assessment = assess(
-                pipeline,
-                onnx_bytes,
-                schema,
-                config,
-                train_x,
-                fit_y,  # encoded for libraries that take class indices (XGBoost)
-                test_frame,
-                outputs,
-                train_frame[target].astype(str).tolist(),
-            )
+    with _timed(timings, "assess"):
+        assessment = assess(
+            pipeline,
+            onnx_bytes,
+            schema,
+            config,
+            train_x,
+            fit_y,  # encoded for libraries that take class indices (XGBoost)
+            test_frame,
+            outputs,
+            train_frame[target].tolist(),
+        )
     if tuning:
         assessment["tuning"] = tuning
     manifest = RunManifest(

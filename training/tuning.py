@@ -35,7 +35,7 @@ def tune(
     common: dict[str, Any] = {
         "factor": tuning.factor,
         "cv": tuning.cv,
-        "scoring": _scorer(config.gate.metric_for("classification"), target),
+        "scoring": _scorer(config.gate.metric_for(target.task), target),
         "refit": True,
         "n_jobs": 1,
         "error_score": "raise",
@@ -61,7 +61,7 @@ def tune(
         "best_cv_score": round(float(search.best_score_), 6),
         "candidates": int(search.n_candidates_[0]),
         "iterations": int(search.n_iterations_),
-        "metric": config.gate.metric_for("classification"),
+        "metric": config.gate.metric_for(target.task),
     }
 
 

@@ -1,12 +1,16 @@
 """A regression model through the pipeline, the API, feedback and the monitor (local backend):
-`value` per record, numeric truth in feedback, live RMSE/MAE and the predictions' drift."""
+`value` per record, numeric truth in feedback, live RMSE/MAE and the predictions' drift, and an
+A/B test of a canary decided on the mean error per request."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from mlops_template.core.abtest import abtest_key
 from mlops_template.core.monitoring import run_monitor
 from mlops_template.core.pipeline import LocalPipeline, PipelineSteps
 from mlops_template.core.serving.app import create_app
@@ -94,10 +98,9 @@ def test_batch_scoring_writes_the_values_predict_answers(served, run, tmp_path):
     np.testing.assert_allclose(scored["value"], [p["value"] for p in answer["predictions"]])
 
 
-def test_an_abtest_on_a_regression_model_is_refused_with_the_reason(served, backend):
-    from mlops_template.core.abtest import NoAbTest, start_abtest
-
-    # A second version to put in canary, whatever it scores against v1.
+@pytest.fixture
+def canary(served, backend):
+    """Production v1 and a second version of the regression in canary."""
     PipelineSteps(backend).save_config(
         TrainingConfig(
             model_name=MODEL,
@@ -107,7 +110,105 @@ def test_an_abtest_on_a_regression_model_is_refused_with_the_reason(served, back
     )
     backend.data.put("incoming/d2.csv", to_csv_bytes(diabetes_frame().head(400)))
     second = LocalPipeline(backend).run(MODEL, "incoming/d2.csv")
-    assert second.version is not None, second
-    backend.registry.promote(MODEL, second.version, "canary", actor="test", weight=0.1)
-    with pytest.raises(NoAbTest, match="regression model"):
-        start_abtest(backend, MODEL)
+    assert second.version == 2, second
+    backend.registry.promote(MODEL, 2, "canary", actor="test", weight=0.5)
+    return backend
+
+
+def _capture_errors(backend, version: int, stage: str, errors: np.ndarray, prefix: str) -> None:
+    """Served values with their true numbers from feedback, `errors` apart, in time order
+    (a microsecond apart, from the test's start: all within its window by the time it is read)."""
+    from datetime import datetime, timedelta
+
+    from mlops_template.core.records import PredictionRecord
+
+    started = datetime.fromisoformat(
+        json.loads(backend.artifacts.get(abtest_key(MODEL)))["started_at"]
+    )
+    records = [
+        PredictionRecord(
+            prediction_id=f"{prefix}{i:04d}",
+            model=MODEL,
+            version=version,
+            stage=stage,
+            at=(started + timedelta(microseconds=i + 1)).isoformat(),
+            features={},
+            value=150.0 + e,
+        )
+        for i, e in enumerate(errors)
+    ]
+    backend.predictions.record(records)
+    for record in records:
+        backend.predictions.add_feedback(record.prediction_id, "150.0", model=MODEL)
+
+
+def test_an_abtest_of_a_regression_decides_on_the_mean_squared_error(canary, run):
+    started = run("abtest", "start", "--model", MODEL, "--mde", "0.3", "--look-every", "100")
+    assert started.exit_code == 0, started.output
+    plan = json.loads(canary.artifacts.get(abtest_key(MODEL)))
+    assert plan["metric"] == "squared_error" and plan["cv"] == pytest.approx(np.sqrt(2))
+    # Production's recorded RMSE squared is the control's expected mean squared error.
+    production = canary.registry.get(MODEL, 1)
+    assert plan["baseline"] == pytest.approx(production.metrics["rmse"] ** 2)
+    # Per arm for one look: z^2 cv^2 (1 + (1 - mde)^2) / mde^2 at alpha 0.05, power 0.9.
+    z = 1.959964 + 1.281552
+    assert plan["fixed_n"] == int(np.ceil(z * z * 2 * (1 + 0.7**2) / 0.3**2))
+
+    rng = np.random.default_rng(0)
+    control, experiment = rng.normal(0, 10, 400), rng.normal(0, 7, 400)  # MSE 100 vs 49
+    _capture_errors(canary, 1, "production", control, "c")
+    _capture_errors(canary, 2, "canary", experiment, "e")
+    shown = run("abtest", "status", "--model", MODEL, "--json")
+    assert shown.exit_code == 0, shown.output
+    status = json.loads(shown.output)
+    assert status["decision"] == "promote"
+    look = status["looks"][-1]
+    n = look["n"]
+    mse_c, mse_e = np.mean(control[:n] ** 2), np.mean(experiment[:n] ** 2)
+    assert look["control_rate"] == pytest.approx(mse_c)
+    assert look["difference"] == pytest.approx(mse_e - mse_c)
+    se = np.sqrt(np.var(control[:n] ** 2) / n + np.var(experiment[:n] ** 2) / n)
+    assert look["standard_error"] == pytest.approx(se)
+    # Lower is better: the canary's error is lower by more than the band around the difference.
+    assert look["ci_high"] < 0 and look["z"] <= -look["bound"]
+    text = run("abtest", "status", "--model", MODEL).output
+    assert "mean squared_error" in text and "decision: promote" in text
+
+    decided = run("abtest", "decide", "--model", MODEL, "--apply")
+    assert decided.exit_code == 0, decided.output
+    assert canary.registry.aliases(MODEL)["production"].version == 2
+
+
+def test_a_regression_canary_with_larger_absolute_errors_is_rolled_back(canary, run):
+    assert (
+        run(
+            "abtest",
+            "start",
+            "--model",
+            MODEL,
+            "--metric",
+            "absolute_error",
+            "--mde",
+            "0.3",
+            "--look-every",
+            "100",
+        ).exit_code
+        == 0
+    )
+    rng = np.random.default_rng(1)
+    control, experiment = rng.normal(0, 7, 400), rng.normal(0, 10, 400)
+    _capture_errors(canary, 1, "production", control, "c")
+    _capture_errors(canary, 2, "canary", experiment, "e")
+    decided = run("abtest", "decide", "--model", MODEL, "--apply")
+    assert decided.exit_code == 0, decided.output
+    assert "canary worse" in decided.output and "canary v2 retired" in decided.output
+    status_reason = canary.registry.history(MODEL, "canary")[-1].reason
+    assert "mean absolute_error difference +" in status_reason
+    aliases = canary.registry.aliases(MODEL)
+    assert aliases["production"].version == 1 and aliases["canary"].version == 1
+
+
+def test_a_rate_metric_on_a_regression_is_refused_with_the_metrics_that_fit(canary, run):
+    refused = run("abtest", "start", "--model", MODEL, "--metric", "accuracy")
+    assert refused.exit_code == 2
+    assert "squared_error or absolute_error" in refused.output

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TRAINING_UNIT_TESTS = (
     "tests/unit/test_gate.py",
     "tests/unit/test_model_tests.py",
+    "tests/unit/test_regression_assessment.py",
     "tests/unit/test_training.py",
     "tests/unit/test_schema.py",
     "tests/unit/test_validation.py",

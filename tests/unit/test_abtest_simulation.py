@@ -108,3 +108,40 @@ def test_decide_stops_at_the_first_look_that_crosses(plans):
     assert [look.decision for look in looks] == ["promote"] and looks[0].n == 500
     assert looks[0].ci_low > 0
     assert decide(plan, control[:499], experiment) == []  # no look reached yet
+
+
+# -- a regression: each outcome is a request's squared error, lower is better ---------------
+
+
+def _error_decisions(plan, control_sd: float, experiment_sd: float, *, runs: int, seed: int):
+    """The decisions of `runs` tests on normal errors of the given spreads, through `decide`
+    (the procedure the CLI and the monitor run), each arm's squared errors in time order."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    decisions = []
+    for _ in range(runs):
+        control = rng.normal(0, control_sd, plan.n_per_arm) ** 2
+        experiment = rng.normal(0, experiment_sd, plan.n_per_arm) ** 2
+        decisions.append(decide(plan, control.tolist(), experiment.tolist())[-1].decision)
+    return {d: decisions.count(d) / runs for d in ("promote", "rollback", "continue")}
+
+
+def test_a_regression_canary_with_lower_error_is_promoted_and_an_equal_one_rarely(figure):
+    plan = plan_test(
+        "m", 1, 2, baseline=100.0, mde=0.3, alpha=0.05, power=0.9, look_every=100,
+        metric="squared_error",
+    )  # fmt: skip
+    better = _error_decisions(plan, 10.0, 10.0 * 0.7**0.5, runs=400, seed=21)  # MSE 70 vs 100
+    equal = _error_decisions(plan, 10.0, 10.0, runs=400, seed=22)
+    worse = _error_decisions(plan, 10.0 * 0.7**0.5, 10.0, runs=400, seed=23)
+    figure(
+        "abtest regression canary 30% lower mean squared error",
+        "promoted in {:.1%} of 400 tests (power-0.9 plan, {} per arm, {} looks); equal errors "
+        "wrongly promoted in {:.1%}; 30% higher error promoted in {:.1%}".format(
+            better["promote"], plan.n_per_arm, len(plan.looks), equal["promote"], worse["promote"]
+        ),
+    )
+    assert better["promote"] >= 0.85  # the stated power 0.9, with 400 runs' spread
+    assert equal["promote"] <= 0.05
+    assert worse["promote"] == 0 and worse["rollback"] == 1.0
