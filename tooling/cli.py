@@ -1461,13 +1461,17 @@ def bench(
         list[int] | None,
         typer.Option(help="With --data: table sizes in rows (default 100k, 1M and 3M)."),
     ] = None,
+    data_case: Annotated[
+        list[str] | None,
+        typer.Option(help="With --data: only these cases (validate, train-prepare, monitor)."),
+    ] = None,
 ) -> None:
     """Our inference handler against a naive FastAPI + scikit-learn + pandas one, side by side
     (with --data: the data plane's memory and time by file size)."""
     from rich.table import Table
 
     if data:
-        _bench_data(tuple(data_rows) if data_rows else None)
+        _bench_data(tuple(data_rows) if data_rows else None, tuple(data_case or ()) or None)
         return
     from mlops_template.tooling.bench import BenchConfig, as_dict, run
 
@@ -1506,15 +1510,21 @@ def bench(
         report.write_text(json.dumps(as_dict(result), indent=2))
 
 
-def _bench_data(sizes: tuple[int, ...] | None) -> None:
+def _bench_data(sizes: tuple[int, ...] | None, cases: tuple[str, ...] | None) -> None:
     from rich.table import Table
 
     from mlops_template.tooling import bench_data
 
+    unknown = sorted(set(cases or ()) - set(bench_data.CASES))
+    if unknown:
+        raise _fail(f"no bench case {', '.join(unknown)}; the cases: {', '.join(bench_data.CASES)}")
+
     started = time.perf_counter()
     with console.status("benchmarking the data plane") as status:
         figures = bench_data.run(
-            sizes or bench_data.DEFAULT_ROWS, progress=lambda message: status.update(message)
+            sizes or bench_data.DEFAULT_ROWS,
+            cases,
+            progress=lambda message: status.update(message),
         )
     table = Table(title="mlops bench --data", title_justify="left")
     for col in bench_data.HEADERS:
