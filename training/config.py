@@ -205,6 +205,17 @@ class DriftConfig(_Strict):
     reference_sample: int = Field(default=2000, ge=100)
 
 
+class TimeConfig(_Strict):
+    """The table's time column: time-ordered splits, calendar features and freshness."""
+
+    column: str | None = Field(
+        default=None, description="The column holding each row's date or timestamp."
+    )
+    timezone: str = Field(
+        default="UTC", description="The zone of naive timestamps (those without an offset)."
+    )
+
+
 class TrainingConfig(_Strict):
     model_name: ModelName = "model"
     target: str | None = None
@@ -229,6 +240,7 @@ class TrainingConfig(_Strict):
     features: FeaturePolicy = Field(default_factory=FeaturePolicy)
     tuning: TuningConfig = Field(default_factory=TuningConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    time: TimeConfig = Field(default_factory=TimeConfig)
 
     def with_overrides(self, **changes: Any) -> TrainingConfig:
         data = self.model_dump()
