@@ -438,7 +438,13 @@ class PipelineSteps:
             policy = feature_policy_problems(schema, config.features)
             if policy:
                 raise SchemaError(policy)
-            report = validate_data(data, schema, config.validation, source=store.uri(source))
+            report = validate_data(
+                data,
+                schema,
+                config.validation,
+                source=store.uri(source),
+                time_rules=config.time_split,
+            )
         except SchemaError as exc:
             report = _unusable_report(store.uri(source), data, str(exc))
         except MemoryError:

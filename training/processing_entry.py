@@ -49,7 +49,9 @@ def run(base: Path = PROCESSING_DIR) -> ValidationReport:
         else:
             schema = first_contract(data, config, name=source or data.name)
             (out / SCHEMA_FILE).write_text(schema.to_json())
-        report = validate_data(data, schema, config.validation, source=source)
+        report = validate_data(
+            data, schema, config.validation, source=source, time_rules=config.time_split
+        )
     except SchemaError as exc:
         with as_seekable(data) as handle:
             scanned = scan(handle, text=False)

@@ -123,6 +123,11 @@ def backtest(
     edges = [moments[round(i * len(moments) / (folds + 1))] for i in range(folds + 1)]
     edges.append(math.inf)
     results: list[Fold] = []
+
+    def shown(wall: float) -> str:
+        text = timefeatures.iso_text(wall)
+        return text[:10] if column.dtype == "date" else text
+
     for k in range(1, folds + 1):
         train_rows = frame[wall < edges[k]]
         test_rows = frame[(wall >= edges[k]) & (wall < edges[k + 1])]
@@ -145,8 +150,8 @@ def backtest(
                 fold=k,
                 train_rows=len(train_rows),
                 test_rows=len(test_rows),
-                start=timefeatures.iso_text(float(test_times.min())),
-                end=timefeatures.iso_text(float(test_times.max())),
+                start=shown(float(test_times.min())),
+                end=shown(float(test_times.max())),
                 value=scored[metric],
                 baseline=baseline[metric],
             )
