@@ -173,7 +173,10 @@ def model_inputs(frame: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
     else:
         parts: dict[str, Any] = {}
         for column in schema.columns:
-            if column.kind == "datetime":
+            if column.kind == "datetime" and column.name not in frame.columns:
+                # Inputs derived already (`model_inputs` of `model_inputs`): kept as they are.
+                parts.update({name: frame[name] for name in column.derived_names})
+            elif column.kind == "datetime":
                 values = column.derive(frame[column.name].tolist())
                 parts.update(zip(column.derived_names, values, strict=True))
             else:
