@@ -454,7 +454,8 @@ def _date_column(
         raise SchemaError(f"time.timezone: {exc}") from exc
     present = series.dropna()
     if pd.api.types.is_datetime64_any_dtype(series):
-        texts = [t.isoformat() for t in present]
+        midnight = bool((present.dt.normalize() == present).all())
+        texts = [t.date().isoformat() if midnight else t.isoformat() for t in present.unique()]
     elif pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series):
         texts = [str(v).strip() for v in present.astype(str).unique()]
     else:

@@ -24,7 +24,7 @@ ISO = "iso"
 # bare digit runs that are more likely codes than dates.
 _ISO_TEXT = re.compile(
     r"\d{4}-\d{2}-\d{2}"
-    r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?"
+    r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.(\d{1,9}))?)?)?"
     r"(?:Z|[+-]\d{2}:?\d{2})?"
 )
 # The other formats a column may use, tried in this order when a column is inferred: month-first
@@ -67,8 +67,13 @@ def parse(text: str, fmt: str = ISO) -> datetime:
     """One value in a format (ISO or a strptime pattern); ValueError when it is not one."""
     text = text.strip()
     if fmt == ISO:
-        if not _ISO_TEXT.fullmatch(text):
+        match = _ISO_TEXT.fullmatch(text)
+        if match is None:
             raise ValueError(f"{text[:40]!r} is not an ISO 8601 date or timestamp")
+        fraction = match.group(1)
+        if fraction is not None and len(fraction) > 6:  # nanoseconds (Arrow): to microseconds
+            start = match.start(1)
+            text = text[: start + 6] + text[start + len(fraction) :]
         return datetime.fromisoformat(text)
     return datetime.strptime(text, fmt)
 

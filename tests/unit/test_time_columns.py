@@ -208,3 +208,19 @@ def test_backtest_scores_each_fold_on_the_period_after_its_training_rows(demand,
 def test_backtest_needs_a_time_column(demand, demand_schema):
     with pytest.raises(SchemaError, match=r"time\.column"):
         backtest(demand, demand_schema, TrainingConfig(target=DEMAND_TARGET))
+
+
+def test_parquet_date_and_timestamp_columns_are_date_columns_and_validate(tmp_path):
+    frame = daily_demand_frame(days=60)
+    frame["date"] = pd.to_datetime(frame["date"])
+    frame["stamp"] = frame["date"] + pd.to_timedelta(np.arange(60) % 24, unit="h")
+    path = tmp_path / "demand.parquet"
+    frame.to_parquet(path)
+    schema = infer_schema_from(path, DEMAND_TARGET)
+    assert (schema.column("date").kind, schema.column("date").dtype) == ("datetime", "date")
+    assert (schema.column("stamp").kind, schema.column("stamp").dtype) == ("datetime", "timestamp")
+    report, typed = validate_csv(path, schema, source="demand.parquet")
+    assert report.passed, report.summary()
+    inputs = model_inputs(typed, schema)
+    assert inputs["stamp__hour"].tolist()[:3] == [0.0, 1.0, 2.0]
+    assert inputs["date__day"].tolist()[:3] == [1.0, 2.0, 3.0]
