@@ -175,7 +175,10 @@ def test_leakage_the_time_split_scores_lower_than_the_hash_split_when_the_label_
     data = to_csv_bytes(frame)
     schema = infer_schema_from(data, "busy")
     _, typed = validate_csv(data, schema)
-    base = TrainingConfig(target="busy", gate={"lift_alpha": None})
+    # No bootstrap, no permutation importance: the split is what is under test.
+    base = TrainingConfig(
+        target="busy", gate={"lift_alpha": None}, features={"importance_max_features": 1}
+    )
     by_hash = train(typed, schema, base, data_sha256="0" * 64)
     by_time = train(
         typed, schema, base.with_overrides(time={"column": "date"}), data_sha256="0" * 64
