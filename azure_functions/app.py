@@ -160,11 +160,16 @@ for _step in chain_steps():
 @app.function_name("monitor")
 @app.timer_trigger(arg_name="timer", schedule=MONITOR_SCHEDULE, run_on_startup=False)
 def monitor(timer: func.TimerRequest) -> dict[str, Any]:
+    from datetime import timedelta
+
     from mlops_template.core.monitoring import run_monitor
 
     s = settings()
+    drift_window = timedelta(hours=s.drift_window_hours) if s.drift_window_hours else None
     try:
-        result = run_monitor(backend(), s.model_name, stage=s.serving_stage)
+        result = run_monitor(
+            backend(), s.model_name, stage=s.serving_stage, drift_window=drift_window
+        )
     except RegistryError as exc:
         log.info("nothing to monitor: %s", exc)
         return {"skipped": str(exc)}

@@ -29,13 +29,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
 
 from mlops_template.core.backend import Backend
-from mlops_template.core.ports import BlobNotFound, BlobStore
+from mlops_template.core.captures import parse_time
+from mlops_template.core.ports import BlobNotFound, BlobStore, PredictionLog
 from mlops_template.core.records import PredictionRecord, StageEvent, utc_now
 from mlops_template.core.registry import RegistryError, StaleStageError
 
@@ -48,7 +50,6 @@ DEFAULT_MDE = 0.03
 DEFAULT_ALPHA = 0.05
 DEFAULT_POWER = 0.9
 DEFAULT_LOOK_EVERY = 500
-CAPTURE_LIMIT = 1_000_000
 
 
 class NoAbTest(RegistryError):
@@ -392,6 +393,11 @@ class AbTestStatus(BaseModel):
     looks: list[Look]
     decision: Decision
     reason: str
+    captured: int | None = Field(
+        default=None,
+        description="Served captures of the two versions read since the test started: all of "
+        "them (None when the status came from a list of records).",
+    )
 
     @property
     def last(self) -> Look | None:
@@ -420,8 +426,74 @@ def arm_outcomes(
     return control, experiment
 
 
+def window_outcomes(
+    log: PredictionLog, plan: AbTestPlan, end: datetime | None = None
+) -> tuple[list[int], list[int], int]:
+    """Each arm's outcomes in time order, from every served capture of its version since the
+    test started (the same as `arm_outcomes`), and how many captures were read. The captures
+    are read object by object as column blocks (`PredictionLog.columns`, as the monitor reads
+    them); only those with feedback leave the columns, so memory holds one block and the
+    outcomes, whatever the traffic. A capture delivered twice counts once."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    start = parse_time(plan.started_at)
+    end = end or datetime.now(UTC)
+    outcome = outcome_for(plan.metric)
+    labels = log.feedback(plan.model, since=plan.started_at)
+    known = pa.array(list(labels), pa.string())
+    arms: dict[int, dict[str, tuple[datetime, int]]] = {
+        plan.control_version: {},
+        plan.experiment_version: {},
+    }
+    captured = 0
+    for part in log.parts(plan.model, start, end):
+        if part.version not in arms:
+            continue
+        for block in log.columns(part, [], [], start, end):
+            captured += block.rows
+            if not labels:
+                continue
+            has = pc.is_in(block.prediction_ids, value_set=known)
+            ids = pc.filter(block.prediction_ids, has).to_pylist()
+            predicted = pc.filter(block.labels, has).to_pylist()
+            times = pc.filter(block.at, has).to_pylist()
+            for pid, label, at in zip(ids, predicted, times, strict=True):
+                record = PredictionRecord(
+                    prediction_id=pid,
+                    model=plan.model,
+                    version=part.version,
+                    stage="production",
+                    at=at.isoformat(),
+                    features={},
+                    label=label or "",
+                    true_label=labels[pid],
+                )
+                value = outcome(record)
+                if value is not None:
+                    arms[part.version].setdefault(pid, (at, value))
+    # Time order, ties by id (as arm_outcomes).
+    control, experiment = (
+        [v for _, (_, v) in sorted(arms[version].items(), key=lambda kv: (kv[1][0], kv[0]))]
+        for version in (plan.control_version, plan.experiment_version)
+    )
+    return control, experiment, captured
+
+
+def window_status(
+    log: PredictionLog, plan: AbTestPlan, end: datetime | None = None
+) -> AbTestStatus:
+    """The test's status from every capture since it started (`window_outcomes`)."""
+    control, experiment, captured = window_outcomes(log, plan, end)
+    return _status(plan, control, experiment).model_copy(update={"captured": captured})
+
+
 def status_of(plan: AbTestPlan, records: Sequence[PredictionRecord]) -> AbTestStatus:
-    control, experiment = arm_outcomes(records, plan)
+    """The test's status from a list of records (a simulation, a test)."""
+    return _status(plan, *arm_outcomes(records, plan))
+
+
+def _status(plan: AbTestPlan, control: list[int], experiment: list[int]) -> AbTestStatus:
     looks = decide(plan, control, experiment)
     last = looks[-1] if looks else None
     if last is None:
@@ -530,11 +602,12 @@ def start_abtest(
     return plan
 
 
-def abtest_status(backend: Backend, model: str, *, limit: int = CAPTURE_LIMIT) -> AbTestStatus:
+def abtest_status(backend: Backend, model: str, *, end: datetime | None = None) -> AbTestStatus:
+    """The running test's status from every capture since it started."""
     plan = load_plan(backend.artifacts, model)
     if plan is None:
         raise NoAbTest(f"no A/B test is running for {model} (mlops abtest start)")
-    return status_of(plan, backend.predictions.recent(model, limit=limit))
+    return window_status(backend.predictions, plan, end)
 
 
 class Applied(BaseModel):

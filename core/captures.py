@@ -153,10 +153,13 @@ class CaptureReader(ABC):
         categorical: Sequence[str],
         start: datetime,
         end: datetime,
+        *,
+        shadow: bool = False,
     ) -> Iterator[CaptureColumns]:
-        """The served (not shadow) captures of one object in [start, end), a block of rows at a
-        time as columns, parsed by pyarrow's JSON reader: what a reader of millions of captures
-        uses (the monitor). Memory holds one block, whatever the object's size."""
+        """The served (not shadow; with `shadow`, both) captures of one object in [start, end),
+        a block of rows at a time as columns, parsed by pyarrow's JSON reader: what a reader of
+        millions of captures uses (the monitor, A/B and shadow reports). Memory holds one
+        block, whatever the object's size."""
         import pyarrow as pa
         import pyarrow.compute as pc
         import pyarrow.json as pj
@@ -185,9 +188,10 @@ class CaptureReader(ABC):
         )
         for batch in reader:
             keep = pc.and_(
-                pc.and_(pc.greater_equal(batch["at"], bounds[0]), pc.less(batch["at"], bounds[1])),
-                pc.not_equal(pc.fill_null(batch["stage"], ""), "shadow"),
+                pc.greater_equal(batch["at"], bounds[0]), pc.less(batch["at"], bounds[1])
             )
+            if not shadow:
+                keep = pc.and_(keep, pc.not_equal(pc.fill_null(batch["stage"], ""), "shadow"))
             batch = batch.filter(keep)
             if not batch.num_rows:
                 continue
@@ -197,6 +201,8 @@ class CaptureReader(ABC):
                 prediction_ids=batch["prediction_id"],
                 labels=batch["label"],
                 values=batch["value"],
+                at=batch["at"],
+                stages=batch["stage"],
                 features={
                     name: struct.field(name).to_numpy(zero_copy_only=False) for name, _ in features
                 },
@@ -253,6 +259,8 @@ class CaptureColumns:
     labels: Any
     features: dict[str, Any]
     values: Any = None  # the predicted values (regression), a pyarrow float array
+    at: Any = None  # when each was served, a pyarrow timestamp (UTC) array
+    stages: Any = None  # the stages that answered, a pyarrow string array
 
 
 class _ChunkStream(io.RawIOBase):

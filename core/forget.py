@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from mlops_template.core.artifacts import latest_dataset_key, report_key, validated_key
 from mlops_template.core.backend import Backend
-from mlops_template.core.pipeline import Dataset, PipelineSteps
+from mlops_template.core.pipeline import LABELS_PREFIX, Dataset, PipelineSteps
 from mlops_template.core.ports import BlobExists, PipelineStarter
 from mlops_template.core.records import PipelineStart, feature_text
 
@@ -102,7 +102,10 @@ def forget(
     steps = PipelineSteps(backend)
     latest = steps.latest_dataset(model)
     files: list[CleanedFile] = []
-    for prefix in (f"validated/{model}/", f"quarantine/{model}/"):
+    # Label files a training table was joined from (features_from) hold the entity keys the
+    # joined tables no longer do: they are cleaned in place, like quarantined files.
+    in_place = (f"quarantine/{model}/", f"{LABELS_PREFIX}/{model}/")
+    for prefix in (f"validated/{model}/", *in_place):
         for old in store.keys(prefix):
             if not old.endswith(".csv"):
                 continue
@@ -111,7 +114,7 @@ def forget(
                 continue
             data, removed, left = cleaned
             new_key: str | None = None
-            if prefix.startswith("quarantine/"):
+            if prefix in in_place:
                 store.put(old, data, content_type="text/csv")  # not content-addressed
                 new_key = old
             elif left:
@@ -121,7 +124,13 @@ def forget(
                 with contextlib.suppress(BlobExists):
                     store.put_if_absent(new_key, data, content_type="text/csv")
                 if latest is not None and latest.key == old:
-                    latest = Dataset(key=new_key, uri=store.uri(new_key), sha256=sha, rows=left)
+                    latest = Dataset(
+                        key=new_key,
+                        uri=store.uri(new_key),
+                        sha256=sha,
+                        rows=left,
+                        labels_key=latest.labels_key,
+                    )
                     store.put(
                         latest_dataset_key(model),
                         latest.model_dump_json().encode(),
@@ -138,13 +147,15 @@ def forget(
     result = ForgetResult(
         model=model, key=key, values=len(values), files=files, captures_removed=captured
     )
-    if starter is not None and files and latest is not None and store.exists(latest.key):
+    # A model trained from feature views retrains on its (cleaned) label file, joined again.
+    source = (latest.labels_key or latest.key) if latest is not None else None
+    if starter is not None and files and latest is not None and source and store.exists(source):
         token = (
             "forget-"
             + hashlib.sha256(f"{key}\n{sorted(wanted)}\n{latest.sha256}".encode()).hexdigest()[:20]
         )
         result.retrain = starter.start(
-            model, latest.key, token=token, reason=f"mlops data forget by {actor}: {key}"
+            model, source, token=token, reason=f"mlops data forget by {actor}: {key}"
         )
-        result.retrain_source = latest.key
+        result.retrain_source = source
     return result

@@ -21,12 +21,13 @@ from itertools import islice
 
 from pydantic import BaseModel, Field
 
-from mlops_template.core.abtest import CAPTURE_LIMIT, AbTestStatus, load_plan, publish, status_of
+from mlops_template.core.abtest import AbTestStatus, load_plan, publish, window_status
 from mlops_template.core.artifacts import read_verified
 from mlops_template.core.backend import Backend
 from mlops_template.core.canary import CanaryVerdict, advance_canary, check_canary
 from mlops_template.core.captures import CapturePart
 from mlops_template.core.features.skew import FeatureSkewReport, feature_skew
+from mlops_template.core.freshness import FreshnessReport, publish_freshness
 from mlops_template.core.health_checks import SKEW_SAMPLE, HealthReport, run_health_checks
 from mlops_template.core.ports import PredictionLog
 from mlops_template.core.registry import RegistryError
@@ -36,6 +37,8 @@ from mlops_template.training.drift import (
     DriftReport,
     FeatureDrift,
     ReferenceProfile,
+    WindowDrift,
+    WindowedDriftCounts,
 )
 from mlops_template.training.files import PROFILE_FILE
 
@@ -49,6 +52,7 @@ FEEDBACK_MAE_METRIC = "FeedbackMAE"
 PREDICTION_PSI_METRIC = "PredictionDriftPSI"
 PREDICTION_DRIFT_METRIC = "PredictionDriftDetected"
 CAPTURES_READ_METRIC = "MonitoredCaptures"
+WINDOW_DRIFT_SHARE_METRIC = "LatestWindowDriftShare"
 
 DEFAULT_WINDOW = timedelta(hours=24)
 # Objects read at once: reading is mostly waiting on storage, so threads overlap it.
@@ -73,6 +77,10 @@ class MonitorResult(BaseModel):
     health: HealthReport | None = None
     canary: CanaryVerdict | None = None
     feature_skew: FeatureSkewReport | None = None
+    freshness: FreshnessReport | None = None
+    drift_windows: list[WindowDrift] = Field(
+        default_factory=list, description="Drift per drift window, oldest first (when asked)."
+    )
 
 
 @dataclass
@@ -89,9 +97,13 @@ class WindowScan:
     predictions: DriftCounts | None = None
     squared_error: float = 0.0
     absolute_error: float = 0.0
+    # Drift per time window (e.g. week by week) besides the whole window's, when asked.
+    windows: WindowedDriftCounts | None = None
 
     def merge(self, other: WindowScan) -> WindowScan:
         self.drift.merge(other.drift)
+        if self.windows is not None and other.windows is not None:
+            self.windows.merge(other.windows)
         if self.predictions is not None and other.predictions is not None:
             self.predictions.merge(other.predictions)
         self.captured += other.captured
@@ -111,12 +123,21 @@ class WindowScan:
         return self.absolute_error / self.labelled if self.labelled else None
 
 
-def _new_scan(profile: ReferenceProfile, objects: int = 0) -> WindowScan:
+def _new_scan(
+    profile: ReferenceProfile,
+    objects: int = 0,
+    windows: tuple[datetime, timedelta] | None = None,
+) -> WindowScan:
     predictions = None
     if profile.predictions is not None:
         only = ReferenceProfile(rows=profile.rows, features=[profile.predictions])
         predictions = DriftCounts(only)
-    return WindowScan(DriftCounts(profile), objects=objects, predictions=predictions)
+    binned = None
+    if windows is not None:
+        binned = WindowedDriftCounts(profile, windows[0], windows[1].total_seconds())
+    return WindowScan(
+        DriftCounts(profile), objects=objects, predictions=predictions, windows=binned
+    )
 
 
 def _scan_part(
@@ -125,19 +146,22 @@ def _scan_part(
     labels: Mapping[str, str],
     start: datetime,
     end: datetime,
+    windows: tuple[datetime, timedelta] | None,
     part: CapturePart,
 ) -> WindowScan:
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    scan = _new_scan(profile, objects=1)
+    scan = _new_scan(profile, objects=1, windows=windows)
     numeric = [f.name for f in profile.features if f.kind == "numeric"]
     categorical = [f.name for f in profile.features if f.kind != "numeric"]
     known = pa.array(list(labels), pa.string())
     for block in log.columns(part, numeric, categorical, start, end):
         scan.captured += block.rows
         scan.drift.add(block.features)
+        if scan.windows is not None:
+            scan.windows.add(block.features, block.at.to_numpy(zero_copy_only=False))
         regression = scan.predictions is not None and block.values is not None
         if scan.predictions is not None and block.values is not None:
             name = scan.predictions.profile.features[0].name
@@ -178,12 +202,15 @@ def scan_window(
     end: datetime,
     *,
     workers: int = READ_WORKERS,
+    drift_window: timedelta | None = None,
 ) -> WindowScan:
-    """Every capture of `version` in [start, end): drift counts, feedback joined by id."""
+    """Every capture of `version` in [start, end): drift counts, feedback joined by id; with
+    `drift_window`, drift counts per window of that length too, counted from `start`."""
     labels = log.feedback(model, since=start.isoformat())
     parts = [p for p in log.parts(model, start, end) if p.version == version]
-    read = partial(_scan_part, log, profile, labels, start, end)
-    total = _new_scan(profile)
+    windows = (start, drift_window) if drift_window else None
+    read = partial(_scan_part, log, profile, labels, start, end, windows)
+    total = _new_scan(profile, windows=windows)
     with ThreadPoolExecutor(max(1, workers)) as pool:
         for scan in pool.map(read, parts):
             total.merge(scan)
@@ -200,7 +227,12 @@ def run_monitor(
     config: DriftConfig | None = None,
     workers: int = READ_WORKERS,
     apply_canary: bool = False,
+    drift_window: timedelta | None = None,
+    now: datetime | None = None,
 ) -> MonitorResult:
+    """One monitoring run over [end - window, end). `drift_window` (e.g. 7 days) adds drift per
+    window of that length; `now` is when the freshness ages are counted to (default: the
+    clock, not `end`: a run over a past window still says how old the data is today)."""
     current = backend.registry.current(model, stage)
     if current is None:
         raise RegistryError(f"no version of {model} is in {stage}: nothing to monitor")
@@ -211,7 +243,14 @@ def run_monitor(
     end = end or datetime.now(UTC)
     start = end - window
     scan = scan_window(
-        backend.predictions, model, current.version, profile, start, end, workers=workers
+        backend.predictions,
+        model,
+        current.version,
+        profile,
+        start,
+        end,
+        workers=workers,
+        drift_window=drift_window,
     )
     drift = scan.drift.report(config)
     regression = scan.predictions is not None
@@ -253,6 +292,12 @@ def run_monitor(
         )
     )
     health = run_health_checks(backend, current, sample, accuracy, scan.labelled, stage=stage)
+    freshness = publish_freshness(backend.data, backend.metrics, current, stage=stage, now=now)
+    windows = scan.windows.reports(config) if scan.windows is not None else []
+    if windows:  # the newest window's figures, beside the whole window's
+        newest = windows[-1]
+        if newest.enough_data:
+            backend.metrics.put(WINDOW_DRIFT_SHARE_METRIC, newest.drifted_share, dimensions=dims)
     # Entity records of the same sample: served feature values against the offline history.
     skew = feature_skew(backend, current, sample, dimensions=dims)
     canary = None
@@ -261,8 +306,8 @@ def run_monitor(
     abtest = None
     plan = load_plan(backend.artifacts, model) if stage == "production" else None
     if plan is not None:  # an A/B test is running: per-variant figures and the decision so far
-        # Every capture since the test started, not only the newest `limit`.
-        abtest = status_of(plan, backend.predictions.recent(model, limit=CAPTURE_LIMIT))
+        # Every capture since the test started, read as the window above (bounded memory).
+        abtest = window_status(backend.predictions, plan, end)
         publish(backend, abtest)
     return MonitorResult(
         model=model,
@@ -282,4 +327,6 @@ def run_monitor(
         health=health,
         canary=canary,
         feature_skew=skew,
+        freshness=freshness,
+        drift_windows=windows,
     )

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache, partial
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -44,7 +44,8 @@ from mlops_template.core.artifacts import (
     versions_prefix,
 )
 from mlops_template.core.backend import Backend
-from mlops_template.core.ports import BlobNotFound, TrainingLauncher
+from mlops_template.core.freshness import file_newest, record_freshness
+from mlops_template.core.ports import BlobExists, BlobNotFound, TrainingLauncher
 from mlops_template.core.records import (
     ArtifactRef,
     ConfigChange,
@@ -74,10 +75,13 @@ from mlops_template.training.train import RunManifest, TrainingRun, train
 from mlops_template.training.validation import (
     ValidationReport,
     coerce_frame,
-    read_csv_bytes,
     read_typed,
+    typed_batches,
     validate_data,
 )
+
+if TYPE_CHECKING:
+    from mlops_template.core.features.definitions import FeatureRepo
 
 log = logging.getLogger(__name__)
 
@@ -123,12 +127,40 @@ class Dataset(BaseModel):
     uri: str
     sha256: str
     rows: int
+    newest_timestamp: str | None = Field(
+        default=None, description="The newest value of the time column (core/freshness.py)."
+    )
+    labels_key: str | None = Field(
+        default=None,
+        description="Trained from feature views: the label file the table was joined from, "
+        "which a retrain joins again against the history as it is then.",
+    )
 
 
 class ValidateOutput(BaseModel):
     dataset: Dataset
     warnings: list[str] = Field(default_factory=list)
     report_key: str
+    training_set: dict[str, Any] | None = Field(
+        default=None,
+        description="When the data was a label file joined against feature views: the "
+        "training set's manifest (views and versions, the label file's SHA-256, the history's "
+        "write time).",
+    )
+
+
+# Label files the pipeline built training tables from, kept by content (data bucket).
+LABELS_PREFIX = "features/labels"
+
+
+class TrainingTable:
+    """A label file's joined training table, on local disk, and its manifest."""
+
+    def __init__(self, path: Path, manifest: dict[str, Any], labels_key: str) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.labels_key = labels_key
+        self.bytes = b""
 
 
 class RunOutput(BaseModel):
@@ -318,9 +350,16 @@ class PipelineSteps:
     # Past production versions the evaluate step re-scores to measure staleness.
     STALENESS_VERSIONS = 5
 
-    def __init__(self, backend: Backend, *, abandoned_after: timedelta = ABANDONED_AFTER) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        abandoned_after: timedelta = ABANDONED_AFTER,
+        feature_repo: FeatureRepo | None = None,
+    ) -> None:
         self.backend = backend
         self.abandoned_after = abandoned_after
+        self._feature_repo = feature_repo
 
     # -- contract and config -------------------------------------------------------------
     def load_config(self, model: str, override: dict[str, Any] | None = None) -> TrainingConfig:
@@ -407,6 +446,8 @@ class PipelineSteps:
         A file under incoming/ is first claimed: moved to a key of this run's own, so a second
         file arriving under the same name cannot be swapped in. What is stored is the very bytes
         that were checked, never a second read of a key."""
+        from mlops_template.core.features.offline import TrainingSetError
+
         config = config or self.load_config(model)
         store = self.backend.data
         source = key
@@ -433,7 +474,13 @@ class PipelineSteps:
         data = Path(scratch.name) / "data"
         store.download_to(key, data)
         inferred = False
+        # Training from feature views: the file is a label file, and what is checked (and then
+        # trained on) is the training table joined from it.
+        table: TrainingTable | None = None
         try:
+            if config.features_from is not None:
+                table = self._training_table(model, key, source, data, config)
+                data = table.path
             schema, inferred = self._contract_for(model, data, config, source)
             policy = feature_policy_problems(schema, config.features)
             if policy:
@@ -445,13 +492,17 @@ class PipelineSteps:
                 source=store.uri(source),
                 time_rules=config.time_split,
             )
-        except SchemaError as exc:
+            if report.passed:
+                report.newest_timestamp = file_newest(data, config.time, name=source)
+        except (SchemaError, TrainingSetError) as exc:
             report = _unusable_report(store.uri(source), data, str(exc))
         except MemoryError:
             raise  # not a verdict on the file: the definition's Quarantine state reports it
         except Exception as exc:  # an unreadable first file cannot even yield a schema
             report = _unusable_report(store.uri(source), data, f"cannot read the file: {exc}")
         finally:
+            if table is not None:  # the joined bytes are all that is needed of it from here
+                table.bytes = table.path.read_bytes()
             scratch.cleanup()
         if not report.passed:
             target = quarantine_key(model, source)
@@ -460,8 +511,10 @@ class PipelineSteps:
                 report.model_dump_json(indent=2).encode(),
                 content_type="application/json",
             )
-            # `key` is this run's claim (or the key given): the very bytes checked.
-            store.copy(key, target)
+            if table is not None:  # the very bytes checked: the joined table
+                store.put(target, table.bytes, content_type="text/csv")
+            else:  # `key` is this run's claim (or the key given): the very bytes checked.
+                store.copy(key, target)
             if claimed:
                 store.delete(claimed)
             message = f"{report.summary()} (quarantined as {store.uri(target)})"
@@ -480,21 +533,92 @@ class PipelineSteps:
         # Content-addressed: the same bytes validated again are already there; never rewrite
         # (two runs racing to copy one content write the same bytes).
         if target != key and not store.exists(target):
-            store.copy(key, target)
-        dataset = Dataset(key=target, uri=store.uri(target), sha256=report.sha256, rows=report.rows)
+            if table is not None:
+                with contextlib.suppress(BlobExists):
+                    store.put_if_absent(target, table.bytes, content_type="text/csv")
+            else:
+                store.copy(key, target)
+        dataset = Dataset(
+            key=target,
+            uri=store.uri(target),
+            sha256=report.sha256,
+            rows=report.rows,
+            newest_timestamp=report.newest_timestamp,
+            labels_key=table.labels_key if table is not None else None,
+        )
         store.put(
             latest_dataset_key(model),
             dataset.model_dump_json().encode(),
             content_type="application/json",
         )
+        if report.newest_timestamp is not None:
+            record_freshness(store, model, report.newest_timestamp, dataset.uri)
         if claimed:  # last: until here a retried step still finds the file it claimed
             store.delete(claimed)
         if run_id:
-            self.update_run(model, run_id, data_sha256=report.sha256, rows={"file": report.rows})
+            self.update_run(
+                model,
+                run_id,
+                data_sha256=report.sha256,
+                data_newest_timestamp=report.newest_timestamp,
+                rows={"file": report.rows},
+            )
         return ValidateOutput(
             dataset=dataset,
             warnings=[i.message for i in report.warnings],
             report_key=report_key(target),
+            training_set=table.manifest if table is not None else None,
+        )
+
+    def feature_repo(self) -> FeatureRepo:
+        """The feature definitions a `features_from` config names views of: given, or the
+        file MLOPS_FEATURE_REPO names (as the streaming function loads it)."""
+        from mlops_template.core.features.definitions import DefinitionError, load_repo
+        from mlops_template.core.features.offline import TrainingSetError
+        from mlops_template.core.settings import get_settings
+
+        if self._feature_repo is None:
+            path = get_settings().feature_repo
+            if not path:
+                raise TrainingSetError(
+                    "features_from needs the feature definitions: set MLOPS_FEATURE_REPO "
+                    "(Terraform: feature_repo) to the definitions file"
+                )
+            try:
+                self._feature_repo = load_repo(path)
+            except DefinitionError as exc:
+                raise TrainingSetError(str(exc)) from None
+        return self._feature_repo
+
+    def _training_table(
+        self, model: str, key: str, source: str, labels: Path, config: TrainingConfig
+    ) -> TrainingTable:
+        """The label file joined point in time against the offline store: the training table
+        (on local disk beside the label file) and its manifest. The label file is kept under
+        its SHA-256 (the manifest's `entity_sha256`), so the table can be built again."""
+        from mlops_template.core.features.labels import join_label_file
+        from mlops_template.core.features.offline import OfflineStore
+
+        assert config.features_from is not None
+        store = self.backend.data
+        data = labels.read_bytes()
+        name = source.rsplit("/", 1)[-1]
+        joined = join_label_file(
+            OfflineStore(store), self.feature_repo(), config.features_from, data, name
+        )
+        built = joined.training_set
+        suffix = ".parquet" if name.endswith(".parquet") else ".csv"
+        kept = f"{LABELS_PREFIX}/{model}/{built.manifest['entity_sha256']}{suffix}"
+        if not store.exists(kept):
+            store.copy(key, kept)
+        path = labels.with_name("training-table.csv")
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(built.table, str(path))
+        return TrainingTable(
+            path=path,
+            manifest={**built.manifest, "label_file": store.uri(kept), "source": name},
+            labels_key=kept,
         )
 
     def route(
@@ -524,6 +648,12 @@ class PipelineSteps:
         if engine == "lambda":
             return RouteOutput(engine=engine, size_bytes=size, limit_bytes=limit, reason=reason)
         config = self.load_config(model)
+        if config.features_from is not None:
+            # The join runs in the validate function; the Processing job checks files as sent.
+            raise ValueError(
+                f"{model} trains from feature views (features_from), which runs in the "
+                f"functions only: this label file is routed to SageMaker ({reason})"
+            )
         self.record_run(
             RunRecord(
                 model=model,
@@ -612,15 +742,29 @@ class PipelineSteps:
         )
         if not store.exists(target):  # content-addressed: never rewritten
             store.copy(jobs.data_key, target)
-        dataset = Dataset(key=target, uri=store.uri(target), sha256=report.sha256, rows=report.rows)
+        dataset = Dataset(
+            key=target,
+            uri=store.uri(target),
+            sha256=report.sha256,
+            rows=report.rows,
+            newest_timestamp=report.newest_timestamp,
+        )
         store.put(
             latest_dataset_key(model),
             dataset.model_dump_json().encode(),
             content_type="application/json",
         )
+        if report.newest_timestamp is not None:
+            record_freshness(store, model, report.newest_timestamp, dataset.uri)
         if jobs.data_key != key:
             store.delete(jobs.data_key)
-        self.update_run(model, run_id, data_sha256=report.sha256, rows={"file": report.rows})
+        self.update_run(
+            model,
+            run_id,
+            data_sha256=report.sha256,
+            data_newest_timestamp=report.newest_timestamp,
+            rows={"file": report.rows},
+        )
         return ValidateOutput(
             dataset=dataset,
             warnings=[i.message for i in report.warnings],
@@ -984,25 +1128,44 @@ class PipelineSteps:
         self, production: ModelVersion, prod_schema: DatasetSchema, store: Any
     ) -> Any:
         """Hashes of the rows production trained on (its data minus its held-out rows), or None
-        when its data is not in this backend's data store."""
+        when its data is not in this backend's data store. The data (CSV or Parquet) is
+        downloaded to disk and read a record batch at a time: what is held is one batch and
+        the hashes (8 bytes a row), whatever the file's size."""
+        import pandas as pd
+
         key = validated_key(production.model, production.data_sha256)
         if production.source != self.backend.data.uri(key):
             return None
         try:
-            data = self.backend.data.get(key)
             held_out = read_verified(store, production.artifacts[HOLDOUT_FILE])
         except (BlobNotFound, KeyError):
             return None
-        if data.startswith(b"PAR1"):  # the text-exact row hashes below are for CSV; not known
-            return None
-        trained = _row_hashes(read_csv_bytes(data), prod_schema)
+        hashes: list[Any] = []
+        with tempfile.TemporaryDirectory(prefix="mlops-evaluate-") as scratch:
+            data = Path(scratch) / "data"
+            try:
+                self.backend.data.download_to(key, data)
+            except BlobNotFound:
+                return None
+            for restart, frame in typed_batches(data, prod_schema):
+                if restart:
+                    hashes = []
+                hashes.append(_row_hashes(frame, prod_schema))
+        trained = pd.concat(hashes, ignore_index=True) if hashes else pd.Series([], dtype="uint64")
         held = _row_hashes(
             read_spreadsheet_csv(held_out, dtype={prod_schema.target.name: str}), prod_schema
         )
         return trained[~trained.isin(held)]
 
     def register(
-        self, model: str, run: RunOutput, gate: GateResult, dataset: Dataset, *, actor: str
+        self,
+        model: str,
+        run: RunOutput,
+        gate: GateResult,
+        dataset: Dataset,
+        *,
+        actor: str,
+        training_set: dict[str, Any] | None = None,
     ) -> ModelVersion:
         """Copy the run's artifacts under models/<model>/v<N>/, check them, then record v<N>.
 
@@ -1022,14 +1185,31 @@ class PipelineSteps:
             content_type="application/json",
         )
         try:
-            registered = registry.register(
-                self._version_record(model, version, run, gate, dataset, manifest, actor=actor)
-            )
+            record = self._version_record(model, version, run, gate, dataset, manifest, actor=actor)
+            if training_set is not None:
+                record.training_set = self._record_training_set(dataset, training_set)
+            registered = registry.register(record)
         except Exception:
             self._discard_unregistered(model, version)
             raise
         store.delete(pending_key(model, version))
         return registered
+
+    def _record_training_set(
+        self, dataset: Dataset, training_set: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The training set's manifest where serving and the monitor look for a version's
+        views (the artifact bucket, under the data's SHA-256), and the lineage the version
+        keeps of it. Written before the version's record: the entity form of /predict works
+        from the moment the version exists."""
+        from mlops_template.core.features.labels import lineage
+        from mlops_template.core.features.offline import manifest_json
+        from mlops_template.core.features.serving import manifest_key
+
+        key = manifest_key(dataset.sha256)
+        manifest = {**training_set, "sha256": dataset.sha256, "output": dataset.uri}
+        self.backend.artifacts.put(key, manifest_json(manifest), content_type="application/json")
+        return lineage(manifest, self.backend.artifacts.uri(key))
 
     def register_candidate(
         self, state: PipelineState, *, actor: str, promote_to: str | None
@@ -1041,7 +1221,12 @@ class PipelineSteps:
         if not state.evaluation.gate.passed:
             raise ValueError("refusing to register a candidate that failed its gate")
         version = self.register(
-            state.model, state.run, state.evaluation.gate, state.validation.dataset, actor=actor
+            state.model,
+            state.run,
+            state.evaluation.gate,
+            state.validation.dataset,
+            actor=actor,
+            training_set=state.validation.training_set,
         )
         if promote_to:
             self.backend.registry.promote(
@@ -1170,6 +1355,7 @@ class PipelineSteps:
             library_versions=manifest.library_versions,
             timings=manifest.timings,
             artifacts=artifacts,
+            data_newest_timestamp=dataset.newest_timestamp,
         )
 
     def discard_abandoned_versions(self, model: str) -> list[int]:
@@ -1373,11 +1559,17 @@ class LocalPipeline:
     """
 
     def __init__(
-        self, backend: Backend, *, actor: str = "pipeline", tasks: dict[str, Task] | None = None
+        self,
+        backend: Backend,
+        *,
+        actor: str = "pipeline",
+        tasks: dict[str, Task] | None = None,
+        steps: PipelineSteps | None = None,
     ) -> None:
         self.backend = backend
         self.actor = actor
-        self.tasks = tasks or step_tasks(PipelineSteps(backend), actor=actor)
+        self.steps = steps or PipelineSteps(backend)
+        self.tasks = tasks or step_tasks(self.steps, actor=actor)
 
     def run(
         self,
@@ -1432,7 +1624,7 @@ class LocalPipeline:
             if failed in ("validate", "train") and not isinstance(exc, DataValidationError):
                 # As the definition's Quarantine state does: the file is not left behind.
                 with contextlib.suppress(Exception):
-                    PipelineSteps(self.backend).quarantine_failed(
+                    self.steps.quarantine_failed(
                         PipelineState.model_validate(
                             {
                                 **state,
@@ -1444,7 +1636,7 @@ class LocalPipeline:
             # As the definition's failure state does: the run's record says how it stopped (if
             # the registry itself failed, the result's error already says so).
             with contextlib.suppress(Exception):
-                PipelineSteps(self.backend).fail_run(model, run_id, exc)
+                self.steps.fail_run(model, run_id, exc)
         return result
 
     @staticmethod

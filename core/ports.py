@@ -213,8 +213,11 @@ class PredictionLog(Protocol):
         categorical: Sequence[str],
         start: datetime,
         end: datetime,
+        *,
+        shadow: bool = False,
     ) -> Iterator[CaptureColumns]:
-        """One object's served captures of [start, end) as column blocks (for millions)."""
+        """One object's served captures of [start, end) as column blocks (for millions); with
+        `shadow`, the shadow's answers too."""
         ...
 
     def window(

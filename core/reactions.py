@@ -43,16 +43,19 @@ def retrain(
     if dataset is None:
         return Reaction(alarm=alarm.name, action="ignored", detail="no accepted data to retrain on")
     window = int((now if now is not None else time.time()) // cooldown_seconds)
+    # A model trained from feature views retrains on its label file, joined again against the
+    # history as it is now; the joined table it last trained on would not be a label file.
+    key = dataset.labels_key or dataset.key
     started = starter.start(
         model,
-        dataset.key,
+        key,
         token=f"retrain-{alarm.name}-{window}",
         reason=f"alarm {alarm.name}: {alarm.reason}"[:500],
     )
     return Reaction(
         alarm=alarm.name,
         action="retrain",
-        detail=f"pipeline on {dataset.key}" + ("" if started.started else " (already running)"),
+        detail=f"pipeline on {key}" + ("" if started.started else " (already running)"),
         execution=started.execution,
         started=started.started,
     )

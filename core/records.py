@@ -51,6 +51,16 @@ class ModelVersion(BaseModel):
         default_factory=dict,
         description="Where an imported version came from (environment, version).",
     )
+    data_newest_timestamp: str | None = Field(
+        default=None,
+        description="The newest timestamp of its training data (time.column; ISO 8601, UTC): "
+        "what its training-data age (ModelDataAgeHours) counts from.",
+    )
+    training_set: dict[str, Any] | None = Field(
+        default=None,
+        description="When trained from feature views: the views and their versions, the label "
+        "file's SHA-256 and the history's write time (docs/feature-store.md).",
+    )
 
     @property
     def gate_passed(self) -> bool:
@@ -148,6 +158,9 @@ class RunRecord(BaseModel):
     actor: str = "unknown"
     config: dict[str, Any] = Field(default_factory=dict)
     data_sha256: str = ""
+    data_newest_timestamp: str | None = Field(
+        default=None, description="The newest timestamp the data file held (time.column)."
+    )
     rows: dict[str, int] = Field(default_factory=dict, description="e.g. train, test.")
     code_version: str = ""
     metrics: dict[str, float] = Field(default_factory=dict)

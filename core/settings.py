@@ -68,6 +68,13 @@ class Settings(BaseSettings):
         le=24 * 31,
         description="The monitor reads every capture of this many hours up to its run.",
     )
+    drift_window_hours: float = Field(
+        default=0.0,
+        ge=0,
+        le=24 * 31,
+        description="The monitor also computes drift per window of this many hours within its "
+        "window (168: week by week); 0: over the whole window only.",
+    )
     capture_stream: str = Field(
         default="",
         description="Firehose delivery stream captures go through, to the data bucket's "
@@ -93,7 +100,8 @@ class Settings(BaseSettings):
     feature_repo: str = Field(
         default="",
         description="The feature definitions file (entities and views) the streaming function "
-        'ingests `{"feature_view": ...}` messages with; unset: such messages are rejected.',
+        'ingests `{"feature_view": ...}` messages with, and the validate step joins label files '
+        "with (a config's features_from); unset: neither can be done.",
     )
     feature_missing: Literal["reject", "default"] = Field(
         default="reject",

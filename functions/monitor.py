@@ -1,4 +1,5 @@
-"""Scheduled: compare recent inputs with the training profile; publish drift and accuracy.
+"""Scheduled: compare recent inputs with the training profile; publish drift, accuracy and the
+data's and model's ages (freshness).
 
 Trigger: EventBridge schedule.
 """
@@ -23,9 +24,14 @@ from mlops_template.functions.tracing import tracer
 @event_parser(model=EventBridgeEvent)
 def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
     model, stage = settings().model_name, settings().serving_stage
+    drift_window = settings().drift_window_hours
     try:
         result = run_monitor(
-            backend(), model, stage=stage, window=timedelta(hours=settings().monitor_window_hours)
+            backend(),
+            model,
+            stage=stage,
+            window=timedelta(hours=settings().monitor_window_hours),
+            drift_window=timedelta(hours=drift_window) if drift_window else None,
         )
     except RegistryError as exc:
         logger.info("nothing to monitor", extra={"reason": str(exc)})
@@ -39,6 +45,8 @@ def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
             "window_start": result.window_start,
             "drift": result.drift.drift_detected,
             "feedback_accuracy": result.feedback_accuracy,
+            "freshness": result.freshness.model_dump() if result.freshness else None,
+            "drift_windows": len(result.drift_windows),
         },
     )
     return result.model_dump(mode="json", exclude={"drift": {"features"}})

@@ -159,6 +159,8 @@ def _print_status(status: AbTestStatus) -> None:
             plan.n_per_arm,
         )
     )
+    if status.captured is not None:
+        console.print(markup("[dim]{} captures read since {}[/]", status.captured, plan.started_at))
     console.print(status_table(status))
     last = status.last
     if last is not None:
@@ -211,20 +213,24 @@ def abtest_decide(
 @shadow_app.command("report")
 def shadow_report_command(
     model: ModelOption = None,
-    limit: Annotated[
-        int, typer.Option(min=1, help="Read at most this many captured predictions, newest first.")
-    ] = 10_000,
+    hours: Annotated[
+        float, typer.Option(min=0.01, help="Read every capture of this many hours up to now.")
+    ] = 24.0,
     examples: Annotated[int, typer.Option(min=0, help="Disagreements to list.")] = 10,
     as_json: JsonOption = False,
 ) -> None:
     """Agreement of the shadow with the served model (overall and per class), disagreements
-    by prediction id, and both models' accuracy on the rows with feedback."""
-    from mlops_template.core.shadow import shadow_report
+    by prediction id, and both models' accuracy on the rows with feedback, over every capture
+    of the window."""
+    from datetime import UTC, datetime, timedelta
+
+    from mlops_template.core.shadow import shadow_window_report
     from mlops_template.tooling.cli import _backend, _model
 
     name = _model(model)
-    report = shadow_report(
-        name, _backend().predictions.recent(name, limit=limit), examples=examples
+    end = datetime.now(UTC)
+    report = shadow_window_report(
+        _backend().predictions, name, end - timedelta(hours=hours), end, examples=examples
     )
     if as_json:
         typer.echo(report.model_dump_json(indent=2))
@@ -235,6 +241,15 @@ def shadow_report_command(
 def _print_shadow(report: ShadowReport) -> None:
     from mlops_template.tooling.cli import console
 
+    if report.captured is not None:
+        console.print(
+            markup(
+                "[dim]{} captures read ({} to {})[/]",
+                report.captured,
+                report.window_start,
+                report.window_end,
+            )
+        )
     if not report.pairs:
         console.print(
             markup("no captured prediction of {} was also scored by a shadow", report.model)

@@ -6,17 +6,22 @@ file, then runs each case in a fresh process of this interpreter and reports tha
 peak RSS (`os.wait4`) and the seconds the case took inside it:
 
 - validate: `validate_data` on the file (every check; what the pipeline's validate step runs);
-- train-prepare: `read_typed`, the typed frame the model trains on (the train step's reading).
+- train-prepare: `read_typed`, the typed frame the model trains on (the train step's reading);
+- monitor: `scan_window` over a window of as many captures as the table has rows (JSON lines
+  of a 30-feature model, written beside the table: `tooling/bench_monitor.py`); its "file MB"
+  is the window's JSON lines.
 
 Beside each figure stand the figures before this reader (the issue's, measured on the same
-table) and the ratio. Another case (the monitor) joins by adding to `CASES` a "module:function"
-that takes (data file, schema file) and `BEFORE` figures for it.
+table; for the monitor, the newest-5,000 reader scaled to 1M captures) and the ratio. A case is
+a "module:function" in `CASES` that takes (data file, schema file); the clock starts once its
+module is imported.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,6 +37,7 @@ TARGET = "label"
 CASES: dict[str, str] = {
     "validate": "mlops_template.tooling.bench_data:validate_case",
     "train-prepare": "mlops_template.tooling.bench_data:prepare_case",
+    "monitor": "mlops_template.tooling.bench_monitor:monitor_case",
 }
 # Before this reader, on the same table: (peak RSS MB, seconds) by case and rows. Peak RSS:
 # issue 10 (100k: 373 MB; 1M: 2,959 MB; 3M: 8.7 GB; train held the same 13.5x the CSV).
@@ -40,6 +46,8 @@ CASES: dict[str, str] = {
 BEFORE: dict[str, dict[int, tuple[float | None, float | None]]] = {
     "validate": {100_000: (373, 8.9), 1_000_000: (2959, 47.0), 3_000_000: (8700, None)},
     "train-prepare": {100_000: (373, None), 1_000_000: (2959, None), 3_000_000: (8700, None)},
+    # Issue 10: reading 1M captures through the old reader took 3.8 GB and 27.8 s.
+    "monitor": {1_000_000: (3800, 27.8)},
 }
 
 
@@ -120,13 +128,18 @@ def prepare_case(data: Path, schema_path: Path) -> None:
         raise SystemExit("no rows read")
 
 
-def _prepare(data: str, rows: str, schema: str) -> None:
-    """In a child: write the table and, the first time, infer its schema."""
+def _prepare(data: str, rows: str, schema: str, window: str = "") -> None:
+    """In a child: write the table, the first time infer its schema, and, when the monitor
+    runs, write its window of captures."""
     from mlops_template.training.schema import infer_schema_from
 
     write_table(Path(data), int(rows))
     if not Path(schema).exists():
         Path(schema).write_text(infer_schema_from(Path(data), TARGET).to_json())
+    if window:
+        from mlops_template.tooling.bench_monitor import write_window
+
+        write_window(window_of(Path(data)), int(rows))
 
 
 def _probe(case: str, data: str, schema: str) -> None:
@@ -178,14 +191,29 @@ def run(
         schema = root / "schema.json"
         for rows in sorted(sizes):
             data = root / f"rows-{rows}.csv"
+            chosen = cases or tuple(CASES)
             progress(f"writing {rows:,} rows")
-            _child("--write", str(data), str(rows), str(schema))
-            for case in cases or tuple(CASES):
+            _child("--write", str(data), str(rows), str(schema), "monitor" * ("monitor" in chosen))
+            for case in chosen:
                 progress(f"{case} on {rows:,} rows")
                 seconds, rss = measure(case, data, schema)
-                figures.append(Figure(case, rows, data.stat().st_size / 1e6, seconds, rss))
+                figures.append(Figure(case, rows, _size(case, data) / 1e6, seconds, rss))
             data.unlink()
+            shutil.rmtree(window_of(data), ignore_errors=True)
     return figures
+
+
+def window_of(data: Path) -> Path:
+    """Where the monitor's window of captures for the table at `data` is written."""
+    return data.with_name(data.stem + "-captures")
+
+
+def _size(case: str, data: Path) -> int:
+    """The bytes a case reads: the table, or for the monitor its window's JSON lines. (Here,
+    not in bench_monitor: this process stays small, see `measure`.)"""
+    if case == "monitor":
+        return sum(p.stat().st_size for p in (window_of(data) / "captures").rglob("*.jsonl"))
+    return data.stat().st_size
 
 
 def rows(figures: list[Figure]) -> list[tuple[str, ...]]:
@@ -238,6 +266,6 @@ def table(figures: list[Figure]) -> str:
 
 if __name__ == "__main__":
     if sys.argv[1] == "--write":
-        _prepare(*sys.argv[2:5])
+        _prepare(*sys.argv[2:6])
     else:
         _probe(*sys.argv[1:4])

@@ -1300,18 +1300,47 @@ def rollback(
 def monitor(
     model: ModelOption = None,
     stage: Annotated[str, typer.Option(help="Stage whose version is monitored.")] = "production",
+    window_hours: Annotated[
+        float | None,
+        typer.Option(
+            help="Hours of captures read, up to now (default: MLOPS_MONITOR_WINDOW_HOURS)."
+        ),
+    ] = None,
+    drift_window_hours: Annotated[
+        float | None,
+        typer.Option(
+            help="Drift per window of this many hours too, e.g. 168 for week by week "
+            "(default: MLOPS_DRIFT_WINDOW_HOURS; 0: off)."
+        ),
+    ] = None,
 ) -> None:
-    """Compare live inputs with the training profile; publish drift and accuracy metrics."""
+    """Compare live inputs with the training profile; publish drift, accuracy and freshness."""
+    from datetime import timedelta
+
     from mlops_template.core.monitoring import run_monitor
     from mlops_template.core.registry import RegistryError
-    from mlops_template.tooling.console import drift_table
+    from mlops_template.tooling.console import drift_table, drift_windows_table, freshness_verdict
 
+    configured = _settings()
+    hours = window_hours if window_hours is not None else configured.monitor_window_hours
+    per = drift_window_hours if drift_window_hours is not None else configured.drift_window_hours
     try:
         # Here the person's credentials may move stages: a canary verdict is applied at once.
-        result = run_monitor(_backend(), _model(model), stage=stage, apply_canary=True)
+        result = run_monitor(
+            _backend(),
+            _model(model),
+            stage=stage,
+            apply_canary=True,
+            window=timedelta(hours=hours),
+            drift_window=timedelta(hours=per) if per else None,
+        )
     except RegistryError as exc:
         raise _fail(str(exc)) from exc
     console.print(drift_table(result.drift))
+    if result.drift_windows:
+        console.print(drift_windows_table(result.drift_windows))
+    if result.freshness is not None:
+        console.print(freshness_verdict(result.freshness))
     accuracy = f"{result.feedback_accuracy:.3f}" if result.feedback_accuracy is not None else "n/a"
     console.print(
         markup(
@@ -1495,8 +1524,9 @@ def bench(
         bool,
         typer.Option(
             "--data",
-            help="Instead: the data plane's peak memory and time (validate, train-prepare) on "
-            "the synthetic 30-column table, beside the figures before the batch reader.",
+            help="Instead: the data plane's peak memory and time (validate, train-prepare, "
+            "monitor) on the synthetic 30-column table, beside the figures before the batch "
+            "reader.",
         ),
     ] = False,
     data_rows: Annotated[

@@ -24,10 +24,11 @@ from mlops_template.core.records import (
     StageEvent,
     version_label,
 )
-from mlops_template.training.drift import DriftReport
+from mlops_template.training.drift import DriftReport, WindowDrift
 from mlops_template.training.validation import ValidationReport, excerpt
 
 if TYPE_CHECKING:
+    from mlops_template.core.freshness import FreshnessReport
     from mlops_template.core.sweep import SweepResult
     from mlops_template.tooling.demo import DemoReport
     from mlops_template.training.timesplit import Backtest
@@ -282,6 +283,39 @@ def drift_table(drift: DriftReport, top: int = 8) -> Table:
             flag,
         )
     return table
+
+
+def drift_windows_table(windows: list[WindowDrift]) -> Table:
+    table = Table(title="Drift per window", title_justify="left")
+    for col in ("from", "to", "rows", "drifted share", "max PSI", "drifted features"):
+        table.add_column(col)
+    for w in windows:
+        flag = ("[red]yes[/]" if w.drift_detected else "no") if w.enough_data else "[dim]?[/]"
+        table.add_row(
+            cell(w.start[:16]),
+            cell(w.end[:16]),
+            markup("{}", w.rows),
+            markup("{:.2f} ", w.drifted_share) + flag,
+            markup("{:.3f}", w.max_psi),
+            cell(", ".join(w.drifted_features) or "-"),
+        )
+    return table
+
+
+def freshness_verdict(freshness: FreshnessReport) -> str:
+    """The data's and the served model's ages, or why there are none (no time column)."""
+    if freshness.data_age_hours is None and freshness.model_data_age_hours is None:
+        return "freshness: no time column (time.column) recorded for this model"
+
+    def age(hours: float | None, newest: str | None) -> str:
+        return "n/a" if hours is None else markup("{:.1f} h (newest {})", hours, newest or "")
+
+    return (
+        "data age "
+        + age(freshness.data_age_hours, freshness.data_newest_timestamp)
+        + ("; model's training data age ")
+        + age(freshness.model_data_age_hours, freshness.model_data_newest_timestamp)
+    )
 
 
 def metrics_table(versions: list[dict[str, Any]]) -> Table:

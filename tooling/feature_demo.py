@@ -133,10 +133,10 @@ MODEL = "fraud"
 
 def run_feature_demo(backend: Backend, on_step: Callable[[str], None] | None = None) -> list[str]:
     """`mlops demo --features`: entity data ingested (batch, then a streamed update and an
-    out-of-order one refused), a point-in-time training set, a model trained from it, and
-    /predict answering entity ids with features read online; the served values checked against
-    the training set's for the same entities and time. Returns one line per step."""
-    import hashlib
+    out-of-order one refused), a label file given to the pipeline, which builds the
+    point-in-time training set from the view and trains a model on it, and /predict answering
+    entity ids with features read online; the served values checked against the training
+    set's for the same entities and time. Returns one line per step."""
     import json
     import time
 
@@ -146,18 +146,16 @@ def run_feature_demo(backend: Backend, on_step: Callable[[str], None] | None = N
 
     from mlops_template.core.features.definitions import FeatureRepo
     from mlops_template.core.features.ingest import ingest, materialize, read_source_file
-    from mlops_template.core.features.offline import (
-        OfflineStore,
-        build_training_set,
-        entity_table_from_bytes,
-        manifest_json,
-        point_in_time_join,
-    )
-    from mlops_template.core.features.serving import EntityResolver, manifest_key
+    from mlops_template.core.features.offline import OfflineStore, point_in_time_join
+    from mlops_template.core.features.serving import EntityResolver
     from mlops_template.core.pipeline import LocalPipeline, PipelineSteps
     from mlops_template.core.serving.app import create_app
     from mlops_template.core.serving.router import ModelRouter
-    from mlops_template.training.config import TrainingConfig, ValidationThresholds
+    from mlops_template.training.config import (
+        FeaturesFrom,
+        TrainingConfig,
+        ValidationThresholds,
+    )
 
     lines: list[str] = []
 
@@ -192,37 +190,38 @@ def run_feature_demo(backend: Backend, on_step: Callable[[str], None] | None = N
         "and kept in the offline history"
     )
 
-    step("point-in-time training set")
-    built = build_training_set(
-        offline,
-        entity_table_from_bytes(entities, "payments.csv", join_keys=["customer_id"]),
-        [view],
-        entity_sha256=hashlib.sha256(entities).hexdigest(),
-    )
-    sink = io.BytesIO()
-    pacsv.write_csv(built.table, sink)
-    data = sink.getvalue()
-    digest = hashlib.sha256(data).hexdigest()
-    backend.artifacts.put(manifest_key(digest), manifest_json(built.manifest))
-    nulls = built.table.column("avg_order").null_count
-    lines.append(
-        f"training set: {built.table.num_rows} payments kept (of {built.manifest['entity_rows']}),"
-        f" {nulls} with no statistics known yet (nulls), sha256 {digest[:12]}"
-    )
-
-    step("train, evaluate, register and promote")
-    PipelineSteps(backend).save_config(
+    step("train from the view: the pipeline joins the payments, trains, registers")
+    # The pipeline builds the training set itself: the config names the view, and the file
+    # that arrives is the label file (customer, time, amount, fraud).
+    steps = PipelineSteps(backend, feature_repo=repo)
+    steps.save_config(
         TrainingConfig(
-            model_name=MODEL, target="fraud", validation=ValidationThresholds(max_missing_ratio=0.6)
-        )
+            model_name=MODEL,
+            target="fraud",
+            validation=ValidationThresholds(max_missing_ratio=0.6),
+            features_from=FeaturesFrom(views=[view.name], entity_keys=[view.entity.join_key]),
+        ),
+        actor="demo",
     )
-    backend.data.put("incoming/fraud-training-set.csv", data)
-    run = LocalPipeline(backend, actor="demo").run(
-        MODEL, "incoming/fraud-training-set.csv", auto_promote="production"
+    backend.data.put("incoming/payments.csv", entities)
+    run = LocalPipeline(backend, actor="demo", steps=steps).run(
+        MODEL, "incoming/payments.csv", auto_promote="production"
     )
-    if run.status != "registered":
+    if run.status != "registered" or run.version is None:
         raise RuntimeError(f"training ended {run.status}: {run.error}")
-    lines.append(f"model {MODEL} v{run.version} registered and in production")
+    version = backend.registry.get(MODEL, run.version)
+    trained_on = steps.latest_dataset(MODEL)
+    assert trained_on is not None and version.training_set is not None
+    digest = version.data_sha256
+    table = pacsv.read_csv(io.BytesIO(backend.data.get(trained_on.key)))
+    nulls = table.column("avg_order").null_count
+    lines.append(
+        f"training set: {table.num_rows} payments kept (of "
+        f"{version.training_set['entity_rows']}), joined point in time by the pipeline, "
+        f"{nulls} with no statistics known yet (nulls), sha256 {digest[:12]}"
+    )
+    views = ", ".join(f"{v['name']} {v['version']}" for v in version.training_set["views"])
+    lines.append(f"model {MODEL} v{run.version} registered and in production, trained on {views}")
 
     step("predict for entity ids")
     router = ModelRouter(backend.registry, backend.artifacts, MODEL, "production")

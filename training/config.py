@@ -234,6 +234,28 @@ class TimeSplitConfig(_Strict):
     )
 
 
+class FeaturesFrom(_Strict):
+    """Train from feature views: the data file the pipeline gets is then a label file (the
+    entity keys, an event time, the target and any columns the caller sends at request time),
+    and the validate step first joins it point in time against the offline feature store
+    (docs/feature-store.md, "Training from views"). The definitions come from the feature
+    repository file (MLOPS_FEATURE_REPO)."""
+
+    views: list[str] = Field(
+        min_length=1, description="The feature views whose features the model trains on."
+    )
+    entity_keys: list[str] = Field(
+        default_factory=list,
+        description="The label file's key columns; each view's join key must be one of them "
+        "(default: the views' join keys).",
+    )
+    event_time: str = Field(
+        default="event_timestamp",
+        description="The label file's column saying when each label's features are taken: "
+        "no feature value stamped after it is used.",
+    )
+
+
 class TrainingConfig(_Strict):
     model_name: ModelName = "model"
     target: str | None = None
@@ -260,6 +282,10 @@ class TrainingConfig(_Strict):
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     time: TimeConfig = Field(default_factory=TimeConfig)
     time_split: TimeSplitConfig = Field(default_factory=TimeSplitConfig)
+    features_from: FeaturesFrom | None = Field(
+        default=None,
+        description="Build the training table from feature views (a label file comes in).",
+    )
 
     def with_overrides(self, **changes: Any) -> TrainingConfig:
         data = self.model_dump()

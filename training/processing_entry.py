@@ -21,8 +21,9 @@ from pathlib import Path
 from mlops_template.training.config import parse_config
 from mlops_template.training.contract import first_contract
 from mlops_template.training.files import SCHEMA_FILE, VALIDATION_REPORT_FILE
+from mlops_template.training.freshness import newest_timestamp
 from mlops_template.training.schema import DatasetSchema, SchemaError
-from mlops_template.training.tabular_io import as_seekable, scan
+from mlops_template.training.tabular_io import TabularReadError, as_seekable, scan
 from mlops_template.training.validation import Issue, ValidationReport, validate_data
 
 PROCESSING_DIR = Path("/opt/ml/processing")
@@ -52,6 +53,14 @@ def run(base: Path = PROCESSING_DIR) -> ValidationReport:
         report = validate_data(
             data, schema, config.validation, source=source, time_rules=config.time_split
         )
+        if report.passed and config.time.column:  # as the validate step does (core/freshness.py)
+            try:
+                found = newest_timestamp(
+                    data, config.time.column, timezone=config.time.timezone, name=data.name
+                )
+            except TabularReadError:
+                found = None  # no such column: validation's verdict, not this one's
+            report.newest_timestamp = None if found is None else found.isoformat()
     except SchemaError as exc:
         with as_seekable(data) as handle:
             scanned = scan(handle, text=False)

@@ -15,7 +15,7 @@ import csv
 import io
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -77,6 +77,9 @@ class ValidationReport(BaseModel):
     passed: bool
     issues: list[Issue] = Field(default_factory=list)
     schema_fingerprint: str | None = None
+    newest_timestamp: str | None = Field(
+        default=None, description="Accepted files: the newest value of time.column (UTC)."
+    )
     checked_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
 
     @property
@@ -319,6 +322,37 @@ def read_typed(
                 checker = checker.fresh()
             checker.add(batch)
     return checker.frame()
+
+
+def typed_batches(
+    data: Source, schema: DatasetSchema, *, with_target: bool = True, name: str | None = None
+) -> Iterator[tuple[bool, pd.DataFrame]]:
+    """`read_typed` one record batch at a time, for a reader that needs every row but not all
+    at once: (restart, the batch's typed frame). `restart` is True on the first batch of a
+    pass; a pass after the first (the file read again as text, a cell not being a number)
+    gives every row again, so the caller drops what earlier batches gave."""
+    with tabular_io.as_seekable(data) as handle:
+        fmt = tabular_io.file_format(handle, name)
+        if fmt == tabular_io.PARQUET:
+            header = tabular_io.parquet_columns(handle)
+        else:
+            header = tabular_io.csv_header(handle)
+        checker = _RowChecker(
+            header,
+            schema,
+            ValidationThresholds(),
+            with_target,
+            check=False,
+            collect=True,
+            trim=fmt == tabular_io.CSV,
+        )
+        batches = tabular_io.batches_of_any_length(
+            handle, fmt, header=header, types=checker.number_types()
+        )
+        for restart, batch in batches:
+            one = checker.fresh()
+            one.add(batch)
+            yield restart, one.frame()
 
 
 def _check_columns(

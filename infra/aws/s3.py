@@ -7,6 +7,7 @@ import hashlib
 import os
 from typing import Any
 
+from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
 from mlops_template.core.ports import BlobExists, BlobNotFound
@@ -15,10 +16,24 @@ from mlops_template.infra.aws.clients import client, error_code
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 # A conditional request lost: the object is not (or no longer) the one the condition named.
 _TAKEN = {"PreconditionFailed", "412", "ConditionalRequestConflict"}
+# One CopyObject copies at most 5 GB; above this size a copy is a multipart copy (UploadPartCopy
+# of these parts, several at once), which S3 takes up to 5 TB. Under it, one CopyObject.
+COPY_MULTIPART_BYTES = 1024**3
+COPY_PART_BYTES = 256 * 1024**2
+COPY_TRANSFER = TransferConfig(
+    multipart_threshold=COPY_MULTIPART_BYTES, multipart_chunksize=COPY_PART_BYTES
+)
 
 
 class S3BlobStore:
-    def __init__(self, bucket: str, *, kms_key_id: str = "", s3: Any = None) -> None:
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        kms_key_id: str = "",
+        s3: Any = None,
+        copy_transfer: TransferConfig = COPY_TRANSFER,
+    ) -> None:
         if not bucket:
             raise ValueError("no bucket name: set MLOPS_DATA_BUCKET / MLOPS_ARTIFACT_BUCKET")
         self.bucket = bucket
@@ -27,6 +42,7 @@ class S3BlobStore:
         self._sse: dict[str, str] = {"ServerSideEncryption": "aws:kms"}
         if kms_key_id:
             self._sse["SSEKMSKeyId"] = kms_key_id
+        self._copy_transfer = copy_transfer
 
     def put(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> str:
         return self._put(key, data, content_type)
@@ -103,15 +119,22 @@ class S3BlobStore:
             found.extend(item["Key"] for item in page.get("Contents", []))
         return sorted(found)
 
+    def _copy(self, source: dict[str, str], destination: str, **condition: str) -> None:
+        """boto3's managed copy: a HEAD of the source, then one CopyObject, or for an object
+        over the threshold a multipart copy (the source's metadata, our `sha256` among them,
+        carried over; a condition on the source checked by the HEAD and by every part). A
+        multipart copy that fails is aborted; the destination appears only when complete."""
+        self._s3.copy(
+            CopySource=source,
+            Bucket=self.bucket,
+            Key=destination,
+            ExtraArgs={"MetadataDirective": "COPY", **condition, **self._sse},
+            Config=self._copy_transfer,
+        )
+
     def copy(self, source: str, destination: str) -> None:
         try:
-            self._s3.copy_object(
-                Bucket=self.bucket,
-                Key=destination,
-                CopySource={"Bucket": self.bucket, "Key": source},
-                MetadataDirective="COPY",
-                **self._sse,
-            )
+            self._copy({"Bucket": self.bucket, "Key": source}, destination)
         except ClientError as exc:
             if error_code(exc) in _MISSING:
                 raise BlobNotFound(source) from None
@@ -130,13 +153,10 @@ class S3BlobStore:
         etag, version = head["ETag"], head.get("VersionId")
         pinned = {"VersionId": version} if version else {}
         try:
-            self._s3.copy_object(
-                Bucket=self.bucket,
-                Key=destination,
-                CopySource={"Bucket": self.bucket, "Key": source, **pinned},
+            self._copy(
+                {"Bucket": self.bucket, "Key": source, **pinned},
+                destination,
                 CopySourceIfMatch=etag,
-                MetadataDirective="COPY",
-                **self._sse,
             )
         except ClientError as exc:
             if error_code(exc) in _MISSING | _TAKEN:

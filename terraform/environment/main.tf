@@ -24,6 +24,9 @@ module "stack" {
   environment                       = var.environment
   model_name                        = var.model_name
   max_model_age_days                = var.max_model_age_days
+  max_data_age_hours                = var.max_data_age_hours
+  max_model_data_age_hours          = var.max_model_data_age_hours
+  drift_window_hours                = var.drift_window_hours
   code_version                      = var.code_version
   inference_zip_path                = var.inference_zip_path
   training_image_uri                = var.training_image_uri
@@ -31,6 +34,7 @@ module "stack" {
   api_auth                          = var.api_auth
   training_mode                     = var.training_mode
   training_memory_mb                = var.training_memory_mb
+  monitor_window_hours              = var.monitor_window_hours
   sagemaker_instance_type           = var.sagemaker_instance_type
   processing_instance_type          = var.processing_instance_type
   sagemaker_max_runtime_seconds     = var.sagemaker_max_runtime_seconds

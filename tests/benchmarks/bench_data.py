@@ -1,8 +1,9 @@
 """The data plane's peak RSS and time by file size: `python -m tests.benchmarks.bench_data`.
 
 The same benchmark as `mlops bench --data` (mlops_template/tooling/bench_data.py), printed as
-Markdown: validate and train-prepare at 100k, 1M and 3M rows of the synthetic 30-column table,
-each in a fresh process, next to the figures before the batch reader.
+Markdown: validate, train-prepare and the monitor at 100k, 1M and 3M rows of the synthetic
+30-column table (and windows of as many captures), each in a fresh process, next to the figures
+before the batch reader.
 
     python -m tests.benchmarks.bench_data                    # 100k, 1M and 3M rows
     python -m tests.benchmarks.bench_data --rows 1000 20000  # any sizes

@@ -19,8 +19,26 @@ def test_the_data_benchmark_measures_every_case_at_every_size():
     assert [(f.case, f.rows) for f in figures] == [
         ("validate", 300),
         ("train-prepare", 300),
+        ("monitor", 300),
         ("validate", 2_000),
         ("train-prepare", 2_000),
+        ("monitor", 2_000),
     ]
     assert all(f.peak_rss_mb > 0 and f.seconds > 0 and f.megabytes > 0 for f in figures)
-    assert table(figures).count("\n") == 5
+    assert table(figures).count("\n") == 7
+
+
+@pytest.mark.slow
+def test_the_monitor_case_fails_unless_it_reads_every_capture(tmp_path):
+    import json
+
+    from mlops_template.tooling.bench_data import measure, window_of
+    from mlops_template.tooling.bench_monitor import EXPECTED, write_window
+
+    data = tmp_path / "rows-500.csv"
+    write_window(window_of(data), 500)
+    seconds, peak = measure("monitor", data, tmp_path / "schema.json")
+    assert seconds > 0 and peak > 0
+    (window_of(data) / EXPECTED).write_text(json.dumps({"rows": 501}))
+    with pytest.raises(RuntimeError, match="read 500 of 501 captures"):
+        measure("monitor", data, tmp_path / "schema.json")

@@ -163,8 +163,9 @@ def terraform_fmt() -> Path:
 
 # -- a module's values, evaluated -----------------------------------------------------------------
 # hcl2 returns expressions as text ("${var.x}"). This evaluates the few forms our modules use where
-# a test needs a value: literals, var.* and local.* references, interpolation, object literals and
-# `<a> == <b> ? <then> : <else>`. Anything else raises, so a new form is noticed, not guessed.
+# a test needs a value: literals, var.* and local.* references, each.key/each.value(.attribute),
+# interpolation, object literals and `<a> == <b> ? <then> : <else>`. Anything else raises, so a
+# new form is noticed, not guessed.
 
 
 def _split_top(text: str, separator: str) -> list[str]:
@@ -230,6 +231,8 @@ class ModuleValues:
             return self.value(_clean(hcl2.loads(f"value = {text}\n"))["value"])
         if self.each is not None and text in ("each.key", "each.value"):
             return self.each[0] if text == "each.key" else self.each[1]
+        if self.each is not None and text.startswith("each.value."):  # a for_each table's row
+            return self.value(self.each[1][text.removeprefix("each.value.")])
         if text.startswith("var.") and text[4:] in self.variables:
             return self.variables[text[4:]]
         if text.startswith("local.") and text[6:] in self.locals:

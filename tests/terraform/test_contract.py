@@ -14,7 +14,18 @@ from mlops_template.core.settings import Settings
 from mlops_template.tooling.emulation import BATCH_FUNCTIONS, render_template, resolve_handler
 from mlops_template.training.config import MODEL_NAME_PATTERN
 
-from .conftest import MODULES, ROOT, TERRAFORM, blocks, first, handler_of, parse
+from .conftest import (
+    ENVIRONMENT,
+    ENVS,
+    MODULES,
+    ROOT,
+    TERRAFORM,
+    blocks,
+    first,
+    handler_of,
+    parse,
+    tfvars,
+)
 
 SETTINGS_ENV = {f"MLOPS_{name.upper()}" for name in Settings.model_fields}
 POWERTOOLS_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
@@ -46,7 +57,12 @@ NEEDS = {
     "train": set(),
     "collect": {"MLOPS_SAGEMAKER_ROLE_ARN", "MLOPS_TRAINING_IMAGE_URI"},
     "register": {"MLOPS_AUTO_PROMOTE_STAGE"},
-    "monitor": {"MLOPS_METRICS_SINK", "MLOPS_SERVING_STAGE", "MLOPS_MONITOR_WINDOW_HOURS"},
+    "monitor": {
+        "MLOPS_METRICS_SINK",
+        "MLOPS_SERVING_STAGE",
+        "MLOPS_MONITOR_WINDOW_HOURS",
+        "MLOPS_DRIFT_WINDOW_HOURS",
+    },
     "retrain": {
         "MLOPS_STATE_MACHINE_ARN",
         "MLOPS_IDEMPOTENCY_TABLE",
@@ -239,6 +255,24 @@ def test_the_size_route_uses_the_memory_the_data_functions_get(functions_locals)
     wired = next(m["functions"] for m in stack if "functions" in m)
     for name in ("training_memory_mb", "sagemaker_instance_type", "processing_instance_type"):
         assert wired[name] == f"${{var.{name}}}", name
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_each_environment_sets_the_monitor_window_the_monitor_reads(functions_locals, env):
+    """monitor_window_hours goes from each environment's tfvars through the stack to the
+    monitor function's MLOPS_MONITOR_WINDOW_HOURS, within the bounds Settings accepts."""
+    monitor = functions_locals["functions"]["monitor"]
+    assert monitor["env"]["MLOPS_MONITOR_WINDOW_HOURS"] == "${tostring(var.monitor_window_hours)}"
+    stack = parse(MODULES / "stack" / "main.tf")["module"]
+    assert next(m["functions"] for m in stack if "functions" in m)["monitor_window_hours"] == (
+        "${var.monitor_window_hours}"
+    )
+    root = parse(ENVIRONMENT / "main.tf")["module"]
+    assert next(m["stack"] for m in root if "stack" in m)["monitor_window_hours"] == (
+        "${var.monitor_window_hours}"
+    )
+    hours = tfvars(env)["monitor_window_hours"]
+    assert Settings(monitor_window_hours=hours).monitor_window_hours == hours
 
 
 def test_the_sagemaker_jobs_wait_with_sync_on_aws_and_every_crash_is_quarantined():

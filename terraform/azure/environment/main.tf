@@ -60,5 +60,8 @@ module "monitoring" {
   function_app_id       = module.function_app.function_app_id
   function_app_name     = module.function_app.function_app_name
   function_app_hostname = trimsuffix(trimprefix(module.function_app.api_url, "https://"), "/api")
-  tags                  = local.tags
+  # Freshness alerts (core/freshness.py), per environment.
+  max_data_age_hours       = var.max_data_age_hours
+  max_model_data_age_hours = var.max_model_data_age_hours
+  tags                     = local.tags
 }

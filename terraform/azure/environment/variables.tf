@@ -46,3 +46,15 @@ variable "code_version" {
   description = "Git commit of the deployed package (the workflow passes it)."
   default     = ""
 }
+
+variable "max_data_age_hours" {
+  type        = number
+  description = "Hours since the newest accepted data timestamp (time.column) that fire the data-age alert."
+  default     = 48
+}
+
+variable "max_model_data_age_hours" {
+  type        = number
+  description = "Hours since the newest timestamp of the production version's training data that fire the model-data-age alert (retrain)."
+  default     = 336
+}

@@ -104,7 +104,9 @@ locals {
     validate = {
       handler = local.pipeline_handlers["validate"], package = "image", memory = var.training_memory_mb
       timeout = 900, async = false, reserved = 10
-      env     = {}
+      # A model trained from feature views (features_from): the label file is joined against
+      # the offline history (features/offline/ in the data bucket) with these definitions.
+      env = { MLOPS_FEATURE_REPO = var.feature_repo }
       statements = [
         { sid = "ReadWriteData", actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], resources = [local.data_objects] },
         # Claiming an upload copies and then deletes exactly the version it read.
@@ -169,6 +171,7 @@ locals {
         MLOPS_METRICS_SINK         = "cloudwatch"
         MLOPS_SERVING_STAGE        = "production"
         MLOPS_MONITOR_WINDOW_HOURS = tostring(var.monitor_window_hours)
+        MLOPS_DRIFT_WINDOW_HOURS   = tostring(var.drift_window_hours)
       }
       statements = [
         { sid = "ReadArtifacts", actions = ["s3:GetObject"], resources = [local.artifact_objects] },
@@ -180,6 +183,8 @@ locals {
         { sid = "ReadFeedback", actions = ["dynamodb:Query"], resources = ["${var.predictions_table_arn}/index/by_model"] },
         # Served feature values against the offline history (FeatureSkew).
         { sid = "ReadFeatureHistory", actions = ["s3:GetObject"], resources = ["${var.data_bucket_arn}/features/offline/*"] },
+        # The newest accepted timestamp (datasets/<model>/freshness.json): DataAgeHours.
+        { sid = "ReadFreshness", actions = ["s3:GetObject"], resources = ["${var.data_bucket_arn}/datasets/*"] },
         # PutMetricData has no resource-level permissions; the condition pins our namespace.
         { sid = "PublishMetrics", actions = ["cloudwatch:PutMetricData"], resources = ["*"], namespace = var.metrics_namespace },
       ]

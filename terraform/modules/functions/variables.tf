@@ -354,6 +354,17 @@ variable "monitor_window_hours" {
   }
 }
 
+variable "drift_window_hours" {
+  description = "The monitor also computes drift per window of this many hours within its window (168: week by week); 0: over the whole window only."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.drift_window_hours >= 0 && var.drift_window_hours <= 744
+    error_message = "drift_window_hours: 0 (off) up to 744 (31 days)."
+  }
+}
+
 variable "features_table" {
   description = "Online feature store table name (entity lookups at /predict)."
   type        = string
@@ -376,7 +387,7 @@ variable "feature_missing" {
 }
 
 variable "feature_repo" {
-  description = "Path, inside the inference package, of the feature definitions file the streaming function ingests feature messages with (empty: none)."
+  description = "Path, inside the inference package and the training image, of the feature definitions file: the streaming function ingests feature messages with it, the validate function joins label files against the views it defines (empty: none)."
   type        = string
   default     = ""
 }

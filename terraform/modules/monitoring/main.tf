@@ -13,6 +13,24 @@ locals {
     rollback = var.functions.rollback_arn
     ops      = null
   }
+
+  # The freshness alarms (core/freshness.py): one table, one resource.
+  freshness_alarms = {
+    data_age = {
+      name        = "data-age"
+      metric      = "DataAgeHours"
+      threshold   = var.max_data_age_hours
+      topics      = ["ops"]
+      description = "Hours since the newest timestamp of any accepted data file exceed this environment's limit: data stopped arriving, or arrives old."
+    }
+    model_data_age = {
+      name        = "model-data-age"
+      metric      = "ModelDataAgeHours"
+      threshold   = var.max_model_data_age_hours
+      topics      = ["retrain", "ops"]
+      description = "Hours since the newest timestamp of the production version's training data exceed this environment's limit. Retrains."
+    }
+  }
 }
 
 # -- topics ---------------------------------------------------------------------------------
@@ -276,7 +294,10 @@ resource "aws_cloudwatch_dashboard" "this" {
             aws_cloudwatch_metric_alarm.drift.arn, aws_cloudwatch_metric_alarm.accuracy.arn,
             aws_cloudwatch_metric_alarm.api_5xx.arn, aws_cloudwatch_metric_alarm.api_latency.arn,
             aws_cloudwatch_metric_alarm.pipeline_failures.arn,
-          ], [for alarm in aws_cloudwatch_metric_alarm.dead_letters : alarm.arn])
+            ],
+            [for alarm in aws_cloudwatch_metric_alarm.dead_letters : alarm.arn],
+            [for alarm in aws_cloudwatch_metric_alarm.freshness : alarm.arn],
+          )
         }
       },
     ]
@@ -343,6 +364,26 @@ resource "aws_cloudwatch_metric_alarm" "offline_online_gap" {
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.this["retrain"].arn, aws_sns_topic.this["ops"].arn]
+}
+
+# Freshness (core/freshness.py): the age of the newest accepted data, and of the newest data the
+# production version learned. Published only for a model with a time column (time.column); without
+# one, missing data keeps both OK. Stale data needs a person (the feed stopped); a stale model
+# retrains on the newest accepted file.
+resource "aws_cloudwatch_metric_alarm" "freshness" {
+  for_each            = local.freshness_alarms
+  alarm_name          = "${var.name_prefix}-${each.value.name}"
+  alarm_description   = each.value.description
+  namespace           = var.metrics_namespace
+  metric_name         = each.value.metric
+  dimensions          = local.model_dimensions
+  statistic           = "Maximum"
+  period              = 3600
+  evaluation_periods  = 1
+  threshold           = each.value.threshold
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [for topic in each.value.topics : aws_sns_topic.this[topic].arn]
 }
 
 resource "aws_cloudwatch_metric_alarm" "canary_decided" {

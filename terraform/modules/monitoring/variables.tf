@@ -145,3 +145,25 @@ variable "max_offline_online_gap" {
     error_message = "max_offline_online_gap must be within (0, 1)."
   }
 }
+
+variable "max_data_age_hours" {
+  description = "The data-age alarm tells ops when the newest accepted timestamp (time.column) is older than this many hours (set per environment)."
+  type        = number
+  default     = 48
+
+  validation {
+    condition     = var.max_data_age_hours > 0
+    error_message = "max_data_age_hours must be positive."
+  }
+}
+
+variable "max_model_data_age_hours" {
+  description = "The model-data-age alarm retrains when the newest timestamp of the production version's training data is older than this many hours (set per environment)."
+  type        = number
+  default     = 336
+
+  validation {
+    condition     = var.max_model_data_age_hours > 0
+    error_message = "max_model_data_age_hours must be positive."
+  }
+}

@@ -55,12 +55,14 @@ module "functions" {
   training_image_uri                = var.training_image_uri
   training_mode                     = var.training_mode
   training_memory_mb                = var.training_memory_mb
+  monitor_window_hours              = var.monitor_window_hours
   sagemaker_instance_type           = var.sagemaker_instance_type
   processing_instance_type          = var.processing_instance_type
   sagemaker_max_runtime_seconds     = var.sagemaker_max_runtime_seconds
   auto_promote_stage                = var.auto_promote_stage
   capture_sample_rate               = var.capture_sample_rate
   log_retention_days                = var.log_retention_days
+  drift_window_hours                = var.drift_window_hours
 }
 
 module "pipeline" {
@@ -109,6 +111,9 @@ module "monitoring" {
   monitor_schedule    = var.monitor_schedule
   notification_emails = var.notification_emails
   max_model_age_days  = var.max_model_age_days
+  max_data_age_hours  = var.max_data_age_hours
+  # Freshness of the production version's training data (core/freshness.py).
+  max_model_data_age_hours = var.max_model_data_age_hours
   dead_letter_queues = {
     functions = module.functions.dead_letter_queue_name
     incoming  = module.pipeline.dead_letter_queue_name

@@ -182,3 +182,32 @@ variable "max_model_age_days" {
   type        = number
   default     = 30
 }
+
+variable "max_data_age_hours" {
+  description = "Tell ops when the newest accepted data timestamp (time.column) is older than this many hours."
+  type        = number
+  default     = 48
+}
+
+variable "max_model_data_age_hours" {
+  description = "Retrain when the newest timestamp of the production version's training data is older than this many hours."
+  type        = number
+  default     = 336
+}
+
+variable "drift_window_hours" {
+  description = "The monitor also computes drift per window of this many hours (168: week by week); 0: over its whole window only."
+  type        = number
+  default     = 0
+}
+
+variable "monitor_window_hours" {
+  description = "Hours of captures each monitor run reads (every capture of the window)."
+  type        = number
+  default     = 24
+
+  validation {
+    condition     = var.monitor_window_hours > 0 && var.monitor_window_hours <= 744
+    error_message = "monitor_window_hours: more than 0, at most 744 (31 days)."
+  }
+}

@@ -29,6 +29,9 @@ locals {
     MLOPS_AZUREML_WORKSPACE       = var.azureml.workspace
     MLOPS_AZUREML_COMPUTE         = var.azureml.compute
     MLOPS_TRAINING_IMAGE_URI      = var.azureml.image_uri
+    # Feature definitions: streamed feature rows, and label files joined against the views
+    # (a config's features_from; docs/feature-store.md).
+    MLOPS_FEATURE_REPO = var.feature_repo
     # The triggers' connection (AzureWebJobsStorage): the same account, by identity.
     AzureWebJobsStorage__accountName = var.storage.account_name
     AzureWebJobsStorage__credential  = "managedidentity"

@@ -102,3 +102,9 @@ variable "azureml" {
     image_uri       = ""
   }
 }
+
+variable "feature_repo" {
+  type        = string
+  description = "Path, inside the function app's package, of the feature definitions file (entities and views); empty: none."
+  default     = ""
+}

@@ -65,6 +65,24 @@ locals {
       operator    = "GreaterThan"
       window      = "PT5M"
     }
+    # Freshness (core/freshness.py); published only for a model with a time column. Stale data
+    # needs a person (no reaction: the alert is seen); a stale model retrains.
+    data_age = {
+      reaction    = null
+      description = "Hours since the newest accepted data timestamp over the limit: data stopped arriving, or arrives old."
+      query       = "customMetrics | where name =~ 'DataAgeHours' | summarize value = max(value) by bin(timestamp, 1h)"
+      threshold   = var.max_data_age_hours
+      operator    = "GreaterThan"
+      window      = "PT1H"
+    }
+    model_data_age = {
+      reaction    = "retrain"
+      description = "Hours since the newest timestamp of the production version's training data over the limit: retrain."
+      query       = "customMetrics | where name =~ 'ModelDataAgeHours' | summarize value = max(value) by bin(timestamp, 1h)"
+      threshold   = var.max_model_data_age_hours
+      operator    = "GreaterThan"
+      window      = "PT1H"
+    }
     latency = {
       reaction    = "rollback"
       description = "p95 latency of the prediction API over the limit: roll a fresh promotion back."
@@ -103,6 +121,6 @@ resource "azurerm_monitor_scheduled_query_rules_alert_v2" "main" {
   }
 
   action {
-    action_groups = [azurerm_monitor_action_group.reaction[each.value.reaction].id]
+    action_groups = each.value.reaction == null ? [] : [azurerm_monitor_action_group.reaction[each.value.reaction].id]
   }
 }

@@ -52,6 +52,18 @@ variable "max_p95_latency_ms" {
   default     = 1000
 }
 
+variable "max_data_age_hours" {
+  type        = number
+  description = "Hours since the newest accepted data timestamp (time.column) that fire the data-age alert."
+  default     = 48
+}
+
+variable "max_model_data_age_hours" {
+  type        = number
+  description = "Hours since the newest timestamp of the production version's training data that fire the model-data-age alert (retrain)."
+  default     = 336
+}
+
 variable "retention_in_days" {
   type        = number
   description = "Days Log Analytics keeps logs and metrics."
