@@ -496,7 +496,13 @@ class PipelineSteps:
             policy = feature_policy_problems(schema, config.features)
             if policy:
                 raise SchemaError(policy)
-            report = validate_data(data, schema, config.validation, source=store.uri(source))
+            report = validate_data(
+                data,
+                schema,
+                config.validation,
+                source=store.uri(source),
+                time_rules=config.time_split,
+            )
             if report.passed:
                 report.newest_timestamp = file_newest(data, config.time, name=source)
         except (SchemaError, TrainingSetError) as exc:

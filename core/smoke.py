@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from mlops_template.core.records import version_label
-from mlops_template.training.schema import DatasetSchema, Label
+from mlops_template.training.schema import ColumnSchema, DatasetSchema, Label
 
 
 class Response(Protocol):
@@ -48,6 +48,18 @@ class SmokeResult(BaseModel):
         return "failed: " + ", ".join(failed) if failed else "all checks passed"
 
 
+def example_date(column: ColumnSchema) -> str:
+    """The newest date of the training data, written as ISO 8601."""
+    from mlops_template.training.timefeatures import ISO, iso_text
+
+    text = iso_text(column.max or 0.0)
+    if column.format not in (None, ISO):
+        from datetime import datetime
+
+        text = datetime.fromisoformat(text).strftime(column.format)
+    return text[:10] if column.dtype == "date" and column.format in (None, ISO) else text
+
+
 def example_records(schema: DatasetSchema, count: int = 3) -> list[dict[str, Any]]:
     """Plausible records from the data contract alone: means for numbers, known categories."""
     records = []
@@ -62,6 +74,8 @@ def example_records(schema: DatasetSchema, count: int = 3) -> list[dict[str, Any
                     record[column.name] = round(record[column.name])
             elif column.dtype == "boolean":
                 record[column.name] = bool(i % 2)
+            elif column.kind == "datetime":
+                record[column.name] = example_date(column)
             else:
                 record[column.name] = (
                     column.categories[i % len(column.categories)] if column.categories else ""

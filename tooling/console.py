@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from mlops_template.core.freshness import FreshnessReport
     from mlops_template.core.sweep import SweepResult
     from mlops_template.tooling.demo import DemoReport
+    from mlops_template.training.timesplit import Backtest
 
 SHOWN_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
 MAX_SHOWN_CHARS = 1000  # per value: a 50 MB cell or message prints as its first 1000 characters
@@ -380,3 +381,28 @@ def render_demo(console: Console, report: DemoReport) -> None:
             report.summary.get("quarantined"),
         )
     )
+
+
+def backtest_table(result: Backtest) -> Table:
+    """One row per fold (the model trained on the past, scored on the next period), then the
+    mean and the spread over the folds."""
+    table = Table(
+        title=markup("Backtest: {} over {} folds in time order", result.metric, len(result.folds)),
+        title_justify="left",
+    )
+    for col in ("fold", "train rows", "test rows", "from", "to", result.metric, "baseline"):
+        table.add_column(cell(col), overflow="fold")
+    for f in result.folds:
+        table.add_row(
+            cell(f.fold),
+            cell(f.train_rows),
+            cell(f.test_rows),
+            cell(f.start),
+            cell(f.end),
+            markup("{:.4f}", f.value),
+            markup("{:.4f}", f.baseline),
+        )
+    table.add_section()
+    table.add_row("mean", "", "", "", "", markup("{:.4f}", result.mean), "")
+    table.add_row("spread", "", "", "", "", markup("{:.4f}", result.spread), "")
+    return table

@@ -297,6 +297,7 @@ def debuggable_probe(facts: Facts) -> Finding:
     if version is None or not _module("mlops_template.training.explain"):
         return Finding(score=0.0, evidence="no production version or no `mlops explain`")
     from mlops_template.core.artifacts import read_verified
+    from mlops_template.core.smoke import example_date
     from mlops_template.training.explain import explain
     from mlops_template.training.files import MODEL_FILE, SCHEMA_FILE
     from mlops_template.training.schema import DatasetSchema
@@ -305,7 +306,13 @@ def debuggable_probe(facts: Facts) -> Finding:
         read_verified(facts.backend.artifacts, version.artifacts[SCHEMA_FILE])
     )
     record = {
-        c.name: (c.mean if c.kind == "numeric" else (c.categories or [""])[0])
+        c.name: (
+            c.mean
+            if c.kind == "numeric"
+            else example_date(c)
+            if c.kind == "datetime"
+            else (c.categories or [""])[0]
+        )
         for c in schema.columns
     }
     result = explain(

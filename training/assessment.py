@@ -279,8 +279,9 @@ def permutation_importances(
         )
     features = {
         name: {"mean": round(float(m), 6), "std": round(float(s), 6)}
+        # Per model input: a date column's calendar features each have their own.
         for name, m, s in zip(
-            schema.feature_names, result.importances_mean, result.importances_std, strict=True
+            list(test_x.columns), result.importances_mean, result.importances_std, strict=True
         )
     }
     return {
@@ -311,8 +312,9 @@ def ablation(
             continue
         smaller = reduced_schema(schema, drop)
         model = pipeline_factory(smaller)
-        model.fit(train_x[smaller.feature_names], train_y)
-        test = test_x[smaller.feature_names]
+        inputs = [input_name for input_name, _ in smaller.model_columns]
+        model.fit(train_x[inputs], train_y)
+        test = test_x[inputs]
         value = metric_value(
             config.gate.metric_for(schema.target.task),
             list(test_y),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -220,6 +221,23 @@ class TimeConfig(_Strict):
     )
 
 
+class TimeSplitConfig(_Strict):
+    """With `time.column` set: how the time column is checked and how models are evaluated
+    over time (the most recent `test_size` share is the test set)."""
+
+    backtest_folds: int = Field(
+        default=5, ge=2, le=50, description="`mlops backtest`: folds moving forward in time."
+    )
+    future_tolerance_days: float = Field(
+        default=1.0,
+        ge=0,
+        description="A date later than now plus this many days is an error in a data file.",
+    )
+    earliest: date = Field(
+        default=date(1900, 1, 1), description="A date before this is out of range (an error)."
+    )
+
+
 class FeaturesFrom(_Strict):
     """Train from feature views: the data file the pipeline gets is then a label file (the
     entity keys, an event time, the target and any columns the caller sends at request time),
@@ -267,6 +285,7 @@ class TrainingConfig(_Strict):
     tuning: TuningConfig = Field(default_factory=TuningConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     time: TimeConfig = Field(default_factory=TimeConfig)
+    time_split: TimeSplitConfig = Field(default_factory=TimeSplitConfig)
     features_from: FeaturesFrom | None = Field(
         default=None,
         description="Build the training table from feature views (a label file comes in).",

@@ -50,5 +50,10 @@ def first_contract(
         raise SchemaError(too_wide)
     sample, total = tabular_io.read_sample(data, rows=SAMPLE_ROWS, name=name)
     return infer_schema(
-        sample, config.target, task=config.task, allow_personal=config.privacy.allow
+        sample,
+        config.target,
+        task=config.task,
+        allow_personal=config.privacy.allow,
+        time_column=config.time.column,
+        timezone=config.time.timezone,
     ).model_copy(update={"row_count": total})

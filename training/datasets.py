@@ -36,3 +36,25 @@ def diabetes_frame() -> pd.DataFrame:
 
     frame = load_diabetes(as_frame=True, scaled=False).frame
     return frame.rename(columns={"target": REGRESSION_TARGET})
+
+
+DEMAND_TARGET = "demand"
+
+
+def daily_demand_frame(days: int = 730, seed: int = 0, start: str = "2022-01-01") -> pd.DataFrame:
+    """Generated daily sales with a known calendar signal: a `date` column (ISO 8601), a
+    `price`, and `demand` = 100 + 30 sin(2 pi day_of_year / 365.25) (the season) + 12 on
+    weekends - 4 x price + noise (sd 3). A model sees the season only through the date's
+    calendar features."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range(start, periods=days, freq="D")
+    price = rng.uniform(1, 5, days).round(2)
+    season = 30 * np.sin(2 * np.pi * dates.day_of_year.to_numpy() / 365.25)
+    weekend = 12 * (dates.day_of_week.to_numpy() >= 5)
+    demand = 100 + season + weekend - 4 * price + rng.normal(0, 3, days)
+    return pd.DataFrame(
+        {"date": dates.strftime("%Y-%m-%d"), "price": price, DEMAND_TARGET: demand.round(2)}
+    )

@@ -155,9 +155,10 @@ def export_onnx(
 
     register_boosting_converters()
 
+    # A date column is fed as its calendar features (numbers): the graph never parses text.
     initial_types = [
-        (c.name, FloatTensorType([None, 1]) if c.kind == "numeric" else StringTensorType([None, 1]))
-        for c in schema.columns
+        (name, FloatTensorType([None, 1]) if numeric else StringTensorType([None, 1]))
+        for name, numeric in schema.model_columns
     ]
     estimator = final_estimator(pipeline)
     # Classifiers: a plain probability tensor instead of a list of dicts (cheaper to read).

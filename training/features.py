@@ -136,8 +136,9 @@ def default_pipeline(schema: DatasetSchema, config: ModelConfig, seed: int) -> P
     if config.algorithm in ("logistic_regression", "linear_regression"):
         numeric_steps.append(("scale", StandardScaler()))
     transformers: list[tuple[str, Any, list[str]]] = []
-    if schema.numeric_features:
-        transformers.append(("numeric", Pipeline(numeric_steps), schema.numeric_features))
+    # Date columns reach the model as their calendar features: numbers like any other.
+    if numeric := schema.numeric_model_columns:
+        transformers.append(("numeric", Pipeline(numeric_steps), numeric))
     if schema.categorical_features:
         transformers.append(
             (
@@ -162,10 +163,25 @@ def encodes_labels(estimator: Any) -> bool:
 
 
 def model_inputs(frame: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
-    """Feature columns as the pipeline and the ONNX graph take them, in schema order."""
+    """Feature columns as the pipeline and the ONNX graph take them, in schema order; a date
+    column becomes its calendar features (`ColumnSchema.derive`, which serving calls too)."""
     import numpy as np
+    import pandas as pd
 
-    out = frame[schema.feature_names].copy()
+    if not schema.datetime_features:
+        out = frame[schema.feature_names].copy()
+    else:
+        parts: dict[str, Any] = {}
+        for column in schema.columns:
+            if column.kind == "datetime" and column.name not in frame.columns:
+                # Inputs derived already (`model_inputs` of `model_inputs`): kept as they are.
+                parts.update({name: frame[name] for name in column.derived_names})
+            elif column.kind == "datetime":
+                values = column.derive(frame[column.name].tolist())
+                parts.update(zip(column.derived_names, values, strict=True))
+            else:
+                parts[column.name] = frame[column.name]
+        out = pd.DataFrame(parts, index=frame.index)
     for name in schema.numeric_features:
         out[name] = out[name].astype(np.float32)
     for name in schema.categorical_features:

@@ -37,14 +37,19 @@ class OnnxModel:
         )
         self.schema = schema
         inputs = self._session.get_inputs()
-        if len(inputs) != len(schema.columns):
+        expected = len(schema.model_columns)
+        if len(inputs) != expected:
             raise ModelSchemaMismatch(
-                f"model has {len(inputs)} inputs, schema has {len(schema.columns)} features"
+                f"model has {len(inputs)} inputs, schema has {expected} model inputs"
             )
         # skl2onnx sanitises names ("mean radius" -> "mean_radius"); the order is the schema's.
         self._input_names = [i.name for i in inputs]
         self._numeric = [c.kind == "numeric" for c in schema.columns]
         self._feature_names = schema.feature_names
+        # Date columns: the request's text becomes calendar features here, by the function
+        # training derived them with (`ColumnSchema.derive`).
+        self._dates = {c.name: c for c in schema.columns if c.kind == "datetime"}
+        self._model_columns = schema.model_columns
         self.outputs = [o.name for o in self._session.get_outputs()]
         self.metadata = dict(self._session.get_modelmeta().custom_metadata_map)
 
@@ -55,7 +60,23 @@ class OnnxModel:
         }
         return list(self._session.run(None, feed))
 
+    def _expand(self, columns: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """One array per feature -> one per model input: a date column's text becomes its
+        calendar features."""
+        if not self._dates:
+            return list(columns)
+        out: list[np.ndarray] = []
+        for name, values in zip(self._feature_names, columns, strict=True):
+            column = self._dates.get(name)
+            if column is None:
+                out.append(values)
+            else:
+                texts = [None if v in (None, MISSING_CATEGORY) else v for v in values.tolist()]
+                out.extend(column.derive(texts))
+        return out
+
     def columns_from_records(self, records: Sequence[Mapping[str, Any]]) -> list[np.ndarray]:
+        """One array per model input (schema order, dates as their calendar features)."""
         columns: list[np.ndarray] = []
         for name, numeric in zip(self._feature_names, self._numeric, strict=True):
             if numeric:
@@ -73,7 +94,7 @@ class OnnxModel:
                         dtype=object,
                     )
                 )
-        return columns
+        return self._expand(columns)
 
     def columns_from_frame(self, frame: pd.DataFrame) -> list[np.ndarray]:
         from mlops_template.training.features import model_inputs
@@ -81,7 +102,7 @@ class OnnxModel:
         inputs = model_inputs(frame, self.schema)
         return [
             inputs[name].to_numpy(dtype=np.float32 if numeric else object)
-            for name, numeric in zip(self._feature_names, self._numeric, strict=True)
+            for name, numeric in self._model_columns
         ]
 
     def columns_from_objects(self, objects: Sequence[Any]) -> list[np.ndarray]:
@@ -107,7 +128,7 @@ class OnnxModel:
                         [MISSING_CATEGORY if v is None else str(v) for v in values], dtype=object
                     )
                 )
-        return columns
+        return self._expand(columns)
 
 
 class OnnxClassifier(OnnxModel):

@@ -50,7 +50,9 @@ def run(base: Path = PROCESSING_DIR) -> ValidationReport:
         else:
             schema = first_contract(data, config, name=source or data.name)
             (out / SCHEMA_FILE).write_text(schema.to_json())
-        report = validate_data(data, schema, config.validation, source=source)
+        report = validate_data(
+            data, schema, config.validation, source=source, time_rules=config.time_split
+        )
         if report.passed and config.time.column:  # as the validate step does (core/freshness.py)
             try:
                 found = newest_timestamp(

@@ -104,7 +104,9 @@ def run(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = N
         if not config.target:
             raise SchemaError("no schema.json in the train channel and no --target given")
         schema = first_contract(data, config, name=data.name)
-    report, frame = validate_csv(data, schema, config.validation, source=str(channel))
+    report, frame = validate_csv(
+        data, schema, config.validation, source=str(channel), time_rules=config.time_split
+    )
     if frame is None:
         raise TrainingError(f"training data failed validation: {report.summary()}")
     result = train(frame, schema, config, data_sha256=digest)

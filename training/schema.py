@@ -16,6 +16,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AllowInfNan,
     BaseModel,
     BeforeValidator,
@@ -30,8 +31,8 @@ from pydantic_core import PydanticCustomError
 if TYPE_CHECKING:
     import pandas as pd
 
-ColumnKind = Literal["numeric", "categorical"]
-ColumnType = Literal["float", "integer", "boolean", "string"]
+ColumnKind = Literal["numeric", "categorical", "datetime"]
+ColumnType = Literal["float", "integer", "boolean", "string", "date", "timestamp"]
 ExclusionReason = Literal["id_like", "constant", "personal_data"]
 Task = Literal["classification", "regression"]
 # A label as the training data typed it; the model itself names classes as text.
@@ -82,6 +83,34 @@ class ColumnSchema(BaseModel):
     mean: float | None = None
     std: float | None = None
     categories: list[str] = Field(default_factory=list)
+    format: str | None = Field(
+        default=None,
+        description="Dates: how the text is written ('iso' for ISO 8601, else a strptime "
+        "pattern); min and max are then wall-clock seconds since 1970-01-01.",
+    )
+    timezone: str | None = Field(
+        default=None, description="Dates: the zone of naive values and of the calendar features."
+    )
+
+    @property
+    def derived_names(self) -> list[str]:
+        """The model inputs this column is: itself, or a date's calendar features."""
+        if self.kind != "datetime":
+            return [self.name]
+        from mlops_template.training.timefeatures import derived_names
+
+        return derived_names(self.name, self.dtype == "timestamp")
+
+    def derive(self, values: Any) -> list[Any]:
+        """A date column's values -> its calendar features (`training.timefeatures.derive`)."""
+        from mlops_template.training.timefeatures import ISO, derive
+
+        return derive(
+            values,
+            self.format or ISO,
+            self.timezone or "UTC",
+            timestamp=self.dtype == "timestamp",
+        )
 
 
 class ExcludedColumn(BaseModel):
@@ -192,6 +221,26 @@ class DatasetSchema(BaseModel):
     def categorical_features(self) -> list[str]:
         return [c.name for c in self.columns if c.kind == "categorical"]
 
+    @property
+    def datetime_features(self) -> list[str]:
+        return [c.name for c in self.columns if c.kind == "datetime"]
+
+    @property
+    def model_columns(self) -> list[tuple[str, bool]]:
+        """The model's inputs in order, and whether each is numeric: the features, with each
+        date column replaced by its calendar features (numbers)."""
+        out: list[tuple[str, bool]] = []
+        for c in self.columns:
+            if c.kind == "datetime":
+                out.extend((name, True) for name in c.derived_names)
+            else:
+                out.append((c.name, c.kind == "numeric"))
+        return out
+
+    @property
+    def numeric_model_columns(self) -> list[str]:
+        return [name for name, numeric in self.model_columns if numeric]
+
     def column(self, name: str) -> ColumnSchema:
         for c in self.columns:
             if c.name == name:
@@ -225,7 +274,9 @@ class DatasetSchema(BaseModel):
         fields: dict[str, Any] = {}
         for c in self.columns:
             annotation: Any = ModelNumber if c.kind == "numeric" else ModelCategory
-            if c.dtype == "boolean":
+            if c.kind == "datetime":
+                annotation = _date_field(c)
+            elif c.dtype == "boolean":
                 annotation = bool
             if c.nullable:
                 fields[c.name] = (annotation | None, None)
@@ -255,6 +306,25 @@ class DatasetSchema(BaseModel):
         return create_model("Record", __config__=config, __validators__=validators, **fields)
 
 
+def _date_field(column: ColumnSchema) -> Any:
+    """A request date: text in the column's format; a 422 names the field otherwise."""
+    from mlops_template.training.timefeatures import ISO, parse
+
+    fmt = column.format or ISO
+    shown = "ISO 8601 (2024-03-01 or 2024-03-01T08:00:00+00:00)" if fmt == ISO else repr(fmt)
+
+    def check(text: str) -> str:
+        try:
+            parse(text, fmt)
+        except (ValueError, OverflowError):
+            raise PydanticCustomError(
+                "date_format", "Input should be a date in {format}", {"format": shown}
+            ) from None
+        return text
+
+    return Annotated[str, Strict(), AfterValidator(check)]
+
+
 def _finite_or_none(value: Any) -> float | None:
     if value is None:
         return None
@@ -271,8 +341,11 @@ def infer_schema(
     keep: Collection[str] = (),
     task: Task | None = None,
     allow_personal: Collection[str] = (),
+    time_column: str | None = None,
+    timezone: str = "UTC",
 ) -> DatasetSchema:
-    """Describe a data frame: numeric columns get ranges, text columns become categoricals.
+    """Describe a data frame: numeric columns get ranges, text columns become categoricals,
+    dates and timestamps become date columns (never categories; see `training.timefeatures`).
 
     Identifiers and constant columns carry nothing a model can learn from and are excluded
     from the features, unless named in `keep`. Columns that look like personal data
@@ -283,6 +356,12 @@ def infer_schema(
 
     if target not in frame.columns:
         raise SchemaError(f"target column {target!r} is not in the data (columns: {list(frame)})")
+    if time_column is not None and time_column not in frame.columns:
+        raise SchemaError(
+            f"time column {time_column!r} is not in the data (columns: {list(frame)})"
+        )
+    if time_column == target:
+        raise SchemaError(f"time column {time_column!r} is the target")
     task = task or infer_task(frame[target])
     target_schema = (
         _regression_target(frame[target], target)
@@ -296,6 +375,11 @@ def infer_schema(
         if name == target:
             continue
         series = frame[name]
+        # Before the personal-data check: "2024-03-01" reads as a phone number there.
+        dated = _date_column(str(name), series, timezone, required=name == time_column)
+        if dated is not None:
+            columns.append(dated)
+            continue
         if name not in allow_personal and (personal := _personal(str(name), series)) is not None:
             excluded.append(personal)
             continue
@@ -352,6 +436,62 @@ def infer_schema(
         row_count=len(frame),
         excluded_columns=excluded,
     )
+
+
+def _date_column(
+    name: str, series: pd.Series, timezone: str, *, required: bool
+) -> ColumnSchema | None:
+    """The column as a date column when every value reads as a date in one format (or it is
+    the configured time column, which must); None otherwise. A column of one date is no date
+    column (it is excluded as a constant like any other)."""
+    import pandas as pd
+
+    from mlops_template.training import timefeatures
+
+    try:
+        timefeatures.zone(timezone)
+    except ValueError as exc:
+        raise SchemaError(f"time.timezone: {exc}") from exc
+    present = series.dropna()
+    if pd.api.types.is_datetime64_any_dtype(series):
+        midnight = bool((present.dt.normalize() == present).all())
+        texts = [t.date().isoformat() if midnight else t.isoformat() for t in present.unique()]
+    elif pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series):
+        texts = [str(v).strip() for v in present.astype(str).unique()]
+    else:
+        texts = []
+    if not required and (not texts or present.nunique() <= 1):
+        return None
+    fmt = timefeatures.detect_format(texts)
+    if fmt is None:
+        if required:
+            sample = next((t for t in texts if _unreadable(t)), texts[0] if texts else None)
+            raise SchemaError(
+                f"time column {name!r} is not a date or timestamp column"
+                + (f" (e.g. {sample[:40]!r})" if sample is not None else " (it is empty)")
+                + f"; formats read: ISO 8601, {', '.join(timefeatures.FORMATS[1:])}"
+            )
+        return None
+    wall, _ = timefeatures.seconds(texts, fmt, timezone)
+    missing_ratio = float(series.isna().mean())
+    timestamp = any(timefeatures.has_time(t, fmt) for t in texts)
+    return ColumnSchema(
+        name=name,
+        kind="datetime",
+        dtype="timestamp" if timestamp else "date",
+        nullable=missing_ratio > 0,
+        missing_ratio=missing_ratio,
+        min=float(wall.min()),
+        max=float(wall.max()),
+        format=fmt,
+        timezone=timezone,
+    )
+
+
+def _unreadable(text: str) -> bool:
+    from mlops_template.training import timefeatures
+
+    return timefeatures.detect_format([text]) is None
 
 
 def infer_task(labels: pd.Series) -> Task:

@@ -133,6 +133,23 @@ def split_by_hash(frame: pd.DataFrame, test_size: float) -> tuple[pd.DataFrame, 
     return frame[~in_test], frame[in_test]
 
 
+def split(
+    frame: pd.DataFrame, schema: DatasetSchema, config: TrainingConfig
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """By time when the config names a time column (the most recent rows are the test set, so
+    the gate compares candidate and production on them), else by hash."""
+    if config.time.column is None:
+        return split_by_hash(frame, config.test_size)
+    from mlops_template.training.schema import SchemaError
+    from mlops_template.training.timesplit import split_by_time, time_column
+
+    try:
+        column = time_column(schema, config.time.column)
+    except SchemaError as exc:
+        raise TrainingError(str(exc)) from exc
+    return split_by_time(frame, column, config.test_size)
+
+
 def config_sha256(config: TrainingConfig) -> str:
     """The config's content hash (canonical JSON): the same settings, the same hash."""
     return sha256(json.dumps(config.model_dump(mode="json"), sort_keys=True).encode())
@@ -264,7 +281,7 @@ def train(
     regression = schema.target.task == "regression"
     timings: dict[str, float] = {}
     with _timed(timings, "split"):
-        train_frame, test_frame = split_by_hash(frame, config.test_size)
+        train_frame, test_frame = split(frame, schema, config)
     for part, rows in (("training", train_frame), ("test", test_frame)):
         distinct = rows[target].astype(str).nunique()
         if distinct < 2:

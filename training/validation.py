@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, Field
 
 from mlops_template.training import tabular_io
-from mlops_template.training.config import ValidationThresholds
+from mlops_template.training.config import TimeSplitConfig, ValidationThresholds
 from mlops_template.training.schema import FLOAT32_MAX, ColumnSchema, ColumnType, DatasetSchema
 from mlops_template.training.tabular_io import Source
 
@@ -172,11 +172,14 @@ def validate_csv(
     *,
     source: str = "data.csv",
     require_target: bool = True,
+    time_rules: TimeSplitConfig | None = None,
 ) -> tuple[ValidationReport, pd.DataFrame | None]:
     """Check a CSV or Parquet file against the schema: the report, and the typed frame when it
     passed (built from the same single read). `validate_data` checks without the frame, in
     memory that does not grow with the file."""
-    return _validate(data, schema, thresholds, source, require_target, collect=True)
+    return _validate(
+        data, schema, thresholds, source, require_target, collect=True, time_rules=time_rules
+    )
 
 
 def validate_data(
@@ -186,13 +189,17 @@ def validate_data(
     *,
     source: str = "data.csv",
     require_target: bool = True,
+    time_rules: TimeSplitConfig | None = None,
 ) -> ValidationReport:
     """Check a CSV or Parquet file (bytes, a path or a binary stream) against the schema.
 
     One pass hashes the bytes and checks they are UTF-8; a second reads the rows in record
     batches of about 1 MiB, each checked and dropped: memory stays the same whatever the
-    file's size, except 8 bytes per row for the duplicate check (a 64-bit hash of each row)."""
-    return _validate(data, schema, thresholds, source, require_target, collect=False)[0]
+    file's size, except 8 bytes per row for the duplicate check (a 64-bit hash of each row).
+    Date columns are checked against `time_rules` (default: `TimeSplitConfig()`)."""
+    return _validate(
+        data, schema, thresholds, source, require_target, collect=False, time_rules=time_rules
+    )[0]
 
 
 def _validate(
@@ -203,6 +210,7 @@ def _validate(
     require_target: bool,
     *,
     collect: bool,
+    time_rules: TimeSplitConfig | None = None,
 ) -> tuple[ValidationReport, pd.DataFrame | None]:
     thresholds = thresholds or ValidationThresholds()
     with tabular_io.as_seekable(data) as handle:
@@ -253,6 +261,7 @@ def _validate(
             check=not duplicate_columns,
             collect=collect,
             trim=fmt == tabular_io.CSV,
+            time_rules=time_rules,
         )
         try:
             batches = tabular_io.batches_of_any_length(
@@ -398,8 +407,10 @@ class _RowChecker:
         check: bool,
         collect: bool,
         trim: bool,
+        time_rules: TimeSplitConfig | None = None,
     ) -> None:
         self.header, self.schema, self.t = header, schema, t
+        self.time_rules = time_rules or TimeSplitConfig()
         self.check, self.collect, self.trim = check, collect, trim
         self.require_target = require_target
         position = {name: i for i, name in reversed(list(enumerate(header)))}
@@ -431,6 +442,7 @@ class _RowChecker:
             check=self.check,
             collect=self.collect,
             trim=self.trim,
+            time_rules=self.time_rules,
         )
 
     def add(self, batch: pa.RecordBatch) -> None:
@@ -455,7 +467,9 @@ class _RowChecker:
                         self.typed[col.name].append(numbers.astype(np.float32))
             else:
                 canonical = _canonical(values, col.dtype)
-                if self.check:
+                if self.check and col.kind == "datetime":
+                    self._dates(canonical, col, offset)
+                elif self.check:
                     self._categorical(canonical, missing, col, offset)
                 if self.collect:
                     self.typed[col.name].append(canonical)
@@ -547,6 +561,46 @@ class _RowChecker:
     ) -> None:
         known = _is_in(canonical, col.categories)
         self.tallies[col.name, "unknown_category"].add(~missing & ~known, offset)
+
+    def _dates(self, canonical: pa.Array, col: ColumnSchema, offset: int) -> None:
+        """Dates that do not read in the column's format, before `time_split.earliest`, or
+        later than now plus `time_split.future_tolerance_days` (in the column's zone)."""
+        import numpy as np
+
+        from mlops_template.training import timefeatures
+
+        texts = canonical.to_numpy(zero_copy_only=False)
+        zone_name = col.timezone or "UTC"
+        wall, bad = timefeatures.seconds(texts, col.format or timefeatures.ISO, zone_name)
+        name, rules = col.name, self.time_rules
+        self.tallies[name, "date_format"].add(bad, offset, texts)
+        latest = timefeatures.now_wall_seconds(zone_name) + rules.future_tolerance_days * 86400
+        with np.errstate(invalid="ignore"):
+            early = wall < timefeatures.day_seconds(rules.earliest)
+            self.tallies[name, "date_out_of_range"].add(early, offset, texts)
+            self.tallies[name, "future_date"].add(wall > latest, offset, texts)
+
+    def _date_issues(self, col: ColumnSchema) -> Iterable[Issue]:
+        name, rows, rules = col.name, self.rows, self.time_rules
+        checks = (
+            ("date_format", f"must hold dates in {_date_format_name(col)}; {{n}} values do not"),
+            ("date_out_of_range", f"has {{n}} dates before {rules.earliest.isoformat()}"),
+            (
+                "future_date",
+                f"has {{n}} dates more than {rules.future_tolerance_days:g} day(s) in the future",
+            ),
+        )
+        for check, text in checks:
+            tally = self.tallies[name, check]
+            if tally.count:
+                sample = ", ".join(_q(v) for v in tally.samples)
+                yield tally.issue(
+                    check,
+                    "error",
+                    f"column {_q(name)} {text.format(n=tally.count)} (e.g. {sample})",
+                    column=name,
+                    rows=rows,
+                )
 
     def _target(self, values: pa.Array, labels: pa.Array, offset: int) -> None:
         pc = _pc()
@@ -651,6 +705,8 @@ class _RowChecker:
                 )
             if col.kind == "numeric":
                 yield from self._numeric_issues(col)
+            elif col.kind == "datetime":
+                yield from self._date_issues(col)
             else:
                 tally = self.tallies[name, "unknown_category"]
                 if tally.count / rows > t.max_unknown_category_ratio:
@@ -824,6 +880,12 @@ class _RowChecker:
         frame = pd.DataFrame(columns, copy=False)
         frame.index = pd.RangeIndex(self.rows)
         return frame
+
+
+def _date_format_name(col: ColumnSchema) -> str:
+    from mlops_template.training.timefeatures import ISO
+
+    return "ISO 8601" if (col.format or ISO) == ISO else repr(col.format)
 
 
 def _concat(parts: list[np.ndarray], dtype: Any = "float32") -> np.ndarray:

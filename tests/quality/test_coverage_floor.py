@@ -21,6 +21,7 @@ TRAINING_UNIT_TESTS = (
     "tests/unit/test_training.py",
     "tests/unit/test_schema.py",
     "tests/unit/test_validation.py",
+    "tests/unit/test_time_columns.py",
     "tests/unit/test_freshness.py",
 )
 

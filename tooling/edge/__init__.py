@@ -106,6 +106,13 @@ def export_edge(
     schema = DatasetSchema.from_json(
         read_verified(backend.artifacts, record.artifacts[SCHEMA_FILE])
     )
+    if schema.datetime_features:
+        # score.py and the page feed the graph the record's columns as they are; a date column
+        # would first need its calendar features (training.timefeatures), which they lack.
+        raise EdgeExportError(
+            f"{model} v{version} reads date columns {schema.datetime_features}: the edge "
+            "scorers do not derive calendar features; serve it through the API"
+        )
     dist = web_runtime(web_cache) if web_cache is not None else None
     out.mkdir(parents=True, exist_ok=True)
     (out / "model.onnx").write_bytes(model_bytes)
