@@ -40,6 +40,8 @@ ALARMS = metric_alarms(
         "api_name": f"{PREFIX}-api",
         "api_stage": "api",
         "state_machine_arn": f"arn:aws:states:us-east-1:000000000000:stateMachine:{PREFIX}",
+        # Set only for a regression model (default null: no alarm); set here so it is driven too.
+        "max_feedback_rmse": 10,
     },
 )
 # LocalStack 2026.3 evaluates Statistic alarms only: an ExtendedStatistic (p99) one stays
