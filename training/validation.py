@@ -16,6 +16,7 @@ import io
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -294,11 +295,11 @@ def _validate(
     return report, checker.frame()
 
 
-def read_typed(
-    data: Source, schema: DatasetSchema, *, with_target: bool = True, name: str | None = None
-) -> pd.DataFrame:
-    """A validated file as the typed frame the model trains on (see `coerce_frame`), read once
-    in record batches: the frame plus one batch is all it holds, no text copy of the file."""
+@contextmanager
+def _typed_reading(
+    data: Source, schema: DatasetSchema, with_target: bool, name: str | None
+) -> Iterator[tuple[_RowChecker, Iterator[tuple[bool, Any]]]]:
+    """An unchecking row collector for the file and its record batches (restart, batch)."""
     with tabular_io.as_seekable(data) as handle:
         fmt = tabular_io.file_format(handle, name)
         if fmt == tabular_io.PARQUET:
@@ -314,9 +315,20 @@ def read_typed(
             collect=True,
             trim=fmt == tabular_io.CSV,
         )
-        batches = tabular_io.batches_of_any_length(
-            handle, fmt, header=header, types=checker.number_types()
+        yield (
+            checker,
+            tabular_io.batches_of_any_length(
+                handle, fmt, header=header, types=checker.number_types()
+            ),
         )
+
+
+def read_typed(
+    data: Source, schema: DatasetSchema, *, with_target: bool = True, name: str | None = None
+) -> pd.DataFrame:
+    """A validated file as the typed frame the model trains on (see `coerce_frame`), read once
+    in record batches: the frame plus one batch is all it holds, no text copy of the file."""
+    with _typed_reading(data, schema, with_target, name) as (checker, batches):
         for restart, batch in batches:
             if restart:
                 checker = checker.fresh()
@@ -331,24 +343,7 @@ def typed_batches(
     at once: (restart, the batch's typed frame). `restart` is True on the first batch of a
     pass; a pass after the first (the file read again as text, a cell not being a number)
     gives every row again, so the caller drops what earlier batches gave."""
-    with tabular_io.as_seekable(data) as handle:
-        fmt = tabular_io.file_format(handle, name)
-        if fmt == tabular_io.PARQUET:
-            header = tabular_io.parquet_columns(handle)
-        else:
-            header = tabular_io.csv_header(handle)
-        checker = _RowChecker(
-            header,
-            schema,
-            ValidationThresholds(),
-            with_target,
-            check=False,
-            collect=True,
-            trim=fmt == tabular_io.CSV,
-        )
-        batches = tabular_io.batches_of_any_length(
-            handle, fmt, header=header, types=checker.number_types()
-        )
+    with _typed_reading(data, schema, with_target, name) as (checker, batches):
         for restart, batch in batches:
             one = checker.fresh()
             one.add(batch)
