@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlops_template.training.tabular_io import CSV, PARQUET, PARQUET_MAGIC
 from mlops_template.training.validation import excerpt
@@ -87,10 +87,23 @@ def parquet_chunks(source: Path, chunk_rows: int) -> Generator[tuple[pd.DataFram
         with pq.ParquetFile(source) as parquet:
             total = parquet.metadata.num_rows
             done = 0
+            times = [
+                field.name
+                for field in parquet.schema_arrow
+                if pa.types.is_timestamp(field.type) or pa.types.is_date(field.type)
+            ]
             for batch in parquet.iter_batches(batch_size=chunk_rows, use_threads=False):
                 frame = batch.to_pandas()
+                for name in times:  # as /predict takes them: ISO 8601 text (docs/time.md)
+                    frame[name] = frame[name].map(_iso, na_action="ignore")
                 frame.index = pd.RangeIndex(done, done + len(frame))
                 done += len(frame)
                 yield frame, size * done // total if total else size
     except (pa.ArrowException, OSError) as exc:
         raise _not_parquet(source, exc) from None
+
+
+def _iso(value: Any) -> str:
+    """A Parquet date or timestamp as ISO 8601 text; a zone-aware one keeps its offset, a naive
+    one stays naive (read in the model's `time.timezone`, as a CSV's would be)."""
+    return str(value.isoformat())

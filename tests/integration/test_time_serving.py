@@ -112,3 +112,25 @@ def test_mlops_backtest_without_a_time_column_is_a_usage_error(run, tmp_path):
     config.write_text('target = "demand"\n')
     result = run("backtest", "--data", str(data), "--config", str(config))
     assert result.exit_code == 2 and "time.column" in result.output
+
+
+@pytest.mark.usefixtures("served")
+@pytest.mark.parametrize("kind", ["date32", "timestamp"])
+def test_a_parquet_date_column_is_batch_scored_as_the_same_csv_text(run, tmp_path, kind):
+    """Parquet keeps dates typed (a date32 or a timestamp column, not text): batch scoring
+    reads them as the ISO 8601 text /predict takes, so both files score the same."""
+    rows = daily_demand_frame(days=60, seed=3, start="2024-02-01").drop(columns=[DEMAND_TARGET])
+    csv, parquet = tmp_path / "in.csv", tmp_path / "in.parquet"
+    csv.write_bytes(to_csv_bytes(rows))
+    typed = rows.assign(date=pd.to_datetime(rows["date"]))
+    if kind == "date32":
+        typed["date"] = typed["date"].dt.date
+    typed.to_parquet(parquet, index=False)
+    outputs = []
+    for source in (csv, parquet):
+        out = tmp_path / f"out-{source.suffix[1:]}.csv"
+        result = run("predict", "--data", str(source), "--out", str(out), "--model", MODEL)
+        assert result.exit_code == 0, result.output
+        assert "60 rows, 60 scored, 0 rejected" in result.output
+        outputs.append(pd.read_csv(out)["value"].to_numpy())
+    np.testing.assert_allclose(outputs[1], outputs[0], rtol=1e-6)
