@@ -15,6 +15,7 @@ from typing import Any
 import mlops_template.core.report.charts as charts
 from mlops_template.core.records import StageEvent, version_label
 from mlops_template.core.report.model import DriftRow, ModelReport, VersionCard
+from mlops_template.training.evaluate import better
 
 # Line charts of metrics over versions: these share the 0..1 scale of one chart.
 UNIT_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "r2")
@@ -417,7 +418,9 @@ def _sweeps(report: ModelReport) -> str:
                 for t in sweep.trials:
                     if t.value is not None:
                         key = str(t.hyperparameters.get(name))
-                        best[key] = max(best.get(key, -math.inf), t.value)
+                        # The lowest for an error (RMSE): max would show each value's worst.
+                        if key not in best or better(sweep.metric, t.value, best[key]):
+                            best[key] = t.value
                 svg = charts.bars(name, list(best), {sweep.metric: list(best.values())}, width=420)
             figures.append(_figure(svg, ident=f"sweep-{name}"))
         parts.append(
