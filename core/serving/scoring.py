@@ -84,6 +84,16 @@ def top_probabilities(probabilities: np.ndarray) -> list[float]:
     return list(probabilities.max(axis=1).round(6).tolist())
 
 
+def _response(loaded: LoadedModel, answers: list[dict[str, Any]]) -> dict[str, Any]:
+    """The PredictResponse payload: which model answered, and its answers."""
+    return {
+        "model": loaded.record.model,
+        "version": loaded.version,
+        "stage": loaded.stage,
+        "predictions": answers,
+    }
+
+
 @dataclass(frozen=True)
 class ServingLimits:
     """How much the API takes per request and how much of it the prediction log keeps."""
@@ -180,19 +190,18 @@ class Scorer:
             classes = loaded.classifier.classes
             for answer, row in zip(answers, probabilities.round(6).tolist(), strict=True):
                 answer["probabilities"] = dict(zip(classes, row, strict=True))
-        payload = {
-            "model": loaded.record.model,
-            "version": loaded.version,
-            "stage": loaded.stage,
-            "predictions": answers,
-        }
-        capture = self.predictions is not None and random.random() < self.limits.capture_sample_rate
+        payload = _response(loaded, answers)
+        capture = self._sampled()
         if capture:
             self._capture(loaded, ids, records, labels, top, entities)
         if route.shadow is not None:
             self._shadow(route.shadow, ids, records, labels, capture)
         self._emit_request(loaded, labels, unknown, started)
         return payload
+
+    def _sampled(self) -> bool:
+        """Whether this request's records are captured (the configured sample rate)."""
+        return self.predictions is not None and random.random() < self.limits.capture_sample_rate
 
     def _score_values(
         self, route: Route, records: list[BaseModel], *, ids: list[str] | None, started: float
@@ -212,13 +221,8 @@ class Scorer:
         if intervals is not None:
             for answer, (low, high) in zip(answers, intervals.tolist(), strict=True):
                 answer["interval"] = [low, high]
-        payload = {
-            "model": loaded.record.model,
-            "version": loaded.version,
-            "stage": loaded.stage,
-            "predictions": answers,
-        }
-        capture = self.predictions is not None and random.random() < self.limits.capture_sample_rate
+        payload = _response(loaded, answers)
+        capture = self._sampled()
         if capture:
             self._capture_values(loaded, ids, records, rounded)
         if route.shadow is not None:
